@@ -1,6 +1,10 @@
 """Registering Keras 3 classes with gin and with Keras serialization at once."""
 
 import inspect
+import logging
+import os
+import pathlib
+import sys
 
 import gin
 import keras
@@ -31,3 +35,68 @@ def register_keras(cls):
 def configurable(fn_or_cls):
   """`gin.configurable` in this library's gin module (`sound_separation.X`)."""
   return gin.configurable(fn_or_cls, module="sound_separation")
+
+
+_SEARCH_PATHS_ADDED = set()
+
+
+def gin_search_path():
+  """Folders holding this library's gin files, in search order.
+
+  The checkout's `gin/` for a source or editable install, then the copy a
+  regular install puts in `<prefix>/share/sound_separation/gin`.
+  """
+  candidates = [pathlib.Path(__file__).resolve().parents[1] / "gin",
+                pathlib.Path(sys.prefix) / "share" / "sound_separation" / "gin"]
+  return [str(p) for p in candidates if p.is_dir()]
+
+
+def resolve_gin_file(name):
+  """The path of a gin file given as a path, or relative to `gin_search_path()`.
+
+  `name` may omit the `.gin` suffix, e.g. 'papers/waspaa2021/yfcc100m_sparsity_m8'.
+
+  Raises:
+    FileNotFoundError: naming every place looked in.
+  """
+  names = [name] if name.endswith(".gin") else [name, name + ".gin"]
+  tried = []
+  for root in [""] + gin_search_path():
+    for candidate in names:
+      path = os.path.join(root, candidate)
+      tried.append(path)
+      if os.path.isfile(path):
+        return path
+  raise FileNotFoundError(f"gin file {name!r} not found; looked for: {', '.join(tried)}")
+
+
+def parse_gin(files=(), params=(), finalize=False):
+  """Parses gin files (resolved by `resolve_gin_file`) and then bindings.
+
+  The library's gin folders are on gin's search path, so files can
+  `include 'models/tdcnpp_m8.gin'`. Later files and bindings override
+  earlier ones.
+
+  Args:
+    files: gin file paths or names.
+    params: gin bindings, applied after the files.
+    finalize: lock the configuration afterwards (as a command line should;
+      a locked configuration cannot be parsed into again in this process).
+  """
+  for root in gin_search_path():
+    if root not in _SEARCH_PATHS_ADDED:
+      gin.add_config_file_search_path(root)
+      _SEARCH_PATHS_ADDED.add(root)
+  files = [resolve_gin_file(f) for f in files]
+  # gin tries each include in the working directory first and logs an ERROR
+  # for every miss there, before finding it on the search path.
+  root_logger = logging.getLogger()
+  root_logger.addFilter(_drop_gin_misses)
+  try:
+    gin.parse_config_files_and_bindings(files, list(params), finalize_config=finalize)
+  finally:
+    root_logger.removeFilter(_drop_gin_misses)
+
+
+def _drop_gin_misses(record):
+  return not record.getMessage().startswith("Path not found:")

@@ -525,30 +525,94 @@ def test_form_moms_random_pairing_compiles_with_xla():
 
 
 # ----------------------------------------------------------------------------
-# interleave_datasets
+# training_dataset / supervised_moms
 
 
-def test_interleave_datasets_flags_and_zero_fills():
-  unsup = tf.data.Dataset.from_tensors({"mixtures": tf.ones([2, 4])}).repeat()
-  sup = tf.data.Dataset.from_tensors(
-      {"mixtures": 2 * tf.ones([2, 4]), "sources": tf.ones([2, 3, 4])}).repeat()
-  ds = data.interleave_datasets(unsup, sup, supervised_fraction=0.5, seed=0)
-  assert ds.element_spec["sources"].shape == [2, 3, 4]
-  seen = set()
-  for batch in _batches(ds, count=20):
-    supervised = bool(batch["has_sources"])
-    seen.add(supervised)
-    np.testing.assert_array_equal(batch["mixtures"], np.full([2, 4], 2.0 if supervised else 1.0))
-    np.testing.assert_array_equal(batch["sources"], np.full([2, 3, 4], float(supervised)))
-  assert seen == {True, False}
-  only_sup = data.interleave_datasets(unsup, sup, supervised_fraction=1.0, seed=0)
-  assert all(b["has_sources"] for b in _batches(only_sup, count=5))
+def _fuss_corpus(tmp_path, rng, num_examples, num_sources=2, prefix="f"):
+  lines, expected = [], []
+  for i in range(num_examples):
+    sources = rng.uniform(-0.3, 0.3, size=[num_sources, T]).astype(np.float32)
+    names = [f"{prefix}{i}_s{j}.wav" for j in range(num_sources)]
+    for name, source in zip(names, sources):
+      _write(tmp_path / name, source)
+    _write(tmp_path / f"{prefix}{i}.wav", sources.sum(axis=0))
+    lines.append("\t".join([f"{prefix}{i}.wav"] + names))
+    expected.append((sources.sum(axis=0), sources))
+  return _write_list(tmp_path / f"{prefix}_list.txt", lines), expected
 
 
-def test_interleave_datasets_rejects_mismatched_shapes():
-  a = tf.data.Dataset.from_tensors({"mixtures": tf.ones([2, 4])})
-  b = tf.data.Dataset.from_tensors({"mixtures": tf.ones([2, 5])})
-  with pytest.raises(ValueError, match="key 'mixtures' differs"):
-    data.interleave_datasets(a, b, 0.5)
-  with pytest.raises(ValueError, match="supervised_fraction"):
-    data.interleave_datasets(a, a, 1.5)
+def _clip_corpus(tmp_path, rng, num_clips):
+  clips = rng.uniform(-0.5, 0.5, size=[num_clips, T]).astype(np.float32)
+  lines = [f"{_write(tmp_path / f'c{i}.wav', c)}\t{'a' if i % 2 else 'b'}"
+           for i, c in enumerate(clips)]
+  return _write_list(tmp_path / "clips.txt", lines), clips
+
+
+def test_supervised_moms_pairs_examples_and_stacks_sources():
+  mixtures = np.arange(4 * 3, dtype=np.float32).reshape(4, 3)
+  sources = np.arange(4 * 2 * 3, dtype=np.float32).reshape(4, 2, 3)
+  out = datasets.supervised_moms({"mixtures": tf.constant(mixtures),
+                                  "sources": tf.constant(sources)})
+  for i in range(2):
+    np.testing.assert_array_equal(out["mixtures"][i], mixtures[2 * i] + mixtures[2 * i + 1])
+    np.testing.assert_array_equal(out["sources"][i, :2], sources[2 * i])
+    np.testing.assert_array_equal(out["sources"][i, 2:], sources[2 * i + 1])
+  with pytest.raises(ValueError, match="even"):
+    datasets.supervised_moms({"mixtures": tf.zeros([3, 3]), "sources": tf.zeros([3, 2, 3])})
+
+
+def test_training_dataset_joins_unsupervised_and_supervised_parts(tmp_path, rng):
+  clip_list, clips = _clip_corpus(tmp_path, rng, 4)
+  fuss_list, examples = _fuss_corpus(tmp_path, rng, 4)
+  ds = data.training_dataset(batch_size=4, unsupervised_list=clip_list, vocabulary=["a", "b"],
+                             supervised_list=fuss_list, supervised_batch_size=2,
+                             clip_seconds=CLIP_SECONDS, sample_rate=RATE, shuffle=False,
+                             repeat=False, max_sources=3)
+  batches = _batches(ds)
+  assert len(batches) == 1  # the zip ends with the shorter part (4 clips, 2 FUSS batches)
+  (batch,) = batches
+  assert sorted(batch) == ["labels", "mixtures", "supervised_mixtures", "supervised_sources"]
+  np.testing.assert_array_equal(batch["mixtures"], clips)
+  np.testing.assert_array_equal(batch["labels"], [[0, 1], [1, 0], [0, 1], [1, 0]])
+  for b in range(2):
+    mixture, sources = examples[b]
+    np.testing.assert_array_equal(batch["supervised_mixtures"][b], mixture)
+    np.testing.assert_array_equal(batch["supervised_sources"][b, :2], sources)
+    np.testing.assert_array_equal(batch["supervised_sources"][b, 2], np.zeros(T))
+
+
+def test_training_dataset_supervised_moms_and_fuss_mixtures_for_mixit(tmp_path, rng):
+  fuss_list, examples = _fuss_corpus(tmp_path, rng, 4)
+  moms = data.training_dataset(supervised_list=fuss_list, supervised_batch_size=4,
+                               supervised_as_moms=True, clip_seconds=CLIP_SECONDS,
+                               sample_rate=RATE, shuffle=False, repeat=False, max_sources=2)
+  (batch,) = _batches(moms)
+  assert sorted(batch) == ["supervised_mixtures", "supervised_sources"]
+  for i in range(2):
+    (mix_a, src_a), (mix_b, src_b) = examples[2 * i], examples[2 * i + 1]
+    np.testing.assert_allclose(batch["supervised_mixtures"][i], mix_a + mix_b, atol=1e-7)
+    np.testing.assert_array_equal(batch["supervised_sources"][i], np.concatenate([src_a, src_b]))
+  unsup = data.training_dataset(batch_size=2, unsupervised_list=fuss_list,
+                                unsupervised_format="fuss", clip_seconds=CLIP_SECONDS,
+                                sample_rate=RATE, shuffle=False, repeat=False)
+  batches = _batches(unsup)
+  assert [sorted(b) for b in batches] == [["mixtures"]] * 2
+  np.testing.assert_array_equal(batches[1]["mixtures"], [examples[2][0], examples[3][0]])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(), "needs unsupervised_list, supervised_list or both"),
+    (dict(batch_size=3, unsupervised_list="x"), "batch_size must be even"),
+    (dict(batch_size=2), "needs unsupervised_list"),
+    (dict(unsupervised_list="x"), "positive batch_size"),
+    (dict(supervised_list="x"), "positive supervised_batch_size"),
+    (dict(supervised_list="x", supervised_batch_size=3, supervised_as_moms=True),
+     "supervised_batch_size must be even"),
+    (dict(batch_size=2, unsupervised_list="x", unsupervised_format="wav"),
+     "unsupervised_format"),
+    (dict(batch_size=2, unsupervised_list="x", unsupervised_format="fuss", vocabulary=["a"]),
+     "vocabulary"),
+])
+def test_training_dataset_argument_errors(kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    data.training_dataset(**kwargs)

@@ -1,10 +1,14 @@
+import io
 import pathlib
 
 import gin
 import numpy as np
 import pytest
+import soundfile
 
+from sound_separation import gin_utils
 from sound_separation.models import SeparationModel
+from sound_separation.training import train as train_lib
 
 GIN_DIR = pathlib.Path(__file__).resolve().parents[1] / "gin"
 MODEL_FILES = sorted((GIN_DIR / "models").glob("*.gin"))
@@ -28,9 +32,164 @@ def test_gin_model_file_builds_its_model(path):
       expected = {4: 8_803_841, 8: 9_067_009}.get(num_sources)
       if expected:
         assert model.count_params() == expected
-    else:
+    elif path.name == "tiny.gin":
       assert model.count_params() == 9_841  # the tiny bindings took effect
+    else:
+      assert model.num_basis == gin.query_parameter("sound_separation.SeparationModel.num_basis")
+      assert model.tdcn.conv_channels == gin.query_parameter(
+          "sound_separation.TDCNPlusPlus.conv_channels")
+    if not path.name.startswith("tdcnpp_m"):
       out = model(np.zeros((1, 321), np.float32))
       assert out.shape == (1, model.num_sources, 321)
   finally:
     gin.clear_config()
+
+
+# ----------------------------------------------------------------------------
+# Every gin file in the tree runs one tiny training step.
+
+ALL_FILES = sorted(GIN_DIR.rglob("*.gin"))
+RATE = 16000
+CLIP_SECONDS = 0.1
+T = int(RATE * CLIP_SECONDS)
+TRAINER = "sound_separation.MixITTrainer"
+DATASET = "sound_separation.training_dataset"
+VALIDATION = "sound_separation.validation_dataset"
+
+
+def _bound(name):
+  try:
+    gin.query_parameter(name)
+    return True
+  except ValueError:
+    return False
+
+
+@pytest.fixture(scope="module")
+def tiny_corpus(tmp_path_factory):
+  """8 FUSS examples of 2 sources at 16 kHz; the same mixtures as a clip list."""
+  root = tmp_path_factory.mktemp("corpus")
+  rng = np.random.default_rng(0)
+  fuss, clips = [], []
+  for i in range(8):
+    sources = (0.1 * rng.standard_normal([2, T])).astype(np.float32)
+    names = [f"ex{i}_s{j}.wav" for j in range(2)]
+    for name, source in zip(names, sources):
+      soundfile.write(str(root / name), source, RATE, subtype="FLOAT")
+    soundfile.write(str(root / f"ex{i}.wav"), sources.sum(0), RATE, subtype="FLOAT")
+    fuss.append("\t".join([f"ex{i}.wav"] + names))
+    clips.append(f"ex{i}.wav\t{'a' if i % 2 else 'b'}")
+  (root / "fuss.txt").write_text("\n".join(fuss) + "\n")
+  (root / "clips.txt").write_text("\n".join(clips) + "\n")
+  (root / "labels.txt").write_text("a\nb\n")
+  return root
+
+
+def _tiny_overrides(corpus):
+  """Bindings that shrink any configuration to a tiny, fast one on `corpus`."""
+  params = [
+      f"CLIP_LIST = '{corpus / 'clips.txt'}'",
+      f"FUSS_TRAIN_LIST = '{corpus / 'fuss.txt'}'",
+      f"FUSS_VALIDATION_LIST = '{corpus / 'fuss.txt'}'",
+      f"VALIDATION_CLIP_LIST = '{corpus / 'clips.txt'}'",
+      f"LABEL_VOCABULARY = '{corpus / 'labels.txt'}'",
+      f"SAMPLE_RATE = {RATE}",
+      f"{DATASET}.clip_seconds = {CLIP_SECONDS}",
+      f"{VALIDATION}.clip_seconds = {CLIP_SECONDS}",
+      "sound_separation.get_strategy.name = 'default'",  # tpu.gin: no TPU here
+  ]
+  has_unsupervised = _bound(f"{DATASET}.unsupervised_list")
+  has_supervised = _bound(f"{DATASET}.supervised_list")
+  if not has_unsupervised and not has_supervised:
+    # A file that configures no data (models/, losses/, optimization/).
+    params += [f"{DATASET}.unsupervised_list = %CLIP_LIST", f"{DATASET}.batch_size = 4"]
+    has_unsupervised = True
+  if has_unsupervised:
+    params.append(f"{DATASET}.batch_size = 4")
+  if has_supervised:
+    params.append(f"{DATASET}.supervised_batch_size = 4")
+  if _bound(f"{VALIDATION}.unsupervised_list"):
+    params.append(f"{VALIDATION}.batch_size = 2")
+  if _bound(f"{VALIDATION}.supervised_list"):
+    params.append(f"{VALIDATION}.supervised_batch_size = 2")
+  return params, has_unsupervised, has_supervised
+
+
+def _num_sources_of(path):
+  gin.clear_config()
+  gin_utils.parse_gin([str(path)])
+  return (gin.query_parameter("sound_separation.SeparationModel.num_sources")
+          if _bound("sound_separation.SeparationModel.num_sources") else 4)
+
+
+@pytest.fixture(scope="module")
+def baselines(tmp_path_factory, tiny_corpus):
+  """Tiny one-step runs to fine-tune from, one per number of outputs."""
+  runs = {}
+
+  def get(num_sources):
+    if num_sources not in runs:
+      model_dir = tmp_path_factory.mktemp(f"baseline_m{num_sources}")
+      gin.clear_config()
+      gin_utils.parse_gin([str(GIN_DIR / "models" / "tiny.gin")], [
+          f"sound_separation.SeparationModel.num_sources = {num_sources}",
+          f"{DATASET}.unsupervised_list = '{tiny_corpus / 'clips.txt'}'",
+          f"{DATASET}.batch_size = 4", f"{DATASET}.clip_seconds = {CLIP_SECONDS}"])
+      train_lib.train(str(model_dir), num_steps=1, num_audio_examples=0, stream=io.StringIO())
+      runs[num_sources] = str(model_dir)
+    return runs[num_sources]
+
+  return get
+
+
+@pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: str(p.relative_to(GIN_DIR)))
+def test_every_gin_file_runs_a_tiny_step(path, tiny_corpus, baselines, tmp_path):
+  name = str(path.relative_to(GIN_DIR))
+  try:
+    init = None
+    num_sources = _num_sources_of(path)
+    if _bound("sound_separation.train.init_checkpoint"):
+      init = baselines(num_sources)
+    gin.clear_config()
+    gin_utils.parse_gin([str(path)])
+    solver = (gin.query_parameter(f"{TRAINER}.mixit_solver")
+              if _bound(f"{TRAINER}.mixit_solver") else "exact_gram")
+    overrides, has_unsupervised, has_supervised = _tiny_overrides(tiny_corpus)
+    if init:
+      overrides.append(f"sound_separation.train.init_checkpoint = '{init}'")
+    if (_bound(f"{DATASET}.supervised_as_moms")
+        and gin.query_parameter(f"{DATASET}.supervised_as_moms") and num_sources < 8):
+      # A dataset file alone: PIT on MoMs of 2 x 4 sources needs M >= 8.
+      num_sources = 8
+      overrides.append(f"sound_separation.SeparationModel.num_sources = {num_sources}")
+    # Validation and audio summaries are exercised by the dataset files (which
+    # the paper files include); elsewhere they only add tracing time.
+    validate = name.startswith("datasets/")
+    # tpu.gin runs several steps per execution; checkpoints must fall on them.
+    num_steps = 2 if name == "tpu.gin" else 1
+    # The tiny model's sizes, keeping the file's number of outputs.
+    gin_utils.parse_gin([str(path), str(GIN_DIR / "models" / "tiny.gin")], overrides)
+    stream = io.StringIO()
+    result = train_lib.train(str(tmp_path / "run"), num_steps=num_steps,
+                             steps_per_checkpoint=num_steps,
+                             steps_per_execution=num_steps,
+                             keep_checkpoint_every_steps=None, validation=validate,
+                             num_audio_examples=int(validate), log_every=1, summary_every=1,
+                             stream=stream)
+  finally:
+    gin.clear_config()
+  trainer = result.trainer
+  assert result.step == num_steps, stream.getvalue()
+  assert trainer.separator.num_sources == num_sources
+  assert trainer.mixit_solver == solver
+  assert np.isfinite(result.metrics["loss"]), result.metrics
+  # The file's data reached the loss terms it feeds.
+  assert (result.metrics["mixit"] != 0) == has_unsupervised, (name, result.metrics)
+  assert (result.metrics["pit"] != 0) == has_supervised, (name, result.metrics)
+  assert (tmp_path / "run" / "checkpoints" / f"ckpt-{num_steps}.index").exists()
+  if validate:
+    assert result.initial_validation and np.isfinite(result.validation["loss"])
+  if name == "tpu.gin":
+    assert trainer.jit_compile is True  # the step compiled with XLA
+  if "bfloat16" in path.read_text() or name == "tpu.gin":
+    assert trainer.separator.dtype_policy.name == "mixed_bfloat16"

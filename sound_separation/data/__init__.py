@@ -3,7 +3,8 @@
 - `sound_separation.data.audio`: `read_audio`, `write_audio`, `resample`,
   `tfio_available`, `AudioReadError`.
 - `sound_separation.data.datasets`: clip and FUSS list parsing,
-  `clip_dataset`, `fuss_dataset`, `form_moms`, `interleave_datasets`.
+  `clip_dataset`, `fuss_dataset`, `form_moms`, `supervised_moms`,
+  `training_dataset` (the trainer's batches).
 """
 
 from sound_separation.data.audio import AudioReadError
@@ -17,7 +18,9 @@ from sound_separation.data.datasets import clip_dataset
 from sound_separation.data.datasets import crop_or_pad
 from sound_separation.data.datasets import form_moms
 from sound_separation.data.datasets import fuss_dataset
-from sound_separation.data.datasets import interleave_datasets
 from sound_separation.data.datasets import read_clip_list
 from sound_separation.data.datasets import read_fuss_list
 from sound_separation.data.datasets import read_label_vocabulary
+from sound_separation.data.datasets import supervised_moms
+from sound_separation.data.datasets import training_dataset
+from sound_separation.data.datasets import validation_dataset

@@ -11,7 +11,8 @@ Two kinds of data:
 
 MixIT trains on mixtures of mixtures (MoMs): `form_moms` turns a batch of B
 single mixtures into B/2 MoMs and their two reference mixtures, inside the
-training step. `interleave_datasets` draws whole batches from two datasets.
+training step. `training_dataset` builds a run's batches in the format the
+trainer reads: single mixtures for MixIT beside supervised examples for PIT.
 
 Waveforms are float32 in full-scale units, `T = round(clip_seconds ·
 sample_rate)` samples. Every batch has static shapes (the last partial batch
@@ -39,7 +40,15 @@ from sound_separation.losses.classification import union_labels
 
 _LOG = logging.getLogger(__name__)
 
+# Keys of the batches `MixITTrainer` trains on (`training_dataset`).
+MIXTURES = "mixtures"
+SOURCES = "sources"
+LABELS = "labels"
+SUPERVISED_MIXTURES = "supervised_mixtures"
+SUPERVISED_SOURCES = "supervised_sources"
+
 ON_ERROR = ("raise", "skip")
+UNSUPERVISED_FORMATS = ("clips", "fuss")
 PAIRINGS = ("consecutive", "random")
 MAX_FUSS_SOURCES = 4
 
@@ -561,66 +570,131 @@ def form_moms(mixtures, labels=None, pairing="consecutive", seed=None):
 
 
 # ----------------------------------------------------------------------------
-# Mixing datasets.
+# Training batches.
+
+
+def supervised_moms(batch):
+  """Pairs consecutive FUSS examples into supervised MoMs with all their sources.
+
+  The supervised "MoMs" baseline of Table 1 trains with PIT on mixtures of
+  two FUSS mixtures (2–8 sources). Example pairs `(2i, 2i + 1)` are summed
+  and their source rows concatenated, the first example's rows first.
+
+  Args:
+    batch: `{'mixtures': [B, T], 'sources': [B, S, T]}`, B even and static.
+
+  Returns:
+    `{'mixtures': [B/2, T], 'sources': [B/2, 2S, T]}` (other keys dropped).
+  """
+  mixtures, sources = batch[MIXTURES], batch[SOURCES]
+  size = mixtures.shape[0]
+  if size is None or size % 2:
+    raise ValueError(f"supervised MoMs need a static, even batch of FUSS examples, got {size}")
+  num_sources, length = sources.shape[1], sources.shape[2]
+  return {MIXTURES: mixtures[0::2] + mixtures[1::2],
+          SOURCES: tf.reshape(sources, [size // 2, 2 * num_sources, length])}
+
+
+def _check_batch_size(name, value, list_name, list_path):
+  if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+  if (value > 0) != (list_path is not None):
+    raise ValueError(f"{name}={value} needs {list_name} to be set, and {list_name} a "
+                     f"positive {name} (got {list_name}={list_path!r})")
 
 
 @gin_utils.configurable
-def interleave_datasets(unsupervised_ds, supervised_ds, supervised_fraction, seed=None):
-  """Draws each batch from `supervised_ds` with probability `supervised_fraction`.
+def training_dataset(batch_size=0, unsupervised_list=None, unsupervised_format="clips",
+                     supervised_list=None, supervised_batch_size=0, supervised_as_moms=False,
+                     vocabulary=None, clip_seconds=10.0, sample_rate=16000, shuffle=True,
+                     repeat=True, seed=None, max_sources=MAX_FUSS_SOURCES, on_error="raise",
+                     skip_counter=None, backend="auto"):
+  """Batches in the format `MixITTrainer` trains on, from a run's list files.
 
-  Whole batches are drawn (`tf.data.Dataset.sample_from_datasets`), so a
-  batch is all from one dataset and the fraction holds on average over
-  batches. Both datasets must yield dicts whose shared keys have identical
-  static shapes and dtypes. A key that only one dataset has (e.g. 'sources'
-  from `fuss_dataset` beside `clip_dataset`) is filled with zeros in the
-  other's batches, and a bool scalar `'has_<key>'` says which batches carry
-  it: the zeros are placeholders, never targets. Iteration stops when either
-  dataset ends, so the fraction never drifts (repeat both for training).
+  Every batch joins `batch_size` single mixtures for MixIT (paired into MoMs
+  inside the step) and `supervised_batch_size` examples with sources for PIT,
+  so the supervised fraction of a batch is fixed and every shape is static.
+  Under a distribution strategy each replica gets its share of both parts.
 
   Args:
-    unsupervised_ds, supervised_ds: batched datasets of dicts.
-    supervised_fraction: in [0, 1].
-    seed: None or an int for the draw.
+    batch_size: single mixtures per batch from `unsupervised_list` (even,
+      as they are paired into MoMs); 0 for none.
+    unsupervised_list: the MixIT data: a clip list (`read_clip_list`) or,
+      with `unsupervised_format='fuss'`, a FUSS list whose mixtures are used
+      and whose sources are ignored.
+    unsupervised_format: 'clips' or 'fuss'.
+    supervised_list: a FUSS list of examples with sources, scored by PIT;
+      None for none.
+    supervised_batch_size: FUSS examples per batch from `supervised_list`.
+    supervised_as_moms: pair consecutive supervised examples into MoMs with
+      their 2·max_sources sources (`supervised_moms`): the "MoMs" PIT
+      baseline. `supervised_batch_size` must then be even.
+    vocabulary: None, or class names / a vocabulary file: with a clip list,
+      batches then carry the clips' weak labels.
+    clip_seconds, sample_rate, shuffle, repeat, seed, max_sources, on_error,
+      skip_counter, backend: as in `clip_dataset` and `fuss_dataset`
+      (`seed` seeds the unsupervised stream, `seed + 1` the supervised one).
 
   Returns:
-    A `tf.data.Dataset` of the union of the keys (plus the 'has_' flags).
+    A `tf.data.Dataset` of dicts: `'mixtures'` float32 `[batch_size, T]`
+    (with `'labels'` `[batch_size, K]` given a vocabulary) when there is
+    unsupervised data; `'supervised_mixtures'` `[Bs, T]` and
+    `'supervised_sources'` `[Bs, S, T]` when there is supervised data, where
+    `Bs, S` are `supervised_batch_size, max_sources`, or half and twice
+    those with `supervised_as_moms`.
   """
-  if not 0.0 <= supervised_fraction <= 1.0:
-    raise ValueError(f"supervised_fraction must be in [0, 1], got {supervised_fraction!r}")
-  specs = [unsupervised_ds.element_spec, supervised_ds.element_spec]
-  for name, spec in zip(("unsupervised_ds", "supervised_ds"), specs):
-    if not isinstance(spec, dict):
-      raise ValueError(f"{name} must yield dicts, got element_spec {spec}")
-  shared = specs[0].keys() & specs[1].keys()
-  for key in sorted(shared):
-    if specs[0][key] != specs[1][key]:
-      raise ValueError(f"key '{key}' differs: {specs[0][key]} (unsupervised) vs "
-                       f"{specs[1][key]} (supervised)")
-  only = [sorted(specs[0].keys() - shared), sorted(specs[1].keys() - shared)]
-  all_keys = specs[0].keys() | specs[1].keys()
-  for key in only[0] + only[1]:
-    if f"has_{key}" in all_keys:
-      raise ValueError(f"cannot add flag 'has_{key}': a dataset already has that key")
-    spec = specs[0][key] if key in specs[0] else specs[1][key]
-    if not spec.shape.is_fully_defined():
-      raise ValueError(f"key '{key}' needs a static shape to be zero-filled, got {spec.shape}")
+  _check_batch_size("batch_size", batch_size, "unsupervised_list", unsupervised_list)
+  _check_batch_size("supervised_batch_size", supervised_batch_size, "supervised_list",
+                    supervised_list)
+  if unsupervised_list is None and supervised_list is None:
+    raise ValueError("training_dataset needs unsupervised_list, supervised_list or both")
+  if batch_size % 2:
+    raise ValueError(f"batch_size must be even (mixtures are paired into MoMs), got {batch_size}")
+  if supervised_as_moms and supervised_batch_size % 2:
+    raise ValueError(f"supervised_as_moms pairs examples: supervised_batch_size must be even, "
+                     f"got {supervised_batch_size}")
+  if unsupervised_format not in UNSUPERVISED_FORMATS:
+    raise ValueError(f"unsupervised_format must be one of {UNSUPERVISED_FORMATS}, got "
+                     f"{unsupervised_format!r}")
+  if vocabulary is not None and (unsupervised_list is None or unsupervised_format != "clips"):
+    raise ValueError("vocabulary (weak labels) needs a clip list as unsupervised_list")
+  common = dict(clip_seconds=clip_seconds, sample_rate=sample_rate, shuffle=shuffle,
+                repeat=repeat, on_error=on_error, skip_counter=skip_counter, backend=backend)
+  parts = []
+  if unsupervised_list is not None:
+    if unsupervised_format == "clips":
+      ds = clip_dataset(unsupervised_list, batch_size, seed=seed, vocabulary=vocabulary, **common)
+    else:
+      ds = fuss_dataset(unsupervised_list, batch_size, seed=seed, max_sources=max_sources,
+                        **common).map(lambda b: {MIXTURES: b[MIXTURES]})
+    parts.append(ds)
+  if supervised_list is not None:
+    ds = fuss_dataset(supervised_list, supervised_batch_size,
+                      seed=None if seed is None else seed + 1, max_sources=max_sources, **common)
+    if supervised_as_moms:
+      ds = ds.map(supervised_moms)
+    parts.append(ds.map(lambda b: {SUPERVISED_MIXTURES: b[MIXTURES],
+                                   SUPERVISED_SOURCES: b[SOURCES]}))
+  if len(parts) == 1:
+    return parts[0]
+  return tf.data.Dataset.zip(tuple(parts)).map(lambda a, b: {**a, **b})
 
-  def complete(own_keys, other_spec):
-    def fn(batch):
-      batch = dict(batch)
-      for key in own_keys:
-        batch[f"has_{key}"] = tf.constant(True)
-      for key, spec in other_spec.items():
-        if key not in batch:
-          batch[key] = tf.zeros(spec.shape, spec.dtype)
-          batch[f"has_{key}"] = tf.constant(False)
-      return batch
-    return fn
 
-  datasets = [
-      unsupervised_ds.map(complete(only[0], {k: specs[1][k] for k in only[1]})),
-      supervised_ds.map(complete(only[1], {k: specs[0][k] for k in only[0]})),
-  ]
-  return tf.data.Dataset.sample_from_datasets(
-      datasets, weights=[1.0 - supervised_fraction, supervised_fraction], seed=seed,
-      stop_on_empty_dataset=True)
+@gin_utils.configurable
+def validation_dataset(batch_size=0, unsupervised_list=None, unsupervised_format="clips",
+                       supervised_list=None, supervised_batch_size=0, supervised_as_moms=False,
+                       clip_seconds=10.0, sample_rate=16000, max_sources=MAX_FUSS_SOURCES,
+                       backend="auto"):
+  """A run's validation batches: `training_dataset` over validation lists.
+
+  The lists are read once, in order, with crops at sample 0 and errors
+  raised (never skipped), so every validation pass scores the same audio.
+  Its own gin name keeps validation lists from silently inheriting the
+  training lists' bindings. Arguments and batches as in `training_dataset`.
+  """
+  return training_dataset(
+      batch_size=batch_size, unsupervised_list=unsupervised_list,
+      unsupervised_format=unsupervised_format, supervised_list=supervised_list,
+      supervised_batch_size=supervised_batch_size, supervised_as_moms=supervised_as_moms,
+      clip_seconds=clip_seconds, sample_rate=sample_rate, shuffle=False, repeat=False,
+      max_sources=max_sources, backend=backend)

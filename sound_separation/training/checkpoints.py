@@ -47,14 +47,31 @@ def restore_or_initialize(manager, trainer, init_checkpoint=None):
     logging.info("Resumed from %s at step %d.", latest, step)
     return step
   if init_checkpoint:
-    path = _resolve(init_checkpoint)
-    # The other run saved `model=trainer`; matching `model.separator` alone
-    # reads the separator and ignores that run's optimizer and losses.
-    source = tf.train.Checkpoint(
-        model=tf.train.Checkpoint(separator=trainer.separator))
-    source.read(path).assert_existing_objects_matched().expect_partial()
+    path = restore_separator(trainer.separator, init_checkpoint)
     logging.info("Initialised the separator from %s.", path)
   return 0
+
+
+def restore_separator(separator, checkpoint):
+  """Loads a training checkpoint's separator weights into `separator`.
+
+  Checkpoints hold `model=trainer` and are matched by object graph, not by
+  the variables' key names (TensorFlow keys each variable by its shortest
+  path, which is through the optimizer). Only the separator is read: the
+  other run's optimizer and loss settings are ignored.
+
+  Args:
+    separator: a built separator with the checkpoint's architecture.
+    checkpoint: a checkpoint prefix, or a run's model_dir / checkpoint
+      folder (its latest checkpoint is taken).
+
+  Returns:
+    The checkpoint prefix read.
+  """
+  path = _resolve(checkpoint)
+  source = tf.train.Checkpoint(model=tf.train.Checkpoint(separator=separator))
+  source.read(path).assert_existing_objects_matched().expect_partial()
+  return path
 
 
 def _resolve(path):
@@ -66,18 +83,45 @@ def _resolve(path):
   if tf.io.gfile.exists(path + ".index"):
     return path
   raise FileNotFoundError(
-      f"init_checkpoint {path!r} is neither a checkpoint prefix nor a folder "
+      f"checkpoint {path!r} is neither a checkpoint prefix nor a folder "
       f"holding checkpoints.")
 
 
-class CheckpointSaver(keras.callbacks.Callback):
-  """Saves the training state at the end of every epoch (`steps_per_epoch`)."""
+def kept_checkpoint_dir(manager):
+  """Where `CheckpointSaver` writes the checkpoints retention must not delete."""
+  return os.path.join(manager.directory, "kept")
 
-  def __init__(self, manager):
+
+class CheckpointSaver(keras.callbacks.Callback):
+  """Saves the training state at the end of every epoch (`steps_per_epoch`).
+
+  `fit` also ends an epoch when a callback stops training, so the stopping
+  step is saved too. A step that already has a checkpoint is not saved again.
+
+  Args:
+    manager: from `make_manager`; it deletes all but its newest checkpoints.
+    keep_every_steps: None, or also write every checkpoint whose step is a
+      multiple of this to `<checkpoints>/kept/ckpt-<step>`, which retention
+      never deletes (e.g. the 1M-step baseline the paper fine-tunes from).
+  """
+
+  def __init__(self, manager, keep_every_steps=None):
     super().__init__()
+    if keep_every_steps is not None and not (isinstance(keep_every_steps, int)
+                                             and keep_every_steps > 0):
+      raise ValueError(f"keep_every_steps must be None or a positive integer, got "
+                       f"{keep_every_steps!r}.")
     self.manager = manager
+    self.keep_every_steps = keep_every_steps
 
   def on_epoch_end(self, epoch, logs=None):
     step = int(self.model.optimizer.iterations.numpy())
+    latest = self.manager.latest_checkpoint
+    if latest and latest.endswith(f"-{step}"):
+      return
     path = self.manager.save(checkpoint_number=step)
     logging.info("Saved %s.", path)
+    if self.keep_every_steps and step % self.keep_every_steps == 0:
+      kept = self.manager.checkpoint.write(
+          os.path.join(kept_checkpoint_dir(self.manager), f"ckpt-{step}"))
+      logging.info("Kept %s.", kept)

@@ -20,7 +20,7 @@ Batches are dicts of float32 tensors (a bare `[B, T]` tensor means
   the sources (SPEC §1.7), e.g. the supervised FUSS baseline of Table 1.
 
 Either part may be absent; its terms are then 0. Any other key (such as weak
-`labels`) is ignored.
+`labels`) is ignored. `data.datasets.training_dataset` yields this format.
 
 Under a `tf.distribute` strategy each replica gets its share of the global
 batch; Keras sums the replicas' gradients, so each replica differentiates
@@ -40,9 +40,9 @@ from sound_separation.losses import snr
 from sound_separation.losses import sparsity as sparsity_lib
 from sound_separation.models.separation_model import SeparationModel
 
-MIXTURES = "mixtures"
-SUPERVISED_MIXTURES = "supervised_mixtures"
-SUPERVISED_SOURCES = "supervised_sources"
+MIXTURES = datasets.MIXTURES
+SUPERVISED_MIXTURES = datasets.SUPERVISED_MIXTURES
+SUPERVISED_SOURCES = datasets.SUPERVISED_SOURCES
 
 SPARSITY_LOSSES = (None, "l1", "l1_l2")
 PAIRINGS = datasets.PAIRINGS

@@ -1,0 +1,212 @@
+"""Keras callbacks of a training run: progress, TensorBoard, stopping.
+
+The step of every record is the optimizer's iteration count, so a resumed
+run continues its curves where the killed one stopped.
+"""
+
+import math
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from sound_separation.data import datasets
+
+
+def scalar(value):
+  # Under MultiWorkerMirroredStrategy the step's results are [1]-shaped.
+  return float(np.asarray(value, np.float64).reshape(-1)[0])
+
+
+def _step(model):
+  return int(model.optimizer.iterations.numpy())
+
+
+def _duration(seconds):
+  if not math.isfinite(seconds):
+    return "?"
+  seconds = int(round(seconds))
+  days, seconds = divmod(seconds, 86400)
+  hours, seconds = divmod(seconds, 3600)
+  minutes, seconds = divmod(seconds, 60)
+  if days:
+    return f"{days}d{hours:02d}h"
+  if hours:
+    return f"{hours}h{minutes:02d}m"
+  return f"{minutes}m{seconds:02d}s"
+
+
+def format_metrics(logs):
+  """'name value' pairs of a logs dict, 4 significant digits, the total first."""
+  names = sorted(logs, key=lambda name: (name != "loss", name))
+  return "  ".join(f"{name} {scalar(logs[name]):.4g}" for name in names)
+
+
+class ProgressLogger(keras.callbacks.Callback):
+  """Prints one line every `every` steps: losses, speed and time left.
+
+  `fit`'s own progress bar is per epoch (here: per checkpoint) and redraws a
+  terminal line; these lines also read well in a log file.
+  """
+
+  def __init__(self, num_steps, every=100, stream=None):
+    super().__init__()
+    self.num_steps = num_steps
+    self.every = max(1, int(every))
+    self.stream = stream or sys.stdout
+    self._start_time = None
+    self._start_step = None
+
+  def _print(self, text):
+    print(text, file=self.stream, flush=True)
+
+  def on_train_begin(self, logs=None):
+    self._start_time = time.monotonic()
+    self._start_step = _step(self.model)
+
+  def on_train_batch_end(self, batch, logs=None):
+    step = _step(self.model)
+    if step % self.every and step != self.num_steps:
+      return
+    done = step - self._start_step
+    elapsed = time.monotonic() - self._start_time
+    per_step = elapsed / done if done else math.nan
+    left = (self.num_steps - step) * per_step
+    self._print(f"step {step}/{self.num_steps}  {format_metrics(logs or {})}  "
+                f"{per_step:.3g} s/step  ETA {_duration(left)}")
+
+  def on_epoch_end(self, epoch, logs=None):
+    validation = {k[4:]: v for k, v in (logs or {}).items() if k.startswith("val_")}
+    if validation:
+      self._print(f"step {_step(self.model)} validation  {format_metrics(validation)}")
+
+
+class StopAtStep(keras.callbacks.Callback):
+  """Ends training at an optimizer step, or after a wall-clock budget.
+
+  `fit` counts epochs; this makes a run end at `num_steps` whatever step it
+  resumed from, and lets a demo stop on time (the epoch is then closed, so
+  the checkpoint and validation of the stopping step still happen).
+  """
+
+  def __init__(self, num_steps, time_limit_seconds=None):
+    super().__init__()
+    self.num_steps = num_steps
+    self.time_limit_seconds = time_limit_seconds
+    self.stopped_on_time = False
+    self._deadline = None
+
+  def on_train_begin(self, logs=None):
+    if self.time_limit_seconds is not None:
+      self._deadline = time.monotonic() + self.time_limit_seconds
+
+  def on_train_batch_end(self, batch, logs=None):
+    if _step(self.model) >= self.num_steps:
+      self.model.stop_training = True
+    elif self._deadline is not None and time.monotonic() >= self._deadline:
+      self.stopped_on_time = True
+      self.model.stop_training = True
+
+
+def audio_examples(dataset, num_examples):
+  """Fixed inputs for audio summaries, from a dataset's first batch.
+
+  Returns:
+    `(inputs [E, T], references [E, R, T])` as NumPy arrays: MoMs of
+    consecutive mixtures with their two mixtures, or (for supervised-only
+    data) supervised mixtures with their sources.
+  """
+  batch = next(iter(dataset.take(1)))
+  if datasets.MIXTURES in batch:
+    moms = datasets.form_moms(batch[datasets.MIXTURES])
+    inputs, references = moms["mom"], moms["references"]
+  else:
+    inputs = batch[datasets.SUPERVISED_MIXTURES]
+    references = batch[datasets.SUPERVISED_SOURCES]
+  return inputs[:num_examples].numpy(), references[:num_examples].numpy()
+
+
+class TensorBoardSummaries(keras.callbacks.Callback):
+  """TensorBoard scalars of every loss term, and audio of a few separations.
+
+  Writes to `<log_dir>/train` every `every` steps: each metric of the step's
+  logs (running means since the last checkpoint) and the learning rate; and
+  to `<log_dir>/validation` the validation metrics at each checkpoint. At
+  each checkpoint it also separates `audio_inputs` and writes the inputs,
+  their references and the separator's outputs as audio (clipped to ±1 by
+  the wav encoding; levels are not normalised, so outputs compare).
+
+  Args:
+    log_dir: the run's summary folder.
+    every: steps between scalar records.
+    audio_inputs: None, or `(inputs [E, T], references [E, R, T])` from
+      `audio_examples`.
+    sample_rate: of the audio, Hz.
+  """
+
+  def __init__(self, log_dir, every=100, audio_inputs=None, sample_rate=16000):
+    super().__init__()
+    self.log_dir = log_dir
+    self.every = max(1, int(every))
+    self.audio_inputs = audio_inputs
+    self.sample_rate = sample_rate
+    self._writers = {}
+
+  def _writer(self, name):
+    if name not in self._writers:
+      self._writers[name] = tf.summary.create_file_writer(f"{self.log_dir}/{name}")
+    return self._writers[name]
+
+  def _learning_rate(self):
+    optimizer = self.model.optimizer
+    rate = optimizer.learning_rate
+    if callable(rate):  # a schedule
+      rate = rate(optimizer.iterations)
+    return scalar(rate)
+
+  def on_train_batch_end(self, batch, logs=None):
+    step = _step(self.model)
+    if step % self.every:
+      return
+    with self._writer("train").as_default(step=step):
+      for name, value in (logs or {}).items():
+        tf.summary.scalar(name, scalar(value))
+      tf.summary.scalar("learning_rate", self._learning_rate())
+
+  def write_validation(self, logs, step=None):
+    """Writes `logs` (with or without a `val_` prefix) at `step`."""
+    step = _step(self.model) if step is None else step
+    with self._writer("validation").as_default(step=step):
+      for name, value in logs.items():
+        tf.summary.scalar(name.removeprefix("val_"), scalar(value))
+
+  def write_audio(self, step=None):
+    if self.audio_inputs is None:
+      return
+    step = _step(self.model) if step is None else step
+    inputs, references = self.audio_inputs
+    outputs = self.model(inputs, training=False).numpy()
+    limit = len(inputs)
+    with self._writer("train").as_default(step=step):
+      tf.summary.audio("input", inputs[..., None], self.sample_rate, max_outputs=limit)
+      for r in range(references.shape[1]):
+        tf.summary.audio(f"reference_{r}", references[:, r, :, None], self.sample_rate,
+                         max_outputs=limit)
+      for m in range(outputs.shape[1]):
+        tf.summary.audio(f"output_{m}", outputs[:, m, :, None], self.sample_rate,
+                         max_outputs=limit)
+
+  def on_epoch_end(self, epoch, logs=None):
+    validation = {k: v for k, v in (logs or {}).items() if k.startswith("val_")}
+    if validation:
+      self.write_validation(validation)
+    self.write_audio()
+    for writer in self._writers.values():
+      writer.flush()
+
+  def on_train_end(self, logs=None):
+    for writer in self._writers.values():
+      writer.close()
+    self._writers = {}
