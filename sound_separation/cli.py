@@ -57,7 +57,7 @@ def _demo_flags():
 
 def _run_train(fv, stream):
   from sound_separation import gin_utils  # pylint: disable=import-outside-toplevel
-  from sound_separation.training import train as train_lib  # pylint: disable=import-outside-toplevel
+  from sound_separation.training import loop  # pylint: disable=import-outside-toplevel
   if not fv.model_dir:
     raise UsageError("--model_dir is required")
   if not fv.gin_file:
@@ -72,7 +72,7 @@ def _run_train(fv, stream):
     params.append(f"sound_separation.get_strategy.name = 'tpu'")
     params.append(f"sound_separation.get_strategy.tpu = {fv.tpu!r}")
   gin_utils.parse_gin(fv.gin_file, params, finalize=True)
-  result = train_lib.train(fv.model_dir, stream=stream)
+  result = loop.train(fv.model_dir, stream=stream)
   print(f"Done: {fv.model_dir} at step {result.step}.", file=stream, flush=True)
 
 

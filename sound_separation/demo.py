@@ -18,7 +18,7 @@ import time
 
 from sound_separation import gin_utils
 from sound_separation.data import synthetic
-from sound_separation.training import train as train_lib
+from sound_separation.training import loop
 
 CLIP_SECONDS = 4.0
 SAMPLE_RATE = 16000
@@ -84,7 +84,7 @@ def run(out_dir="sound_separation_demo", minutes=8.0, seed=0, num_train_clips=60
   print(f"Training for up to {minutes:g} min; follow it with "
         f"`tensorboard --logdir {os.path.join(model_dir, 'summaries')}`.",
         file=stream, flush=True)
-  result = train_lib.train(model_dir, time_limit_seconds=60.0 * minutes, stream=stream)
+  result = loop.train(model_dir, time_limit_seconds=60.0 * minutes, stream=stream)
 
   print("\nValidation (MoMs of held-out synthetic clips; MixIT loss in dB, lower is "
         "better):", file=stream)

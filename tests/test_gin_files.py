@@ -8,7 +8,7 @@ import soundfile
 
 from sound_separation import gin_utils
 from sound_separation.models import SeparationModel
-from sound_separation.training import train as train_lib
+from sound_separation.training import loop
 
 GIN_DIR = pathlib.Path(__file__).resolve().parents[1] / "gin"
 MODEL_FILES = sorted((GIN_DIR / "models").glob("*.gin"))
@@ -135,7 +135,7 @@ def baselines(tmp_path_factory, tiny_corpus):
           f"sound_separation.SeparationModel.num_sources = {num_sources}",
           f"{DATASET}.unsupervised_list = '{tiny_corpus / 'clips.txt'}'",
           f"{DATASET}.batch_size = 4", f"{DATASET}.clip_seconds = {CLIP_SECONDS}"])
-      train_lib.train(str(model_dir), num_steps=1, num_audio_examples=0, stream=io.StringIO())
+      loop.train(str(model_dir), num_steps=1, num_audio_examples=0, stream=io.StringIO())
       runs[num_sources] = str(model_dir)
     return runs[num_sources]
 
@@ -170,7 +170,7 @@ def test_every_gin_file_runs_a_tiny_step(path, tiny_corpus, baselines, tmp_path)
     # The tiny model's sizes, keeping the file's number of outputs.
     gin_utils.parse_gin([str(path), str(GIN_DIR / "models" / "tiny.gin")], overrides)
     stream = io.StringIO()
-    result = train_lib.train(str(tmp_path / "run"), num_steps=num_steps,
+    result = loop.train(str(tmp_path / "run"), num_steps=num_steps,
                              steps_per_checkpoint=num_steps,
                              steps_per_execution=num_steps,
                              keep_checkpoint_every_steps=None, validation=validate,

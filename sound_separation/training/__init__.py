@@ -1,9 +1,12 @@
 """Training: `MixITTrainer`, the separator's Keras training model (SPEC 1.6),
-strategy selection and checkpoints."""
+the gin-configured loop `train`, strategy selection and checkpoints."""
 
 from sound_separation.training.checkpoints import CheckpointSaver
 from sound_separation.training.checkpoints import make_manager
 from sound_separation.training.checkpoints import restore_or_initialize
+from sound_separation.training.checkpoints import restore_separator
 from sound_separation.training.strategies import get_strategy
+from sound_separation.training.loop import TrainResult
+from sound_separation.training.loop import train
 from sound_separation.training.trainer import MixITTrainer
 from sound_separation.training.trainer import default_optimizer
