@@ -86,6 +86,6 @@ def test_checkpoint_saver_saves_at_each_epoch_end(tmp_path):
   trainer = _built_trainer(5)
   manager = checkpoints.make_manager(trainer, str(tmp_path), max_to_keep=5)
   data = tf.data.Dataset.from_tensors(_batch()).repeat()
-  trainer.fit(data, epochs=2, steps_per_epoch=2, verbose=0,
+  trainer.fit(data, epochs=2, steps_per_epoch=2, verbose=0, shuffle=False,
               callbacks=[checkpoints.CheckpointSaver(manager)])
   assert [int(p.rsplit("-", 1)[1]) for p in manager.checkpoints] == [2, 4]

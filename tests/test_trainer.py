@@ -171,6 +171,7 @@ def test_gin_configures_trainer_separator_and_optimizer():
     gin.clear_config()
 
 
+@pytest.mark.slow
 def test_train_step_compiles_with_xla():
   trainer = tiny_trainer(sparsity="l1", sparsity_weight=0.1,
                          covariance_weight=0.1)
@@ -293,6 +294,7 @@ def mirrored_run(tmp_path_factory):
     return json.load(f), dist.load_weights(out / "single.npz")
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_matches_one_device(mirrored_run):
   result, _ = mirrored_run
   assert result["num_replicas"] == 2
@@ -309,6 +311,7 @@ def _free_port():
     return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_multi_worker_mirrored_strategy_matches_one_device(mirrored_run,
                                                            tmp_path):
   _, (single, single_losses) = mirrored_run

@@ -15,6 +15,7 @@ importing it and decoding a tiny wav, before it is used.
 import functools
 import io
 import math
+import threading
 
 import numpy as np
 import scipy.signal
@@ -26,6 +27,11 @@ BACKENDS = ("auto", "soundfile", "tfio")
 # types (e.g. 24-bit audio in int32 containers) are refused rather than scaled
 # by a guess; soundfile reads them.
 _TFIO_FULL_SCALE = {"int16": 32768.0, "float32": 1.0}
+
+# tensorflow-io 0.37.1's AudioIOTensor is not thread-safe: concurrent reads
+# (the datasets' parallel map) can return another file's samples and rate, or
+# crash the process. Its reads are serialized.
+_TFIO_LOCK = threading.Lock()
 
 
 class FileError(ValueError):
@@ -136,14 +142,23 @@ def _read_soundfile(path):
   return samples, rate
 
 
+def _integer_pcm(path):
+  """True if libsndfile reads the header as integer PCM (False if it cannot)."""
+  try:
+    return soundfile.info(str(path)).subtype.startswith("PCM")
+  except (RuntimeError, OSError, ValueError, TypeError):
+    return False
+
+
 def _read_tfio(path):
   """`(samples [T, C] float32, rate)` decoded by tensorflow-io; raises AudioReadError."""
   require_tfio()
   import tensorflow_io as tfio  # pylint: disable=import-outside-toplevel
   try:
-    audio = tfio.audio.AudioIOTensor(str(path))
-    samples = np.asarray(audio.to_tensor())
-    rate = int(np.asarray(audio.rate))
+    with _TFIO_LOCK:
+      audio = tfio.audio.AudioIOTensor(str(path))
+      samples = np.asarray(audio.to_tensor())
+      rate = int(np.asarray(audio.rate))
     dtype_name = np.dtype(samples.dtype).name
   except Exception as e:  # pylint: disable=broad-except
     # tensorflow-io raises tf.errors.* and assorted Python errors for bad files.
@@ -152,6 +167,12 @@ def _read_tfio(path):
     raise AudioReadError(
         path, f"tensorflow-io decodes it as {dtype_name}, whose full scale is not "
         "known here; read it with backend='soundfile'")
+  if dtype_name == "float32" and _integer_pcm(path):
+    # tensorflow-io 0.37 hands 32-bit integer PCM back as float32 bit
+    # patterns (values up to ~1e38) instead of refusing it.
+    raise AudioReadError(
+        path, "tensorflow-io misdecodes this integer PCM file as float32; read it "
+        "with backend='soundfile'")
   samples = samples.astype(np.float32) / _TFIO_FULL_SCALE[dtype_name]
   if samples.ndim == 1:
     samples = samples[:, np.newaxis]
