@@ -47,13 +47,17 @@ def format_metrics(logs):
 class ProgressLogger(keras.callbacks.Callback):
   """Prints one line every `every` steps: losses, speed and time left.
 
+  Time left is the estimate for the remaining steps, or what remains of
+  `time_limit_seconds` if that ends the run first.
+
   `fit`'s own progress bar is per epoch (here: per checkpoint) and redraws a
   terminal line; these lines also read well in a log file.
   """
 
-  def __init__(self, num_steps, every=100, stream=None):
+  def __init__(self, num_steps, every=100, stream=None, time_limit_seconds=None):
     super().__init__()
     self.num_steps = num_steps
+    self.time_limit_seconds = time_limit_seconds
     self.every = max(1, int(every))
     self.stream = stream or sys.stdout
     self._start_time = None
@@ -74,6 +78,8 @@ class ProgressLogger(keras.callbacks.Callback):
     elapsed = time.monotonic() - self._start_time
     per_step = elapsed / done if done else math.nan
     left = (self.num_steps - step) * per_step
+    if self.time_limit_seconds is not None:
+      left = min(left, self.time_limit_seconds - elapsed)
     self._print(f"step {step}/{self.num_steps}  {format_metrics(logs or {})}  "
                 f"{per_step:.3g} s/step  ETA {_duration(left)}")
 

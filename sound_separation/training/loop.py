@@ -207,7 +207,7 @@ def train(model_dir, num_steps=None, steps_per_checkpoint=1000, max_checkpoints_
 
   stopper = callbacks_lib.StopAtStep(num_steps, time_limit_seconds)
   run_callbacks = [stopper, checkpoints.CheckpointSaver(manager, keep_checkpoint_every_steps),
-                   callbacks_lib.ProgressLogger(num_steps, log_every, stream)]
+                   callbacks_lib.ProgressLogger(num_steps, log_every, stream, time_limit_seconds)]
   summaries = None
   if is_chief:
     audio = None
