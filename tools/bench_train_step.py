@@ -1,0 +1,404 @@
+#!/usr/bin/env python
+"""Benchmark of one MixIT training step: seconds per step and peak memory.
+
+The paper's configuration: `SeparationModel(num_sources=8)` at full size
+(256 bases, TDCN++ of 4 × 8 blocks with 512 channels), a batch of 4 single
+mixtures of 10 s at 16 kHz (2 mixtures of mixtures, formed by
+`MixITTrainer`), one Adam step (`trainer.compile()`), the MixIT loss with the
+trainer's solver.
+
+Each configuration runs in its own Python process (so that peak memory is
+its own): build, one warm-up step (tracing and, with XLA, compiling), then
+`--repeats` timed steps. The step is `trainer.train_on_batch({'mixtures': x})`
+(Keras' train function, a `tf.function` of `MixITTrainer.train_step`, with
+XLA iff the configuration says so) or, with `--mode function`, our own
+`tf.function` of `train_step`. Reported per step: median wall seconds,
+median process CPU seconds (user + system of all threads), and the
+process's peak resident set (the kernel's high-water mark VmHWM, warm-up
+included, since a real run pays for it too).
+
+The time is also given as a multiple of a matmul floor: the step's matmul
+work is counted from the model's shapes (2 flops per multiply-add, ×3 for
+forward plus backward) and timed at this machine's measured `tf.matmul`
+speed for each of those shapes (forward, input-gradient and
+kernel-gradient forms), in a separate process. Ratios to the original TF1
+code at this configuration on this machine (8 s per step, 14.4 GB peak) are
+given as well.
+
+Usage:
+  python tools/bench_train_step.py                  # every configuration
+  python tools/bench_train_step.py --configs fp32 bf16-recompute
+  python tools/bench_train_step.py --smoke          # tiny model, 0.25 s clips
+
+Prints a table and writes JSON (default bench_results/train_step.json;
+smoke runs default to bench_results/train_step_smoke.json). The machine is
+shared and small: run full-size configurations one at a time and treat the
+numbers as noisy.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+# Benchmark the checkout this script belongs to, even where another copy of
+# sound_separation is installed (the development venv installs one editable).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# The original TF1 code at this configuration on this machine.
+TF1_SECONDS = 8.0
+TF1_PEAK_GB = 14.4
+
+CONFIGS = {
+    "fp32": dict(precision="float32", recompute=False, jit_compile=False,
+                 solver="exact_gram"),
+    "fp32-recompute": dict(precision="float32", recompute=True,
+                           jit_compile=False, solver="exact_gram"),
+    "fp32-xla": dict(precision="float32", recompute=False, jit_compile=True,
+                     solver="exact_gram"),
+    "fp32-recompute-xla": dict(precision="float32", recompute=True,
+                               jit_compile=True, solver="exact_gram"),
+    "bf16": dict(precision="mixed_bfloat16", recompute=False,
+                 jit_compile=False, solver="exact_gram"),
+    "bf16-recompute": dict(precision="mixed_bfloat16", recompute=True,
+                           jit_compile=False, solver="exact_gram"),
+    "fp32-exhaustive": dict(precision="float32", recompute=False,
+                            jit_compile=False, solver="exhaustive"),
+}
+
+# Model and data sizes: the paper's, and a tiny one that validates the script
+# in seconds.
+FULL = dict(num_sources=8, num_basis=256, bottleneck=256, conv_channels=512,
+            num_dilations=8, num_repeats=4, batch=4, seconds=10.0,
+            sample_rate=16000)
+SMOKE = dict(num_sources=4, num_basis=32, bottleneck=16, conv_channels=32,
+             num_dilations=3, num_repeats=2, batch=4, seconds=0.25,
+             sample_rate=16000)
+SIZE_KEYS = tuple(FULL)
+
+
+def _status_kb(field):
+  with open("/proc/self/status") as f:
+    for line in f:
+      if line.startswith(field + ":"):
+        return int(line.split()[1])
+  raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _reset_peak_rss():
+  # Writing 5 to clear_refs resets VmHWM to the current RSS (Linux >= 4.0).
+  with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")
+
+
+def _cpu_seconds():
+  # Every thread of the process, user and system: TensorFlow's pools work
+  # outside the calling thread, so thread CPU time would miss them.
+  usage = resource.getrusage(resource.RUSAGE_SELF)
+  return usage.ru_utime + usage.ru_stime
+
+
+def num_frames(samples, window, hop):
+  # As transforms.num_frames, without importing TensorFlow in the parent.
+  return 1 - (-max(samples - window, 0) // hop)
+
+
+def matmul_shapes(model, batch, samples):
+  """The step's matmuls as `(name, m, k, n, count)`: `[m, k] @ [k, n]`, `count` times.
+
+  Read from the built separator's kernels; the rows are frames (or frames
+  of every output, for the decoder) of the whole batch of MoMs. The MixIT
+  loss and mixture consistency add only `[M, T]`-sized products (a few
+  tens of MFLOP) and are left out.
+  """
+  moms = batch // 2
+  frames = num_frames(samples, model.window_size, model.hop_size)
+  rows = moms * frames
+  shapes = []
+
+  def add(name, dense, m):
+    k, n = dense.kernel.shape
+    shapes.append((name, m, int(k), int(n), 1))
+
+  add("encoder", model.encoder.dense, rows)
+  tdcn = model.tdcn
+  add("initial_dense", tdcn.initial_dense.dense, rows)
+  for (src, dst), dense in tdcn.skips.items():
+    add(f"res_dense_{src}_to_{dst}", dense.dense, rows)
+  for block in tdcn.blocks:
+    add("dense1", block.dense1.dense, rows)
+    add("dense2", block.dense2.dense, rows)
+  add("mask_dense", model.mask_dense, rows)
+  add("decoder", model.decoder.dense, rows * model.num_sources)
+  # Merge repeats of one shape (the blocks' denses).
+  merged = {}
+  for name, m, k, n, count in shapes:
+    key = (name, m, k, n)
+    merged[key] = merged.get(key, 0) + count
+  return [(name, m, k, n, c) for (name, m, k, n), c in merged.items()]
+
+
+def step_flops(shapes):
+  """Forward flops (2 per multiply-add) and forward + backward (×3)."""
+  forward = sum(2 * m * k * n * c for _, m, k, n, c in shapes)
+  return forward, 3 * forward
+
+
+def build(sizes, config):
+  """Builds the trainer for one configuration; returns (trainer, separator)."""
+  import keras  # pylint: disable=import-outside-toplevel
+  from sound_separation.layers import TDCNPlusPlus  # pylint: disable=import-outside-toplevel
+  from sound_separation.models import SeparationModel  # pylint: disable=import-outside-toplevel
+  from sound_separation.training import MixITTrainer  # pylint: disable=import-outside-toplevel
+
+  keras.mixed_precision.set_global_policy(config["precision"])
+  keras.utils.set_random_seed(0)
+  tdcn = TDCNPlusPlus(bottleneck=sizes["bottleneck"],
+                      conv_channels=sizes["conv_channels"],
+                      num_dilations=sizes["num_dilations"],
+                      num_repeats=sizes["num_repeats"], name="tdcn")
+  separator = SeparationModel(num_sources=sizes["num_sources"],
+                              num_basis=sizes["num_basis"], tdcn=tdcn)
+  trainer = MixITTrainer(separator, mixit_solver=config["solver"],
+                         recompute=config["recompute"])
+  trainer.compile(jit_compile=config["jit_compile"])
+  return trainer, separator
+
+
+def run_step_child(name, sizes, repeats, mode):
+  """Runs in the child process: times one configuration; returns a dict."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  import sound_separation  # pylint: disable=import-outside-toplevel
+
+  config = CONFIGS[name]
+  samples = int(round(sizes["seconds"] * sizes["sample_rate"]))
+  start = time.perf_counter()
+  trainer, separator = build(sizes, config)
+  build_s = time.perf_counter() - start
+  rng = np.random.default_rng(0)
+  x = tf.constant(0.1 * rng.standard_normal((sizes["batch"], samples)),
+                  tf.float32)
+  batch = {"mixtures": x}
+
+  if mode == "train_on_batch":
+    def step():
+      return trainer.train_on_batch(batch, return_dict=True)
+  else:
+    trainer.optimizer.build(trainer.trainable_variables)
+    function = tf.function(trainer.train_step,
+                           jit_compile=config["jit_compile"])
+
+    def step():
+      return {k: float(v) for k, v in function(batch).items()}
+
+  rss_built_kb = _status_kb("VmRSS")
+  start, cpu = time.perf_counter(), _cpu_seconds()
+  logs = step()
+  first_s, first_cpu = time.perf_counter() - start, _cpu_seconds() - cpu
+  warmup_peak_kb = _status_kb("VmHWM")
+  _reset_peak_rss()
+  walls, cpus = [], []
+  for _ in range(repeats):
+    start, cpu = time.perf_counter(), _cpu_seconds()
+    logs = step()
+    walls.append(time.perf_counter() - start)
+    cpus.append(_cpu_seconds() - cpu)
+  steady_peak_kb = _status_kb("VmHWM")
+  if not np.isfinite(logs["loss"]):
+    raise RuntimeError(f"non-finite loss {logs['loss']}")
+  forward, total = step_flops(matmul_shapes(separator, sizes["batch"],
+                                            samples))
+  return {"config": name, **config, "mode": mode, "samples": samples,
+          "params": int(separator.count_params()),
+          "module": sound_separation.__file__,
+          "build_s": build_s, "first_step_s": first_s,
+          "first_step_cpu_s": first_cpu,
+          "wall_s": statistics.median(walls), "cpu_s": statistics.median(cpus),
+          "wall_all_s": walls, "cpu_all_s": cpus, "repeats": repeats,
+          "peak_rss_gb": max(warmup_peak_kb, steady_peak_kb) / 2 ** 20,
+          "warmup_peak_rss_gb": warmup_peak_kb / 2 ** 20,
+          "steady_peak_rss_gb": steady_peak_kb / 2 ** 20,
+          "built_rss_gb": rss_built_kb / 2 ** 20,
+          "forward_flop": forward, "step_flop": total,
+          "loss": float(logs["loss"])}
+
+
+def run_floor_child(sizes, repeats, dtype_name):
+  """Runs in the child process: `tf.matmul` speed at the step's shapes.
+
+  Each forward matmul `[m, k] @ [k, n]` has two backward ones: the input
+  gradient `[m, n] @ [k, n]ᵀ` and the kernel gradient `[m, k]ᵀ @ [m, n]`.
+  All three are timed (median of `repeats` after one warm-up call) and the
+  floor is the sum over the step's matmuls of their measured times.
+  """
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+  config = dict(CONFIGS["fp32"])
+  trainer, separator = build(sizes, config)
+  del trainer
+  samples = int(round(sizes["seconds"] * sizes["sample_rate"]))
+  shapes = matmul_shapes(separator, sizes["batch"], samples)
+  dtype = tf.as_dtype(dtype_name)
+  rng = np.random.default_rng(0)
+
+  def operand(rows, cols):
+    return tf.cast(tf.constant(rng.standard_normal((rows, cols)), tf.float32),
+                   dtype)
+
+  @tf.function
+  def matmul(a, b, transpose_a, transpose_b):
+    # Reduced to a scalar so that the timing holds no [m, n] copy to NumPy.
+    product = tf.matmul(a, b, transpose_a=transpose_a, transpose_b=transpose_b)
+    return tf.reduce_sum(product[:1])
+
+  def timed(a, b, transpose_a=False, transpose_b=False):
+    matmul(a, b, transpose_a, transpose_b).numpy()
+    times = []
+    for _ in range(repeats):
+      start = time.perf_counter()
+      matmul(a, b, transpose_a, transpose_b).numpy()
+      times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+  rows, floor_s, flop = [], 0.0, 0
+  for name, m, k, n, count in shapes:
+    x, w, dy = operand(m, k), operand(k, n), operand(m, n)
+    forms = {"forward": timed(x, w), "grad_input": timed(dy, w, False, True),
+             "grad_kernel": timed(x, dy, True, False)}
+    one = 2 * m * k * n
+    for form, seconds in forms.items():
+      rows.append({"name": name, "form": form, "m": m, "k": k, "n": n,
+                   "count": count, "seconds": seconds,
+                   "gflop_s": one / seconds / 1e9})
+      floor_s += count * seconds
+      flop += count * one
+  return {"dtype": dtype_name, "floor_s": floor_s, "flop": flop,
+          "gflop_s": flop / floor_s / 1e9, "shapes": rows}
+
+
+def machine():
+  cpu = "unknown"
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          cpu = line.split(":", 1)[1].strip()
+          break
+  except OSError:
+    pass
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  return {"cpu": cpu, "cores": os.cpu_count(),
+          "python": platform.python_version(), "tensorflow": tf.__version__,
+          "platform": platform.platform()}
+
+
+def _child(args, *child_args):
+  cmd = [sys.executable, os.path.abspath(__file__), "--child", *child_args,
+         "--repeats", str(args.repeats), "--mode", args.mode]
+  for key in SIZE_KEYS:
+    cmd += [f"--{key}", str(getattr(args, key))]
+  out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+  if out.returncode != 0:
+    sys.exit(f"benchmark child {child_args} failed:\n{out.stderr[-3000:]}")
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _table(results, floor, args):
+  floor_s = floor["floor_s"] if floor else None
+  lines = [
+      f"B = {args.batch} mixtures ({args.batch // 2} MoMs) of "
+      f"{args.seconds:g} s at {args.sample_rate} Hz; {args.mode}; wall and "
+      f"CPU: median of {args.repeats} steps after a warm-up step; peak: "
+      f"VmHWM of the process, warm-up included",
+      "",
+      "| config | wall s/step | CPU s/step | peak RSS GB | × matmul floor | "
+      "× TF1 time | × TF1 memory | first step s |",
+      "|---|---|---|---|---|---|---|---|"]
+  for r in results:
+    vs_floor = f"{r['wall_s'] / floor_s:.2f}×" if floor_s else "–"
+    lines.append(
+        f"| {r['config']} | {r['wall_s']:.3g} | {r['cpu_s']:.3g} | "
+        f"{r['peak_rss_gb']:.2f} | {vs_floor} | "
+        f"{r['wall_s'] / TF1_SECONDS:.2f}× | "
+        f"{r['peak_rss_gb'] / TF1_PEAK_GB:.2f}× | {r['first_step_s']:.1f} |")
+  return "\n".join(lines)
+
+
+def main():
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--configs", nargs="+", choices=list(CONFIGS),
+                      default=list(CONFIGS))
+  parser.add_argument("--smoke", action="store_true",
+                      help="tiny model and 0.25 s clips, to check the script")
+  parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--mode", choices=("train_on_batch", "function"),
+                      default="train_on_batch",
+                      help="time trainer.train_on_batch, or a tf.function of "
+                           "trainer.train_step")
+  parser.add_argument("--no_floor", action="store_true",
+                      help="skip measuring the matmul floor")
+  parser.add_argument("--json", default=None)
+  for key, value in FULL.items():
+    parser.add_argument(f"--{key}", type=type(value), default=None,
+                        help=f"default {value} ({SMOKE[key]} with --smoke)")
+  parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+  args = parser.parse_args()
+  for key in SIZE_KEYS:
+    if getattr(args, key) is None:
+      setattr(args, key, (SMOKE if args.smoke else FULL)[key])
+  if args.batch % 2:
+    parser.error("--batch must be even: pairs of mixtures form the MoMs")
+  sizes = {key: getattr(args, key) for key in SIZE_KEYS}
+
+  if args.child:
+    if args.child[0] == "floor":
+      result = run_floor_child(sizes, max(args.repeats, 5), args.child[1])
+    else:
+      result = run_step_child(args.child[0], sizes, args.repeats, args.mode)
+    print(json.dumps(result))
+    return
+
+  floor = None
+  if not args.no_floor:
+    floor = _child(args, "floor", "float32")
+    print(f"matmul work: {floor['flop'] / 1e12:.4g} TFLOP per step "
+          f"(forward + backward); tf.matmul at these shapes: "
+          f"{floor['gflop_s']:.0f} GFLOP/s -> floor {floor['floor_s']:.3g} s",
+          flush=True)
+  results = []
+  for name in args.configs:
+    result = _child(args, name)
+    results.append(result)
+    print(f"{name:20s} wall {result['wall_s']:7.3g} s  CPU "
+          f"{result['cpu_s']:7.3g} s  peak {result['peak_rss_gb']:6.2f} GB  "
+          f"(first step {result['first_step_s']:.1f} s)", flush=True)
+  if not results:
+    return
+  print(f"\nModule: {results[0]['module']}; step matmul work "
+        f"{results[0]['step_flop'] / 1e12:.4g} TFLOP "
+        f"(forward {results[0]['forward_flop'] / 1e9:.4g} GFLOP ×3)")
+  print("\n" + _table(results, floor, args))
+  info = machine()
+  print(f"\nMachine: {info['cpu']}, {info['cores']} cores, TensorFlow "
+        f"{info['tensorflow']}, Python {info['python']}")
+  path = args.json or ("bench_results/train_step_smoke.json" if args.smoke
+                       else "bench_results/train_step.json")
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  with open(path, "w") as f:
+    json.dump({"machine": info, "args": vars(args),
+               "tf1_reference": {"wall_s": TF1_SECONDS,
+                                 "peak_rss_gb": TF1_PEAK_GB},
+               "matmul_floor": floor, "results": results}, f, indent=2)
+  print(f"Wrote {path}")
+
+
+if __name__ == "__main__":
+  main()
