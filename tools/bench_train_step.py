@@ -304,7 +304,10 @@ def _child(args, *child_args):
          "--repeats", str(args.repeats), "--mode", args.mode]
   for key in SIZE_KEYS:
     cmd += [f"--{key}", str(getattr(args, key))]
-  out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+  env = dict(os.environ)
+  env.update(item.split("=", 1) for item in args.env)
+  out = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                       env=env)
   if out.returncode != 0:
     sys.exit(f"benchmark child {child_args} failed:\n{out.stderr[-3000:]}")
   return json.loads(out.stdout.strip().splitlines()[-1])
@@ -316,7 +319,8 @@ def _table(results, floor, args):
       f"B = {args.batch} mixtures ({args.batch // 2} MoMs) of "
       f"{args.seconds:g} s at {args.sample_rate} Hz; {args.mode}; wall and "
       f"CPU: median of {args.repeats} steps after a warm-up step; peak: "
-      f"VmHWM of the process, warm-up included",
+      f"VmHWM of the process, warm-up included"
+      + (f"; environment {' '.join(args.env)}" if args.env else ""),
       "",
       "| config | wall s/step | CPU s/step | peak RSS GB | × matmul floor | "
       "× TF1 time | × TF1 memory | first step s |",
@@ -345,6 +349,9 @@ def main():
                            "trainer.train_step")
   parser.add_argument("--no_floor", action="store_true",
                       help="skip measuring the matmul floor")
+  parser.add_argument("--env", nargs="+", default=[], metavar="NAME=VALUE",
+                      help="environment of the configurations' processes, "
+                           "e.g. TF_CPU_ALLOCATOR_USE_BFC=true")
   parser.add_argument("--json", default=None)
   for key, value in FULL.items():
     parser.add_argument(f"--{key}", type=type(value), default=None,
@@ -356,6 +363,8 @@ def main():
       setattr(args, key, (SMOKE if args.smoke else FULL)[key])
   if args.batch % 2:
     parser.error("--batch must be even: pairs of mixtures form the MoMs")
+  if any("=" not in item for item in args.env):
+    parser.error("--env takes NAME=VALUE items")
   sizes = {key: getattr(args, key) for key in SIZE_KEYS}
 
   if args.child:
