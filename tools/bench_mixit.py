@@ -19,26 +19,13 @@ Prints a table and writes JSON (default bench_results/mixit.json).
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 
+import bench_common  # tools/, the scripts' own folder
+
 SOLVERS = ("exhaustive", "efficient", "exact_gram")
-
-
-def _status_kb(field):
-  with open("/proc/self/status") as f:
-    for line in f:
-      if line.startswith(field + ":"):
-        return int(line.split()[1])
-  raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _reset_peak_rss():
-  # Writing 5 to clear_refs resets VmHWM to the current RSS (Linux >= 4.0).
-  with open("/proc/self/clear_refs", "w") as f:
-    f.write("5")
 
 
 def run_one(solver, num_outputs, batch, samples, repeats, jit_compile):
@@ -63,35 +50,20 @@ def run_one(solver, num_outputs, batch, samples, repeats, jit_compile):
   start = time.perf_counter()
   step()[1].numpy()
   first = time.perf_counter() - start
-  _reset_peak_rss()
-  baseline = _status_kb("VmRSS")
+  bench_common.reset_peak_rss()
+  baseline = bench_common.status_kb("VmRSS")
   times = []
   for _ in range(repeats):
     start = time.perf_counter()
     step()[1].numpy()
     times.append(time.perf_counter() - start)
-  peak = _status_kb("VmHWM")
+  peak = bench_common.status_kb("VmHWM")
   times.sort()
   return {"solver": solver, "M": num_outputs, "B": batch, "T": samples,
           "jit_compile": jit_compile, "first_call_s": first,
           "median_s": times[len(times) // 2], "min_s": times[0],
           "repeats": repeats, "step_peak_mb": (peak - baseline) / 1024,
           "process_peak_mb": peak / 1024}
-
-
-def machine():
-  cpu = "unknown"
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name"):
-          cpu = line.split(":", 1)[1].strip()
-          break
-  except OSError:
-    pass
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-          "tensorflow": tf.__version__, "platform": platform.platform()}
 
 
 def main():
@@ -166,7 +138,7 @@ def main():
                  f"{s['predicted_s']:.0f} s) | – | – |")
   print("\n" + "\n".join(lines))
 
-  info = machine()
+  info = bench_common.machine()
   print(f"\nMachine: {info['cpu']}, {info['cores']} cores, TensorFlow "
         f"{info['tensorflow']}, Python {info['python']}")
   if args.json:

@@ -39,12 +39,13 @@ numbers as noisy.
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
 import sys
 import time
+
+import bench_common  # tools/, the scripts' own folder
 
 # Benchmark the checkout this script belongs to, even where another copy of
 # sound_separation is installed (the development venv installs one editable).
@@ -80,20 +81,6 @@ SMOKE = dict(num_sources=4, num_basis=32, bottleneck=16, conv_channels=32,
              num_dilations=3, num_repeats=2, batch=4, seconds=0.25,
              sample_rate=16000)
 SIZE_KEYS = tuple(FULL)
-
-
-def _status_kb(field):
-  with open("/proc/self/status") as f:
-    for line in f:
-      if line.startswith(field + ":"):
-        return int(line.split()[1])
-  raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _reset_peak_rss():
-  # Writing 5 to clear_refs resets VmHWM to the current RSS (Linux >= 4.0).
-  with open("/proc/self/clear_refs", "w") as f:
-    f.write("5")
 
 
 def _cpu_seconds():
@@ -197,19 +184,19 @@ def run_step_child(name, sizes, repeats, mode):
     def step():
       return {k: float(v) for k, v in function(batch).items()}
 
-  rss_built_kb = _status_kb("VmRSS")
+  rss_built_kb = bench_common.status_kb("VmRSS")
   start, cpu = time.perf_counter(), _cpu_seconds()
   logs = step()
   first_s, first_cpu = time.perf_counter() - start, _cpu_seconds() - cpu
-  warmup_peak_kb = _status_kb("VmHWM")
-  _reset_peak_rss()
+  warmup_peak_kb = bench_common.status_kb("VmHWM")
+  bench_common.reset_peak_rss()
   walls, cpus = [], []
   for _ in range(repeats):
     start, cpu = time.perf_counter(), _cpu_seconds()
     logs = step()
     walls.append(time.perf_counter() - start)
     cpus.append(_cpu_seconds() - cpu)
-  steady_peak_kb = _status_kb("VmHWM")
+  steady_peak_kb = bench_common.status_kb("VmHWM")
   if not np.isfinite(logs["loss"]):
     raise RuntimeError(f"non-finite loss {logs['loss']}")
   forward, total = step_flops(matmul_shapes(separator, sizes["batch"],
@@ -281,22 +268,6 @@ def run_floor_child(sizes, repeats, dtype_name):
       flop += count * one
   return {"dtype": dtype_name, "floor_s": floor_s, "flop": flop,
           "gflop_s": flop / floor_s / 1e9, "shapes": rows}
-
-
-def machine():
-  cpu = "unknown"
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name"):
-          cpu = line.split(":", 1)[1].strip()
-          break
-  except OSError:
-    pass
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  return {"cpu": cpu, "cores": os.cpu_count(),
-          "python": platform.python_version(), "tensorflow": tf.__version__,
-          "platform": platform.platform()}
 
 
 def _child(args, *child_args):
@@ -395,7 +366,7 @@ def main():
         f"{results[0]['step_flop'] / 1e12:.4g} TFLOP "
         f"(forward {results[0]['forward_flop'] / 1e9:.4g} GFLOP ×3)")
   print("\n" + _table(results, floor, args))
-  info = machine()
+  info = bench_common.machine()
   print(f"\nMachine: {info['cpu']}, {info['cores']} cores, TensorFlow "
         f"{info['tensorflow']}, Python {info['python']}")
   path = args.json or ("bench_results/train_step_smoke.json" if args.smoke

@@ -212,7 +212,8 @@ def train(model_dir, num_steps=None, steps_per_checkpoint=1000, max_checkpoints_
   if is_chief:
     audio = None
     if num_audio_examples:
-      audio = callbacks_lib.audio_examples(validation_ds or train_ds, num_audio_examples)
+      audio = callbacks_lib.audio_examples(
+          train_ds if validation_ds is None else validation_ds, num_audio_examples)
     summaries = callbacks_lib.TensorBoardSummaries(
         os.path.join(model_dir, "summaries"), summary_every, audio, sample_rate)
     run_callbacks.append(summaries)
