@@ -45,6 +45,20 @@ def test_resume_restores_weights_optimizer_and_step(tmp_path):
                                err_msg=mine.path)
 
 
+def test_worker_resumes_from_the_chiefs_checkpoints_not_its_scratch_folder(tmp_path):
+  chief = _built_trainer(4)
+  chief.train_on_batch(_batch())
+  chief_manager = checkpoints.make_manager(chief, str(tmp_path / "run"))
+  chief_manager.save(checkpoint_number=1)
+  worker = _built_trainer(5)  # other weights, as a fresh worker would have
+  scratch = checkpoints.make_manager(worker, str(tmp_path / "run" / ".worker_1"))
+  step = checkpoints.restore_or_initialize(
+      scratch, worker, resume_dir=checkpoints.checkpoint_dir(str(tmp_path / "run")))
+  assert step == 1
+  for mine, theirs in zip(worker.weights, chief.weights):
+    np.testing.assert_array_equal(mine.numpy(), theirs.numpy(), err_msg=mine.path)
+
+
 def test_init_checkpoint_reads_only_the_separator(tmp_path):
   source = _built_trainer(2)
   for _ in range(2):

@@ -25,7 +25,7 @@ def make_manager(trainer, model_dir, max_to_keep=5):
                                     max_to_keep=max_to_keep)
 
 
-def restore_or_initialize(manager, trainer, init_checkpoint=None):
+def restore_or_initialize(manager, trainer, init_checkpoint=None, resume_dir=None):
   """Resumes from the run's latest checkpoint, else initialises for fine-tuning.
 
   Args:
@@ -36,11 +36,16 @@ def restore_or_initialize(manager, trainer, init_checkpoint=None):
       taken), of another run. Only the separator's weights are read from it
       (the paper fine-tunes every loss from a MixIT-only baseline); the
       optimizer and step start fresh.
+    resume_dir: the checkpoint folder to resume from, if not the manager's
+      own: a MultiWorkerMirrored worker that is not the chief saves to a
+      scratch folder but must resume from the chief's checkpoints, or its
+      replicas would start from other weights than the chief's.
 
   Returns:
     The step training resumes from (0 for a new or fine-tuned run).
   """
-  latest = manager.latest_checkpoint
+  latest = (manager.latest_checkpoint if resume_dir is None
+            else tf.train.latest_checkpoint(resume_dir))
   if latest:
     manager.checkpoint.restore(latest).assert_existing_objects_matched()
     step = int(trainer.optimizer.iterations.numpy())

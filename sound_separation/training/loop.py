@@ -69,7 +69,9 @@ def _worker_model_dir(strategy, model_dir):
 
   Every MultiWorkerMirrored worker must take part in saving a checkpoint
   (the save runs collective ops), but only the chief's copy is the run's; the
-  others write to a folder of their own that is deleted at the end.
+  others write to a folder of their own that is deleted at the end, and all
+  resume from the chief's checkpoints (`model_dir` must be on storage every
+  worker reads, as TensorFlow's multi-worker training requires).
   """
   resolver = getattr(strategy, "cluster_resolver", None)
   if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
@@ -190,7 +192,9 @@ def train(model_dir, num_steps=None, steps_per_checkpoint=1000, max_checkpoints_
                       steps_per_execution=steps_per_execution)
       trainer.optimizer.build(trainer.trainable_variables)
       manager = checkpoints.make_manager(trainer, write_dir, max_checkpoints_to_keep)
-      step = checkpoints.restore_or_initialize(manager, trainer, init_checkpoint)
+      step = checkpoints.restore_or_initialize(
+          manager, trainer, init_checkpoint,
+          resume_dir=checkpoints.checkpoint_dir(model_dir))
   finally:
     keras.mixed_precision.set_global_policy(previous_policy)
   if is_chief:
