@@ -69,7 +69,7 @@ def _run_train(fv, stream):
   if fv.tpu is not None:
     if fv.strategy not in (None, "tpu"):
       raise UsageError(f"--tpu needs --strategy=tpu, got --strategy={fv.strategy}")
-    params.append(f"sound_separation.get_strategy.name = 'tpu'")
+    params.append("sound_separation.get_strategy.name = 'tpu'")
     params.append(f"sound_separation.get_strategy.tpu = {fv.tpu!r}")
   gin_utils.parse_gin(fv.gin_file, params, finalize=True)
   result = loop.train(fv.model_dir, stream=stream)

@@ -102,7 +102,7 @@ def _tiny_overrides(corpus):
   has_supervised = _bound(f"{DATASET}.supervised_list")
   if not has_unsupervised and not has_supervised:
     # A file that configures no data (models/, losses/, optimization/).
-    params += [f"{DATASET}.unsupervised_list = %CLIP_LIST", f"{DATASET}.batch_size = 4"]
+    params.append(f"{DATASET}.unsupervised_list = %CLIP_LIST")
     has_unsupervised = True
   if has_unsupervised:
     params.append(f"{DATASET}.batch_size = 4")
