@@ -294,6 +294,8 @@ class TDCNPlusPlus(keras.layers.Layer):
   8 dilations × 4 repeats.
   """
 
+  MAX_CHAINS = 4
+
   def __init__(self, bottleneck=256, conv_channels=512, kernel_size=3,
                num_dilations=8, num_repeats=4, skip_residuals=False, **kwargs):
     super().__init__(**kwargs)
@@ -338,6 +340,19 @@ class TDCNPlusPlus(keras.layers.Layer):
       layer.build(inner)
 
   def call(self, inputs):
+    # Examples do not interact in the stack, so a batch of known size runs
+    # as up to MAX_CHAINS independent chains that TensorFlow's executor can
+    # schedule side by side. On CPU each block's XLA-compiled elementwise
+    # part runs on one thread; one chain would leave the other cores idle
+    # through it. (Splitting along the batch axis makes no copies.)
+    batch = inputs.shape[0]
+    chains = min(batch or 1, self.MAX_CHAINS)
+    if chains == 1:
+      return self._stack(inputs)
+    sizes = [batch // chains + (i < batch % chains) for i in range(chains)]
+    return tf.concat([self._stack(x) for x in tf.split(inputs, sizes)], 0)
+
+  def _stack(self, inputs):
     x = self.initial_dense(inputs)
     block_inputs = []
     for b, block in enumerate(self.blocks):
