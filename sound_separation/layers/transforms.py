@@ -79,7 +79,10 @@ class LearnedDecoder(keras.layers.Layer):
     self.dense.build(input_shape)
 
   def call(self, coefficients, num_samples=None):
-    frames = self.dense(coefficients)
+    return self.overlap_add(self.dense(coefficients), num_samples)
+
+  def overlap_add(self, frames, num_samples=None):
+    """`[..., F, window_size]` decoded frames -> `[..., T]` (the second half of `call`)."""
     waveforms = tf.signal.overlap_and_add(frames, self.hop_size)
     if num_samples is not None:
       waveforms = waveforms[..., :num_samples]

@@ -23,7 +23,7 @@ class SeparationModel(keras.Model):
      Dense(num_basis, ReLU) -> coefficients `[B, F, num_basis]`;
   2. `TDCNPlusPlus` on the coefficients -> `[B, F, bottleneck]`;
   3. `mask_dense`: Dense(num_basis·M, no bias), output index ordered
-     (source, basis), sigmoid -> masks `[B, M, F, num_basis]`;
+     (source, basis), sigmoid -> one mask per source, frame and basis;
   4. masked coefficients -> `LearnedDecoder` -> `[B, M, T]`;
   5. `MixtureConsistency` (unless `mixture_consistency` is None), in float32
      even under a mixed-precision policy, on the unrounded input.
@@ -94,11 +94,15 @@ class SeparationModel(keras.Model):
     features = self.tdcn(coefficients)  # [B, F, bottleneck]
     logits = self.mask_dense(features)  # [B, F, M·num_basis]
     shape = tf.shape(logits)
-    logits = tf.reshape(logits, [shape[0], shape[1], self.num_sources,
-                                 self.num_basis])
-    masks = tf.sigmoid(tf.transpose(logits, [0, 2, 1, 3]))  # [B, M, F, basis]
-    separated = self.decoder(masks * coefficients[:, tf.newaxis],
-                             num_samples=tf.shape(waveforms)[-1])
+    masks = tf.sigmoid(tf.reshape(logits, [shape[0], shape[1],
+                                           self.num_sources, self.num_basis]))
+    # Frame-major [B, F, M, basis] through the decoder's per-frame Dense:
+    # only its window-sized output is transposed to [B, M, F, window], not
+    # the M·num_basis-wide masks (8× larger at the paper's sizes), forward
+    # and backward.
+    frames = self.decoder.dense(masks * coefficients[:, :, tf.newaxis])
+    separated = self.decoder.overlap_add(tf.transpose(frames, [0, 2, 1, 3]),
+                                         num_samples=tf.shape(waveforms)[-1])
     if self.consistency is not None:
       return self.consistency(waveforms, separated, features)
     return tf.cast(separated, tf.float32)
