@@ -103,3 +103,38 @@ def test_checkpoint_saver_saves_at_each_epoch_end(tmp_path):
   trainer.fit(data, epochs=2, steps_per_epoch=2, verbose=0, shuffle=False,
               callbacks=[checkpoints.CheckpointSaver(manager)])
   assert [int(p.rsplit("-", 1)[1]) for p in manager.checkpoints] == [2, 4]
+
+
+def test_separator_folder_round_trip_and_training_checkpoint_load(tmp_path):
+  # A training run's checkpoint (trainer + optimizer) and a folder written by
+  # save_separator both load into a separator rebuilt from separator.json
+  # alone, with the trained weights (the saved trainer's outputs).
+  trainer = _built_trainer(6)
+  trainer.train_on_batch(_batch())
+  run = str(tmp_path / "run")
+  checkpoints.make_manager(trainer, run).save(checkpoint_number=1)
+  checkpoints.write_separator_config(run, trainer.separator, 8000)
+  x = np.random.default_rng(7).standard_normal((2, 900)).astype(np.float32)
+  expected = trainer.separator(x).numpy()
+  loaded, rate, path = checkpoints.load_separator(run)
+  assert rate == 8000 and path.endswith("ckpt-1")
+  np.testing.assert_allclose(loaded(x).numpy(), expected, atol=1e-6)
+  assert loaded is not trainer.separator
+
+  exported = str(tmp_path / "folder")
+  checkpoints.save_separator(loaded, exported, 8000, step=3)
+  again, rate, path = checkpoints.load_separator(exported)
+  assert rate == 8000 and path.endswith("ckpt-3")
+  np.testing.assert_allclose(again(x).numpy(), expected, atol=1e-6)
+  # The folder is also a fine-tuning init for a fresh trainer.
+  fresh = _built_trainer(8)
+  checkpoints.restore_separator(fresh.separator, exported)
+  np.testing.assert_allclose(fresh.separator(x).numpy(), expected, atol=1e-6)
+
+
+def test_load_separator_errors_name_the_folder(tmp_path):
+  with pytest.raises(FileNotFoundError, match="separator.json"):
+    checkpoints.load_separator(str(tmp_path))
+  (tmp_path / "separator.json").write_text("{\"model\": 1}")
+  with pytest.raises(ValueError, match="not a separator description"):
+    checkpoints.load_separator(str(tmp_path))

@@ -7,6 +7,7 @@ TensorFlow writes each checkpoint to temporary files and renames them into
 place, so a process killed while saving leaves the previous one intact.
 """
 
+import json
 import os
 
 import keras
@@ -90,6 +91,66 @@ def _resolve(path):
   raise FileNotFoundError(
       f"checkpoint {path!r} is neither a checkpoint prefix nor a folder "
       f"holding checkpoints.")
+
+
+SEPARATOR_FILE = "separator.json"
+
+
+def write_separator_config(model_dir, separator, sample_rate):
+  """Writes `<model_dir>/separator.json`: what rebuilds the separator without gin.
+
+  The file holds `{"sample_rate": Hz, "model": <Keras config>}`; the Keras
+  config deserialises with `keras.saving.deserialize_keras_object` once this
+  library is imported (its classes are registered).
+  """
+  os.makedirs(model_dir, exist_ok=True)
+  with open(os.path.join(model_dir, SEPARATOR_FILE), "w", encoding="utf-8") as f:
+    json.dump({"sample_rate": int(sample_rate),
+               "model": keras.saving.serialize_keras_object(separator)}, f, indent=1)
+
+
+def save_separator(separator, model_dir, sample_rate, step=0):
+  """Writes a separator as a model folder that `load_separator` reads.
+
+  The folder has the layout of a training run's (`separator.json`,
+  `checkpoints/ckpt-<step>` holding `model=Checkpoint(separator=...)`), so
+  it also serves as another run's `init_checkpoint` for fine-tuning.
+
+  Returns:
+    The checkpoint prefix written.
+  """
+  write_separator_config(model_dir, separator, sample_rate)
+  checkpoint = tf.train.Checkpoint(model=tf.train.Checkpoint(separator=separator))
+  manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir(model_dir), max_to_keep=None)
+  return manager.save(checkpoint_number=step)
+
+
+def load_separator(model_dir, checkpoint=None):
+  """Rebuilds a run's separator and loads its weights.
+
+  Args:
+    model_dir: a training run's folder, or one written by `save_separator`
+      (`sound-separation import-tf1` writes one).
+    checkpoint: a checkpoint prefix to read instead of the folder's latest.
+
+  Returns:
+    (separator, sample_rate, checkpoint prefix read).
+  """
+  path = os.path.join(model_dir, SEPARATOR_FILE)
+  if not tf.io.gfile.exists(path):
+    raise FileNotFoundError(f"{path} not found: --model_dir must be a training run's folder "
+                            f"(or one written by import-tf1).")
+  with tf.io.gfile.GFile(path) as f:
+    try:
+      config = json.load(f)
+      model_config, sample_rate = config["model"], int(config["sample_rate"])
+    except (ValueError, KeyError, TypeError) as e:
+      raise ValueError(f"{path} is not a separator description ({e!r}).") from None
+  import sound_separation.models  # pylint: disable=import-outside-toplevel,unused-import
+  separator = keras.saving.deserialize_keras_object(model_config)
+  separator(tf.zeros([1, 2 * separator.window_size]))  # creates the variables
+  read = restore_separator(separator, checkpoint or model_dir)
+  return separator, sample_rate, read
 
 
 def kept_checkpoint_dir(manager):

@@ -11,14 +11,13 @@ the separator from a baseline run for fine-tuning), and trains with
 - `<model_dir>/summaries/{train,validation}`: TensorBoard scalars of every
   loss term and audio of a few separations;
 - `<model_dir>/config.gin`: the gin configuration the run started with, and
-  `<model_dir>/separator.json`: the separator's Keras config, which rebuilds
-  it without gin (`keras.saving.deserialize_keras_object`).
+  `<model_dir>/separator.json`: the separator's Keras config and sample rate,
+  which rebuild it without gin (`checkpoints.load_separator`).
 
 A resumed run continues from the checkpoint's step with fresh input
 iterators: the data order after a restart differs from the killed run's.
 """
 
-import json
 import math
 import os
 import sys
@@ -85,7 +84,7 @@ def _worker_model_dir(strategy, model_dir):
   return os.path.join(model_dir, f".{task_type}_{task_id}"), False
 
 
-def _write_run_config(model_dir, trainer, step):
+def _write_run_config(model_dir, trainer, step, sample_rate):
   os.makedirs(model_dir, exist_ok=True)
   config = gin.config_str()
   path = os.path.join(model_dir, "config.gin")
@@ -97,8 +96,7 @@ def _write_run_config(model_dir, trainer, step):
                         "with; writing it to %s.", path)
   with open(path, "w", encoding="utf-8") as f:
     f.write(config)
-  with open(os.path.join(model_dir, "separator.json"), "w", encoding="utf-8") as f:
-    json.dump(keras.saving.serialize_keras_object(trainer.separator), f, indent=1)
+  checkpoints.write_separator_config(model_dir, trainer.separator, sample_rate)
 
 
 def _make_data(data, builder):
@@ -198,7 +196,7 @@ def train(model_dir, num_steps=None, steps_per_checkpoint=1000, max_checkpoints_
   finally:
     keras.mixed_precision.set_global_policy(previous_policy)
   if is_chief:
-    _write_run_config(model_dir, trainer, step)
+    _write_run_config(model_dir, trainer, step, sample_rate)
   if step >= num_steps:
     print(f"{model_dir} is already at step {step} >= num_steps={num_steps}.", file=stream,
           flush=True)
