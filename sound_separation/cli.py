@@ -7,6 +7,10 @@ Commands:
             --gin_param="CLIP_LIST='data/yfcc/train_clip_list.txt'"
   demo    synthesise a small corpus and train a small model on it for a few
           minutes; no download needed.
+  export  a run's separator as a SavedModel taking [batch, samples] of any
+          length (and TFLite with --tflite).
+  separate  separate audio files of any length, rate and channel count:
+          sound-separation separate --model=runs/m8 --out_dir=out in.wav
 
 `sound-separation <command> --help` lists a command's flags. Flags are
 absl-style (`--name=value`; repeat multi-valued flags).
@@ -55,6 +59,68 @@ def _demo_flags():
   return fv
 
 
+def _export_flags():
+  fv = flags.FlagValues()
+  flags.DEFINE_string("model_dir", None, "A training run's folder (or one written by "
+                      "import-tf1).", flag_values=fv)
+  flags.DEFINE_string("checkpoint", None, "Checkpoint prefix to export instead of the "
+                      "folder's latest.", flag_values=fv)
+  flags.DEFINE_string("out", None, "The SavedModel folder to write (new or empty).",
+                      flag_values=fv)
+  flags.DEFINE_bool("tflite", False, "Also write <out>/model.tflite.", flag_values=fv)
+  return fv
+
+
+def _separate_flags():
+  fv = flags.FlagValues()
+  flags.DEFINE_string("model", None, "A model folder (training run or import-tf1 output) "
+                      "or an exported SavedModel.", flag_values=fv)
+  flags.DEFINE_string("checkpoint", None, "For a model folder: the checkpoint prefix to "
+                      "use instead of its latest.", flag_values=fv)
+  flags.DEFINE_string("out_dir", None, "Where <name>_source<j>.wav are written.",
+                      flag_values=fv)
+  flags.DEFINE_integer("num_sources", None, "Keep only this many outputs, the loudest.",
+                       flag_values=fv)
+  flags.DEFINE_float("chunk_seconds", 10.0, "Longer inputs are separated in chunks of "
+                     "this length...", flag_values=fv)
+  flags.DEFINE_float("overlap_seconds", 1.0, "...overlapping by at least this much, "
+                     "matched and cross-faded.", flag_values=fv)
+  return fv
+
+
+def _run_export(fv, stream):
+  from sound_separation.inference import export  # pylint: disable=import-outside-toplevel
+  _require(fv, "model_dir", "out")
+  result = export.export_saved_model(fv.model_dir, fv.out, checkpoint=fv.checkpoint,
+                                     tflite=fv.tflite)
+  print(f"Exported {result['checkpoint']} ({result['num_sources']} outputs, "
+        f"{result['sample_rate']} Hz) to {result['saved_model']}"
+        + (f" and {result['tflite']}" if result["tflite"] else "") + ".",
+        file=stream, flush=True)
+
+
+def _run_separate(fv, stream, paths):
+  from sound_separation.inference import model as model_lib  # pylint: disable=import-outside-toplevel
+  from sound_separation.inference import separate  # pylint: disable=import-outside-toplevel
+  _require(fv, "model", "out_dir")
+  if not paths:
+    raise UsageError("give at least one audio file to separate")
+  missing = [p for p in paths if not os.path.isfile(p)]
+  if missing:
+    raise FileNotFoundError(f"no such audio file: {', '.join(missing)}")
+  separator = model_lib.load_model(fv.model, fv.checkpoint)
+  for path in paths:
+    written = separate.separate_file(separator, path, fv.out_dir, fv.num_sources,
+                                     fv.chunk_seconds, fv.overlap_seconds)
+    print(f"{path}: {len(written)} outputs in {fv.out_dir}", file=stream, flush=True)
+
+
+def _require(fv, *names):
+  missing = [f"--{n}" for n in names if getattr(fv, n) in (None, "")]
+  if missing:
+    raise UsageError(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required")
+
+
 def _run_train(fv, stream):
   from sound_separation import gin_utils  # pylint: disable=import-outside-toplevel
   from sound_separation.training import loop  # pylint: disable=import-outside-toplevel
@@ -86,7 +152,14 @@ def _run_demo(fv, stream):
 COMMANDS = {
     "train": (_train_flags, _run_train, "train or resume a run from gin files"),
     "demo": (_demo_flags, _run_demo, "train a small model on a synthetic corpus"),
+    "export": (_export_flags, _run_export, "write a run's separator as a SavedModel "
+               "(+ TFLite)"),
+    "separate": (_separate_flags, _run_separate, "separate audio files: separate "
+                 "--model=DIR --out_dir=DIR in.wav ..."),
 }
+
+# Commands that take positional arguments (the rest are flags only).
+POSITIONAL = {"separate"}
 
 
 def _usage():
@@ -116,16 +189,19 @@ def main(argv=None, stream=None):
   # TensorFlow's C++ start-up chatter would bury the progress lines.
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   try:
-    rest = fv([f"{PROG} {command}"] + args)
-    if len(rest) > 1:
-      raise UsageError(f"unexpected arguments {rest[1:]}")
+    rest = fv([f"{PROG} {command}"] + args)[1:]
+    if rest and command not in POSITIONAL:
+      raise UsageError(f"unexpected arguments {rest}")
     from absl import logging  # pylint: disable=import-outside-toplevel
     logging.set_verbosity(logging.INFO)
-    run(fv, stream)
+    if command in POSITIONAL:
+      run(fv, stream, rest)
+    else:
+      run(fv, stream)
   except (flags.Error, UsageError) as e:
     print(f"{PROG} {command}: error: {e}\n(see '{PROG} {command} --help')", file=sys.stderr)
     return 2
-  except (ValueError, FileNotFoundError) as e:
+  except (ValueError, FileNotFoundError, FileExistsError) as e:
     # Configuration errors (bad gin bindings, missing files) name their
     # cause, which a long traceback would bury; where it was raised is kept.
     frame = traceback.extract_tb(e.__traceback__)[-1]

@@ -179,6 +179,15 @@ def _read_tfio(path):
   return samples, rate
 
 
+def file_sample_rate(path):
+  """The sample rate of an audio file, in Hz (from its header); raises AudioReadError."""
+  path = str(path)
+  try:
+    return int(soundfile.info(path).samplerate)
+  except (RuntimeError, OSError, ValueError, TypeError) as e:
+    raise AudioReadError(path, f"{type(e).__name__}: {e}") from e
+
+
 def read_audio(path, sample_rate=16000, backend="auto"):
   """Reads an audio file as a mono float32 waveform at `sample_rate`.
 

@@ -26,7 +26,30 @@ The result equals the layer-by-layer block up to float rounding; a test
 compares values and gradients.
 """
 
+import contextlib
+import threading
+
 import tensorflow as tf
+
+_override = threading.local()
+
+
+@contextlib.contextmanager
+def xla_middles(enabled):
+  """Within the context, blocks traced on this thread use XLA or not, whatever the mode.
+
+  By default the middles are XLA-compiled inside a `tf.function`, one
+  program per input shape, compiled at first run. A graph that serves inputs
+  of any length (a SavedModel, `separate` on files of many lengths) would
+  compile again for every new length, and a graph converted to TFLite cannot
+  hold XLA calls: trace those with `xla_middles(False)`.
+  """
+  previous = getattr(_override, "enabled", None)
+  _override.enabled = bool(enabled)
+  try:
+    yield
+  finally:
+    _override.enabled = previous
 
 
 def _prelu(x, alpha):
@@ -181,13 +204,16 @@ def tdcn_block(x, weights, kernel_size, dilation, epsilons, use_xla=None):
     kernel_size, dilation: the convolution's (static).
     epsilons: the two instance norms' ε (static).
     use_xla: compile the elementwise middle and its gradient with XLA. By
-      default only inside a `tf.function`: eagerly every new input shape
-      would compile its own programs, which costs more than it saves on the
-      short inputs of interactive use and tests.
+      default as set by `xla_middles`, else only inside a `tf.function`:
+      eagerly every new input shape would compile its own programs, which
+      costs more than it saves on the short inputs of interactive use and
+      tests.
 
   Returns:
     `[B, F, bottleneck]` in the dtype of `x`.
   """
+  if use_xla is None:
+    use_xla = getattr(_override, "enabled", None)
   if use_xla is None:
     use_xla = not tf.executing_eagerly()
   forward_middle = _middle_forward_xla if use_xla else _middle_forward

@@ -1,0 +1,8 @@
+"""Inference: load a trained separator (`load_model`), export it as a SavedModel
+or TFLite (`export_saved_model`), separate files of any length and rate."""
+
+from sound_separation.inference.export import export_saved_model
+from sound_separation.inference.model import Separator
+from sound_separation.inference.model import load_model
+from sound_separation.inference.separate import separate_file
+from sound_separation.inference.separate import separate_waveform

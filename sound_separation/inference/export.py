@@ -1,0 +1,64 @@
+"""`sound-separation export`: a run's separator as a SavedModel (and TFLite).
+
+The SavedModel's `serve` function (also its `serving_default` signature)
+takes float32 `[batch, samples]` of any length and returns float32
+`[batch, M, samples]`. It loads with plain `tf.saved_model.load` in a
+process without this library:
+
+    separated = tf.saved_model.load(path).serve(waveforms)
+
+`assets.extra/sound_separation.json` records the sample rate and M.
+"""
+
+import json
+import os
+
+import tensorflow as tf
+
+from sound_separation.inference import model as model_lib
+from sound_separation.layers import fused_block
+from sound_separation.training import checkpoints
+
+
+def export_saved_model(model_dir, out, checkpoint=None, tflite=False):
+  """Exports a model folder's separator.
+
+  Args:
+    model_dir: a training run's folder or an imported model folder.
+    out: the SavedModel folder to write (must not exist, or be empty).
+    checkpoint: a checkpoint prefix to export instead of the latest.
+    tflite: also write `<out>/model.tflite` (a TFLite flatbuffer with the
+      same dynamic-shape signature).
+
+  Returns:
+    dict: `saved_model`, `tflite` (path or None), `sample_rate`,
+    `num_sources`, `checkpoint`.
+  """
+  out = os.fspath(out)
+  if tf.io.gfile.exists(out) and tf.io.gfile.listdir(out):
+    raise FileExistsError(f"--out {out!r} exists and is not empty")
+  separator, sample_rate, read = checkpoints.load_separator(model_dir, checkpoint)
+  # Plain ops, not XLA: a graph that takes any length would otherwise compile
+  # for each new one, and TFLite cannot convert XLA calls.
+  with fused_block.xla_middles(False):
+    separator.export(out, format="tf_saved_model", verbose=False,
+                     input_signature=[tf.TensorSpec([None, None], tf.float32,
+                                                    name="waveforms")])
+  info = {"sample_rate": sample_rate, "num_sources": separator.num_sources,
+          "model_dir": os.path.abspath(model_dir), "checkpoint": read}
+  tf.io.gfile.makedirs(os.path.join(out, os.path.dirname(model_lib.SAVED_MODEL_INFO)))
+  with tf.io.gfile.GFile(os.path.join(out, model_lib.SAVED_MODEL_INFO), "w") as f:
+    json.dump(info, f, indent=1)
+  result = dict(info, saved_model=out, tflite=None)
+  if tflite:
+    result["tflite"] = _write_tflite(out)
+  return result
+
+
+def _write_tflite(saved_model):
+  converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
+  flatbuffer = converter.convert()
+  path = os.path.join(saved_model, "model.tflite")
+  with tf.io.gfile.GFile(path, "wb") as f:
+    f.write(flatbuffer)
+  return path

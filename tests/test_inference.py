@@ -1,0 +1,204 @@
+"""Inference: model folders, SavedModel export, chunked separation of files."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import soundfile
+
+from sound_separation.inference import export
+from sound_separation.inference import model as model_lib
+from sound_separation.inference import separate
+from sound_separation.training import checkpoints
+from test_trainer import tiny_separator
+
+RATE = 8000
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+  """A tiny random-weight separator (M = 4) saved as a model folder at 8 kHz."""
+  separator = tiny_separator()
+  separator(np.zeros((1, 400), np.float32))
+  rng = np.random.default_rng(0)
+  for v in separator.weights:
+    v.assign(rng.uniform(-0.4, 0.4, v.shape).astype(np.float32))
+  folder = str(tmp_path_factory.mktemp("model"))
+  checkpoints.save_separator(separator, folder, RATE)
+  return folder, separator
+
+
+class PlantedSeparator:
+  """Returns the true sources of each chunk, in a fresh random order per chunk.
+
+  It finds a chunk's position by exact search in the full mixture, so the
+  stitched result can only be right if the chunks' orders are matched.
+  """
+
+  def __init__(self, sources, seed):
+    self.sources = sources
+    self.mixture = sources.sum(0)
+    self.sample_rate = RATE
+    self.rng = np.random.default_rng(seed)
+    self.calls = 0
+
+  def __call__(self, batch):
+    out = []
+    for chunk in batch:
+      length = chunk.shape[0]
+      starts = [s for s in range(self.mixture.shape[0] - length + 1)
+                if np.array_equal(self.mixture[s:s + length], chunk)]
+      assert len(starts) == 1
+      out.append(self.sources[self.rng.permutation(len(self.sources)), starts[0]:
+                              starts[0] + length])
+      self.calls += 1
+    return np.stack(out)
+
+
+def test_chunks_are_reordered_to_match_and_cross_faded_without_seams():
+  rng = np.random.default_rng(1)
+  t = np.arange(5 * RATE + 123) / RATE
+  sources = np.stack([np.sin(2 * np.pi * 440 * t) * (1 + 0.5 * np.sin(t)),
+                      0.3 * rng.standard_normal(t.shape),
+                      np.zeros_like(t)]).astype(np.float32)  # one silent output
+  planted = PlantedSeparator(sources, seed=2)
+  out = separate.separate_waveform(planted, sources.sum(0), chunk_seconds=1.0,
+                                   overlap_seconds=0.25, batch_size=3)
+  assert planted.calls == 7  # starts 0, 0.75 s, ..., 3.75 s, then 4.015 s (the end)
+  # One global order (the first chunk's), each stitched output a true source.
+  order = [int(np.argmin([np.abs(o - s).max() for s in sources])) for o in out]
+  assert sorted(order) == [0, 1, 2]
+  np.testing.assert_allclose(out, sources[order], atol=1e-5)
+
+
+def test_short_input_is_one_chunk_and_long_outputs_sum_to_the_input(model_folder):
+  folder, separator = model_folder
+  loaded = model_lib.load_model(folder)
+  assert (loaded.sample_rate, loaded.num_sources) == (RATE, 4)
+  x = np.random.default_rng(3).standard_normal(3 * RATE + 7).astype(np.float32) * 0.1
+  short = separate.separate_waveform(loaded, x[:500], chunk_seconds=1.0, overlap_seconds=0.1)
+  np.testing.assert_allclose(short, separator(x[None, :500]).numpy()[0], atol=1e-5)
+  # Mixture consistency per chunk + fades summing to one: the stitched
+  # outputs sum to the whole input.
+  out = separate.separate_waveform(loaded, x, chunk_seconds=0.5, overlap_seconds=0.1)
+  assert out.shape == (4, x.shape[0])
+  np.testing.assert_allclose(out.sum(0), x, atol=1e-5)
+
+
+def test_separate_file_resamples_downmixes_and_keeps_the_loudest(tmp_path):
+  rate = 11025
+  t = np.arange(int(2.3 * rate)) / rate
+  left = 0.5 * np.sin(2 * np.pi * 300 * t)
+  right = 0.1 * np.sin(2 * np.pi * 1200 * t)
+  path = tmp_path / "in.wav"
+  soundfile.write(path, np.stack([left, right], 1), rate, subtype="FLOAT")
+
+  class Gains:  # outputs: the input times 0.5, 0.1, 0.3, 0.1 (ties keep output order)
+    sample_rate = RATE
+
+    def __call__(self, batch):
+      return batch[:, None] * np.array([0.5, 0.1, 0.3, 0.1], np.float32)[:, None]
+
+  written = separate.separate_file(Gains(), str(path), str(tmp_path / "out"),
+                                   num_sources=2, chunk_seconds=1.0, overlap_seconds=0.2)
+  assert [os.path.basename(p) for p in written] == ["in_source0.wav", "in_source2.wav"]
+  mono = (left + right) / 2
+  for p, gain in zip(written, (0.5, 0.3)):
+    samples, written_rate = soundfile.read(p)
+    assert written_rate == rate and samples.shape == mono.shape
+    # Down to 8 kHz and back: the 300 and 1200 Hz tones survive (edges aside).
+    np.testing.assert_allclose(samples[200:-200], gain * mono[200:-200], atol=2e-3)
+  with pytest.raises(ValueError, match="num_sources"):
+    separate.separate_file(Gains(), str(path), str(tmp_path / "out"), num_sources=5)
+
+
+def test_export_reloads_without_the_library_at_two_lengths(model_folder, tmp_path):
+  folder, separator = model_folder
+  out = str(tmp_path / "saved")
+  result = export.export_saved_model(folder, out)
+  assert result["sample_rate"] == RATE and result["num_sources"] == 4
+  rng = np.random.default_rng(4)
+  inputs = {n: rng.standard_normal((2, n)).astype(np.float32) for n in (333, 1600)}
+  for n, x in inputs.items():
+    np.save(tmp_path / f"x{n}.npy", x)
+  script = textwrap.dedent(f"""
+      import sys
+      sys.modules["sound_separation"] = None  # importing the library would fail
+      import numpy as np, tensorflow as tf
+      loaded = tf.saved_model.load({out!r})
+      for n in (333, 1600):
+        x = np.load({str(tmp_path)!r} + f"/x{{n}}.npy")
+        y = loaded.serve(tf.constant(x)).numpy()
+        sig = loaded.signatures["serving_default"](waveforms=tf.constant(x))
+        np.save({str(tmp_path)!r} + f"/y{{n}}.npy", y)
+        np.save({str(tmp_path)!r} + f"/s{{n}}.npy", list(sig.values())[0].numpy())
+  """)
+  env = dict(os.environ, PYTHONPATH="")
+  done = subprocess.run([sys.executable, "-c", script], cwd=str(tmp_path), env=env,
+                        capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-3000:]
+  for n, x in inputs.items():
+    expected = separator(x).numpy()
+    assert expected.shape == (2, 4, n)
+    np.testing.assert_allclose(np.load(tmp_path / f"y{n}.npy"), expected, atol=1e-5)
+    np.testing.assert_allclose(np.load(tmp_path / f"s{n}.npy"), expected, atol=1e-5)
+  # The library's loader reads the SavedModel too, with its sample rate.
+  loaded = model_lib.load_model(out)
+  assert loaded.sample_rate == RATE
+  np.testing.assert_allclose(loaded(inputs[333]), separator(inputs[333]).numpy(), atol=1e-5)
+  with pytest.raises(FileExistsError, match="not empty"):
+    export.export_saved_model(folder, out)
+
+
+def test_load_model_names_a_folder_that_is_neither(tmp_path):
+  with pytest.raises(FileNotFoundError, match="neither a model folder"):
+    model_lib.load_model(str(tmp_path))
+  (tmp_path / "saved_model.pb").write_bytes(b"")
+  with pytest.raises(FileNotFoundError, match="sound_separation.json"):
+    model_lib.load_model(str(tmp_path))
+
+
+def test_tflite_export_runs_at_two_lengths(model_folder, tmp_path):
+  folder, separator = model_folder
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  result = export.export_saved_model(folder, str(tmp_path / "saved"), tflite=True)
+  runner = tf.lite.Interpreter(model_path=result["tflite"]).get_signature_runner()
+  for n in (333, 1600):
+    x = np.random.default_rng(n).standard_normal((2, n)).astype(np.float32)
+    (y,) = runner(waveforms=x).values()
+    np.testing.assert_allclose(y, separator(x).numpy(), atol=1e-5)
+
+
+def test_cli_export_and_separate(model_folder, tmp_path, capsys):
+  from sound_separation import cli  # pylint: disable=import-outside-toplevel
+  folder, separator = model_folder
+  x = np.random.default_rng(5).standard_normal(2500).astype(np.float32) * 0.1
+  wav = tmp_path / "clip.wav"
+  soundfile.write(wav, x, RATE, subtype="FLOAT")
+  saved = str(tmp_path / "saved")
+  assert cli.main(["prog", "export", f"--model_dir={folder}", f"--out={saved}"]) == 0
+  for model in (folder, saved):
+    out_dir = tmp_path / ("from_" + os.path.basename(model))
+    assert cli.main(["prog", "separate", f"--model={model}", f"--out_dir={out_dir}",
+                     str(wav)]) == 0
+    outputs = np.stack([soundfile.read(out_dir / f"clip_source{j}.wav")[0]
+                        for j in range(4)])
+    np.testing.assert_allclose(outputs, separator(x[None]).numpy()[0], atol=1e-5)
+
+  assert cli.main(["prog", "export", f"--model_dir={folder}"]) == 2
+  assert "--out is required" in capsys.readouterr().err
+  assert cli.main(["prog", "export", f"--model_dir={folder}", f"--out={saved}"]) == 1
+  assert "not empty" in capsys.readouterr().err
+  assert cli.main(["prog", "export", f"--model_dir={tmp_path}", "--out=x"]) == 1
+  assert "separator.json" in capsys.readouterr().err
+  assert cli.main(["prog", "separate", f"--model={folder}", f"--out_dir={tmp_path}",
+                   str(tmp_path / "missing.wav")]) == 1
+  assert "missing.wav" in capsys.readouterr().err
+  assert cli.main(["prog", "separate", f"--model={folder}", f"--out_dir={tmp_path}"]) == 2
+  assert cli.main(["prog", "export", f"--model_dir={folder}", f"--out={saved}2",
+                   "extra"]) == 2
+  assert "unexpected arguments" in capsys.readouterr().err
