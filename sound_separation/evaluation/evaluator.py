@@ -1,0 +1,223 @@
+"""Evaluates a separator on a list of examples (SPEC §4, §5).
+
+`evaluate` reads a FUSS-format list one example at a time, separates its
+input with a user-given function, scores it (`metrics`) and reports the
+paper's metrics: a `summary.json`, a per-example `examples.csv` and a table.
+
+Tasks and their list lines (tab-separated, relative to the list's folder):
+
+- "fuss": mixture, then its 1–4 sources. MSi, 1S, TRF.
+- "speech": mixture, speaker 1, speaker 2 (Libri2Mix). MSi, and 1S from a
+  second pass with speaker 1 alone as input.
+- "enhancement": noisy mixture, speech, noise. S+N (noisy input) and S-only
+  (a second pass with the speech alone as input).
+- "mom": mixture of mixtures, mixture 1, mixture 2. MoMi.
+"""
+
+import csv
+import json
+import logging
+import os
+import sys
+
+import numpy as np
+
+from sound_separation.data import audio
+from sound_separation.data import datasets
+from sound_separation.evaluation import metrics
+
+_LOG = logging.getLogger(__name__)
+
+TASKS = ("fuss", "speech", "enhancement", "mom")
+
+# Number of sources each task's list lines must have (None: FUSS's 1–4).
+_NUM_SOURCES = {"fuss": None, "speech": 2, "enhancement": 2, "mom": 2}
+_SOURCE_NAMES = {"speech": "speaker 1, speaker 2", "enhancement": "speech, noise",
+                 "mom": "mixture 1, mixture 2"}
+
+SUMMARY_FILE = "summary.json"
+EXAMPLES_FILE = "examples.csv"
+
+
+def _check_args(task, max_examples):
+  if task not in TASKS:
+    raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+  if max_examples is not None and (isinstance(max_examples, bool)
+                                   or not isinstance(max_examples, (int, np.integer))
+                                   or max_examples < 1):
+    raise ValueError(f"max_examples must be a positive integer or None, got {max_examples!r}")
+
+
+def _read_example(task, list_path, number, mixture_path, source_paths, sample_rate):
+  """`(input [T], sources [S, T])` as float32; ExampleError for inconsistent files."""
+  expected = _NUM_SOURCES[task]
+  if expected is not None and len(source_paths) != expected:
+    raise datasets.ExampleError(
+        mixture_path, f"example {number} of list '{list_path}' has {len(source_paths)} "
+        f"source file(s); task {task!r} needs {expected} ({_SOURCE_NAMES[task]})")
+  mixture = audio.read_audio(mixture_path, sample_rate)
+  sources = []
+  for path in source_paths:
+    source = audio.read_audio(path, sample_rate)
+    if source.shape[0] != mixture.shape[0]:
+      raise datasets.ExampleError(
+          path, f"has {source.shape[0]} samples at {sample_rate} Hz but its mixture "
+          f"'{mixture_path}' has {mixture.shape[0]} (example {number} of list '{list_path}')")
+    sources.append(source)
+  return mixture, np.stack(sources)
+
+
+def _separate(separate_fn, waveform, mixture_path, what):
+  """Calls `separate_fn(waveform [T])` and checks it returns finite `[M, T]`."""
+  estimates = np.asarray(separate_fn(waveform))
+  num_samples = waveform.shape[0]
+  if estimates.ndim != 2 or estimates.shape[0] < 1 or estimates.shape[1] != num_samples:
+    raise ValueError(
+        f"separate_fn returned shape {estimates.shape} for the {what} of "
+        f"'{mixture_path}' ({num_samples} samples); expected [M, {num_samples}], M >= 1")
+  if not np.all(np.isfinite(estimates)):
+    raise ValueError(f"separate_fn returned non-finite samples for the {what} of "
+                     f"'{mixture_path}'")
+  return estimates
+
+
+def _score(task, separate_fn, mixture, sources, mixture_path, number):
+  estimates = _separate(separate_fn, mixture, mixture_path, "mixture")
+  second = None
+  if task == "speech":
+    second = _separate(separate_fn, sources[0], mixture_path, "first speaker")
+  elif task == "enhancement":
+    second = _separate(separate_fn, sources[0], mixture_path, "clean speech")
+  try:
+    if task == "fuss":
+      return metrics.score_example(mixture, sources, estimates)
+    if task == "speech":
+      return metrics.score_speech(mixture, sources, estimates, second)
+    if task == "enhancement":
+      return metrics.score_enhancement(mixture, sources[0], estimates, second)
+    return metrics.score_mom(mixture, sources, estimates)
+  except ValueError as e:
+    # e.g. fewer outputs than active references.
+    raise ValueError(f"cannot score example {number} ('{mixture_path}'): {e}") from e
+
+
+def _flatten(record):
+  """One CSV row: list fields become `name_1 .. name_n` (1-based) columns."""
+  row = {}
+  for key, value in record.items():
+    if isinstance(value, (list, tuple)):
+      for i, item in enumerate(value, start=1):
+        row[f"{key}_{i}"] = item
+    else:
+      row[key] = value
+  return row
+
+
+def write_examples_csv(path, rows):
+  """Writes dict rows to CSV; columns in order of first appearance, None as empty."""
+  columns = []
+  for row in rows:
+    columns.extend(k for k in row if k not in columns)
+  with open(path, "w", newline="", encoding="utf-8") as f:
+    writer = csv.DictWriter(f, fieldnames=columns, restval="")
+    writer.writeheader()
+    for row in rows:
+      writer.writerow({k: "" if v is None else v for k, v in row.items()})
+
+
+def evaluate(separate_fn, list_path, task="fuss", sample_rate=16000, out_dir=None,
+             max_examples=None, stream=None):
+  """Separates and scores every example of a list; returns the summary.
+
+  Args:
+    separate_fn: `f(waveform float32 [T]) -> [M, T]` (NumPy or anything
+      `np.asarray` takes), the separated outputs in full-scale units. Called
+      once per example, twice for "speech" and "enhancement" (also on the
+      first source alone).
+    list_path: a FUSS-format list (see the module docstring).
+    task: one of TASKS.
+    sample_rate: Hz; audio at other rates is resampled on reading.
+    out_dir: if given, created and filled with `summary.json` (the
+      `metrics.summarize` dict plus "task", "list_path", "sample_rate") and
+      `examples.csv` (one row per example: "index", "mixture" path, then the
+      record's fields, list fields split into `_1.._S` columns).
+    max_examples: score only the first this many examples (None: all).
+    stream: text stream for the table (`format_table`); None is stdout.
+
+  Returns:
+    the summary dict written to `summary.json`.
+
+  Raises:
+    ValueError: a bad argument, a malformed list (naming file and line), or
+      separate_fn output that is not finite `[M, T]` (naming the example).
+    audio.AudioReadError, datasets.ExampleError: an unreadable file, a line
+      with the wrong number of files for `task`, or a source whose length
+      differs from its mixture's (naming the file).
+  """
+  _check_args(task, max_examples)
+  sample_rate = audio.check_sample_rate(sample_rate)
+  list_path = os.path.abspath(os.fspath(list_path))
+  examples = datasets.read_fuss_list(list_path)
+  if max_examples is not None:
+    examples = examples[:max_examples]
+
+  records, rows = [], []
+  for number, (mixture_path, source_paths) in enumerate(examples, start=1):
+    mixture, sources = _read_example(task, list_path, number, mixture_path, source_paths,
+                                     sample_rate)
+    record = _score(task, separate_fn, mixture, sources, mixture_path, number)
+    records.append(record)
+    rows.append({"index": number, "mixture": mixture_path, **_flatten(record)})
+    if number % 100 == 0:
+      _LOG.info("evaluated %d/%d examples", number, len(examples))
+
+  summary = metrics.summarize(records)
+  summary.update(task=task, list_path=list_path, sample_rate=sample_rate)
+  if out_dir is not None:
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, SUMMARY_FILE), "w", encoding="utf-8") as f:
+      json.dump(summary, f, indent=2)
+      f.write("\n")
+    write_examples_csv(os.path.join(out_dir, EXAMPLES_FILE), rows)
+  print(format_table(summary), file=sys.stdout if stream is None else stream)
+  return summary
+
+
+def _db(value, width=8):
+  return f"{'n/a':>{width}}" if value is None else f"{value:{width}.2f}"
+
+
+def format_table(summary):
+  """A plain-text table of a summary dict (from `summarize` or `evaluate`)."""
+  head = []
+  if summary.get("task"):
+    head.append(f"task {summary['task']}")
+  head.append(f"{summary['num_examples']} examples")
+  if summary.get("num_silent_examples"):
+    head.append(f"{summary['num_silent_examples']} without active reference (skipped)")
+  lines = ["Evaluation: " + ", ".join(head)]
+  if summary.get("list_path"):
+    lines.append(f"List: {summary['list_path']}")
+
+  names = ["MSi", "1S", "TRF", "MoMi"]
+  if summary.get("task") == "enhancement" or summary.get("S+N") is not None:
+    names += ["S+N", "S-only"]
+  lines.append(f"{'metric':<8}{'dB':>8}")
+  lines.extend(f"{name:<8}{_db(summary.get(name))}" for name in names)
+
+  per_count = summary.get("per_source_count") or {}
+  if per_count:
+    lines.append("")
+    lines.append(f"{'sources':>7}{'examples':>10}{'share':>8}{'pairs':>7}{'MSi':>8}{'1S':>8}")
+    for n, group in sorted(per_count.items(), key=lambda item: int(item[0])):
+      lines.append(f"{n:>7}{group['count']:>10}{group['p']:>8.3f}"
+                   f"{group['num_active_pairs']:>7}{_db(group['MSi'])}{_db(group['1S'])}")
+
+  if summary.get("under_separation") is not None:
+    counts = [summary[f"{k}_separation"] for k in ("under", "equal", "over")]
+    total = sum(counts)
+    parts = [f"{k} {c} ({100.0 * c / total:.1f}%)" if total else f"{k} {c}"
+             for k, c in zip(("under", "equal", "over"), counts)]
+    lines.append("")
+    lines.append("Separation (active outputs vs active references): " + ", ".join(parts))
+  return "\n".join(lines)
