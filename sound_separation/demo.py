@@ -4,20 +4,28 @@ With no download, `run` synthesises a deterministic in-the-wild-like corpus
 (`data/synthetic.py`: harmonic tones with vibrato, chirps, noise bursts,
 clicks, AM/FM textures over filtered noise beds), trains the narrow separator
 of `gin/demo.gin` on mixtures of its mixtures with MixIT and L1/L2 sparsity
-for a time budget, and prints the validation losses before and after.
+for a time budget, prints the validation losses before and after, evaluates
+the model on held-out FUSS-format mixtures (MSi, 1S, TRF) and writes a few
+example separations. `train_list`/`eval_list` run the same on your data.
 
 Layout under `out_dir`: `corpus/` (wavs, clip and FUSS lists, labels) and
-`model/` (checkpoints, TensorBoard summaries, config). Running the demo again
+`model/` (checkpoints, TensorBoard summaries, config), `evaluation/`
+(summary.json, examples.csv) and `examples/` (wavs). Running the demo again
 reuses the corpus and continues training the model.
 """
 
 import json
 import os
+import shutil
 import sys
 import time
 
 from sound_separation import gin_utils
+from sound_separation.data import datasets
 from sound_separation.data import synthetic
+from sound_separation.evaluation import evaluator
+from sound_separation.inference import model as model_lib
+from sound_separation.inference import separate
 from sound_separation.training import loop
 
 CLIP_SECONDS = 4.0
@@ -49,35 +57,56 @@ def _corpus(out_dir, seed, num_train_clips, num_validation_clips, stream):
 
 
 def run(out_dir="sound_separation_demo", minutes=8.0, seed=0, num_train_clips=600,
-        num_validation_clips=64, gin_params=(), stream=None):
-  """Synthesises the corpus, trains for `minutes`, prints a loss summary.
+        num_validation_clips=64, gin_params=(), train_list=None, eval_list=None,
+        num_examples=3, stream=None):
+  """Synthesises the corpus, trains for `minutes`, evaluates, writes examples.
 
   Args:
     out_dir: folder of the corpus and the model.
-    minutes: training time budget (synthesis, start-up and the validation
-      passes come on top).
+    minutes: training time budget (synthesis, start-up, the validation
+      passes and the evaluation come on top).
     seed: seed of the corpus.
     num_train_clips, num_validation_clips: corpus size (4 s clips at 16 kHz).
     gin_params: extra gin bindings, applied last (e.g. a smaller
       'sound_separation.train.num_steps').
+    train_list, eval_list: your own data instead of the synthetic corpus
+      (both or neither): a clip list to train on (random 4 s crops) and a
+      FUSS list to validate and evaluate on (e.g. the development corpus's
+      `wild/train_example_list.txt` and
+      `fuss_like/validation_example_list.txt`).
+    num_examples: evaluation mixtures separated into `out_dir/examples/`.
     stream: where the report goes (default stdout).
 
   Returns:
-    The `train.TrainResult`.
+    `(train.TrainResult, evaluation summary dict)`.
   """
   stream = stream or sys.stdout
   if not minutes > 0:
     raise ValueError(f"minutes must be positive, got {minutes!r}")
-  if num_validation_clips < 2:
-    raise ValueError(f"num_validation_clips must be at least 2 (a MoM), got "
-                     f"{num_validation_clips!r}")
-  corpus_dir = os.path.join(out_dir, "corpus")
+  if (train_list is None) != (eval_list is None):
+    raise ValueError("give both train_list and eval_list, or neither (the synthetic corpus)")
   model_dir = os.path.join(out_dir, "model")
-  lists = _corpus(corpus_dir, seed, num_train_clips, num_validation_clips, stream)
-  validation_batch = min(8, num_validation_clips - num_validation_clips % 2)
+  if train_list is None:
+    if num_validation_clips < 2:
+      raise ValueError(f"num_validation_clips must be at least 2 (a MoM), got "
+                       f"{num_validation_clips!r}")
+    corpus_dir = os.path.join(out_dir, "corpus")
+    lists = _corpus(corpus_dir, seed, num_train_clips, num_validation_clips, stream)
+    train_list = lists["train"]
+    eval_list = os.path.join(corpus_dir, "validation_example_list.txt")
+    validation = [f"VALIDATION_CLIP_LIST = {lists['validation']!r}"]
+    num_validation = num_validation_clips
+  else:
+    for name, path in (("train_list", train_list), ("eval_list", eval_list)):
+      if not os.path.isfile(path):
+        raise FileNotFoundError(f"{name} {path!r} does not exist")
+    # Validation losses on MoMs of the evaluation list's mixtures.
+    validation = [f"VALIDATION_CLIP_LIST = {eval_list!r}",
+                  "sound_separation.validation_dataset.unsupervised_format = 'fuss'"]
+    num_validation = len(datasets.read_fuss_list(eval_list))
+  validation_batch = max(2, min(8, num_validation - num_validation % 2))
   gin_utils.parse_gin(["demo.gin"], [
-      f"CLIP_LIST = {lists['train']!r}",
-      f"VALIDATION_CLIP_LIST = {lists['validation']!r}",
+      f"CLIP_LIST = {train_list!r}", *validation,
       f"sound_separation.validation_dataset.batch_size = {validation_batch}",
       *gin_params,
   ])
@@ -86,7 +115,7 @@ def run(out_dir="sound_separation_demo", minutes=8.0, seed=0, num_train_clips=60
         file=stream, flush=True)
   result = loop.train(model_dir, time_limit_seconds=60.0 * minutes, stream=stream)
 
-  print("\nValidation (MoMs of held-out synthetic clips; MixIT loss in dB, lower is "
+  print("\nValidation (MoMs of held-out mixtures; MixIT loss in dB, lower is "
         "better):", file=stream)
   before, after = result.initial_validation, result.validation
   rows = [name for name in ("loss", "mixit", "sparsity", "covariance") if name in after]
@@ -97,6 +126,22 @@ def run(out_dir="sound_separation_demo", minutes=8.0, seed=0, num_train_clips=60
   else:
     print(f"  step {result.step}: " + "  ".join(f"{n} {after[n]:.3f}" for n in rows),
           file=stream)
-  print(f"\nModel: {model_dir}. The evaluation report (MSi, 1S, TRF) and example "
-        f"separations arrive with the evaluation tools.", file=stream, flush=True)
-  return result
+
+  separator = model_lib.load_model(model_dir)
+  print(f"\nEvaluation of the model at step {result.step} on the held-out mixtures "
+        f"(SI-SNR improvement in dB, higher is better):", file=stream, flush=True)
+  summary = evaluator.evaluate(lambda waveform: separator(waveform[None])[0], eval_list,
+                               "fuss", separator.sample_rate,
+                               out_dir=os.path.join(out_dir, "evaluation"), stream=stream)
+  examples_dir = os.path.join(out_dir, "examples")
+  for index, (mixture, _) in enumerate(datasets.read_fuss_list(eval_list)[:num_examples]):
+    # One folder per example: the input next to its outputs (FUSS-style
+    # corpora may name every mixture 'mixture.wav').
+    folder = os.path.join(examples_dir, f"example{index}")
+    os.makedirs(folder, exist_ok=True)
+    shutil.copyfile(mixture, os.path.join(folder, "input" + os.path.splitext(mixture)[1]))
+    separate.separate_file(separator, mixture, folder)
+  print(f"\nModel: {model_dir}. Evaluation: {os.path.join(out_dir, 'evaluation')} "
+        f"(summary.json, examples.csv). Separations of {num_examples} evaluation mixtures: "
+        f"{examples_dir}.", file=stream, flush=True)
+  return result, summary

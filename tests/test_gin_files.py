@@ -167,6 +167,10 @@ def test_every_gin_file_runs_a_tiny_step(path, tiny_corpus, baselines, tmp_path)
     validate = name.startswith("datasets/")
     # tpu.gin runs several steps per execution; checkpoints must fall on them.
     num_steps = 2 if name == "tpu.gin" else 1
+    # The files that name a FUSS validation list evaluate on it at each
+    # checkpoint; outside datasets/ that is the same code again.
+    evaluates = _bound("sound_separation.train.evaluation_list")
+    evaluation = {"evaluation_max_examples": 2} if validate else {"evaluation_list": None}
     # The tiny model's sizes, keeping the file's number of outputs.
     gin_utils.parse_gin([str(path), str(GIN_DIR / "models" / "tiny.gin")], overrides)
     stream = io.StringIO()
@@ -175,7 +179,7 @@ def test_every_gin_file_runs_a_tiny_step(path, tiny_corpus, baselines, tmp_path)
                              steps_per_execution=num_steps,
                              keep_checkpoint_every_steps=None, validation=validate,
                              num_audio_examples=int(validate), log_every=1, summary_every=1,
-                             stream=stream)
+                             stream=stream, **evaluation)
   finally:
     gin.clear_config()
   trainer = result.trainer
@@ -189,6 +193,7 @@ def test_every_gin_file_runs_a_tiny_step(path, tiny_corpus, baselines, tmp_path)
   assert (tmp_path / "run" / "checkpoints" / f"ckpt-{num_steps}.index").exists()
   if validate:
     assert result.initial_validation and np.isfinite(result.validation["loss"])
+    assert (f"step {num_steps} evaluation" in stream.getvalue()) == evaluates, name
   if name == "tpu.gin":
     assert trainer.jit_compile is True  # the step compiled with XLA
   if "bfloat16" in path.read_text() or name == "tpu.gin":

@@ -35,6 +35,9 @@ _NUM_SOURCES = {"fuss": None, "speech": 2, "enhancement": 2, "mom": 2}
 _SOURCE_NAMES = {"speech": "speaker 1, speaker 2", "enhancement": "speech, noise",
                  "mom": "mixture 1, mixture 2"}
 
+# The summary's metrics, in dB (None where a task has none).
+METRICS = ("MSi", "1S", "TRF", "MoMi", "S+N", "S-only")
+
 SUMMARY_FILE = "summary.json"
 EXAMPLES_FILE = "examples.csv"
 

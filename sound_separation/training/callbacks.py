@@ -4,7 +4,10 @@ The step of every record is the optimizer's iteration count, so a resumed
 run continues its curves where the killed one stopped.
 """
 
+import io
+import json
 import math
+import os
 import sys
 import time
 
@@ -216,3 +219,87 @@ class TensorBoardSummaries(keras.callbacks.Callback):
     for writer in self._writers.values():
       writer.close()
     self._writers = {}
+
+
+class SeparationEvaluation(keras.callbacks.Callback):
+  """At every checkpoint: the paper's metrics on a list, and the best checkpoint by TRF.
+
+  The paper picks each configuration's checkpoint by TRF on validation
+  (SPEC §4). At each epoch end (one checkpoint interval; put this callback
+  after the `CheckpointSaver`), it separates the examples of `list_path`
+  with the current separator, writes MSi, 1S and TRF (or the task's
+  metrics) to TensorBoard, and when TRF beats the best so far writes the
+  training state to `<checkpoints>/best/ckpt-<step>` (the previous best is
+  deleted) with `best.json` (step and metrics), which a resumed run reads.
+
+  Args:
+    list_path: a FUSS-format list (`evaluation.evaluate`).
+    manager: the run's `CheckpointManager`.
+    summaries: the run's `TensorBoardSummaries`, or None.
+    sample_rate: Hz.
+    task: an `evaluation.TASKS` task; the best checkpoint is chosen by TRF
+      ("fuss"), MSi ("speech"), MoMi ("mom") or S+N ("enhancement").
+    max_examples: evaluate the first this many examples (None: all).
+    stream: where the metrics line goes.
+  """
+
+  SELECT_BY = {"fuss": "TRF", "speech": "MSi", "mom": "MoMi", "enhancement": "S+N"}
+
+  def __init__(self, list_path, manager, summaries=None, sample_rate=16000, task="fuss",
+               max_examples=None, stream=None):
+    super().__init__()
+    if task not in self.SELECT_BY:
+      raise ValueError(f"task must be one of {sorted(self.SELECT_BY)}, got {task!r}")
+    datasets.read_fuss_list(list_path)  # a bad list fails now, not after an interval
+    self.list_path = list_path
+    self.manager = manager
+    self.summaries = summaries
+    self.sample_rate = sample_rate
+    self.task = task
+    self.max_examples = max_examples
+    self.stream = stream or sys.stdout
+    self.best_dir = os.path.join(manager.directory, "best")
+    self.best = self.read_best(self.best_dir)
+    self._function = None
+
+  @staticmethod
+  def read_best(best_dir):
+    """The `best.json` record of a run's best checkpoint, or None."""
+    path = os.path.join(best_dir, "best.json")
+    if not tf.io.gfile.exists(path):
+      return None
+    with tf.io.gfile.GFile(path) as f:
+      return json.load(f)
+
+  def _separate(self, waveform):
+    if self._function is None:
+      # pylint: disable-next=import-outside-toplevel
+      from sound_separation.inference import model as model_lib
+      self._function = model_lib.serving_function(self.model.separator)
+    return self._function(tf.constant(waveform[np.newaxis]))[0].numpy()
+
+  def on_epoch_end(self, epoch, logs=None):
+    # pylint: disable-next=import-outside-toplevel
+    from sound_separation.evaluation import evaluator
+    step = _step(self.model)
+    summary = evaluator.evaluate(self._separate, self.list_path, self.task, self.sample_rate,
+                                 max_examples=self.max_examples, stream=io.StringIO())
+    key = self.SELECT_BY[self.task]
+    values = {k: summary[k] for k in evaluator.METRICS if summary.get(k) is not None}
+    print(f"step {step} evaluation  " + "  ".join(f"{k} {v:.2f} dB" for k, v in values.items()),
+          file=self.stream, flush=True)
+    if self.summaries is not None:
+      self.summaries.write_validation(values, step=step)
+    score = summary.get(key)
+    if score is None or (self.best is not None and score <= self.best["score"]):
+      return
+    old = tf.io.gfile.glob(os.path.join(self.best_dir, "ckpt-*"))
+    path = self.manager.checkpoint.write(os.path.join(self.best_dir, f"ckpt-{step}"))
+    for name in old:
+      if not name.startswith(path + "."):
+        tf.io.gfile.remove(name)
+    self.best = {"step": step, "checkpoint": path, "select_by": key, "score": score,
+                 "metrics": values, "list_path": summary["list_path"]}
+    with tf.io.gfile.GFile(os.path.join(self.best_dir, "best.json"), "w") as f:
+      json.dump(self.best, f, indent=1)
+    print(f"step {step} is the best so far by {key}: {path}", file=self.stream, flush=True)

@@ -110,8 +110,9 @@ def train(model_dir, num_steps=None, steps_per_checkpoint=1000, max_checkpoints_
           keep_checkpoint_every_steps=None, init_checkpoint=None, precision="float32",
           jit_compile=False, steps_per_execution=1,
           log_every=100, summary_every=100, num_audio_examples=2, sample_rate=16000,
-          validation=False, time_limit_seconds=None, train_data=None, validation_data=None,
-          stream=None):
+          validation=False, evaluation_list=None, evaluation_task="fuss",
+          evaluation_max_examples=None, time_limit_seconds=None, train_data=None,
+          validation_data=None, stream=None):
   """Trains (or resumes training) a separator with MixIT; see the module doc.
 
   The trainer (`MixITTrainer`: losses and weights), its separator, the
@@ -146,6 +147,12 @@ def train(model_dir, num_steps=None, steps_per_checkpoint=1000, max_checkpoints_
     sample_rate: of the data, Hz, for the audio summaries.
     validation: evaluate `validation_dataset()` before training (new runs)
       and at every checkpoint.
+    evaluation_list: None, or a FUSS-format list on which the separator is
+      evaluated at every checkpoint (MSi, 1S, TRF to TensorBoard); the best
+      checkpoint by TRF is kept in `checkpoints/best/` (`best.json` says
+      which), as the paper selects checkpoints (`SeparationEvaluation`).
+    evaluation_task: the list's task ('fuss', 'speech', 'enhancement', 'mom').
+    evaluation_max_examples: evaluate only the list's first examples.
     time_limit_seconds: stop (and checkpoint) after this much training time.
     train_data, validation_data: a dataset or a function returning one, in
       place of `training_dataset()` / `validation_dataset()`.
@@ -219,6 +226,10 @@ def train(model_dir, num_steps=None, steps_per_checkpoint=1000, max_checkpoints_
     summaries = callbacks_lib.TensorBoardSummaries(
         os.path.join(model_dir, "summaries"), summary_every, audio, sample_rate)
     run_callbacks.append(summaries)
+    if evaluation_list:
+      run_callbacks.append(callbacks_lib.SeparationEvaluation(
+          evaluation_list, manager, summaries, sample_rate, evaluation_task,
+          evaluation_max_examples, stream))
 
   initial_validation = {}
   if validation_ds is not None and step == 0:

@@ -1,0 +1,104 @@
+"""Evaluation during training (best checkpoint by TRF) and `sound-separation evaluate`."""
+
+import io
+import json
+import pathlib
+
+import gin
+import pytest
+import tensorflow as tf
+
+from sound_separation import cli
+from sound_separation import gin_utils
+from sound_separation.data import synthetic
+from sound_separation.evaluation import evaluator
+from sound_separation.inference import model as model_lib
+from sound_separation.training import loop
+
+GIN_DIR = pathlib.Path(__file__).resolve().parents[1] / "gin"
+RATE = 8000
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+  """A tiny model trained 6 steps, evaluated on a synthetic FUSS list every 2."""
+  root = tmp_path_factory.mktemp("eval_run")
+  train = synthetic.write_corpus(root / "corpus", "train", 8, clip_seconds=0.5,
+                                 sample_rate=RATE, seed=1)
+  validation = synthetic.write_corpus(root / "corpus", "validation", 6, clip_seconds=0.5,
+                                      sample_rate=RATE, seed=1)
+  gin.clear_config()
+  try:
+    gin_utils.parse_gin([str(GIN_DIR / "models" / "tiny.gin")], [
+        f"sound_separation.training_dataset.unsupervised_list = '{train.clip_list}'",
+        "sound_separation.training_dataset.batch_size = 4",
+        "sound_separation.training_dataset.clip_seconds = 0.5",
+        f"sound_separation.training_dataset.sample_rate = {RATE}",
+        "sound_separation.default_optimizer.learning_rate = 0.01"])
+    stream = io.StringIO()
+    model_dir = root / "model"
+    loop.train(str(model_dir), num_steps=6, steps_per_checkpoint=2, sample_rate=RATE,
+               num_audio_examples=0, evaluation_list=validation.fuss_list,
+               stream=stream)
+  finally:
+    gin.clear_config()
+  return model_dir, validation.fuss_list, stream.getvalue()
+
+
+def _scalars(model_dir, tag):
+  """{step: value} of a validation scalar, read from the event files."""
+  values = {}
+  for path in sorted((model_dir / "summaries" / "validation").glob("events.out.tfevents.*")):
+    for record in tf.data.TFRecordDataset(str(path)):
+      event = tf.compat.v1.Event.FromString(record.numpy())
+      for value in event.summary.value:
+        if value.tag == tag:
+          values[event.step] = float(tf.make_ndarray(value.tensor))
+  return values
+
+
+def test_best_checkpoint_by_trf_is_kept_and_scores_what_it_says(run):
+  model_dir, fuss_list, log = run
+  trf = _scalars(model_dir, "TRF")
+  assert sorted(trf) == [2, 4, 6], log
+  best = json.loads((model_dir / "checkpoints" / "best" / "best.json").read_text())
+  assert best["step"] == max(trf, key=trf.get) and best["select_by"] == "TRF"
+  assert best["score"] == pytest.approx(trf[best["step"]], abs=1e-4)
+  # Only the best checkpoint's files are left in best/.
+  names = {p.name.split(".")[0] for p in (model_dir / "checkpoints" / "best").glob("ckpt-*")}
+  assert names == {f"ckpt-{best['step']}"}
+  # Re-evaluated independently from its checkpoint, it scores the recorded TRF.
+  separator = model_lib.load_model(str(model_dir), checkpoint=best["checkpoint"])
+  summary = evaluator.evaluate(lambda w: separator(w[None])[0], fuss_list, "fuss", RATE,
+                               stream=io.StringIO())
+  assert summary["TRF"] == pytest.approx(best["score"], abs=1e-3)
+  for key in ("MSi", "1S"):
+    assert summary[key] == pytest.approx(best["metrics"][key], abs=1e-3)
+
+
+def test_evaluate_command_writes_summary_and_csv(run, tmp_path, capsys):
+  model_dir, fuss_list, _ = run
+  out = tmp_path / "eval"
+  assert cli.main(["prog", "evaluate", f"--model_dir={model_dir}", f"--data={fuss_list}",
+                   f"--out_dir={out}"]) == 0
+  printed = capsys.readouterr().out
+  assert "TRF" in printed and "MSi" in printed
+  summary = json.loads((out / "summary.json").read_text())
+  assert summary["num_examples"] == 6 and summary["task"] == "fuss"
+  rows = (out / "examples.csv").read_text().strip().splitlines()
+  assert len(rows) == 7  # header + one row per example
+  # The default folder is under the model's.
+  assert cli.main(["prog", "evaluate", f"--model_dir={model_dir}", f"--data={fuss_list}",
+                   "--max_examples=2"]) == 0
+  default = model_dir / "eval" / "validation_example_list_fuss" / "summary.json"
+  assert json.loads(default.read_text())["num_examples"] == 2
+
+  assert cli.main(["prog", "evaluate", f"--data={fuss_list}"]) == 2
+  assert "exactly one of --model_dir and --saved_model" in capsys.readouterr().err
+  assert cli.main(["prog", "evaluate", f"--model_dir={model_dir}",
+                   f"--data={tmp_path / 'nope.txt'}"]) == 1
+  assert "nope.txt" in capsys.readouterr().err
+  bad = tmp_path / "bad.txt"
+  bad.write_text("only_a_mixture.wav\n")
+  assert cli.main(["prog", "evaluate", f"--model_dir={model_dir}", f"--data={bad}"]) == 1
+  assert "bad.txt:1" in capsys.readouterr().err
