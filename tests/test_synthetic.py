@@ -345,11 +345,12 @@ def test_written_corpus_loads_with_the_datasets_module(tmp_path):
       assert os.path.basename(source_path).endswith(f"_{name}.wav")
     written, rate = soundfile.read(mixture_path, dtype="float64")
     assert rate == RATE
-    # 16-bit PCM: within one quantisation step of the synthesised mixture.
-    np.testing.assert_allclose(written, mixture, rtol=0, atol=2 ** -15)
+    # 16-bit PCM: each source within half a quantisation step of its
+    # synthesised self, and the mixture file the exact sum of the source files.
     written_sources = np.stack([soundfile.read(p, dtype="float64")[0] for p in source_paths])
-    np.testing.assert_allclose(written_sources, sources, rtol=0, atol=2 ** -15)
-    assert np.max(np.abs(written - written_sources.sum(axis=0))) < 1e-3
+    np.testing.assert_allclose(written_sources, sources, rtol=0, atol=2 ** -16)
+    np.testing.assert_array_equal(written, written_sources.sum(axis=0))
+    np.testing.assert_allclose(written, mixture, rtol=0, atol=len(sources) * 2 ** -16 + 1e-7)
 
   ds = datasets.fuss_dataset(files.fuss_list, batch_size=2, clip_seconds=1.0,
                              sample_rate=RATE, shuffle=False, repeat=False)

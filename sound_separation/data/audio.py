@@ -23,6 +23,9 @@ import soundfile
 
 BACKENDS = ("auto", "soundfile", "tfio")
 
+# soundfile reads a 16-bit sample q as q / 32768.
+PCM16_FULL_SCALE = 32768
+
 # Full scale of the integer sample types the tfio backend accepts. Other
 # types (e.g. 24-bit audio in int32 containers) are refused rather than scaled
 # by a guess; soundfile reads them.
@@ -224,12 +227,41 @@ def read_audio(path, sample_rate=16000, backend="auto"):
   return resample(waveform, rate, sample_rate)
 
 
+def to_pcm16(waveform, name="waveform"):
+  """Quantises full-scale samples to 16-bit integers, rounding to nearest.
+
+  Sample q reads back (`read_audio`) as exactly q / 32768, so signals summed
+  as integers here are sums of what their files hold, to the last bit.
+  (libsndfile scales floats by 32767 when it writes PCM_16 but divides by
+  32768 when it reads, so a float written and read back is not exact.)
+
+  Args:
+    waveform: float `[...]` in [-1, 1]; +1 becomes 32767 as libsndfile
+      clips it.
+    name: what to call the waveform in errors.
+
+  Returns:
+    int16 `[...]`.
+
+  Raises:
+    ValueError: non-finite samples or samples beyond ±1.
+  """
+  waveform = np.asarray(waveform, np.float64)
+  if not np.all(np.isfinite(waveform)):
+    raise ValueError(f"{name} has non-finite samples")
+  if waveform.size and np.max(np.abs(waveform)) > 1.0:
+    raise ValueError(f"{name} peaks at {np.max(np.abs(waveform)):.4g} > 1, beyond 16-bit PCM")
+  scaled = np.round(waveform * PCM16_FULL_SCALE)
+  return np.clip(scaled, -PCM16_FULL_SCALE, PCM16_FULL_SCALE - 1).astype(np.int16)
+
+
 def write_audio(path, waveform, sample_rate, subtype="PCM_16"):
   """Writes a waveform to an audio file (the format follows the extension).
 
   Args:
     path: the file to write ('.wav', '.flac', ...).
-    waveform: `[T]` mono or `[T, C]` in full-scale units.
+    waveform: `[T]` mono or `[T, C]` in full-scale units; or int16 samples
+      (from `to_pcm16`), written verbatim with subtype 'PCM_16'.
     sample_rate: Hz.
     subtype: a libsndfile subtype: 'PCM_16' (the default), 'FLOAT' for
       float32 wav, 'PCM_24', ...
@@ -239,6 +271,13 @@ def write_audio(path, waveform, sample_rate, subtype="PCM_16"):
       subtype (libsndfile would clip them; pass subtype='FLOAT' to keep them).
   """
   sample_rate = check_sample_rate(sample_rate)
+  if getattr(waveform, "dtype", None) == np.int16:
+    if waveform.ndim not in (1, 2):
+      raise ValueError(f"waveform for '{path}' must be [T] or [T, C], got shape {waveform.shape}")
+    if subtype != "PCM_16":
+      raise ValueError(f"int16 samples for '{path}' are written as PCM_16, not {subtype!r}")
+    soundfile.write(str(path), waveform, sample_rate, subtype=subtype)
+    return
   waveform = np.asarray(waveform, np.float32)
   if waveform.ndim not in (1, 2):
     raise ValueError(f"waveform for '{path}' must be [T] or [T, C], got shape {waveform.shape}")

@@ -261,6 +261,125 @@ def read_fuss_list(path):
   return examples
 
 
+def _list_entry(list_dir, path):
+  """How a list names `path`: relative to `list_dir` when inside it, else absolute.
+
+  Relative entries use '/' and keep the corpus movable as a whole folder.
+  Entries the readers would misparse (tabs, line breaks, surrounding spaces,
+  a leading '#') are refused.
+  """
+  absolute = os.path.abspath(os.fspath(path))
+  relative = os.path.relpath(absolute, list_dir)
+  if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+    entry = absolute
+  else:
+    entry = relative.replace(os.sep, "/")
+  if (any(c in entry for c in "\t\n\r") or entry != entry.strip() or entry.startswith("#")):
+    raise ValueError(f"cannot list file '{path}': list entries may not contain tabs or line "
+                     "breaks, start with '#' or have surrounding spaces")
+  return entry
+
+
+def _write_lines(path, lines, what):
+  """Writes `lines` to `path` (LF endings) through a renamed temporary file.
+
+  A run that fails midway leaves no list naming files it never wrote.
+  """
+  path = os.fspath(path)
+  if not lines:
+    raise ValueError(f"{what} '{path}' would be empty (the readers refuse empty lists)")
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  partial = path + ".partial"
+  with open(partial, "w", encoding="utf-8", newline="\n") as f:
+    f.write("".join(line + "\n" for line in lines))
+  os.replace(partial, path)
+  return path
+
+
+def check_label(label, where):
+  """Returns `label`; ValueError naming `where` unless a clip list can hold it.
+
+  Labels are separated by commas in clip lists: a label is a non-empty string
+  without commas, tabs, line breaks or surrounding spaces.
+  """
+  if (not isinstance(label, str) or not label or label != label.strip()
+      or any(c in label for c in ",\t\n\r")):
+    raise ValueError(f"{where}: label {label!r} is empty, has surrounding spaces or contains "
+                     "a comma, tab or line break (clip lists separate labels by commas)")
+  return label
+
+
+def write_label_vocabulary(path, names):
+  """Writes class names, one a line, for `read_label_vocabulary`.
+
+  Args:
+    path: the file to write (its folder is created if missing).
+    names: K distinct names without commas or tabs, in class-index order.
+
+  Returns:
+    `path`.
+  """
+  names = _as_vocabulary(names)
+  bad = [n for n in names if n != n.strip() or n.startswith("#") or "\n" in n or "\r" in n]
+  if bad:
+    raise ValueError(f"class name {bad[0]!r} would not read back: no surrounding spaces, "
+                     "line breaks or leading '#'")
+  return _write_lines(path, names, "label vocabulary")
+
+
+def write_clip_list(path, clips, vocabulary=None):
+  """Writes a clip list for `read_clip_list`: `<file>[<TAB><label>,<label>...]`.
+
+  Args:
+    path: the list to write (its folder is created if missing).
+    clips: `(file, labels)` pairs: `file` a path (absolute or relative to the
+      working directory; listed relative to the list's folder when inside it,
+      else absolute), `labels` None or a sequence of class names.
+    vocabulary: None, or the class names every label must belong to; the
+      labels of a clip are then written once each, in vocabulary order.
+
+  Returns:
+    `path`.
+  """
+  path = os.fspath(path)
+  list_dir = os.path.dirname(os.path.abspath(path))
+  index = None if vocabulary is None else {n: k for k, n in enumerate(_as_vocabulary(vocabulary))}
+  lines = []
+  for file, labels in clips:
+    labels = [check_label(label, f"clip '{file}'") for label in labels or ()]
+    if index is not None:
+      unknown = [n for n in labels if n not in index]
+      if unknown:
+        raise ValueError(f"label {unknown[0]!r} of '{file}' is not in the vocabulary")
+      labels = sorted(set(labels), key=index.get)
+    entry = _list_entry(list_dir, file)
+    lines.append(f"{entry}\t{','.join(labels)}" if labels else entry)
+  return _write_lines(path, lines, "clip list")
+
+
+def write_fuss_list(path, examples):
+  """Writes a FUSS example list for `read_fuss_list` (SPEC §5).
+
+  Args:
+    path: the list to write (its folder is created if missing).
+    examples: `(mixture_file, [source_files])` pairs with 1–4 sources; paths
+      are listed as in `write_clip_list`.
+
+  Returns:
+    `path`.
+  """
+  path = os.fspath(path)
+  list_dir = os.path.dirname(os.path.abspath(path))
+  lines = []
+  for mixture, sources in examples:
+    sources = list(sources)
+    if not 1 <= len(sources) <= MAX_FUSS_SOURCES:
+      raise ValueError(f"example '{mixture}' has {len(sources)} sources; a FUSS list line "
+                       f"holds 1-{MAX_FUSS_SOURCES}")
+    lines.append("\t".join(_list_entry(list_dir, p) for p in [mixture] + sources))
+  return _write_lines(path, lines, "FUSS list")
+
+
 # ----------------------------------------------------------------------------
 # Datasets.
 
@@ -416,6 +535,43 @@ def clip_dataset(list_path, batch_size, clip_seconds=10.0, sample_rate=16000, sh
       skip_counter=skip_counter, num_parallel_calls=num_parallel_calls)
 
 
+def read_fuss_example(mixture_path, source_paths, sample_rate=16000, mixture_tolerance=1e-3,
+                      backend="auto"):
+  """Reads one FUSS example and checks that its files agree.
+
+  Args:
+    mixture_path, source_paths: as `read_fuss_list` returns them.
+    sample_rate: Hz; files at other rates are resampled.
+    mixture_tolerance: the largest allowed `max_t |mixture − Σ sources|`
+      (full-scale units); None skips the check.
+    backend: audio decoder, see `audio.read_audio`.
+
+  Returns:
+    `(mixture, sources)`: float32 `[T]` and `[S, T]`.
+
+  Raises:
+    AudioReadError: an unreadable file. ExampleError: a source whose length
+      differs from its mixture's, or a mixture that is not the sum of its
+      sources.
+  """
+  mixture = audio.read_audio(mixture_path, sample_rate, backend=backend)
+  sources = []
+  for source_path in source_paths:
+    source = audio.read_audio(source_path, sample_rate, backend=backend)
+    if source.shape[0] != mixture.shape[0]:
+      raise ExampleError(source_path, f"{source.shape[0]} samples, but its mixture "
+                         f"'{mixture_path}' has {mixture.shape[0]}")
+    sources.append(source)
+  sources = np.stack(sources)
+  if mixture_tolerance is not None:
+    error = float(np.max(np.abs(mixture - sources.sum(axis=0, dtype=np.float64))))
+    if error > mixture_tolerance:
+      raise ExampleError(mixture_path, f"differs from the sum of its {len(sources)} "
+                         f"sources by up to {error:.3g} > mixture_tolerance="
+                         f"{mixture_tolerance:g}")
+  return mixture, sources
+
+
 @gin_utils.configurable
 def fuss_dataset(list_path, batch_size, clip_seconds=10.0, sample_rate=16000, shuffle=True,
                  repeat=True, seed=None, max_sources=MAX_FUSS_SOURCES,
@@ -462,22 +618,8 @@ def fuss_dataset(list_path, batch_size, clip_seconds=10.0, sample_rate=16000, sh
                        f"sources, more than max_sources={max_sources}")
 
   def read_item(index, rng):
-    mixture_path, source_paths = examples[index]
-    mixture = audio.read_audio(mixture_path, sample_rate, backend=backend)
-    sources = []
-    for source_path in source_paths:
-      source = audio.read_audio(source_path, sample_rate, backend=backend)
-      if source.shape[0] != mixture.shape[0]:
-        raise ExampleError(source_path, f"{source.shape[0]} samples, but its mixture "
-                           f"'{mixture_path}' has {mixture.shape[0]}")
-      sources.append(source)
-    sources = np.stack(sources)
-    if mixture_tolerance is not None:
-      error = float(np.max(np.abs(mixture - sources.sum(axis=0, dtype=np.float64))))
-      if error > mixture_tolerance:
-        raise ExampleError(mixture_path, f"differs from the sum of its {len(sources)} "
-                           f"sources by up to {error:.3g} > mixture_tolerance="
-                           f"{mixture_tolerance:g}")
+    mixture, sources = read_fuss_example(*examples[index], sample_rate=sample_rate,
+                                         mixture_tolerance=mixture_tolerance, backend=backend)
     padded = np.zeros([1 + max_sources, mixture.shape[0]], np.float32)
     padded[0] = mixture
     padded[1:1 + len(sources)] = sources

@@ -22,53 +22,36 @@ Every generator is `(rng, num_samples, sample_rate) -> float32 [num_samples]`
 with randomised parameters, peak-normalised to 1; foregrounds are silent
 outside their events. Levels are set by `synthesize_example`.
 
-On disk (`write_corpus`), for a split such as 'train':
-
-    <out_dir>/labels.txt                   class names, one a line
-    <out_dir>/train_clip_list.txt          <mixture>\\t<label>,<label>...
-    <out_dir>/train_example_list.txt       <mixture>\\t<source>\\t<source>...
-    <out_dir>/train/example00000/mixture.wav
-    <out_dir>/train/example00000/source0_noise_bed.wav
-    <out_dir>/train/example00000/source1_<class>.wav ...
-
-Paths in the lists are relative to `out_dir`, as `datasets.read_clip_list`
-and `datasets.read_fuss_list` expect. Example i of a split is drawn from its
+On disk (`write_corpus`), the corpus layout of `sound_separation.data.corpus`
+for a split such as 'train': `labels.txt`, `train_clip_list.txt`,
+`train_example_list.txt`, and `train/example00000/mixture.wav` with
+`source0_noise_bed.wav`, `source1_<class>.wav`, ...; the mixture file is the
+exact sum of its 16-bit source files. Example i of a split is drawn from its
 own generator, seeded by `(seed, crc32(split), i)`: it does not depend on
 `num_clips`, and two splits do not share examples.
 """
 
 import math
 import numbers
-import os
-import posixpath
-import typing
-import zlib
 
 import numpy as np
 import scipy.signal
 
 from sound_separation.data import audio
+from sound_separation.data import corpus
+from sound_separation.data import mixing
 
 BACKGROUND_CLASS = "noise_bed"
 # Lowest supported rate: the harmonic and sweep ranges need a few kHz of band.
 MIN_SAMPLE_RATE = 8000
 # Shortest supported clip: the events' minimal durations and gaps fit in it.
 MIN_CLIP_SECONDS = 0.5
-# A FUSS list line holds at most 4 sources: the background and 3 foregrounds.
-MAX_LISTED_FOREGROUND = 3
+MAX_LISTED_FOREGROUND = mixing.MAX_FOREGROUND
 
 # Foreground level relative to the background (dB, active RMS ratio) and
 # peak level of the loudest of the mixture and its sources (dBFS).
 FOREGROUND_DB_RANGE = (-5.0, 10.0)
-PEAK_DBFS_RANGE = (-10.0, -1.0)
-
-# Frames for measuring the active RMS of a source: 20 ms; frames more than
-# 40 dB below the loudest frame count as silent.
-_LEVEL_FRAME_SECONDS = 0.02
-_LEVEL_FLOOR_DB = -40.0
-# Audio written as 16-bit PCM: the worst rounding of a mixture and 4 sources
-# (5 · 2⁻¹⁶ ≈ 7.6e-5) is far inside fuss_dataset's 1e-3 tolerance.
-_SUBTYPE = "PCM_16"
+PEAK_DBFS_RANGE = mixing.PEAK_DBFS_RANGE
 
 
 # ----------------------------------------------------------------------------
@@ -366,15 +349,6 @@ FOREGROUND_CLASSES = tuple(name for name in SOURCE_CLASSES if name != BACKGROUND
 # Examples.
 
 
-def _check_int(value, name, low, high=None):
-  if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-    raise ValueError(f"{name} must be an integer, got {value!r}")
-  if value < low or (high is not None and value > high):
-    bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-    raise ValueError(f"{name} must be {bound}, got {value!r}")
-  return int(value)
-
-
 def _clip_samples(clip_seconds, sample_rate):
   sample_rate = audio.check_sample_rate(sample_rate)
   if sample_rate < MIN_SAMPLE_RATE:
@@ -384,20 +358,6 @@ def _clip_samples(clip_seconds, sample_rate):
     raise ValueError(f"clip_seconds must be a finite number >= {MIN_CLIP_SECONDS}, "
                      f"got {clip_seconds!r}")
   return int(round(clip_seconds * sample_rate)), sample_rate
-
-
-def _active_rms(x, sample_rate):
-  """RMS over the 20 ms frames within 40 dB of the loudest one; 0 for silence."""
-  frame = max(1, int(_LEVEL_FRAME_SECONDS * sample_rate))
-  usable = x.shape[0] // frame * frame
-  energies = np.mean(np.square(x[:usable].reshape(-1, frame)), axis=1)
-  if usable < x.shape[0]:
-    energies = np.append(energies, np.mean(np.square(x[usable:])))
-  loudest = np.max(energies)
-  if loudest <= 0:
-    return 0.0
-  active = energies >= loudest * 10 ** (_LEVEL_FLOOR_DB / 10)
-  return float(np.sqrt(np.mean(energies[active])))
 
 
 def synthesize_example(rng, clip_seconds=10.0, sample_rate=16000, max_foreground=3):
@@ -426,7 +386,8 @@ def synthesize_example(rng, clip_seconds=10.0, sample_rate=16000, max_foreground
   if not isinstance(rng, np.random.Generator):
     raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
   num_samples, sample_rate = _clip_samples(clip_seconds, sample_rate)
-  max_foreground = _check_int(max_foreground, "max_foreground", 0, len(FOREGROUND_CLASSES))
+  max_foreground = corpus.check_int(max_foreground, "max_foreground", 0,
+                                    len(FOREGROUND_CLASSES))
 
   count = int(rng.integers(0, max_foreground + 1))
   picks = rng.permutation(len(FOREGROUND_CLASSES))[:count]
@@ -434,14 +395,8 @@ def synthesize_example(rng, clip_seconds=10.0, sample_rate=16000, max_foreground
   raw = [SOURCE_CLASSES[name](rng, num_samples, sample_rate) for name in classes]
 
   levels_db = np.concatenate([[0.0], rng.uniform(*FOREGROUND_DB_RANGE, count)])
-  scaled = np.stack(raw).astype(np.float64)
-  for i, source in enumerate(scaled):
-    rms = _active_rms(source, sample_rate)
-    if rms > 0:
-      scaled[i] = source * (10 ** (levels_db[i] / 20) / rms)
-  peak = max(np.max(np.abs(scaled.sum(axis=0))), np.max(np.abs(scaled)))
-  target = 10 ** (rng.uniform(*PEAK_DBFS_RANGE) / 20)
-  sources = (scaled * (target / peak)).astype(np.float32)
+  peak = 10 ** (rng.uniform(*PEAK_DBFS_RANGE) / 20)
+  sources = mixing.set_levels(np.stack(raw), levels_db, peak, sample_rate)
   mixture = np.sum(sources, axis=0, dtype=np.float32)
   return mixture, sources, classes
 
@@ -450,42 +405,13 @@ def synthesize_example(rng, clip_seconds=10.0, sample_rate=16000, max_foreground
 # Corpus files.
 
 
-class CorpusFiles(typing.NamedTuple):
-  """Paths of the lists `write_corpus` wrote."""
-
-  clip_list: str  # <out_dir>/<split>_clip_list.txt, for datasets.read_clip_list.
-  fuss_list: str  # <out_dir>/<split>_example_list.txt, for datasets.read_fuss_list.
-  vocabulary: str  # <out_dir>/labels.txt, for datasets.read_label_vocabulary.
-
-
-def _check_split(split):
-  if (not isinstance(split, str) or not split or split in (".", "..")
-      or any(c in split for c in "/\\\t\n\r") or split != split.strip()):
-    raise ValueError(f"split must be a non-empty folder name without separators, tabs or "
-                     f"surrounding spaces, got {split!r}")
-  return split
-
-
-def _example_rng(seed, split, index):
-  return np.random.default_rng(
-      np.random.SeedSequence([seed, zlib.crc32(split.encode("utf-8")), index]))
-
-
-def _write_text(path, lines):
-  # Written beside and renamed: a run that fails midway leaves no list that
-  # names missing files.
-  partial = path + ".partial"
-  with open(partial, "w", encoding="utf-8", newline="\n") as f:
-    f.write("".join(line + "\n" for line in lines))
-  os.replace(partial, path)
-
-
 def write_corpus(out_dir, split, num_clips, clip_seconds=10.0, sample_rate=16000, seed=0,
                  max_foreground=3):
   """Synthesises `num_clips` examples of a split and writes their wavs and lists.
 
   Example i is `synthesize_example` on a generator seeded by
-  `(seed, crc32(split), i)`. Files are 16-bit PCM wavs; the same arguments
+  `(seed, crc32(split), i)`. Files are 16-bit PCM wavs, the mixture the
+  exact sum of its source files (`corpus.write_example`); the same arguments
   give byte-identical files. Existing files of the same names are
   overwritten; other files in `out_dir` are left alone (the lists name only
   this run's examples).
@@ -500,39 +426,22 @@ def write_corpus(out_dir, split, num_clips, clip_seconds=10.0, sample_rate=16000
       at most 4 sources).
 
   Returns:
-    `CorpusFiles(clip_list, fuss_list, vocabulary)`: the list paths (the
+    `corpus.CorpusFiles(clip_list, fuss_list, vocabulary)`: the list paths (the
     clip list's labels are the classes of each example's sources, in
     vocabulary order; the vocabulary is every class of `SOURCE_CLASSES`).
   """
-  split = _check_split(split)
-  num_clips = _check_int(num_clips, "num_clips", 1)
-  seed = _check_int(seed, "seed", 0)
-  max_foreground = _check_int(max_foreground, "max_foreground", 0, MAX_LISTED_FOREGROUND)
+  split = corpus.check_split(split)
+  num_clips = corpus.check_int(num_clips, "num_clips", 1)
+  seed = corpus.check_int(seed, "seed", 0)
+  max_foreground = corpus.check_int(max_foreground, "max_foreground", 0, MAX_LISTED_FOREGROUND)
   _clip_samples(clip_seconds, sample_rate)
-  out_dir = os.fspath(out_dir)
 
   vocabulary = list(SOURCE_CLASSES)
-  clip_lines, fuss_lines = [], []
+  examples = []
   for index in range(num_clips):
-    mixture, sources, classes = synthesize_example(
-        _example_rng(seed, split, index), clip_seconds, sample_rate, max_foreground)
-    folder = posixpath.join(split, f"example{index:05d}")
-    os.makedirs(os.path.join(out_dir, folder), exist_ok=True)
-    mixture_path = posixpath.join(folder, "mixture.wav")
-    audio.write_audio(os.path.join(out_dir, mixture_path), mixture, sample_rate, _SUBTYPE)
-    source_paths = []
-    for i, (source, name) in enumerate(zip(sources, classes)):
-      source_paths.append(posixpath.join(folder, f"source{i}_{name}.wav"))
-      audio.write_audio(os.path.join(out_dir, source_paths[-1]), source, sample_rate, _SUBTYPE)
-    labels = [name for name in vocabulary if name in classes]
-    clip_lines.append(f"{mixture_path}\t{','.join(labels)}")
-    fuss_lines.append("\t".join([mixture_path] + source_paths))
-
-  files = CorpusFiles(
-      clip_list=os.path.join(out_dir, f"{split}_clip_list.txt"),
-      fuss_list=os.path.join(out_dir, f"{split}_example_list.txt"),
-      vocabulary=os.path.join(out_dir, "labels.txt"))
-  _write_text(files.vocabulary, vocabulary)
-  _write_text(files.clip_list, clip_lines)
-  _write_text(files.fuss_list, fuss_lines)
-  return files
+    _, sources, classes = synthesize_example(
+        corpus.example_rng(seed, split, index), clip_seconds, sample_rate, max_foreground)
+    mixture_path, source_paths = corpus.write_example(out_dir, split, index, sources, classes,
+                                                      sample_rate)
+    examples.append((mixture_path, source_paths, classes))
+  return corpus.write_lists(out_dir, split, vocabulary, examples)

@@ -1,0 +1,249 @@
+r"""Plots the MSi / 1S trade-off of a sweep of runs (the paper's Figure 1).
+
+One point per run: x = 1S (single-source SI-SNR, dB), y = MSi (multi-source
+SI-SNR improvement, dB), from the run's evaluator summary. One colour per
+loss, the points of a loss joined in weight order; marker area grows with the
+loss weight (log scale; weight 0, a baseline, gets the smallest marker). The
+table printed to stdout lists every run and, per loss, the run with the best
+TRF, the paper's rule for choosing a weight on validation.
+
+Runs come from a CSV manifest with a header and the columns
+`label,loss,weight,summary` (summary: the path of the JSON, relative to the
+CSV), or from repeated `--run loss:weight:path`. A summary is a JSON object
+with numbers "MSi" and "1S" at its top level (and "TRF", optional here).
+
+Example:
+  python tools/plot_tradeoff.py --runs sweep.csv --out tradeoff.png \
+      --title "FUSS, M=8"
+
+Needs matplotlib (the `plot` extra: pip install 'sound-separation[plot]').
+"""
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+import typing
+
+PROG = "plot_tradeoff.py"
+MANIFEST_COLUMNS = ("label", "loss", "weight", "summary")
+# Marker areas (points²) of the smallest and largest weights.
+_SMALLEST, _LARGEST = 30.0, 320.0
+
+
+class Run(typing.NamedTuple):
+  label: str
+  loss: str
+  weight: float
+  summary: str  # path of the evaluator summary JSON.
+
+
+class Point(typing.NamedTuple):
+  run: Run
+  msi: float  # dB.
+  one_source: float  # 1S, dB.
+  trf: typing.Optional[float]  # dB; None if the summary has none.
+
+
+class MissingDependency(RuntimeError):
+  """matplotlib is not installed."""
+
+
+def _weight(text, where):
+  try:
+    weight = float(text)
+  except ValueError:
+    weight = math.nan
+  if not math.isfinite(weight) or weight < 0:
+    raise ValueError(f"{where}: weight must be a finite number >= 0, got {text!r}")
+  return weight
+
+
+def read_manifest(path):
+  """Runs of a CSV manifest `label,loss,weight,summary`; summaries relative to the CSV."""
+  folder = os.path.dirname(os.path.abspath(path))
+  try:
+    with open(path, encoding="utf-8", newline="") as f:
+      rows = [(n, row) for n, row in enumerate(csv.reader(f), start=1)
+              if any(c.strip() for c in row)]
+  except (OSError, UnicodeDecodeError, csv.Error) as e:
+    raise ValueError(f"cannot read the run manifest '{path}': {e}") from e
+  if not rows:
+    raise ValueError(f"run manifest '{path}' is empty")
+  header = [c.strip() for c in rows[0][1]]
+  missing = [c for c in MANIFEST_COLUMNS if c not in header]
+  if missing:
+    raise ValueError(f"run manifest '{path}': the header {header} lacks {missing}; expected "
+                     f"{','.join(MANIFEST_COLUMNS)}")
+  runs = []
+  for number, row in rows[1:]:
+    where = f"{path}:{number}"
+    if len(row) != len(header):
+      raise ValueError(f"{where}: {len(row)} fields, the header has {len(header)}")
+    fields = {c: row[header.index(c)].strip() for c in MANIFEST_COLUMNS}
+    if not fields["loss"] or not fields["summary"]:
+      raise ValueError(f"{where}: empty loss or summary")
+    weight = _weight(fields["weight"], where)
+    runs.append(Run(fields["label"] or f"{fields['loss']} {weight:g}", fields["loss"], weight,
+                    os.path.join(folder, fields["summary"])))
+  if not runs:
+    raise ValueError(f"run manifest '{path}' lists no runs")
+  return runs
+
+
+def parse_run(text):
+  """A `Run` from `loss:weight:path` (the path may itself contain ':')."""
+  parts = text.split(":", 2)
+  if len(parts) != 3 or not parts[0] or not parts[2]:
+    raise ValueError(f"--run must be loss:weight:path, got {text!r}")
+  weight = _weight(parts[1], f"--run {text!r}")
+  return Run(f"{parts[0]} {weight:g}", parts[0], weight, parts[2])
+
+
+def read_summary(path):
+  """`(msi, one_source, trf or None)` from an evaluator summary JSON."""
+  try:
+    with open(path, encoding="utf-8") as f:
+      summary = json.load(f)
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    raise ValueError(f"cannot read the summary '{path}': {e}") from e
+  if not isinstance(summary, dict):
+    raise ValueError(f"summary '{path}' is not a JSON object")
+  values = {}
+  for key in ("MSi", "1S", "TRF"):
+    value = summary.get(key)
+    if value is None and key == "TRF":
+      continue
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+      raise ValueError(f"summary '{path}': {key!r} must be a finite number at the top level, "
+                       f"got {value!r}")
+    values[key] = float(value)
+  return values["MSi"], values["1S"], values.get("TRF")
+
+
+def load_points(runs):
+  return [Point(run, *read_summary(run.summary)) for run in runs]
+
+
+def marker_sizes(weights):
+  """Marker areas: log-spaced between the smallest and largest positive weights."""
+  positive = [w for w in weights if w > 0]
+  if not positive:
+    return [_SMALLEST for _ in weights]
+  low, high = math.log(min(positive)), math.log(max(positive))
+  sizes = []
+  for w in weights:
+    if w <= 0:
+      sizes.append(_SMALLEST)
+    elif high == low:
+      sizes.append((_SMALLEST + _LARGEST) / 2)
+    else:
+      fraction = (math.log(w) - low) / (high - low)
+      sizes.append(_SMALLEST + 20.0 + fraction * (_LARGEST - _SMALLEST - 20.0))
+  return sizes
+
+
+def best_by_trf(points):
+  """`{loss: Point}`: the point of each loss with the highest TRF (losses without TRF left out)."""
+  best = {}
+  for point in points:
+    if point.trf is not None and (point.run.loss not in best
+                                  or point.trf > best[point.run.loss].trf):
+      best[point.run.loss] = point
+  return best
+
+
+def plot_tradeoff(points, out_path, title=None, annotate="weight"):
+  """Draws the points and writes a PNG to `out_path`; returns `out_path`."""
+  try:
+    import matplotlib  # pylint: disable=import-outside-toplevel
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  except ImportError as e:
+    raise MissingDependency(
+        f"{PROG} needs matplotlib: pip install 'sound-separation[plot]' (or "
+        f"pip install 'matplotlib>=3.6'); importing it failed: {e}") from e
+  sizes = dict(zip(points, marker_sizes([p.run.weight for p in points])))
+  losses = list(dict.fromkeys(p.run.loss for p in points))  # first-seen order.
+  figure, axes = plt.subplots(figsize=(6.4, 4.8), dpi=150)
+  try:
+    for k, loss in enumerate(losses):
+      series = sorted((p for p in points if p.run.loss == loss), key=lambda p: p.run.weight)
+      color = f"C{k % 10}"
+      axes.plot([p.one_source for p in series], [p.msi for p in series], color=color,
+                linewidth=0.8, alpha=0.6, zorder=1)
+      axes.scatter([p.one_source for p in series], [p.msi for p in series],
+                   s=[sizes[p] for p in series], color=color, alpha=0.8, edgecolors="black",
+                   linewidths=0.5, label=loss, zorder=2)
+      for p in series:
+        text = {"weight": f"{p.run.weight:g}", "label": p.run.label, "none": None}[annotate]
+        if text:
+          axes.annotate(text, (p.one_source, p.msi), textcoords="offset points",
+                        xytext=(5, 4), fontsize=7)
+    axes.set_xlabel("1S: single-source SI-SNR (dB)")
+    axes.set_ylabel("MSi: multi-source SI-SNRi (dB)")
+    axes.grid(True, linewidth=0.3)
+    # Every legend marker drawn at one size: the size encodes the weight.
+    legend = axes.legend(title="loss (marker size: weight)", fontsize=8, title_fontsize=8)
+    # `legend_handles` is matplotlib >= 3.7's name of `legendHandles`.
+    for handle in getattr(legend, "legend_handles", None) or legend.legendHandles:
+      handle.set_sizes([60.0])
+    if title:
+      axes.set_title(title)
+    figure.tight_layout()
+    out_dir = os.path.dirname(os.path.abspath(out_path))
+    os.makedirs(out_dir, exist_ok=True)
+    figure.savefig(out_path, format="png")
+  finally:
+    plt.close(figure)
+  return out_path
+
+
+def table(points):
+  """The printed summary: one line per run, then the best TRF per loss."""
+  lines = [f"{'loss':16s} {'weight':>10s} {'MSi':>7s} {'1S':>7s} {'TRF':>7s}  label"]
+  fmt = lambda v: "-" if v is None else f"{v:.2f}"
+  for p in sorted(points, key=lambda p: (p.run.loss, p.run.weight)):
+    lines.append(f"{p.run.loss:16s} {p.run.weight:10g} {fmt(p.msi):>7s} {fmt(p.one_source):>7s} "
+                 f"{fmt(p.trf):>7s}  {p.run.label}")
+  for loss, p in best_by_trf(points).items():
+    lines.append(f"best TRF for {loss}: weight {p.run.weight:g} (TRF {p.trf:.2f} dB, "
+                 f"{p.run.label})")
+  return "\n".join(lines)
+
+
+def parser():
+  p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
+                              formatter_class=argparse.RawDescriptionHelpFormatter,
+                              epilog=__doc__.split("\n\n", 1)[1])
+  p.add_argument("--runs", help="CSV manifest with the columns label,loss,weight,summary")
+  p.add_argument("--run", action="append", default=[], metavar="LOSS:WEIGHT:PATH",
+                 help="one run (repeatable; adds to --runs)")
+  p.add_argument("--out", required=True, help="the PNG to write")
+  p.add_argument("--title", default=None)
+  p.add_argument("--annotate", choices=("weight", "label", "none"), default="weight",
+                 help="text next to each point")
+  return p
+
+
+def main(argv=None):
+  args = parser().parse_args(argv)
+  if not args.runs and not args.run:
+    parser().error("give the runs: --runs manifest.csv and/or --run loss:weight:path")
+  try:
+    runs = read_manifest(args.runs) if args.runs else []
+    runs += [parse_run(text) for text in args.run]
+    points = load_points(runs)
+    plot_tradeoff(points, args.out, args.title, args.annotate)
+  except (ValueError, OSError, MissingDependency) as e:
+    print(f"{PROG}: error: {e}", file=sys.stderr)
+    return 1
+  print(table(points))
+  print(f"wrote {args.out}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
