@@ -12,6 +12,9 @@ Commands:
             --data=fuss/validation_example_list.txt
   export  a run's separator as a SavedModel taking [batch, samples] of any
           length (and TFLite with --tflite).
+  import-tf1  the original's TF1 checkpoints as a model folder:
+          sound-separation import-tf1 --checkpoint=yfcc100m_mixit/model.ckpt-N \\
+            --out=models/yfcc_mixit_m8
   separate  separate audio files of any length, rate and channel count:
           sound-separation separate --model=runs/m8 --out_dir=out in.wav
 
@@ -105,6 +108,41 @@ def _run_evaluate(fv, stream):
                      stream=stream)
   print(f"Wrote {out_dir}/{evaluator.SUMMARY_FILE} and {evaluator.EXAMPLES_FILE}.",
         file=stream, flush=True)
+
+
+def _import_tf1_flags():
+  fv = flags.FlagValues()
+  flags.DEFINE_string("checkpoint", None, "The original's TF1 checkpoint: a prefix "
+                      "(.../model.ckpt-3223090) or a folder (its latest).", flag_values=fv)
+  flags.DEFINE_string("out", None, "The model folder to write (a --model_dir for evaluate, "
+                      "export, separate, or a run's init_checkpoint).", flag_values=fv)
+  flags.DEFINE_integer("sample_rate", 16000, "Hz the model was trained at (the bird "
+                       "models: 22050).", flag_values=fv)
+  flags.DEFINE_string("scope", None, "The model's outer variable scope, when the "
+                      "checkpoint holds several models.", flag_values=fv)
+  flags.DEFINE_integer("num_dilations", None, "Blocks per repeat, if not the original's 8 "
+                       "(not stored in checkpoints without skip residuals).", flag_values=fv)
+  flags.DEFINE_integer("hop_size", None, "Encoder hop in samples, if the window is not "
+                       "2.5 ms.", flag_values=fv)
+  flags.DEFINE_enum("mixture_consistency", "auto", ["auto", "predicted", "uniform", "magsq",
+                                                    "none"],
+                    "The consistency weighting, when the checkpoint cannot tell.",
+                    flag_values=fv)
+  return fv
+
+
+def _run_import_tf1(fv, stream):
+  from sound_separation.models import tf1_checkpoint  # pylint: disable=import-outside-toplevel
+  _require(fv, "checkpoint", "out")
+  consistency = None if fv.mixture_consistency == "none" else fv.mixture_consistency
+  summary = tf1_checkpoint.import_tf1(fv.checkpoint, fv.out, fv.sample_rate, fv.scope,
+                                      fv.num_dilations, fv.hop_size, consistency)
+  print(f"Imported {summary['checkpoint']}: {summary['num_sources']} outputs, "
+        f"{summary['parameters']:,} parameters, {summary['variables_loaded']} variables "
+        f"-> {summary['output']}", file=stream)
+  for sentence in summary["assumed"]:
+    print(f"  assumed: {sentence}", file=stream)
+  print(f"Record: {os.path.join(fv.out, 'tf1_import.json')}", file=stream, flush=True)
 
 
 def _export_flags():
@@ -202,6 +240,8 @@ COMMANDS = {
     "demo": (_demo_flags, _run_demo, "train a small model on a synthetic corpus"),
     "evaluate": (_evaluate_flags, _run_evaluate, "MSi, 1S, TRF (or MoMi, speech metrics) "
                  "of a model on a list"),
+    "import-tf1": (_import_tf1_flags, _run_import_tf1, "convert a published TF1 "
+                   "checkpoint of the original into a model folder"),
     "export": (_export_flags, _run_export, "write a run's separator as a SavedModel "
                "(+ TFLite)"),
     "separate": (_separate_flags, _run_separate, "separate audio files: separate "

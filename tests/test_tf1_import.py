@@ -281,3 +281,24 @@ def test_stft_model_is_refused(tmp_path):
   variables["layer_norm_on_mag/gamma"] = np.ones((1,), np.float32)
   message = _import_error(tmp_path, variables)
   assert "learned-basis" in message
+
+
+def test_import_tf1_command(tmp_path, capsys):
+  from sound_separation import cli  # pylint: disable=import-outside-toplevel
+  weights = Original(3, 2, 2)
+  prefix = save_tf1(str(tmp_path / "tf1"), weights.original)
+  out = tmp_path / "imported"
+  assert cli.main(["prog", "import-tf1", f"--checkpoint={tmp_path / 'tf1'}", f"--out={out}",
+                   "--num_dilations=2", "--sample_rate=8000", "--hop_size=20"]) == 0
+  printed = capsys.readouterr().out
+  assert "3 outputs" in printed and str(out) in printed
+  loaded, rate, _ = checkpoints.load_separator(str(out))
+  model, _ = tf1_checkpoint.separator_from_tf1(prefix, num_dilations=2)
+  x = _input(120)
+  assert rate == 8000
+  np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
+  assert cli.main(["prog", "import-tf1", f"--out={out}"]) == 2
+  assert "--checkpoint is required" in capsys.readouterr().err
+  assert cli.main(["prog", "import-tf1", f"--checkpoint={tmp_path / 'nothing'}",
+                   f"--out={tmp_path / 'x'}"]) == 1
+  assert "nothing" in capsys.readouterr().err
