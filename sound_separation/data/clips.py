@@ -17,7 +17,6 @@ a clip skipped as near-silent leaves a gap in k, so a clip's name still
 gives its start time.
 """
 
-import csv
 import os
 import re
 import typing
@@ -69,23 +68,11 @@ def read_recording_manifest(path):
     column, an empty path, a bad label or a row with too few fields.
   """
   path = os.fspath(path)
-  folder = os.path.dirname(os.path.abspath(path))
-  try:
-    with open(path, encoding="utf-8", newline="") as f:
-      rows = list(csv.reader(f))
-  except (OSError, UnicodeDecodeError, csv.Error) as e:
-    raise audio.FileError(path, f"cannot read the CSV manifest: {e}") from e
-  rows = [(number, row) for number, row in enumerate(rows, start=1) if any(c.strip() for c in row)]
-  if not rows:
-    raise audio.FileError(path, "the CSV manifest is empty")
-  header = [c.strip() for c in rows[0][1]]
-  if "path" not in header:
-    raise audio.FileError(path, f"the header row {header} has no 'path' column; expected "
-                          "path,labels")
+  folder, header, rows = corpus.read_csv_manifest(path, ("path",), "path,labels")
   path_column = header.index("path")
   labels_column = header.index("labels") if "labels" in header else None
   recordings = []
-  for number, row in rows[1:]:
+  for number, row in rows:
     where = f"{path}:{number}"
     if len(row) != len(header):
       raise ValueError(f"{where}: {len(row)} fields, the header has {len(header)} (quote a "

@@ -20,6 +20,7 @@ The argument checks the corpus writers share (`check_int`, `check_range`,
 `clip_samples`, `check_split`) live here too.
 """
 
+import csv
 import math
 import numbers
 import os
@@ -203,3 +204,37 @@ def write_lists(out_dir, split, vocabulary, examples):
                            vocabulary=vocabulary)
   datasets.write_fuss_list(files.fuss_list, [(m, s) for m, s, _ in examples])
   return files
+
+
+def read_csv_manifest(path, required, expected):
+  """Reads a CSV manifest with a header row.
+
+  Args:
+    path: the CSV file.
+    required: column names the header must have.
+    expected: the header to suggest in errors (e.g. 'path,label,role').
+
+  Returns:
+    (folder of the file, for relative paths; header column names;
+    `[(line number, row)]` of the non-blank rows after the header).
+
+  Raises:
+    audio.FileError naming the file: unreadable, empty, or a header without
+    the `required` columns.
+  """
+  path = os.fspath(path)
+  folder = os.path.dirname(os.path.abspath(path))
+  try:
+    with open(path, encoding="utf-8", newline="") as f:
+      rows = list(csv.reader(f))
+  except (OSError, UnicodeDecodeError, csv.Error) as e:
+    raise audio.FileError(path, f"cannot read the CSV manifest: {e}") from e
+  rows = [(number, row) for number, row in enumerate(rows, start=1) if any(c.strip() for c in row)]
+  if not rows:
+    raise audio.FileError(path, "the CSV manifest is empty")
+  header = [c.strip() for c in rows[0][1]]
+  missing = [c for c in required if c not in header]
+  if missing:
+    raise audio.FileError(path, f"the header row {header} lacks the column(s) {missing}; "
+                          f"expected {expected}")
+  return folder, header, rows[1:]

@@ -27,7 +27,6 @@ The inventory comes from folders (`clips_from_folders`: `<root>/<label>/*.wav`)
 or a CSV manifest (`read_clip_manifest`: `path,label,role`).
 """
 
-import csv
 import os
 import typing
 
@@ -176,23 +175,11 @@ def read_clip_manifest(path):
       path, a bad role or label.
   """
   path = os.fspath(path)
-  folder = os.path.dirname(os.path.abspath(path))
-  try:
-    with open(path, encoding="utf-8", newline="") as f:
-      rows = list(csv.reader(f))
-  except (OSError, UnicodeDecodeError, csv.Error) as e:
-    raise audio.FileError(path, f"cannot read the CSV manifest: {e}") from e
-  rows = [(number, row) for number, row in enumerate(rows, start=1) if any(c.strip() for c in row)]
-  if not rows:
-    raise audio.FileError(path, "the CSV manifest is empty")
-  header = [c.strip() for c in rows[0][1]]
-  missing = [c for c in ("path", "label", "role") if c not in header]
-  if missing:
-    raise audio.FileError(path, f"the header row {header} lacks the column(s) {missing}; "
-                          "expected path,label,role")
+  folder, header, rows = corpus.read_csv_manifest(path, ("path", "label", "role"),
+                                                  "path,label,role")
   column = {name: header.index(name) for name in ("path", "label", "role")}
   clips = []
-  for number, row in rows[1:]:
+  for number, row in rows:
     where = f"{path}:{number}"
     if len(row) < len(header):
       raise ValueError(f"{where}: {len(row)} fields, the header has {len(header)}")
