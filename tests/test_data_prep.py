@@ -465,7 +465,7 @@ def test_a_bad_input_file_fails_the_process_naming_it(tmp_path):
   result = _subprocess([SCRIPTS["make_clips"], "--manifest", str(manifest), "--out_dir",
                         str(tmp_path / "out")])
   assert result.returncode == 1
-  assert f"'{manifest}'" in result.stderr and "no 'path' column" in result.stderr
+  assert f"'{manifest}'" in result.stderr and "lacks the column(s) ['path']" in result.stderr
   assert "Traceback" not in result.stderr
 
 
