@@ -323,9 +323,11 @@ def test_train_classifier_command(tmp_path):
   out = io.StringIO()
   name = "sound_separation.train_classifier"
   args = ["sound-separation", "train-classifier", f"--model_dir={tmp_path / 'run'}",
-          "--gin_file=classifier/tiny", "--gin_param=sound_separation.SoundClassifier.num_classes=2"]
+          "--gin_file=classifier/tiny",
+          "--gin_param=sound_separation.SoundClassifier.num_classes=2"]
   args += [f"--gin_param={b}" for b in (
-      f"{name}.train_list='{tmp_path / 'clips.txt'}'", f"{name}.vocabulary='{tmp_path / 'labels.txt'}'",
+      f"{name}.train_list='{tmp_path / 'clips.txt'}'",
+      f"{name}.vocabulary='{tmp_path / 'labels.txt'}'",
       f"{name}.validation_list='{tmp_path / 'clips.txt'}'", f"{name}.batch_size=2",
       f"{name}.clip_seconds=0.125", f"{name}.num_steps=2", f"{name}.steps_per_checkpoint=2")]
   gin.clear_config()

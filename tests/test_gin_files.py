@@ -150,7 +150,7 @@ TINY_CLASSIFIER = str(GIN_DIR / "classifier" / "tiny.gin")
 def _classifier_overrides(corpus, num_steps=1):
   """Bindings that make any classifier configuration a tiny one-step run on `corpus`."""
   name = "sound_separation.train_classifier"
-  return [f"NUM_CLASSES = 2", "sound_separation.SoundClassifier.num_classes = 2",
+  return ["NUM_CLASSES = 2", "sound_separation.SoundClassifier.num_classes = 2",
           f"{name}.train_list = '{corpus / 'clips.txt'}'",
           f"{name}.validation_list = '{corpus / 'clips.txt'}'",
           f"{name}.vocabulary = '{corpus / 'labels.txt'}'", f"{name}.sample_rate = {RATE}",

@@ -119,7 +119,10 @@ def train_classifier(model_dir, train_list=None, vocabulary=None, validation_lis
   if train_data is None and (train_list is None or vocabulary is None):
     raise ValueError("train_classifier needs train_list and vocabulary (or train_data).")
   stream = stream or sys.stdout
-  class_names = None if vocabulary is None else datasets._as_vocabulary(vocabulary)  # pylint: disable=protected-access
+  class_names = None
+  if vocabulary is not None:
+    class_names = (datasets.read_label_vocabulary(vocabulary)
+                   if isinstance(vocabulary, (str, os.PathLike)) else list(vocabulary))
 
   strategy = strategies.get_strategy()
   write_dir, is_chief = loop._worker_model_dir(strategy, model_dir)  # pylint: disable=protected-access
