@@ -5,6 +5,11 @@ Commands:
           sound-separation train --model_dir=runs/m8 \\
             --gin_file=papers/waspaa2021/yfcc100m_sparsity_m8 \\
             --gin_param="CLIP_LIST='data/yfcc/train_clip_list.txt'"
+  train-classifier  pretrain the sound-event classifier of the semantic
+          losses on clips with weak labels (same flags as train):
+          sound-separation train-classifier --model_dir=runs/audioset_classifier \\
+            --gin_file=classifier/audioset \\
+            --gin_param="CLASSIFIER_TRAIN_LIST='data/audioset/train_clip_list.txt'"
   demo    synthesise a small corpus and train a small model on it for a few
           minutes; no download needed.
   evaluate  the paper's metrics of a model on a list:
@@ -215,6 +220,13 @@ def _run_train(fv, stream):
   if not fv.gin_file:
     raise UsageError("give at least one --gin_file (a model, losses and data), e.g. "
                      "--gin_file=papers/waspaa2021/yfcc100m_baseline_m4")
+  gin_utils.parse_gin(fv.gin_file, _strategy_params(fv), finalize=True)
+  result = loop.train(fv.model_dir, stream=stream)
+  print(f"Done: {fv.model_dir} at step {result.step}.", file=stream, flush=True)
+
+
+def _strategy_params(fv):
+  """`--gin_param` bindings followed by those of `--strategy` and `--tpu`."""
   params = list(fv.gin_param)
   if fv.strategy:
     params.append(f"sound_separation.get_strategy.name = '{fv.strategy}'")
@@ -223,8 +235,19 @@ def _run_train(fv, stream):
       raise UsageError(f"--tpu needs --strategy=tpu, got --strategy={fv.strategy}")
     params.append("sound_separation.get_strategy.name = 'tpu'")
     params.append(f"sound_separation.get_strategy.tpu = {fv.tpu!r}")
-  gin_utils.parse_gin(fv.gin_file, params, finalize=True)
-  result = loop.train(fv.model_dir, stream=stream)
+  return params
+
+
+def _run_train_classifier(fv, stream):
+  from sound_separation import gin_utils  # pylint: disable=import-outside-toplevel
+  from sound_separation.training import classifier_loop  # pylint: disable=import-outside-toplevel
+  if not fv.model_dir:
+    raise UsageError("--model_dir is required")
+  if not fv.gin_file:
+    raise UsageError("give at least one --gin_file (the classifier and its data), e.g. "
+                     "--gin_file=classifier/audioset")
+  gin_utils.parse_gin(fv.gin_file, _strategy_params(fv), finalize=True)
+  result = classifier_loop.train_classifier(fv.model_dir, stream=stream)
   print(f"Done: {fv.model_dir} at step {result.step}.", file=stream, flush=True)
 
 
@@ -237,6 +260,8 @@ def _run_demo(fv, stream):
 
 COMMANDS = {
     "train": (_train_flags, _run_train, "train or resume a run from gin files"),
+    "train-classifier": (_train_flags, _run_train_classifier, "pretrain the sound-event "
+                         "classifier on weakly labelled clips"),
     "demo": (_demo_flags, _run_demo, "train a small model on a synthetic corpus"),
     "evaluate": (_evaluate_flags, _run_evaluate, "MSi, 1S, TRF (or MoMi, speech metrics) "
                  "of a model on a list"),
@@ -254,7 +279,8 @@ POSITIONAL = {"separate"}
 
 def _usage():
   lines = [f"usage: {PROG} <command> [--flags]", "", "commands:"]
-  lines += [f"  {name:8s}{text}" for name, (_, _, text) in COMMANDS.items()]
+  width = max(len(name) for name in COMMANDS) + 2
+  lines += [f"  {name:{width}s}{text}" for name, (_, _, text) in COMMANDS.items()]
   lines += ["", f"'{PROG} <command> --help' lists a command's flags."]
   return "\n".join(lines)
 

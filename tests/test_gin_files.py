@@ -8,6 +8,7 @@ import soundfile
 
 from sound_separation import gin_utils
 from sound_separation.models import SeparationModel
+from sound_separation.training import classifier_loop
 from sound_separation.training import loop
 
 GIN_DIR = pathlib.Path(__file__).resolve().parents[1] / "gin"
@@ -142,9 +143,55 @@ def baselines(tmp_path_factory, tiny_corpus):
   return get
 
 
+CLASSIFIER_FILES = ("classifier/",)
+TINY_CLASSIFIER = str(GIN_DIR / "classifier" / "tiny.gin")
+
+
+def _classifier_overrides(corpus, num_steps=1):
+  """Bindings that make any classifier configuration a tiny one-step run on `corpus`."""
+  name = "sound_separation.train_classifier"
+  return ["NUM_CLASSES = 2", "sound_separation.SoundClassifier.num_classes = 2",
+          f"{name}.train_list = '{corpus / 'clips.txt'}'",
+          f"{name}.validation_list = '{corpus / 'clips.txt'}'",
+          f"{name}.vocabulary = '{corpus / 'labels.txt'}'", f"{name}.sample_rate = {RATE}",
+          f"{name}.clip_seconds = {CLIP_SECONDS}", f"{name}.batch_size = 4",
+          f"{name}.num_steps = {num_steps}", f"{name}.steps_per_checkpoint = {num_steps}",
+          "sound_separation.get_strategy.name = 'default'"]
+
+
+@pytest.fixture(scope="module")
+def tiny_classifier_run(tmp_path_factory, tiny_corpus):
+  """A tiny pretrained classifier (2 classes) for the files with classification losses."""
+  model_dir = tmp_path_factory.mktemp("classifier")
+  gin.clear_config()
+  try:
+    gin_utils.parse_gin([TINY_CLASSIFIER], _classifier_overrides(tiny_corpus))
+    classifier_loop.train_classifier(str(model_dir), stream=io.StringIO())
+  finally:
+    gin.clear_config()
+  return str(model_dir)
+
+
+def _run_classifier_file(path, corpus, tmp_path):
+  gin.clear_config()
+  try:
+    gin_utils.parse_gin([str(path), TINY_CLASSIFIER], _classifier_overrides(corpus))
+    result = classifier_loop.train_classifier(str(tmp_path / "run"), stream=io.StringIO())
+  finally:
+    gin.clear_config()
+  assert result.step == 1 and np.isfinite(result.metrics["loss"])
+  assert 0 <= result.validation["map"] <= 1
+  assert (tmp_path / "run" / "classifier.json").exists()
+
+
 @pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: str(p.relative_to(GIN_DIR)))
-def test_every_gin_file_runs_a_tiny_step(path, tiny_corpus, baselines, tmp_path):
+def test_every_gin_file_runs_a_tiny_step(path, tiny_corpus, baselines, tiny_classifier_run,
+                                         tmp_path):
   name = str(path.relative_to(GIN_DIR))
+  if name.startswith(CLASSIFIER_FILES):
+    # Classifier pretraining files run one tiny train_classifier step.
+    _run_classifier_file(path, tiny_corpus, tmp_path)
+    return
   try:
     init = None
     num_sources = _num_sources_of(path)
@@ -157,6 +204,10 @@ def test_every_gin_file_runs_a_tiny_step(path, tiny_corpus, baselines, tmp_path)
     overrides, has_unsupervised, has_supervised = _tiny_overrides(tiny_corpus)
     if init:
       overrides.append(f"sound_separation.train.init_checkpoint = '{init}'")
+    has_classifier = _bound("sound_separation.load_classifier.model_dir")
+    if has_classifier:
+      # The tiny pretrained classifier (2 classes, as the corpus's labels.txt).
+      overrides.append(f"sound_separation.load_classifier.model_dir = '{tiny_classifier_run}'")
     if (_bound(f"{DATASET}.supervised_as_moms")
         and gin.query_parameter(f"{DATASET}.supervised_as_moms") and num_sources < 8):
       # A dataset file alone: PIT on MoMs of 2 x 4 sources needs M >= 8.
@@ -190,6 +241,9 @@ def test_every_gin_file_runs_a_tiny_step(path, tiny_corpus, baselines, tmp_path)
   # The file's data reached the loss terms it feeds.
   assert (result.metrics["mixit"] != 0) == has_unsupervised, (name, result.metrics)
   assert (result.metrics["pit"] != 0) == has_supervised, (name, result.metrics)
+  assert (trainer.classifier is not None) == has_classifier, name
+  if has_classifier:
+    assert result.metrics["classification"] > 0 and result.metrics["cosine"] > 0, result.metrics
   assert (tmp_path / "run" / "checkpoints" / f"ckpt-{num_steps}.index").exists()
   if validate:
     assert result.initial_validation and np.isfinite(result.validation["loss"])

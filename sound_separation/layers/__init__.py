@@ -11,3 +11,5 @@ from sound_separation.layers.tdcn import TDCNPlusPlus
 from sound_separation.layers.tdcn import TimeInstanceNorm
 from sound_separation.layers.transforms import LearnedDecoder
 from sound_separation.layers.transforms import LearnedEncoder
+from sound_separation.layers.frontend import WaveformFilterbank
+from sound_separation.layers.resnet import BasicBlock

@@ -1,3 +1,4 @@
-"""Models composed from `sound_separation.layers`."""
+"""Models composed from `sound_separation.layers`: the separator and the classifier."""
 
 from sound_separation.models.separation_model import SeparationModel
+from sound_separation.models.classifier import SoundClassifier

@@ -10,6 +10,7 @@ place, so a process killed while saving leaves the previous one intact.
 import json
 import os
 
+import gin
 import keras
 import tensorflow as tf
 from absl import logging
@@ -74,8 +75,22 @@ def restore_separator(separator, checkpoint):
   Returns:
     The checkpoint prefix read.
   """
+  return restore_submodel(separator, "separator", checkpoint)
+
+
+def restore_submodel(model, attribute, checkpoint):
+  """Loads `trainer.<attribute>` of a training checkpoint into `model`.
+
+  As `restore_separator`, for any part of a trainer (`'separator'` of a
+  `MixITTrainer`, `'classifier'` of a `ClassifierTrainer` or of a
+  `MixITTrainer` with a classifier); the checkpoint's other objects are
+  ignored.
+
+  Returns:
+    The checkpoint prefix read.
+  """
   path = _resolve(checkpoint)
-  source = tf.train.Checkpoint(model=tf.train.Checkpoint(separator=separator))
+  source = tf.train.Checkpoint(model=tf.train.Checkpoint(**{attribute: model}))
   source.read(path).assert_existing_objects_matched().expect_partial()
   return path
 
@@ -191,3 +206,62 @@ class CheckpointSaver(keras.callbacks.Callback):
       kept = self.manager.checkpoint.write(
           os.path.join(kept_checkpoint_dir(self.manager), f"ckpt-{step}"))
       logging.info("Kept %s.", kept)
+
+
+CLASSIFIER_FILE = "classifier.json"
+
+
+def write_classifier_config(model_dir, classifier, sample_rate, class_names=None):
+  """Writes `<model_dir>/classifier.json`: what rebuilds the classifier without gin.
+
+  The file holds `{"sample_rate": Hz, "class_names": [K names] or null,
+  "model": <Keras config>}`.
+  """
+  os.makedirs(model_dir, exist_ok=True)
+  if class_names is not None and len(class_names) != classifier.num_classes:
+    raise ValueError(f"{len(class_names)} class names for a classifier of "
+                     f"{classifier.num_classes} classes.")
+  with open(os.path.join(model_dir, CLASSIFIER_FILE), "w", encoding="utf-8") as f:
+    json.dump({"sample_rate": int(sample_rate),
+               "class_names": None if class_names is None else list(class_names),
+               "model": keras.saving.serialize_keras_object(classifier)}, f, indent=1)
+
+
+def read_classifier_config(model_dir):
+  """`(keras config, sample_rate, class_names or None)` of a classifier run."""
+  path = os.path.join(model_dir, CLASSIFIER_FILE)
+  if not tf.io.gfile.exists(path):
+    raise FileNotFoundError(f"{path} not found: a classifier folder is a run of "
+                            f"'sound-separation train-classifier'.")
+  with tf.io.gfile.GFile(path) as f:
+    try:
+      config = json.load(f)
+      return config["model"], int(config["sample_rate"]), config.get("class_names")
+    except (ValueError, KeyError, TypeError) as e:
+      raise ValueError(f"{path} is not a classifier description ({e!r}).") from None
+
+
+@gin.configurable(module="sound_separation")
+def load_classifier(model_dir, checkpoint=None):
+  """Rebuilds a pretrained classifier from its run folder and loads its weights.
+
+  For gin: `MixITTrainer.classifier = @load_classifier()` with
+  `load_classifier.model_dir = %CLASSIFIER_DIR` starts the semantic losses
+  from a pretrained classifier (a `train-classifier` run). Resuming the
+  separation run then restores its own (possibly jointly trained) copy.
+
+  Args:
+    model_dir: a classifier run's folder (`classifier.json`, `checkpoints/`).
+    checkpoint: a checkpoint prefix to read instead of the folder's latest.
+
+  Returns:
+    The `SoundClassifier`, built, with the checkpoint's weights.
+  """
+  import sound_separation.models  # pylint: disable=import-outside-toplevel,unused-import
+  config, _, _ = read_classifier_config(model_dir)
+  classifier = keras.saving.deserialize_keras_object(config)
+  if not classifier.built:
+    classifier.build((None, None))
+  path = restore_submodel(classifier, "classifier", checkpoint or model_dir)
+  logging.info("Loaded the classifier from %s.", path)
+  return classifier

@@ -1,12 +1,14 @@
 """MixIT training as a Keras model: the total loss, train and test steps.
 
 `MixITTrainer` wraps a separator (a `SeparationModel`) and trains it with the
-objective of SPEC §1.6 (without the classifier terms, which need the
-classifier of SPEC §3):
+objective of SPEC §1.6:
 
-  `L = L_MixIT + λ_sp·L_sp + λ_cov·L_cov (+ λ_sup·L_PIT)`,
+  `L = L_MixIT + λ_sp·L_sp + λ_cov·L_cov + λ_cls·L_cls + λ_cos·L_cos
+  (+ λ_sup·L_PIT)`,
 
-the PIT term on supervised examples.
+the PIT term on supervised examples; the classification terms (SPEC §1.5)
+only with a sound-event classifier (`SoundClassifier`, SPEC §3), frozen or
+trained jointly.
 
 Batches are dicts of float32 tensors (a bare `[B, T]` tensor means
 `{'mixtures': ...}`):
@@ -19,8 +21,12 @@ Batches are dicts of float32 tensors (a bare `[B, T]` tensor means
   (optional, together): mixtures with known sources, scored by PIT against
   the sources (SPEC §1.7), e.g. the supervised FUSS baseline of Table 1.
 
-Either part may be absent; its terms are then 0. Any other key (such as weak
-`labels`) is ignored. `data.datasets.training_dataset` yields this format.
+- `labels` `[B, K]` (with a classifier): the mixtures' multi-hot weak
+  labels; a MoM's labels are the union of its two mixtures' labels.
+
+Either part may be absent; its terms are then 0. Any other key is ignored
+(and `labels` without a classifier). `data.datasets.training_dataset`
+yields this format (`labels` given a `vocabulary`).
 
 Under a `tf.distribute` strategy each replica gets its share of the global
 batch; Keras sums the replicas' gradients, so each replica differentiates
@@ -33,21 +39,27 @@ import tensorflow as tf
 
 from sound_separation import gin_utils
 from sound_separation.data import datasets
+from sound_separation.losses import classification
 from sound_separation.losses import covariance
 from sound_separation.losses import mixit
 from sound_separation.losses import pit
 from sound_separation.losses import snr
 from sound_separation.losses import sparsity as sparsity_lib
+from sound_separation.models.classifier import SoundClassifier
 from sound_separation.models.separation_model import SeparationModel
 
 MIXTURES = datasets.MIXTURES
 SUPERVISED_MIXTURES = datasets.SUPERVISED_MIXTURES
 SUPERVISED_SOURCES = datasets.SUPERVISED_SOURCES
+LABELS = datasets.LABELS
 
 SPARSITY_LOSSES = (None, "l1", "l1_l2")
 PAIRINGS = datasets.PAIRINGS
 # Names of the loss terms in `compute_losses` and of the logged metrics.
 TERMS = ("mixit", "sparsity", "covariance", "pit")
+# Added to TERMS when the trainer has a classifier.
+CLASSIFIER_TERMS = ("classification", "cosine")
+AGGREGATIONS = ("or", "xor")
 
 
 @gin_utils.configurable
@@ -144,7 +156,20 @@ class MixITTrainer(keras.Model):
   `compute_losses(batch)` gives the loss terms (module docstring for the
   batch); `fit`, `evaluate`, `train_on_batch` use `train_step` and
   `test_step`, which log every term (metrics `loss`, `mixit`, `sparsity`,
-  `covariance`, `pit`; `loss` is the total).
+  `covariance`, `pit`, and with a classifier `classification`, `cosine`;
+  `loss` is the total).
+
+  With a classifier, each MoM's M outputs `[B/2, M, T]` go through it as
+  `[B/2·M, T']` (T' = `classifier_crop_samples` or T) to posteriors
+  `p = sigmoid(logits)` `[B/2, M, K]`, scored by
+  `losses.classification.classification_loss` (soft OR / soft XOR
+  cross-entropy against the MoM's weak labels, from the logits) and
+  `cosine_similarity_loss` (of the posteriors). A frozen classifier
+  (`joint_classifier=False`, the default) is not trainable: no weight of it
+  changes in a step, BatchNorm uses its moving averages, and the gradient
+  flows through it to the separator only. A joint one is trained by the same
+  optimizer on the same total loss (the paper does so with the cosine loss),
+  BatchNorm in training mode.
 
   `compile()` without an optimizer uses `default_optimizer()` (Adam, 1e-4,
   halved every 2M steps).
@@ -170,14 +195,29 @@ class MixITTrainer(keras.Model):
       activations in the backward pass (`tf.recompute_grad`) instead of
       keeping them: less memory, one more forward pass of the blocks, the
       same gradients. It wraps the blocks of `separator` in place, so the
-      separator passed in recomputes wherever it is used afterwards.
+      separator passed in recomputes wherever it is used afterwards. It also
+      turns on the classifier's per-block recomputation.
+    classifier: None, a `SoundClassifier` `[B, T] -> [B, K]` logits (or its
+      config dict), e.g. `checkpoints.load_classifier(dir)`, a pretrained
+      one (gin: `MixITTrainer.classifier = @load_classifier()`).
+    classification_aggregation: 'or' or 'xor' (SPEC §1.5).
+    classification_weight: λ_cls. Batches need `labels` in training when
+      it is > 0; without labels (e.g. FUSS validation) the term is 0.
+    cosine_weight: λ_cos.
+    joint_classifier: train the classifier with the separator (see above).
+    classifier_crop_samples: None, or the classifier sees only this many
+      samples of each output: in training a window at a random offset (one
+      per step, shared by the batch), otherwise the first ones. Must not
+      exceed the clip length.
   """
 
   def __init__(self, separator=None, mixit_solver="exact_gram",
                signal_loss="thresholded_log_mse", sparsity=None,
                sparsity_weight=0.0, covariance_weight=0.0,
                supervised_weight=1.0, pairing="consecutive", recompute=False,
-               **kwargs):
+               classifier=None, classification_aggregation="or",
+               classification_weight=0.0, cosine_weight=0.0, joint_classifier=False,
+               classifier_crop_samples=None, **kwargs):
     super().__init__(**kwargs)
     if separator is None:
       separator = SeparationModel()
@@ -196,7 +236,9 @@ class MixITTrainer(keras.Model):
       raise ValueError(f"pairing must be one of {PAIRINGS}, got {pairing!r}.")
     for name, value in (("sparsity_weight", sparsity_weight),
                         ("covariance_weight", covariance_weight),
-                        ("supervised_weight", supervised_weight)):
+                        ("supervised_weight", supervised_weight),
+                        ("classification_weight", classification_weight),
+                        ("cosine_weight", cosine_weight)):
       if not isinstance(value, (int, float)) or not value >= 0:
         raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
     if isinstance(signal_loss, dict):  # As written by `get_config`.
@@ -218,14 +260,47 @@ class MixITTrainer(keras.Model):
     self.recompute = bool(recompute)
     if self.recompute:
       _enable_recompute(separator)
+    self._init_classifier(classifier, classification_aggregation, classification_weight,
+                          cosine_weight, joint_classifier, classifier_crop_samples)
     # A SeparationModel builds for any batch and length; building it here
     # means Keras never has to trace `call` on a dict batch to build it.
     if not separator.built:
       separator.build((None, None))
     self.built = True
+    self.terms = TERMS + (CLASSIFIER_TERMS if self.classifier is not None else ())
     self.loss_tracker = keras.metrics.Mean(name="loss")
     self.term_trackers = {term: keras.metrics.Mean(name=term)
-                          for term in TERMS}
+                          for term in self.terms}
+
+  def _init_classifier(self, classifier, aggregation, classification_weight, cosine_weight,
+                       joint, crop_samples):
+    if isinstance(classifier, dict):
+      classifier = keras.saving.deserialize_keras_object(classifier)
+    if classifier is not None and not isinstance(classifier, SoundClassifier):
+      raise TypeError(f"classifier must be a SoundClassifier (or its config), got "
+                      f"{classifier!r}.")
+    if aggregation not in AGGREGATIONS:
+      raise ValueError(f"classification_aggregation must be one of {AGGREGATIONS}, got "
+                       f"{aggregation!r}.")
+    if crop_samples is not None and (isinstance(crop_samples, bool)
+                                     or not isinstance(crop_samples, int) or crop_samples < 1):
+      raise ValueError(f"classifier_crop_samples must be None or a positive integer, got "
+                       f"{crop_samples!r}.")
+    if classifier is None and (classification_weight or cosine_weight):
+      raise ValueError("classification_weight and cosine_weight need a classifier "
+                       "(MixITTrainer.classifier).")
+    self.classification_aggregation = aggregation
+    self.classification_weight = float(classification_weight)
+    self.cosine_weight = float(cosine_weight)
+    self.joint_classifier = bool(joint)
+    self.classifier_crop_samples = crop_samples
+    if classifier is not None:
+      classifier.trainable = self.joint_classifier
+      if self.recompute:
+        classifier.recompute = True
+      if not classifier.built:
+        classifier.build((None, None))
+    self.classifier = classifier
 
   @property
   def input_dtype(self):
@@ -266,7 +341,7 @@ class MixITTrainer(keras.Model):
 
   @property
   def metrics(self):
-    return [self.loss_tracker] + [self.term_trackers[t] for t in TERMS]
+    return [self.loss_tracker] + [self.term_trackers[t] for t in self.terms]
 
   def _separate(self, waveforms, training):
     separated = self(waveforms, training=training)
@@ -285,16 +360,23 @@ class MixITTrainer(keras.Model):
       training: passed to the separator.
 
     Returns:
-      `{'mixit', 'sparsity', 'covariance', 'pit', 'total'}`: the means over
-      the batch's MoMs (the first three) and supervised examples (`pit`) of
-      the per-example losses, 0 for an absent part, and
-      `total = mixit + λ_sp·sparsity + λ_cov·covariance + λ_sup·pit`.
+      `{'mixit', 'sparsity', 'covariance', 'pit', 'total'}` (and with a
+      classifier `'classification', 'cosine'`): the means over the batch's
+      MoMs (all but `pit`) and supervised examples (`pit`) of the
+      per-example losses, 0 for an absent part, and `total = mixit +
+      λ_sp·sparsity + λ_cov·covariance + λ_cls·classification +
+      λ_cos·cosine + λ_sup·pit`.
     """
     batch = self._as_dict(batch)
-    terms = {term: tf.zeros([], tf.float32) for term in TERMS}
+    terms = {term: tf.zeros([], tf.float32) for term in self.terms}
 
     if MIXTURES in batch:
-      moms = datasets.form_moms(batch[MIXTURES], pairing=self.pairing)
+      labels = batch.get(LABELS) if self.classifier is not None else None
+      if (labels is None and training and self.classifier is not None
+          and self.classification_weight > 0):
+        raise ValueError(f"classification_weight > 0 needs weak labels: the batch has no "
+                         f"'{LABELS}' (give training_dataset a vocabulary).")
+      moms = datasets.form_moms(batch[MIXTURES], labels=labels, pairing=self.pairing)
       separated = self._separate(moms["mom"], training)  # [B/2, M, T]
       mixit_loss, _ = mixit.mixit(moms["references"], separated,
                                   solver=self.mixit_solver,
@@ -306,6 +388,13 @@ class MixITTrainer(keras.Model):
       elif self.sparsity == "l1_l2":
         terms["sparsity"] = _mean(sparsity_lib.l1_l2_sparsity(separated))
       terms["covariance"] = _mean(covariance.covariance_loss(separated))
+      if self.classifier is not None:
+        logits = self.classify_outputs(separated, training)
+        if labels is not None:
+          terms["classification"] = _mean(classification.classification_loss(
+              logits, moms["labels"], aggregation=self.classification_aggregation,
+              from_logits=True))
+        terms["cosine"] = _mean(classification.cosine_similarity_loss(tf.sigmoid(logits)))
 
     if SUPERVISED_MIXTURES in batch:
       mixture = batch[SUPERVISED_MIXTURES]
@@ -318,7 +407,37 @@ class MixITTrainer(keras.Model):
                       + self.sparsity_weight * terms["sparsity"]
                       + self.covariance_weight * terms["covariance"]
                       + self.supervised_weight * terms["pit"])
+    if self.classifier is not None:
+      terms["total"] += (self.classification_weight * terms["classification"]
+                         + self.cosine_weight * terms["cosine"])
     return terms
+
+  def classify_outputs(self, separated, training=False):
+    """The classifier's logits of every output: `[B, M, T]` -> float32 `[B, M, K]`.
+
+    The outputs go through the classifier as one batch `[B·M, T']`, cropped
+    to `classifier_crop_samples` (a random window in training, the start
+    otherwise). BatchNorm is in training mode only for a joint classifier
+    in training.
+    """
+    shape = tf.shape(separated)
+    num_outputs = separated.shape[1]
+    length = separated.shape[2]
+    crop = self.classifier_crop_samples
+    if crop is not None:
+      if length is not None and crop > length:
+        raise ValueError(f"classifier_crop_samples={crop} exceeds the clip length {length}.")
+      if training:
+        offset = tf.random.uniform([], 0, shape[2] - crop + 1, dtype=tf.int32)
+      else:
+        offset = 0
+      # tf.slice with a constant size: a dynamic slice that XLA compiles.
+      separated = tf.slice(separated, tf.stack([0, 0, offset]), [-1, -1, crop])
+      length = crop
+    flat = tf.reshape(separated, [-1, length if length is not None else shape[2]])
+    logits = self.classifier(flat, training=bool(training) and self.joint_classifier)
+    return tf.reshape(tf.cast(logits, tf.float32), [shape[0], num_outputs,
+                                                    self.classifier.num_classes])
 
   @staticmethod
   def _as_dict(data):
@@ -339,7 +458,7 @@ class MixITTrainer(keras.Model):
 
   def _update_metrics(self, terms):
     self.loss_tracker.update_state(terms["total"])
-    for term in TERMS:
+    for term in self.terms:
       self.term_trackers[term].update_state(terms[term])
     results = {m.name: m.result() for m in self.metrics}
     if _is_multi_worker(tf.distribute.get_strategy()):
@@ -381,7 +500,14 @@ class MixITTrainer(keras.Model):
             "sparsity_weight": self.sparsity_weight,
             "covariance_weight": self.covariance_weight,
             "supervised_weight": self.supervised_weight,
-            "pairing": self.pairing, "recompute": self.recompute}
+            "pairing": self.pairing, "recompute": self.recompute,
+            "classifier": (None if self.classifier is None
+                           else keras.saving.serialize_keras_object(self.classifier)),
+            "classification_aggregation": self.classification_aggregation,
+            "classification_weight": self.classification_weight,
+            "cosine_weight": self.cosine_weight,
+            "joint_classifier": self.joint_classifier,
+            "classifier_crop_samples": self.classifier_crop_samples}
 
   @classmethod
   def from_config(cls, config):
@@ -389,4 +515,7 @@ class MixITTrainer(keras.Model):
     separator = config.pop("separator", None)
     if isinstance(separator, dict):
       separator = keras.saving.deserialize_keras_object(separator)
-    return cls(separator=separator, **config)
+    classifier = config.pop("classifier", None)
+    if isinstance(classifier, dict):
+      classifier = keras.saving.deserialize_keras_object(classifier)
+    return cls(separator=separator, classifier=classifier, **config)

@@ -1,0 +1,149 @@
+"""Pretraining the sound-event classifier: multi-label BCE on weakly labelled clips.
+
+`ClassifierTrainer` wraps a `SoundClassifier` and trains it on batches
+`{'mixtures': [B, T], 'labels': [B, K]}` (`data.datasets.clip_dataset` with
+a vocabulary) with the sigmoid cross-entropy averaged over classes and
+clips, in nats. `predict_tagging` and `evaluate_tagging` score a labelled
+dataset with mAP and mean ROC AUC (`evaluation.tagging`).
+
+Under a `tf.distribute` strategy each replica divides its mean loss by the
+number of replicas (Keras sums the replicas' gradients), as `MixITTrainer`.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from sound_separation import gin_utils
+from sound_separation.data import datasets
+from sound_separation.evaluation import tagging
+from sound_separation.models.classifier import SoundClassifier
+from sound_separation.training import trainer as trainer_lib
+
+
+def multilabel_bce(logits, labels):
+  """Sigmoid cross-entropy `[B, K]` logits vs labels -> `[B]`, nats averaged over classes."""
+  per_class = tf.nn.sigmoid_cross_entropy_with_logits(
+      labels=tf.cast(labels, tf.float32), logits=tf.cast(logits, tf.float32))
+  return tf.reduce_mean(per_class, axis=-1)
+
+
+@gin_utils.register_keras
+class ClassifierTrainer(keras.Model):
+  """Trains a classifier with multi-label BCE; metric `loss` (nats per class).
+
+  `call(waveforms)` is the classifier's: `[B, T]` -> float32 logits `[B, K]`.
+  `compile()` without an optimizer uses Adam at 1e-4 (`default_optimizer`,
+  gin-configurable; `train_classifier` passes its own).
+
+  Args:
+    classifier: a `SoundClassifier` (or its config); default
+      `SoundClassifier()`, which gin bindings configure.
+  """
+
+  def __init__(self, classifier=None, **kwargs):
+    super().__init__(**kwargs)
+    if classifier is None:
+      classifier = SoundClassifier()
+    elif isinstance(classifier, dict):
+      classifier = keras.saving.deserialize_keras_object(classifier)
+    if not isinstance(classifier, SoundClassifier):
+      raise TypeError(f"classifier must be a SoundClassifier (or its config), got "
+                      f"{classifier!r}.")
+    self.classifier = classifier
+    if not classifier.built:
+      classifier.build((None, None))
+    self.built = True
+    self.loss_tracker = keras.metrics.Mean(name="loss")
+
+  @property
+  def input_dtype(self):
+    return "float32"
+
+  def call(self, waveforms, training=None):
+    return self.classifier(waveforms, training=training)
+
+  def compile(self, optimizer=None, **kwargs):
+    if optimizer is None:
+      optimizer = trainer_lib.default_optimizer()
+    super().compile(optimizer=optimizer, **kwargs)
+
+  def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+    # Built in __init__; only the optimizer is left (see MixITTrainer).
+    del iterator, data_batch
+    if self.optimizer is not None and not self.optimizer.built:
+      with self.distribute_strategy.scope():
+        self.optimizer.build(self.trainable_variables)
+
+  @property
+  def metrics(self):
+    return [self.loss_tracker]
+
+  def compute_loss_value(self, batch, training=False):
+    """Mean multi-label BCE of one batch (float32 scalar, nats per class)."""
+    x, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
+    if not isinstance(x, dict) or datasets.LABELS not in x:
+      raise ValueError(f"classifier batches are dicts with '{datasets.MIXTURES}' and "
+                       f"'{datasets.LABELS}' (clip_dataset with a vocabulary).")
+    logits = self(x[datasets.MIXTURES], training=training)
+    return tf.reduce_mean(multilabel_bce(logits, x[datasets.LABELS]))
+
+  def _results(self, loss):
+    self.loss_tracker.update_state(loss)
+    results = {"loss": self.loss_tracker.result()}
+    # pylint: disable-next=protected-access
+    if trainer_lib._is_multi_worker(tf.distribute.get_strategy()):
+      results = {name: value[tf.newaxis] for name, value in results.items()}
+    return results
+
+  def train_step(self, data):
+    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    with tf.GradientTape() as tape:
+      loss = self.compute_loss_value(data, training=True)
+      scaled = loss / num_replicas
+      if hasattr(self.optimizer, "scale_loss"):
+        scaled = self.optimizer.scale_loss(scaled)
+    variables = self.trainable_variables
+    self.optimizer.apply(tape.gradient(scaled, variables), variables)
+    return self._results(loss)
+
+  def test_step(self, data):
+    return self._results(self.compute_loss_value(data, training=False))
+
+  def get_config(self):
+    return {**super().get_config(),
+            "classifier": keras.saving.serialize_keras_object(self.classifier)}
+
+  @classmethod
+  def from_config(cls, config):
+    config = dict(config)
+    return cls(classifier=config.pop("classifier", None), **config)
+
+
+def predict_tagging(classifier, dataset):
+  """Posteriors and labels of a finite labelled dataset, in inference mode.
+
+  Returns:
+    `(labels [N, K], posteriors [N, K])` float32 NumPy arrays.
+  """
+  predict = tf.function(lambda x: tf.sigmoid(classifier(x, training=False)))
+  labels, posteriors = [], []
+  for batch in dataset:
+    labels.append(batch[datasets.LABELS].numpy())
+    posteriors.append(predict(batch[datasets.MIXTURES]).numpy())
+  if not labels:
+    raise ValueError("the tagging dataset is empty.")
+  return np.concatenate(labels), np.concatenate(posteriors)
+
+
+def evaluate_tagging(classifier, dataset, class_names=None):
+  """`tagging.tagging_metrics` of the classifier on a labelled dataset, plus `loss`.
+
+  `loss` is the mean multi-label BCE (nats per class) of the posteriors.
+  """
+  labels, posteriors = predict_tagging(classifier, dataset)
+  result = tagging.tagging_metrics(labels, posteriors, class_names)
+  p = np.clip(posteriors.astype(np.float64), 1e-7, 1 - 1e-7)
+  result["loss"] = float(-np.mean(labels * np.log(p) + (1 - labels) * np.log1p(-p)))
+  result["num_clips"] = int(labels.shape[0])
+  return result
