@@ -151,16 +151,10 @@ def load_separator(model_dir, checkpoint=None):
   Returns:
     (separator, sample_rate, checkpoint prefix read).
   """
-  path = os.path.join(model_dir, SEPARATOR_FILE)
-  if not tf.io.gfile.exists(path):
-    raise FileNotFoundError(f"{path} not found: --model_dir must be a training run's folder "
-                            f"(or one written by import-tf1).")
-  with tf.io.gfile.GFile(path) as f:
-    try:
-      config = json.load(f)
-      model_config, sample_rate = config["model"], int(config["sample_rate"])
-    except (ValueError, KeyError, TypeError) as e:
-      raise ValueError(f"{path} is not a separator description ({e!r}).") from None
+  config = _read_description(
+      os.path.join(model_dir, SEPARATOR_FILE), "separator",
+      "--model_dir must be a training run's folder (or one written by import-tf1)")
+  model_config, sample_rate = config["model"], config["sample_rate"]
   import sound_separation.models  # pylint: disable=import-outside-toplevel,unused-import
   separator = keras.saving.deserialize_keras_object(model_config)
   separator(tf.zeros([1, 2 * separator.window_size]))  # creates the variables
@@ -229,16 +223,28 @@ def write_classifier_config(model_dir, classifier, sample_rate, class_names=None
 
 def read_classifier_config(model_dir):
   """`(keras config, sample_rate, class_names or None)` of a classifier run."""
-  path = os.path.join(model_dir, CLASSIFIER_FILE)
+  config = _read_description(
+      os.path.join(model_dir, CLASSIFIER_FILE), "classifier",
+      "a classifier folder is a run of 'sound-separation train-classifier'")
+  return config["model"], config["sample_rate"], config.get("class_names")
+
+
+def _read_description(path, what, hint):
+  """The JSON of a model folder's `separator.json` / `classifier.json`, checked.
+
+  Returns the dict, with "model" (a Keras config) and "sample_rate" (int).
+  """
   if not tf.io.gfile.exists(path):
-    raise FileNotFoundError(f"{path} not found: a classifier folder is a run of "
-                            f"'sound-separation train-classifier'.")
+    raise FileNotFoundError(f"{path} not found: {hint}.")
   with tf.io.gfile.GFile(path) as f:
     try:
       config = json.load(f)
-      return config["model"], int(config["sample_rate"]), config.get("class_names")
+      config["sample_rate"] = int(config["sample_rate"])
+      if not isinstance(config["model"], dict):
+        raise TypeError(f"'model' is {type(config['model']).__name__}, not a Keras config")
     except (ValueError, KeyError, TypeError) as e:
-      raise ValueError(f"{path} is not a classifier description ({e!r}).") from None
+      raise ValueError(f"{path} is not a {what} description ({e!r}).") from None
+  return config
 
 
 @gin.configurable(module="sound_separation")

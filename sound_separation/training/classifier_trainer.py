@@ -29,7 +29,7 @@ def multilabel_bce(logits, labels):
 
 
 @gin_utils.register_keras
-class ClassifierTrainer(keras.Model):
+class ClassifierTrainer(trainer_lib.TrainingModel):
   """Trains a classifier with multi-label BCE; metric `loss` (nats per class).
 
   `call(waveforms)` is the classifier's: `[B, T]` -> float32 logits `[B, K]`.
@@ -56,24 +56,8 @@ class ClassifierTrainer(keras.Model):
     self.built = True
     self.loss_tracker = keras.metrics.Mean(name="loss")
 
-  @property
-  def input_dtype(self):
-    return "float32"
-
   def call(self, waveforms, training=None):
     return self.classifier(waveforms, training=training)
-
-  def compile(self, optimizer=None, **kwargs):
-    if optimizer is None:
-      optimizer = trainer_lib.default_optimizer()
-    super().compile(optimizer=optimizer, **kwargs)
-
-  def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-    # Built in __init__; only the optimizer is left (see MixITTrainer).
-    del iterator, data_batch
-    if self.optimizer is not None and not self.optimizer.built:
-      with self.distribute_strategy.scope():
-        self.optimizer.build(self.trainable_variables)
 
   @property
   def metrics(self):
@@ -90,11 +74,7 @@ class ClassifierTrainer(keras.Model):
 
   def _results(self, loss):
     self.loss_tracker.update_state(loss)
-    results = {"loss": self.loss_tracker.result()}
-    # pylint: disable-next=protected-access
-    if trainer_lib._is_multi_worker(tf.distribute.get_strategy()):
-      results = {name: value[tf.newaxis] for name, value in results.items()}
-    return results
+    return self.metric_results()
 
   def train_step(self, data):
     num_replicas = tf.distribute.get_strategy().num_replicas_in_sync

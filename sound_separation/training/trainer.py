@@ -148,8 +148,56 @@ def _mean(values):
   return tf.reduce_mean(tf.cast(values, tf.float32))
 
 
+class TrainingModel(keras.Model):
+  """What this library's training models share (`MixITTrainer`, `ClassifierTrainer`).
+
+  float32 inputs whatever the dtype policy, `default_optimizer()` when
+  `compile` gets none, a model built in `__init__` (no symbolic trace by
+  Keras), and metric results shaped for MultiWorkerMirroredStrategy.
+  Subclasses give `metrics`.
+  """
+
+  @property
+  def input_dtype(self):
+    # Under mixed precision Keras would round the waveforms to the compute
+    # dtype before `call`; the separator's outputs would then sum to the
+    # rounded input, not to the MoM (the classifier's front end casts for
+    # itself).
+    return "float32"
+
+  def compile(self, optimizer=None, **kwargs):
+    """`keras.Model.compile`, the optimizer by default `default_optimizer()`."""
+    if optimizer is None:
+      optimizer = default_optimizer()
+    super().compile(optimizer=optimizer, **kwargs)
+
+  def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+    # Keras' TensorFlow trainer traces the model on a first batch to build
+    # it, after all-reducing that batch over the replicas; under
+    # MultiWorkerMirroredStrategy that reduction fails for dict batches
+    # ("Attempt to convert a value ({'mixtures': PerReplica…}) … to a
+    # Tensor", Keras 3.15). These models are built in `__init__` and use no
+    # compiled losses or metrics, so only the optimizer is left to build.
+    del iterator, data_batch
+    if self.optimizer is not None and not self.optimizer.built:
+      with self.distribute_strategy.scope():
+        self.optimizer.build(self.trainable_variables)
+
+  def metric_results(self):
+    """`{name: result}` of `self.metrics`, as a step returns them."""
+    results = {m.name: m.result() for m in self.metrics}
+    if _is_multi_worker(tf.distribute.get_strategy()):
+      # Keras 3 reduces a step's outputs over the workers with
+      # `strategy.reduce('MEAN', value, axis=0)`, which fails on scalars
+      # ("Invalid reduction dimension 0 for input with 0 dimensions",
+      # tensorflow/tensorflow#72388). The results are already the same on
+      # every replica, and their mean over a length-1 axis is that value.
+      results = {name: value[tf.newaxis] for name, value in results.items()}
+    return results
+
+
 @gin_utils.register_keras
-class MixITTrainer(keras.Model):
+class MixITTrainer(TrainingModel):
   """Trains a separator with MixIT, sparsity, covariance and optional PIT.
 
   `call(waveforms)` is the separator's: `[B, T]` -> float32 `[B, M, T]`.
@@ -302,21 +350,8 @@ class MixITTrainer(keras.Model):
         classifier.build((None, None))
     self.classifier = classifier
 
-  @property
-  def input_dtype(self):
-    # As for SeparationModel: under mixed precision Keras would round the
-    # waveforms to the compute dtype before `call`, and the separator's
-    # outputs would then sum to the rounded input, not to the MoM.
-    return "float32"
-
   def call(self, waveforms, training=None):
     return self.separator(waveforms, training=training)
-
-  def compile(self, optimizer=None, **kwargs):
-    """`keras.Model.compile`, the optimizer by default `default_optimizer()`."""
-    if optimizer is None:
-      optimizer = default_optimizer()
-    super().compile(optimizer=optimizer, **kwargs)
 
   def compile_from_config(self, config):
     # Keras skips compiling a loaded model whose `compile` is overridden;
@@ -326,18 +361,6 @@ class MixITTrainer(keras.Model):
     if self.optimizer is not None and self.built:
       # Creates the optimizer's variables, which the saved ones are loaded into.
       self.optimizer.build(self.trainable_variables)
-
-  def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-    # Keras' TensorFlow trainer traces the model on a first batch to build
-    # it, after all-reducing that batch over the replicas; under
-    # MultiWorkerMirroredStrategy that reduction fails for dict batches
-    # ("Attempt to convert a value ({'mixtures': PerReplica…}) … to a
-    # Tensor", Keras 3.15). This model is built in `__init__` and uses no
-    # compiled losses or metrics, so only the optimizer is left to build.
-    del iterator, data_batch
-    if self.optimizer is not None and not self.optimizer.built:
-      with self.distribute_strategy.scope():
-        self.optimizer.build(self.trainable_variables)
 
   @property
   def metrics(self):
@@ -460,15 +483,7 @@ class MixITTrainer(keras.Model):
     self.loss_tracker.update_state(terms["total"])
     for term in self.terms:
       self.term_trackers[term].update_state(terms[term])
-    results = {m.name: m.result() for m in self.metrics}
-    if _is_multi_worker(tf.distribute.get_strategy()):
-      # Keras 3 reduces a step's outputs over the workers with
-      # `strategy.reduce('MEAN', value, axis=0)`, which fails on scalars
-      # ("Invalid reduction dimension 0 for input with 0 dimensions",
-      # tensorflow/tensorflow#72388). The results are already the same on
-      # every replica, and their mean over a length-1 axis is that value.
-      results = {name: value[tf.newaxis] for name, value in results.items()}
-    return results
+    return self.metric_results()
 
   def train_step(self, data):
     """One optimizer step on the replica's batch; returns the metrics."""
