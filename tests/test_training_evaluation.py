@@ -3,6 +3,7 @@
 import io
 import json
 import pathlib
+import shutil
 
 import gin
 import pytest
@@ -19,6 +20,16 @@ GIN_DIR = pathlib.Path(__file__).resolve().parents[1] / "gin"
 RATE = 8000
 
 
+def _tiny_gin(train_list):
+  gin.clear_config()
+  gin_utils.parse_gin([str(GIN_DIR / "models" / "tiny.gin")], [
+      f"sound_separation.training_dataset.unsupervised_list = '{train_list}'",
+      "sound_separation.training_dataset.batch_size = 4",
+      "sound_separation.training_dataset.clip_seconds = 0.5",
+      f"sound_separation.training_dataset.sample_rate = {RATE}",
+      "sound_separation.default_optimizer.learning_rate = 0.01"])
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
   """A tiny model trained 6 steps, evaluated on a synthetic FUSS list every 2."""
@@ -27,14 +38,8 @@ def run(tmp_path_factory):
                                  sample_rate=RATE, seed=1)
   validation = synthetic.write_corpus(root / "corpus", "validation", 6, clip_seconds=0.5,
                                       sample_rate=RATE, seed=1)
-  gin.clear_config()
   try:
-    gin_utils.parse_gin([str(GIN_DIR / "models" / "tiny.gin")], [
-        f"sound_separation.training_dataset.unsupervised_list = '{train.clip_list}'",
-        "sound_separation.training_dataset.batch_size = 4",
-        "sound_separation.training_dataset.clip_seconds = 0.5",
-        f"sound_separation.training_dataset.sample_rate = {RATE}",
-        "sound_separation.default_optimizer.learning_rate = 0.01"])
+    _tiny_gin(train.clip_list)
     stream = io.StringIO()
     model_dir = root / "model"
     loop.train(str(model_dir), num_steps=6, steps_per_checkpoint=2, sample_rate=RATE,
@@ -42,7 +47,7 @@ def run(tmp_path_factory):
                stream=stream)
   finally:
     gin.clear_config()
-  return model_dir, validation.fuss_list, stream.getvalue()
+  return model_dir, validation.fuss_list, stream.getvalue(), train.clip_list
 
 
 def _scalars(model_dir, tag):
@@ -58,7 +63,7 @@ def _scalars(model_dir, tag):
 
 
 def test_best_checkpoint_by_trf_is_kept_and_scores_what_it_says(run):
-  model_dir, fuss_list, log = run
+  model_dir, fuss_list, log, _ = run
   trf = _scalars(model_dir, "TRF")
   assert sorted(trf) == [2, 4, 6], log
   best = json.loads((model_dir / "checkpoints" / "best" / "best.json").read_text())
@@ -76,8 +81,26 @@ def test_best_checkpoint_by_trf_is_kept_and_scores_what_it_says(run):
     assert summary[key] == pytest.approx(best["metrics"][key], abs=1e-3)
 
 
+def test_a_resumed_run_compares_with_the_recorded_best(run, tmp_path):
+  model_dir, fuss_list, _, clip_list = run
+  copy = tmp_path / "model"
+  shutil.copytree(model_dir, copy)
+  record_path = copy / "checkpoints" / "best" / "best.json"
+  record = json.loads(record_path.read_text())
+  record["score"] = 1000.0  # planted: no checkpoint can beat it
+  record_path.write_text(json.dumps(record))
+  try:
+    _tiny_gin(clip_list)
+    loop.train(str(copy), num_steps=8, steps_per_checkpoint=2, sample_rate=RATE,
+               num_audio_examples=0, evaluation_list=fuss_list, stream=io.StringIO())
+  finally:
+    gin.clear_config()
+  assert sorted(_scalars(copy, "TRF")) == [2, 4, 6, 8]  # it did evaluate step 8
+  assert json.loads(record_path.read_text()) == record  # and kept the record
+
+
 def test_evaluate_command_writes_summary_and_csv(run, tmp_path, capsys):
-  model_dir, fuss_list, _ = run
+  model_dir, fuss_list, _, _ = run
   out = tmp_path / "eval"
   assert cli.main(["prog", "evaluate", f"--model_dir={model_dir}", f"--data={fuss_list}",
                    f"--out_dir={out}"]) == 0

@@ -241,12 +241,15 @@ class SeparationEvaluation(keras.callbacks.Callback):
       ("fuss"), MSi ("speech"), MoMi ("mom") or S+N ("enhancement").
     max_examples: evaluate the first this many examples (None: all).
     stream: where the metrics line goes.
+    record_dir: where to read the best-so-far record when resuming, if not
+      this manager's `best/` (a MultiWorkerMirrored worker that is not the
+      chief reads the chief's, so that all workers choose alike).
   """
 
   SELECT_BY = {"fuss": "TRF", "speech": "MSi", "mom": "MoMi", "enhancement": "S+N"}
 
   def __init__(self, list_path, manager, summaries=None, sample_rate=16000, task="fuss",
-               max_examples=None, stream=None):
+               max_examples=None, stream=None, record_dir=None):
     super().__init__()
     if task not in self.SELECT_BY:
       raise ValueError(f"task must be one of {sorted(self.SELECT_BY)}, got {task!r}")
@@ -259,7 +262,7 @@ class SeparationEvaluation(keras.callbacks.Callback):
     self.max_examples = max_examples
     self.stream = stream or sys.stdout
     self.best_dir = os.path.join(manager.directory, "best")
-    self.best = self.read_best(self.best_dir)
+    self.best = self.read_best(record_dir or self.best_dir)
     self._function = None
 
   @staticmethod

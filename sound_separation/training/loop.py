@@ -226,10 +226,14 @@ def train(model_dir, num_steps=None, steps_per_checkpoint=1000, max_checkpoints_
     summaries = callbacks_lib.TensorBoardSummaries(
         os.path.join(model_dir, "summaries"), summary_every, audio, sample_rate)
     run_callbacks.append(summaries)
-    if evaluation_list:
-      run_callbacks.append(callbacks_lib.SeparationEvaluation(
-          evaluation_list, manager, summaries, sample_rate, evaluation_task,
-          evaluation_max_examples, stream))
+  if evaluation_list:
+    # On every worker: writing the best checkpoint takes part in collective
+    # ops like any save, so all workers evaluate and decide alike, from the
+    # chief's record of the best so far.
+    run_callbacks.append(callbacks_lib.SeparationEvaluation(
+        evaluation_list, manager, summaries, sample_rate, evaluation_task,
+        evaluation_max_examples, stream,
+        record_dir=os.path.join(checkpoints.checkpoint_dir(model_dir), "best")))
 
   initial_validation = {}
   if validation_ds is not None and step == 0:
