@@ -213,15 +213,20 @@ def _require(fv, *names):
 
 
 def _run_train(fv, stream):
-  from sound_separation import gin_utils  # pylint: disable=import-outside-toplevel
   from sound_separation.training import loop  # pylint: disable=import-outside-toplevel
+  _run_training(fv, stream, loop.train, "a model, losses and data",
+                "papers/waspaa2021/yfcc100m_baseline_m4")
+
+
+def _run_training(fv, stream, train_fn, what, example):
+  """Parses the gin files and flags, then `train_fn(model_dir)` (train, train-classifier)."""
+  from sound_separation import gin_utils  # pylint: disable=import-outside-toplevel
   if not fv.model_dir:
     raise UsageError("--model_dir is required")
   if not fv.gin_file:
-    raise UsageError("give at least one --gin_file (a model, losses and data), e.g. "
-                     "--gin_file=papers/waspaa2021/yfcc100m_baseline_m4")
+    raise UsageError(f"give at least one --gin_file ({what}), e.g. --gin_file={example}")
   gin_utils.parse_gin(fv.gin_file, _strategy_params(fv), finalize=True)
-  result = loop.train(fv.model_dir, stream=stream)
+  result = train_fn(fv.model_dir, stream=stream)
   print(f"Done: {fv.model_dir} at step {result.step}.", file=stream, flush=True)
 
 
@@ -239,16 +244,9 @@ def _strategy_params(fv):
 
 
 def _run_train_classifier(fv, stream):
-  from sound_separation import gin_utils  # pylint: disable=import-outside-toplevel
   from sound_separation.training import classifier_loop  # pylint: disable=import-outside-toplevel
-  if not fv.model_dir:
-    raise UsageError("--model_dir is required")
-  if not fv.gin_file:
-    raise UsageError("give at least one --gin_file (the classifier and its data), e.g. "
-                     "--gin_file=classifier/audioset")
-  gin_utils.parse_gin(fv.gin_file, _strategy_params(fv), finalize=True)
-  result = classifier_loop.train_classifier(fv.model_dir, stream=stream)
-  print(f"Done: {fv.model_dir} at step {result.step}.", file=stream, flush=True)
+  _run_training(fv, stream, classifier_loop.train_classifier, "the classifier and its data",
+                "classifier/audioset")
 
 
 def _run_demo(fv, stream):

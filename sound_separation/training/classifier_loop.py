@@ -18,7 +18,6 @@ it uses):
 """
 
 import json
-import math
 import os
 import sys
 import time
@@ -171,19 +170,10 @@ def train_classifier(model_dir, train_list=None, vocabulary=None, validation_lis
     run_callbacks.append(callbacks_lib.TensorBoardSummaries(
         os.path.join(model_dir, "summaries"), summary_every))
 
-  initial_epoch = step // steps_per_checkpoint
-  epochs = initial_epoch + math.ceil((num_steps - step) / steps_per_checkpoint)
   start = time.monotonic()
-  history = trainer.fit(train_ds, epochs=epochs, initial_epoch=initial_epoch,
-                        steps_per_epoch=steps_per_checkpoint, callbacks=run_callbacks,
-                        shuffle=False, verbose=0)
-  step = int(trainer.optimizer.iterations.numpy())
-  last = {k: callbacks_lib.scalar(v[-1]) for k, v in history.history.items() if v}
-  metrics = {k: v for k, v in last.items() if not k.startswith("val_")}
-  validation = {k[4:]: v for k, v in last.items() if k.startswith("val_")}
-  if stopper.stopped_on_time:
-    print(f"Stopped at step {step}: the time limit of {time_limit_seconds:g} s was reached.",
-          file=stream, flush=True)
+  step, metrics, validation = loop.fit_intervals(
+      trainer, train_ds, step, num_steps, steps_per_checkpoint, run_callbacks, stopper,
+      time_limit_seconds, stream)
   if validator is not None and validator.last is not None:
     print(f"validation: mAP {validator.last['map']:.4f}  mean AUC "
           f"{validator.last['mean_auc']:.4f}  over {validator.last['num_classes_scored']} "

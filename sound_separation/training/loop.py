@@ -63,6 +63,29 @@ class TrainResult:
     self.initial_validation = initial_validation
 
 
+def fit_intervals(trainer, train_ds, step, num_steps, steps_per_checkpoint, run_callbacks,
+                  stopper, time_limit_seconds, stream, validation_ds=None):
+  """`trainer.fit` from `step` to `num_steps`, one fit epoch per checkpoint interval.
+
+  Returns:
+    (the step reached, the last training logs, the last validation logs
+    without their `val_` prefix).
+  """
+  initial_epoch = step // steps_per_checkpoint
+  epochs = initial_epoch + math.ceil((num_steps - step) / steps_per_checkpoint)
+  history = trainer.fit(train_ds, epochs=epochs, initial_epoch=initial_epoch,
+                        steps_per_epoch=steps_per_checkpoint, validation_data=validation_ds,
+                        callbacks=run_callbacks, shuffle=False, verbose=0)
+  step = int(trainer.optimizer.iterations.numpy())
+  last = {k: callbacks_lib.scalar(v[-1]) for k, v in history.history.items() if v}
+  metrics = {k: v for k, v in last.items() if not k.startswith("val_")}
+  validation = {k[4:]: v for k, v in last.items() if k.startswith("val_")}
+  if stopper.stopped_on_time:
+    print(f"Stopped at step {step}: the time limit of {time_limit_seconds:g} s was reached.",
+          file=stream, flush=True)
+  return step, metrics, validation
+
+
 def _worker_model_dir(strategy, model_dir):
   """The folder this worker writes to: `model_dir` on the chief.
 
@@ -245,19 +268,10 @@ def train(model_dir, num_steps=None, steps_per_checkpoint=1000, max_checkpoints_
       summaries.set_model(trainer)
       summaries.write_validation(initial_validation, step=0)
 
-  initial_epoch = step // steps_per_checkpoint
-  epochs = initial_epoch + math.ceil((num_steps - step) / steps_per_checkpoint)
   start = time.monotonic()
-  history = trainer.fit(train_ds, epochs=epochs, initial_epoch=initial_epoch,
-                        steps_per_epoch=steps_per_checkpoint, validation_data=validation_ds,
-                        callbacks=run_callbacks, shuffle=False, verbose=0)
-  step = int(trainer.optimizer.iterations.numpy())
-  last = {k: callbacks_lib.scalar(v[-1]) for k, v in history.history.items() if v}
-  metrics = {k: v for k, v in last.items() if not k.startswith("val_")}
-  validation_logs = {k[4:]: v for k, v in last.items() if k.startswith("val_")}
-  if stopper.stopped_on_time:
-    print(f"Stopped at step {step}: the time limit of {time_limit_seconds:g} s was reached.",
-          file=stream, flush=True)
+  step, metrics, validation_logs = fit_intervals(
+      trainer, train_ds, step, num_steps, steps_per_checkpoint, run_callbacks, stopper,
+      time_limit_seconds, stream, validation_ds)
   logging.info("Trained to step %d in %.1f s.", step, time.monotonic() - start)
   if not is_chief:
     tf.io.gfile.rmtree(write_dir)
