@@ -10,6 +10,14 @@ import os
 import sys
 
 
+def parser(prog, doc):
+  """An ArgumentParser whose description is the script docstring's first paragraph
+  and whose epilog (examples, formats) is the rest, kept as written."""
+  return argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=doc.split("\n\n", 1)[1])
+
+
 def existing_file(text):
   """An argparse type: a path that is an existing file."""
   if not os.path.isfile(text):

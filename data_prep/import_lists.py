@@ -40,9 +40,7 @@ def _prefix(text):
 
 
 def parser():
-  p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
-                              formatter_class=argparse.RawDescriptionHelpFormatter,
-                              epilog=__doc__.split("\n\n", 1)[1])
+  p = _cli.parser(PROG, __doc__)
   commands = p.add_subparsers(dest="command", required=True, metavar="{yfcc,fuss,librimix}")
   missing = dict(choices=("raise", "skip"), default="raise",
                  help="a missing file stops the run (raise) or its row is skipped and counted")

@@ -13,7 +13,6 @@ k * clip_seconds), <split>_clip_list.txt and, if any recording has labels,
 labels.txt. See sound_separation/data/clips.py.
 """
 
-import argparse
 import os
 import sys
 
@@ -24,9 +23,7 @@ PROG = "make_clips.py"
 
 
 def parser():
-  p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
-                              formatter_class=argparse.RawDescriptionHelpFormatter,
-                              epilog=__doc__.split("\n\n", 1)[1])
+  p = _cli.parser(PROG, __doc__)
   p.add_argument("--manifest", type=_cli.existing_file, required=True,
                  help="CSV with the columns path,labels")
   p.add_argument("--out_dir", required=True, help="the output folder (created if missing)")

@@ -12,7 +12,6 @@ sources), <split>_example_list.txt, <split>_clip_list.txt (each mixture's
 labels) and labels.txt. See sound_separation/data/mixing.py for the rules.
 """
 
-import argparse
 import os
 import sys
 
@@ -27,9 +26,7 @@ def _labels(text):
 
 
 def parser():
-  p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
-                              formatter_class=argparse.RawDescriptionHelpFormatter,
-                              epilog=__doc__.split("\n\n", 1)[1])
+  p = _cli.parser(PROG, __doc__)
   source = p.add_mutually_exclusive_group(required=True)
   source.add_argument("--clips_root", type=_cli.existing_dir,
                       help="a folder of label folders: <root>/<label>/*.wav|flac|ogg")

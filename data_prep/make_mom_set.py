@@ -12,7 +12,6 @@ evaluator's "mom" task reads it) and <split>_mom_origins.txt (the input
 files of each MoM). See sound_separation/data/mom.py.
 """
 
-import argparse
 import os
 import sys
 
@@ -23,9 +22,7 @@ PROG = "make_mom_set.py"
 
 
 def parser():
-  p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
-                              formatter_class=argparse.RawDescriptionHelpFormatter,
-                              epilog=__doc__.split("\n\n", 1)[1])
+  p = _cli.parser(PROG, __doc__)
   source = p.add_mutually_exclusive_group(required=True)
   source.add_argument("--clip_list", type=_cli.existing_file,
                       help="a clip list (<clip>[<TAB>labels] per line)")

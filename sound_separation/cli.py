@@ -221,8 +221,7 @@ def _run_train(fv, stream):
 def _run_training(fv, stream, train_fn, what, example):
   """Parses the gin files and flags, then `train_fn(model_dir)` (train, train-classifier)."""
   from sound_separation import gin_utils  # pylint: disable=import-outside-toplevel
-  if not fv.model_dir:
-    raise UsageError("--model_dir is required")
+  _require(fv, "model_dir")
   if not fv.gin_file:
     raise UsageError(f"give at least one --gin_file ({what}), e.g. --gin_file={example}")
   gin_utils.parse_gin(fv.gin_file, _strategy_params(fv), finalize=True)

@@ -97,7 +97,7 @@ def test_separate_file_resamples_downmixes_and_keeps_the_loudest(tmp_path):
   path = tmp_path / "in.wav"
   soundfile.write(path, np.stack([left, right], 1), rate, subtype="FLOAT")
 
-  class Gains:  # outputs: the input times 0.5, 0.1, 0.3, 0.1 (ties keep output order)
+  class Gains:  # outputs: the input times 0.5, 0.1, 0.3, 0.1
     sample_rate = RATE
 
     def __call__(self, batch):
