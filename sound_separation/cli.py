@@ -22,6 +22,10 @@ Commands:
             --out=models/yfcc_mixit_m8
   separate  separate audio files of any length, rate and channel count:
           sound-separation separate --model=runs/m8 --out_dir=out in.wav
+  study   run (or resume, or re-report) a grid of baselines and loss-weight
+          fine-tunes, with checkpoint selection, test metrics and Figure 1:
+          sound-separation study --config=results/waspaa2021_small/study.gin \\
+            --out_dir=/data/study_runs
 
 `sound-separation <command> --help` lists a command's flags. Flags are
 absl-style (`--name=value`; repeat multi-valued flags).
@@ -206,6 +210,29 @@ def _run_separate(fv, stream, paths):
     print(f"{path}: {len(written)} outputs in {fv.out_dir}", file=stream, flush=True)
 
 
+def _study_flags():
+  fv = flags.FlagValues()
+  flags.DEFINE_string("config", None, "The study file (gin, binding sound_separation.Study), "
+                      "e.g. results/waspaa2021_small/study.gin.", flag_values=fv)
+  flags.DEFINE_string("out_dir", None, "Folder of the training runs (checkpoints, logs, "
+                      "evaluation caches); large, keep it out of the repository.",
+                      flag_values=fv)
+  flags.DEFINE_string("results_dir", None, "Where per-run results, the baselines' separators, "
+                      "table.md, results.json and figure1.png go (default: the study file's "
+                      "folder).", flag_values=fv)
+  flags.DEFINE_multi_string("gin_param", [], "Binding applied after the study file, e.g. "
+                            "\"DEV='/data/devcorpus'\"; repeatable.", flag_values=fv)
+  flags.DEFINE_string("only", None, "Train only the runs matching this pattern (e.g. "
+                      "'m4/*'); the report covers every finished run.", flag_values=fv)
+  return fv
+
+
+def _run_study(fv, stream):
+  from sound_separation.study import runner  # pylint: disable=import-outside-toplevel
+  _require(fv, "config", "out_dir")
+  runner.run_study(fv.config, fv.out_dir, fv.results_dir, fv.gin_param, fv.only, stream)
+
+
 def _require(fv, *names):
   missing = [f"--{n}" for n in names if getattr(fv, n) in (None, "")]
   if missing:
@@ -268,6 +295,8 @@ COMMANDS = {
                "(+ TFLite)"),
     "separate": (_separate_flags, _run_separate, "separate audio files: separate "
                  "--model=DIR --out_dir=DIR in.wav ..."),
+    "study": (_study_flags, _run_study, "run or resume a grid of baselines and loss-weight "
+              "fine-tunes, and report Table 1 and Figure 1"),
 }
 
 # Commands that take positional arguments (the rest are flags only).

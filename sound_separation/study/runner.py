@@ -1,0 +1,324 @@
+"""Runs a study's grid: training, checkpoint selection, test evaluation; resumable.
+
+`run_study(study_file, out_dir)` works through `Study.runs()` in order. For
+each run:
+
+1. **Train** with `sound-separation train` in a child process, in
+   `<out_dir>/<run>` (recipe + the run's bindings; a fine-tune starts from
+   `<results_dir>/baselines/m<M>`). The same command resumes a killed run
+   from its last checkpoint; a finished run trains no further.
+2. **Evaluate every kept checkpoint** on the selection list (MSi, 1S, TRF,
+   under/over-separation), each cached in `<run>/selection/step-<N>.json`.
+3. **Select** a checkpoint by the rule of `selection.py`. A baseline's
+   selected separator is written to `<results_dir>/baselines/m<M>/` (a model
+   folder, the fine-tunes' starting point).
+4. **Test** the selected checkpoint on the test list (and the MoM, speech and
+   enhancement lists the study names), and measure on the selection list's
+   MoMs how often efficient MixIT picks the exhaustive mixing matrix
+   (`solver_agreement`).
+5. Write `<results_dir>/runs/<run>.json`. A run with that file is finished:
+   a re-run of the study skips it without loading anything.
+
+Only the small per-run JSON files and the baselines' separators live in
+`results_dir` (committed with the results); checkpoints, logs and caches stay
+in `out_dir`.
+"""
+
+import fnmatch
+import glob
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from sound_separation import gin_utils
+from sound_separation.data import audio
+from sound_separation.data import datasets
+from sound_separation.evaluation import evaluator
+from sound_separation.inference import model as model_lib
+from sound_separation.losses import mixit as mixit_lib
+from sound_separation.losses import snr
+from sound_separation.study import grid
+from sound_separation.study import report
+from sound_separation.study import selection
+from sound_separation.training import checkpoints
+
+RESULT_VERSION = 1
+_CKPT = re.compile(r"ckpt-(\d+)\.index$")
+
+
+def result_path(results_dir, name):
+  return os.path.join(results_dir, "runs", name + ".json")
+
+
+def baseline_dir(results_dir, num_sources):
+  return os.path.join(results_dir, "baselines", f"m{num_sources}")
+
+
+def _write_json(path, value):
+  """Writes JSON through a renamed temporary file: a kill leaves no half file."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  partial = path + ".partial"
+  with open(partial, "w", encoding="utf-8") as f:
+    json.dump(value, f, indent=1, sort_keys=True)
+    f.write("\n")
+  os.replace(partial, path)
+
+
+def _read_json(path):
+  with open(path, encoding="utf-8") as f:
+    return json.load(f)
+
+
+def train_run(spec, study, run_dir, results_dir, stream, python=sys.executable):
+  """Trains (or resumes, or finds finished) one run in a child process.
+
+  The child's output goes to `<run_dir>/train.log`; its progress lines are
+  echoed to `stream` with the run's name.
+
+  Raises:
+    RuntimeError: the child failed (naming the run and its log).
+  """
+  params = list(study.gin_params) + list(spec.gin_params)
+  if spec.init_from is not None:
+    params.append(f"sound_separation.train.init_checkpoint = "
+                  f"{baseline_dir(results_dir, spec.num_sources)!r}")
+  os.makedirs(run_dir, exist_ok=True)
+  command = [python, "-m", "sound_separation", "train", f"--model_dir={run_dir}",
+             f"--gin_file={study.recipe}"] + [f"--gin_param={p}" for p in params]
+  log_path = os.path.join(run_dir, "train.log")
+  with open(log_path, "a", encoding="utf-8") as log:
+    log.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n")
+    log.flush()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, bufsize=1)
+    for line in child.stdout:
+      log.write(line)
+      if line.startswith(("step ", "Resumed", "Done", "Stopped")) or "already at step" in line:
+        print(f"[{spec.name}] {line.rstrip()}", file=stream, flush=True)
+    code = child.wait()
+  if code:
+    raise RuntimeError(f"training run {spec.name} failed (exit status {code}); see {log_path}")
+
+
+def kept_checkpoints(run_dir):
+  """`[(step, prefix)]` of a run's checkpoints (kept and latest), by step."""
+  found = {}
+  for folder in (os.path.join(run_dir, "checkpoints", "kept"),
+                 os.path.join(run_dir, "checkpoints")):
+    for index in glob.glob(os.path.join(folder, "ckpt-*.index")):
+      match = _CKPT.search(index)
+      if match:
+        found.setdefault(int(match.group(1)), index[:-len(".index")])
+  return sorted(found.items())
+
+
+class _Model:
+  """One run's separator, with its weights switched between checkpoints."""
+
+  def __init__(self, run_dir):
+    self.separator, self.sample_rate, _ = checkpoints.load_separator(run_dir)
+    self.function = model_lib.serving_function(self.separator)
+    self.prefix = None
+
+  def load(self, prefix):
+    if prefix != self.prefix:
+      checkpoints.restore_separator(self.separator, prefix)
+      self.prefix = prefix
+    return self
+
+  def __call__(self, waveform):
+    return self.function(tf.constant(waveform[np.newaxis], tf.float32))[0].numpy()
+
+
+def _metrics(summary):
+  keep = ("MSi", "1S", "TRF", "MoMi", "S+N", "S-only", "num_examples", "under_separation",
+          "equal_separation", "over_separation", "per_source_count")
+  return {k: summary.get(k) for k in keep}
+
+
+def evaluate_checkpoints(model, run_dir, list_path, stream, name):
+  """Selection-list metrics of every kept checkpoint, cached: `[{step, prefix, metrics}]`."""
+  history = []
+  for step, prefix in kept_checkpoints(run_dir):
+    cache = os.path.join(run_dir, "selection", f"step-{step}.json")
+    if os.path.exists(cache):
+      metrics = _read_json(cache)
+    else:
+      summary = evaluator.evaluate(model.load(prefix), list_path, "fuss", model.sample_rate,
+                                   stream=io.StringIO())
+      metrics = _metrics(summary)
+      _write_json(cache, metrics)
+      print(f"[{name}] step {step} selection list: MSi {_db(metrics['MSi'])}  "
+            f"1S {_db(metrics['1S'])}  TRF {_db(metrics['TRF'])}  over-separated "
+            f"{metrics['over_separation']}/{metrics['num_examples']}", file=stream, flush=True)
+    history.append({"step": step, "prefix": prefix, "metrics": metrics})
+  return history
+
+
+def _db(value):
+  return "n/a" if value is None else f"{value:.2f}"
+
+
+def solver_agreement(model, list_path, max_moms=None):
+  """How often efficient MixIT picks the exhaustive mixing matrix (paper claim 2).
+
+  The list's mixtures are paired in order (1+2, 3+4, ...) into MoMs; each
+  MoM is separated and both solvers choose the mixing matrix of the two
+  mixtures from the outputs, under the thresholded SNR loss of training.
+
+  Returns:
+    dict: "num_moms"; "same_matrix" (share with identical matrices);
+    "same_loss" (share whose losses agree within 1e-3 dB: a different matrix
+    can tie, e.g. by moving a silent output); "mean_gap_db" and
+    "max_gap_db" (efficient minus exhaustive loss over the MoMs where they
+    differ, dB; 0 where none do).
+  """
+  examples = datasets.read_fuss_list(list_path)
+  mixtures = [audio.read_audio(m, model.sample_rate) for m, _ in examples]
+  pairs = [(mixtures[i], mixtures[i + 1]) for i in range(0, len(mixtures) - 1, 2)]
+  if max_moms is not None:
+    pairs = pairs[:max_moms]
+  loss_fn = snr.get_signal_loss("thresholded_log_mse")
+  same_matrix, gaps = 0, []
+  for first, second in pairs:
+    length = min(len(first), len(second))
+    reference = np.stack([first[:length], second[:length]])[np.newaxis]
+    estimate = model(reference.sum(axis=1)[0])[np.newaxis]
+    reference = tf.constant(reference, tf.float32)
+    estimate = tf.constant(estimate, tf.float32)
+    losses = {}
+    for solver in ("exhaustive", "efficient"):
+      mix = (mixit_lib.solve_exhaustive(reference, estimate, loss_fn) if solver == "exhaustive"
+             else mixit_lib.solve_efficient(reference, estimate))
+      losses[solver] = (mix.numpy(), float(tf.reduce_mean(
+          loss_fn(reference, tf.matmul(mix, estimate)))))
+    if np.array_equal(losses["exhaustive"][0], losses["efficient"][0]):
+      same_matrix += 1
+      gaps.append(0.0)
+    else:
+      gaps.append(losses["efficient"][1] - losses["exhaustive"][1])
+  gaps = np.asarray(gaps)
+  differing = gaps[np.abs(gaps) > 1e-3]
+  return {"num_moms": len(pairs), "same_matrix": same_matrix / len(pairs),
+          "same_loss": float(np.mean(np.abs(gaps) <= 1e-3)),
+          "mean_gap_db": float(differing.mean()) if differing.size else 0.0,
+          "max_gap_db": float(differing.max()) if differing.size else 0.0}
+
+
+def _test(model, study, run_dir, prefix, stream, name):
+  """Test metrics of the selected checkpoint on each list the study names (cached)."""
+  results = {}
+  tasks = (("fuss", study.test_list), ("mom", study.mom_list),
+           ("speech", study.speech_list), ("enhancement", study.enhancement_list))
+  step = _CKPT.search(prefix + ".index").group(1)
+  for task, list_path in tasks:
+    if not list_path:
+      continue
+    cache = os.path.join(run_dir, "test", f"step-{step}", f"{task}.json")
+    if os.path.exists(cache):
+      results[task] = _read_json(cache)
+      continue
+    start = time.monotonic()
+    summary = evaluator.evaluate(model.load(prefix), list_path, task, model.sample_rate,
+                                 stream=io.StringIO())
+    results[task] = _metrics(summary)
+    _write_json(cache, results[task])
+    values = "  ".join(f"{k} {_db(summary[k])}" for k in evaluator.METRICS
+                       if summary.get(k) is not None)
+    print(f"[{name}] test ({task}, {summary['num_examples']} examples, "
+          f"{time.monotonic() - start:.0f} s): {values}", file=stream, flush=True)
+  return results
+
+
+def complete_run(spec, study, out_dir, results_dir, stream, baseline_result=None):
+  """Trains, selects, tests one run and writes its result JSON; returns the result."""
+  run_dir = os.path.join(out_dir, spec.name)
+  train_run(spec, study, run_dir, results_dir, stream)
+  model = _Model(run_dir)
+  history = evaluate_checkpoints(model, run_dir, study.selection_list, stream, spec.name)
+  if not history:
+    raise RuntimeError(f"run {spec.name} has no checkpoints in {run_dir}/checkpoints")
+  if spec.init_from is None:
+    reference = selection.best_msi(history, key=lambda h: h["metrics"])
+  else:
+    reference = baseline_result["selected"]["selection"]["MSi"]
+  msi_floor = selection.floor(reference, study.msi_tolerance_db) if reference is not None \
+      else float("inf")
+  chosen, meets = selection.select(history, msi_floor, key=lambda h: h["metrics"])
+  print(f"[{spec.name}] selected step {chosen['step']} (TRF {_db(chosen['metrics']['TRF'])}, "
+        f"MSi {_db(chosen['metrics']['MSi'])} dB against the floor {msi_floor:.2f} dB"
+        f"{'' if meets else ': no checkpoint reaches it'})", file=stream, flush=True)
+  if spec.init_from is None:
+    model.load(chosen["prefix"])
+    target = baseline_dir(results_dir, spec.num_sources)
+    if os.path.isdir(target):
+      for old in glob.glob(os.path.join(target, "checkpoints", "*")):
+        os.remove(old)
+    checkpoints.save_separator(model.separator, target, model.sample_rate, step=chosen["step"])
+  test = _test(model, study, run_dir, chosen["prefix"], stream, spec.name)
+  agreement = solver_agreement(model.load(chosen["prefix"]), study.selection_list)
+  print(f"[{spec.name}] efficient MixIT picks the exhaustive matrix on "
+        f"{agreement['same_matrix']:.0%} of {agreement['num_moms']} selection MoMs "
+        f"(same loss on {agreement['same_loss']:.0%})", file=stream, flush=True)
+  result = {
+      "version": RESULT_VERSION,
+      "run": spec._asdict(),
+      "msi_floor": msi_floor,
+      "reference_msi": reference,
+      "selected": {"step": chosen["step"], "meets_floor": meets,
+                   "selection": chosen["metrics"]},
+      "checkpoints": [{"step": h["step"], "selection": h["metrics"]} for h in history],
+      "test": test,
+      "solver_agreement": agreement,
+  }
+  _write_json(result_path(results_dir, spec.name), result)
+  return result
+
+
+def run_study(study_file, out_dir, results_dir=None, gin_params=(), only=None, stream=None):
+  """Runs (or resumes, or re-reports) a study; writes the report.
+
+  Args:
+    study_file: the study's gin file (binds `sound_separation.Study`).
+    out_dir: the folder of the training runs (large; not committed).
+    results_dir: where per-run results, baselines and the report go
+      (default: the study file's folder).
+    gin_params: bindings applied after the study file (e.g. list paths).
+    only: a shell pattern of run names (e.g. 'm4/*'): train only those; the
+      report covers every finished run.
+    stream: progress (default stdout).
+
+  Returns:
+    `{run name: result}` of the finished runs.
+  """
+  stream = stream or sys.stdout
+  study_file = os.path.abspath(study_file)
+  results_dir = os.path.abspath(results_dir or os.path.dirname(study_file))
+  out_dir = os.path.abspath(out_dir)
+  gin_utils.parse_gin([study_file], gin_params)
+  study = grid.Study()
+  specs = study.runs()
+  results = {}
+  for spec in specs:
+    path = result_path(results_dir, spec.name)
+    if os.path.exists(path):
+      results[spec.name] = _read_json(path)
+      print(f"[{spec.name}] finished ({os.path.relpath(path)})", file=stream, flush=True)
+      continue
+    if only is not None and not fnmatch.fnmatch(spec.name, only):
+      continue
+    if spec.init_from is not None and spec.init_from not in results:
+      print(f"[{spec.name}] waiting for {spec.init_from}", file=stream, flush=True)
+      continue
+    results[spec.name] = complete_run(spec, study, out_dir, results_dir, stream,
+                                      results.get(spec.init_from))
+  written = report.write_report(study, specs, results, results_dir, study_file)
+  print(f"Report: {', '.join(os.path.relpath(p) for p in written)}", file=stream, flush=True)
+  return results

@@ -1,0 +1,314 @@
+"""The study runner: grid, selection rule, solver agreement, resume, no retraining."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import gin
+import numpy as np
+import pytest
+
+from sound_separation.data import audio
+from sound_separation.data import datasets
+from sound_separation.study import grid
+from sound_separation.study import runner
+from sound_separation.study import selection
+
+RATE = 16000
+T = 3200  # 0.2 s
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _clear_gin():
+  yield
+  with gin.unlock_config():
+    gin.clear_config()
+
+
+# ---------------------------------------------------------------------------
+# The selection rule, on planted candidates.
+
+
+def test_collapse_cannot_win_the_selection():
+  baseline = {"MSi": 4.3, "1S": 6.5, "TRF": 4.9}
+  candidates = [
+      {"name": "mild", "MSi": 4.0, "1S": 9.0, "TRF": 5.5},
+      {"name": "better", "MSi": 3.5, "1S": 14.0, "TRF": 6.6},
+      {"name": "too costly", "MSi": 3.2, "1S": 30.0, "TRF": 11.0},  # 1.1 dB below
+      {"name": "collapse", "MSi": 0.0, "1S": 67.7, "TRF": 19.6},
+  ]
+  chosen, meets = selection.select(candidates, selection.floor(baseline["MSi"], 1.0))
+  assert meets and chosen["name"] == "better"
+  # TRF alone (no MSi budget) would pick the collapse.
+  chosen, _ = selection.select(candidates, float("-inf"))
+  assert chosen["name"] == "collapse"
+
+
+def test_selection_without_a_passing_candidate_takes_the_best_msi():
+  candidates = [{"MSi": 1.0, "TRF": 9.0}, {"MSi": 2.0, "TRF": 3.0}, {"MSi": None, "TRF": 20.0}]
+  chosen, meets = selection.select(candidates, 5.0)
+  assert not meets and chosen["MSi"] == 2.0
+  assert selection.select([], 0.0) == (None, False)
+  assert selection.best_msi(candidates) == 2.0
+
+
+def test_selection_keeps_the_earliest_of_equal_trf():
+  candidates = [{"id": 0, "MSi": 5.0, "TRF": 7.0}, {"id": 1, "MSi": 5.0, "TRF": 7.0}]
+  assert selection.select(candidates, 0.0)[0]["id"] == 0
+
+
+# ---------------------------------------------------------------------------
+# The grid.
+
+
+def _study(tmp_path, **overrides):
+  for name in ("train.txt", "sel.txt", "test.txt"):
+    (tmp_path / name).write_text("x\n")
+  settings = dict(train_list="train.txt", selection_list="sel.txt", test_list="test.txt",
+                  data_root=str(tmp_path), num_sources=[2, 3], baseline_steps=4,
+                  finetune_steps=2, steps_per_checkpoint=2,
+                  arms={"mixit": [0], "l1_l2+covariance": [0.5, 2]}, covariance_weight=0.25)
+  settings.update(overrides)
+  return grid.Study(**settings)
+
+
+def test_grid_has_a_baseline_per_m_and_one_finetune_per_arm_and_weight(tmp_path):
+  specs = _study(tmp_path).runs()
+  assert [s.name for s in specs] == [
+      "m2/baseline", "m2/mixit_w0", "m2/l1_l2+covariance_w0.5", "m2/l1_l2+covariance_w2",
+      "m3/baseline", "m3/mixit_w0", "m3/l1_l2+covariance_w0.5", "m3/l1_l2+covariance_w2"]
+  combined = specs[3]
+  assert combined.init_from == "m2/baseline" and combined.num_steps == 2
+  assert "sound_separation.MixITTrainer.sparsity = 'l1_l2'" in combined.gin_params
+  assert "sound_separation.MixITTrainer.sparsity_weight = 2.0" in combined.gin_params
+  assert "sound_separation.MixITTrainer.covariance_weight = 0.25" in combined.gin_params
+  assert "sound_separation.SeparationModel.num_sources = 2" in combined.gin_params
+  assert not any("sparsity" in p or "covariance" in p for p in specs[1].gin_params)
+  assert specs[4].init_from is None and specs[4].num_steps == 4
+  assert specs[0].gin_params[0].endswith(repr(str(tmp_path / "train.txt")))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(arms={"l3": [1]}), "unknown arm 'l3'"),
+    (dict(arms={"l1": [-1]}), "weights must be finite numbers >= 0"),
+    (dict(finetune_steps=3), "multiple of steps_per_checkpoint"),
+    (dict(num_sources=[]), "num_sources is empty"),
+    (dict(test_list="missing.txt"), "no such list"),
+    (dict(selection_list=None), "selection_list is required"),
+])
+def test_grid_errors(tmp_path, overrides, message):
+  with pytest.raises((ValueError, FileNotFoundError), match=message):
+    _study(tmp_path, **overrides)
+
+
+# ---------------------------------------------------------------------------
+# Efficient vs exhaustive MixIT on planted outputs.
+
+
+class _Planted:
+  """A 'separator' returning planted outputs for each MoM (by its first sample)."""
+  sample_rate = RATE
+
+  def __init__(self, table):
+    self.table = table
+
+  def __call__(self, waveform):
+    return self.table[round(float(waveform[0]) * 1e6)]
+
+
+def _np_loss(ref, remix):
+  """Thresholded log-MSE (30 dB), mean over the two mixtures."""
+  err = ((ref - remix) ** 2).sum(axis=1)
+  return float(np.mean(10 * np.log10(err + 1e-3 * (ref ** 2).sum(axis=1) + 1e-8)))
+
+
+def _np_assignments(ref, est):
+  """(exhaustive assignment, its loss, least-squares projection, its loss) in NumPy."""
+  m = len(est)
+  remix = lambda a: np.stack([est[[j for j in range(m) if a[j] == n]].sum(axis=0)
+                              for n in range(2)])
+  candidates = [tuple((k >> j) & 1 for j in range(m)) for k in range(2 ** m)]
+  best = min(candidates, key=lambda a: _np_loss(ref, remix(a)))
+  gram = est @ est.T
+  a_ls = (ref @ est.T) @ np.linalg.inv(gram + 1e-4 * np.trace(gram) * np.eye(m))
+  projected = tuple(int(np.argmax(a_ls[:, j])) for j in range(m))
+  return best, _np_loss(ref, remix(best)), projected, _np_loss(ref, remix(projected))
+
+
+def test_solver_agreement_matches_a_numpy_brute_force(tmp_path):
+  rng = np.random.default_rng(0)
+  mixtures = [(0.1 * rng.normal(size=T)).astype(np.float32) for _ in range(4)]
+  lines = []
+  for i, mixture in enumerate(mixtures):
+    audio.write_audio(tmp_path / f"m{i}.wav", mixture, RATE, subtype="FLOAT")
+    lines.append((str(tmp_path / f"m{i}.wav"), [str(tmp_path / f"m{i}.wav")]))
+  list_path = datasets.write_fuss_list(tmp_path / "list.txt", lines)
+  read = [audio.read_audio(m, RATE) for m, _ in lines]
+  pairs = [np.stack(read[0:2]), np.stack(read[2:4])]
+  # MoM 1: outputs that split the mixtures exactly, so both
+  # solvers must agree. MoM 2: outputs mixing both mixtures, drawn until the
+  # NumPy least-squares projection and brute force disagree.
+  planted = [np.array([[0.9, 0.0], [0.0, 1.0], [0.1, 0.0]]) @ pairs[0]]
+  expected = [_np_assignments(pairs[0], planted[0])]
+  assert expected[0][0] == expected[0][2]
+  search = np.random.default_rng(5)
+  while True:
+    est = search.uniform(0, 1, size=(3, 2)) @ pairs[1]
+    found = _np_assignments(pairs[1], est)
+    if found[0] != found[2] and found[3] - found[1] > 0.1:
+      break
+  planted.append(est)
+  expected.append(found)
+  table = {round(float(p.sum(axis=0)[0]) * 1e6): e.astype(np.float32)
+           for p, e in zip(pairs, planted)}
+  result = runner.solver_agreement(_Planted(table), list_path)
+  assert result["num_moms"] == 2
+  assert result["same_matrix"] == 0.5 and result["same_loss"] == 0.5
+  assert result["max_gap_db"] == pytest.approx(found[3] - found[1], abs=1e-3)
+  assert result["mean_gap_db"] == pytest.approx(found[3] - found[1], abs=1e-3)
+
+
+# ---------------------------------------------------------------------------
+# A whole tiny study: two runs, re-run without training, resume after a kill.
+
+
+def _corpus(tmp_path):
+  """Tiny clips (noise bursts and tones) and FUSS lists of their mixtures."""
+  rng = np.random.default_rng(1)
+  t = np.arange(T) / RATE
+  folder = tmp_path / "corpus"
+  folder.mkdir()
+
+  def source(k):
+    if k % 2:
+      return (0.2 * np.sin(2 * np.pi * rng.uniform(200, 2000) * t)).astype(np.float32)
+    burst = np.zeros(T, np.float32)
+    start = rng.integers(0, T // 2)
+    burst[start:start + T // 3] = 0.1 * rng.normal(size=len(burst[start:start + T // 3]))
+    return burst
+
+  clips = []
+  for i in range(8):
+    path = folder / f"clip{i}.wav"
+    audio.write_audio(path, source(i) + source(i + 1), RATE, subtype="FLOAT")
+    clips.append((str(path), None))
+  datasets.write_clip_list(folder / "train.txt", clips)
+  for name, count in (("selection", 4), ("test", 4)):
+    examples = []
+    for i in range(count):
+      sources = [source(i + k) for k in range(1 + i % 2)]
+      paths = []
+      for k, s in enumerate(sources):
+        paths.append(folder / f"{name}{i}_s{k}.wav")
+        audio.write_audio(paths[-1], s, RATE, subtype="FLOAT")
+      mixture = folder / f"{name}{i}.wav"
+      audio.write_audio(mixture, np.sum(sources, axis=0), RATE, subtype="FLOAT")
+      examples.append((mixture, paths))
+    datasets.write_fuss_list(folder / f"{name}.txt", examples)
+  return folder
+
+
+def _write_study(tmp_path, corpus, baseline_steps=4):
+  recipe = tmp_path / "recipe.gin"
+  recipe.write_text("\n".join([
+      "include 'models/tiny.gin'",
+      "include 'losses/snr_thresholded.gin'",
+      "include 'losses/mixit_exact.gin'",
+      "include 'optimization/adam.gin'",
+      "sound_separation.training_dataset.unsupervised_format = 'clips'",
+      "sound_separation.training_dataset.batch_size = 4",
+      "sound_separation.training_dataset.clip_seconds = 0.1",
+      "sound_separation.training_dataset.sample_rate = 16000",
+      "sound_separation.train.log_every = 1",
+      "sound_separation.train.num_audio_examples = 0",
+  ]) + "\n")
+  study = tmp_path / "results" / "study.gin"
+  study.parent.mkdir()
+  study.write_text("\n".join([
+      f"sound_separation.Study.recipe = {str(recipe)!r}",
+      f"sound_separation.Study.data_root = {str(corpus)!r}",
+      "sound_separation.Study.train_list = 'train.txt'",
+      "sound_separation.Study.selection_list = 'selection.txt'",
+      "sound_separation.Study.test_list = 'test.txt'",
+      "sound_separation.Study.num_sources = [2]",
+      f"sound_separation.Study.baseline_steps = {baseline_steps}",
+      "sound_separation.Study.finetune_steps = 2",
+      "sound_separation.Study.steps_per_checkpoint = 2",
+      "sound_separation.Study.arms = {'l1_l2': [1.0]}",
+  ]) + "\n")
+  return study
+
+
+def _outputs(results_dir):
+  return {name: (results_dir / name).read_bytes() for name in ("table.md", "results.json")}
+
+
+def test_two_run_study_then_rerun_trains_nothing(tmp_path, monkeypatch):
+  corpus = _corpus(tmp_path)
+  study = _write_study(tmp_path, corpus)
+  runs = tmp_path / "runs"
+  results = runner.run_study(study, runs)
+  assert sorted(results) == ["m2/baseline", "m2/l1_l2_w1"]
+  results_dir = study.parent
+  base = json.loads((results_dir / "runs" / "m2" / "baseline.json").read_text())
+  # Both checkpoints of the baseline (steps 2, 4) were evaluated; the chosen
+  # one is the rule's choice among them.
+  assert [c["step"] for c in base["checkpoints"]] == [2, 4]
+  expected, _ = selection.select(
+      [c["selection"] for c in base["checkpoints"]],
+      max(c["selection"]["MSi"] for c in base["checkpoints"]) - 1.0)
+  assert base["selected"]["selection"] == expected
+  assert base["test"]["fuss"]["num_examples"] == 4
+  # The baseline's selected separator is the fine-tune's starting point.
+  assert (results_dir / "baselines" / "m2" / "separator.json").exists()
+  log = (runs / "m2" / "l1_l2_w1" / "train.log").read_text()
+  assert "init_checkpoint = " + repr(str(results_dir / "baselines" / "m2")) in log
+  finetune = json.loads((results_dir / "runs" / "m2" / "l1_l2_w1.json").read_text())
+  assert finetune["msi_floor"] == pytest.approx(base["selected"]["selection"]["MSi"] - 1.0)
+  assert [c["step"] for c in finetune["checkpoints"]] == [2]
+  table = (results_dir / "table.md").read_text()
+  assert "L1/L2 sparsity" in table and "Baseline (MixIT)" in table
+  assert (results_dir / "figure1.png").stat().st_size > 1000
+  before = _outputs(results_dir)
+
+  # A finished study: nothing trains, loads or evaluates; the same report.
+  def refuse(*args, **kwargs):
+    raise AssertionError("a finished study must not train or evaluate")
+  monkeypatch.setattr(runner, "train_run", refuse)
+  monkeypatch.setattr(runner, "_Model", refuse)
+  with gin.unlock_config():
+    gin.clear_config()
+  runner.run_study(study, runs)
+  assert _outputs(results_dir) == before
+
+
+def test_a_study_killed_mid_run_resumes_it(tmp_path):
+  corpus = _corpus(tmp_path)
+  study = _write_study(tmp_path, corpus, baseline_steps=40)
+  runs = tmp_path / "runs"
+  command = [sys.executable, "-m", "sound_separation", "study", f"--config={study}",
+             f"--out_dir={runs}"]
+  env = dict(os.environ, PYTHONPATH=str(REPO))
+  child = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, start_new_session=True)
+  kept = runs / "m2" / "baseline" / "checkpoints" / "kept"
+  deadline = time.monotonic() + 300
+  while not list(kept.glob("ckpt-1[0-9].index")) and time.monotonic() < deadline:
+    assert child.poll() is None, "the study ended before it could be killed"
+    time.sleep(0.2)
+  os.killpg(child.pid, signal.SIGKILL)  # the study and its training child
+  child.wait()
+  assert not (study.parent / "runs" / "m2" / "baseline.json").exists()
+  done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
+                        timeout=600)
+  assert done.returncode == 0, done.stderr[-3000:]
+  log = (runs / "m2" / "baseline" / "train.log").read_text()
+  assert "Resumed from" in log
+  base = json.loads((study.parent / "runs" / "m2" / "baseline.json").read_text())
+  assert [c["step"] for c in base["checkpoints"]] == list(range(2, 42, 2))
+  assert (study.parent / "runs" / "m2" / "l1_l2_w1.json").exists()
