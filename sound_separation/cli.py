@@ -82,7 +82,8 @@ def _evaluate_flags():
   fv = flags.FlagValues()
   flags.DEFINE_string("model_dir", None, "A model folder (training run or import-tf1 "
                       "output)...", flag_values=fv)
-  flags.DEFINE_string("saved_model", None, "...or an exported SavedModel.", flag_values=fv)
+  flags.DEFINE_string("saved_model", None, "...or an exported SavedModel (neither: the "
+                      "model that ships with the library).", flag_values=fv)
   flags.DEFINE_string("checkpoint", None, "With --model_dir: a checkpoint prefix instead of "
                       "the latest (e.g. <model_dir>/checkpoints/best/ckpt-N).", flag_values=fv)
   flags.DEFINE_string("data", None, "A FUSS-format list: mixture then sources per line "
@@ -90,7 +91,8 @@ def _evaluate_flags():
   flags.DEFINE_enum("task", "fuss", ["fuss", "speech", "enhancement", "mom"], "What the "
                     "list holds and which metrics to report.", flag_values=fv)
   flags.DEFINE_string("out_dir", None, "Where summary.json and examples.csv go (default "
-                      "<model_dir>/eval/<list name>_<task>).", flag_values=fv)
+                      "<model_dir>/eval/<list name>_<task>; with --saved_model or the "
+                      "shipped model, none: the table is printed).", flag_values=fv)
   flags.DEFINE_integer("max_examples", None, "Evaluate only the first examples.",
                        flag_values=fv)
   return fv
@@ -100,23 +102,23 @@ def _run_evaluate(fv, stream):
   from sound_separation.evaluation import evaluator  # pylint: disable=import-outside-toplevel
   from sound_separation.inference import model as model_lib  # pylint: disable=import-outside-toplevel
   _require(fv, "data")
-  if bool(fv.model_dir) == bool(fv.saved_model):
-    raise UsageError("give exactly one of --model_dir and --saved_model")
+  if fv.model_dir and fv.saved_model:
+    raise UsageError("give at most one of --model_dir and --saved_model (neither: the "
+                     "model that ships with the library)")
   if fv.saved_model and fv.checkpoint:
     raise UsageError("--checkpoint applies to --model_dir, not to --saved_model")
   out_dir = fv.out_dir
-  if out_dir is None:
-    if not fv.model_dir:
-      raise UsageError("--out_dir is required with --saved_model")
+  if out_dir is None and fv.model_dir:
     name = os.path.splitext(os.path.basename(fv.data))[0]
     out_dir = os.path.join(fv.model_dir, "eval", f"{name}_{fv.task}")
-  separator = model_lib.load_model(fv.model_dir or fv.saved_model, fv.checkpoint)
+  separator = model_lib.load_model(fv.model_dir or fv.saved_model or None, fv.checkpoint)
   print(f"Evaluating {separator.description} on {fv.data}", file=stream, flush=True)
   evaluator.evaluate(lambda waveform: separator(waveform[None])[0], fv.data, fv.task,
                      separator.sample_rate, out_dir=out_dir, max_examples=fv.max_examples,
                      stream=stream)
-  print(f"Wrote {out_dir}/{evaluator.SUMMARY_FILE} and {evaluator.EXAMPLES_FILE}.",
-        file=stream, flush=True)
+  if out_dir is not None:
+    print(f"Wrote {out_dir}/{evaluator.SUMMARY_FILE} and {evaluator.EXAMPLES_FILE}.",
+          file=stream, flush=True)
 
 
 def _import_tf1_flags():
@@ -169,11 +171,15 @@ def _export_flags():
 def _separate_flags():
   fv = flags.FlagValues()
   flags.DEFINE_string("model", None, "A model folder (training run or import-tf1 output) "
-                      "or an exported SavedModel.", flag_values=fv)
+                      "or an exported SavedModel (default: the model that ships with the "
+                      "library).", flag_values=fv)
   flags.DEFINE_string("checkpoint", None, "For a model folder: the checkpoint prefix to "
                       "use instead of its latest.", flag_values=fv)
-  flags.DEFINE_string("out_dir", None, "Where <name>_source<j>.wav are written.",
+  flags.DEFINE_string("out_dir", None, "Where the outputs go: one folder per input, "
+                      "mirroring its path (a/ok.wav -> OUT/a/ok_wav/ok_source<j>.wav).",
                       flag_values=fv)
+  flags.DEFINE_bool("overwrite", False, "Replace the outputs of inputs that have them "
+                    "(otherwise they are skipped, so a re-run resumes).", flag_values=fv)
   flags.DEFINE_integer("num_sources", None, "Keep only this many outputs, the loudest.",
                        flag_values=fv)
   flags.DEFINE_float("chunk_seconds", 10.0, "Longer inputs are separated in chunks of "
@@ -197,17 +203,15 @@ def _run_export(fv, stream):
 def _run_separate(fv, stream, paths):
   from sound_separation.inference import model as model_lib  # pylint: disable=import-outside-toplevel
   from sound_separation.inference import separate  # pylint: disable=import-outside-toplevel
-  _require(fv, "model", "out_dir")
+  _require(fv, "out_dir")
   if not paths:
-    raise UsageError("give at least one audio file to separate")
-  missing = [p for p in paths if not os.path.isfile(p)]
-  if missing:
-    raise FileNotFoundError(f"no such audio file: {', '.join(missing)}")
+    raise UsageError("give at least one audio file or folder to separate")
   separator = model_lib.load_model(fv.model, fv.checkpoint)
-  for path in paths:
-    written = separate.separate_file(separator, path, fv.out_dir, fv.num_sources,
-                                     fv.chunk_seconds, fv.overlap_seconds)
-    print(f"{path}: {len(written)} outputs in {fv.out_dir}", file=stream, flush=True)
+  print(f"Model: {separator.description}", file=stream, flush=True)
+  summary = separate.separate_files(separator, paths, fv.out_dir, fv.overwrite,
+                                    fv.num_sources, fv.chunk_seconds, fv.overlap_seconds,
+                                    stream)
+  return 1 if summary.failed else 0
 
 
 def _study_flags():
@@ -341,10 +345,7 @@ def main(argv=None, stream=None):
       raise UsageError(f"unexpected arguments {rest}")
     from absl import logging  # pylint: disable=import-outside-toplevel
     logging.set_verbosity(logging.INFO)
-    if command in POSITIONAL:
-      run(fv, stream, rest)
-    else:
-      run(fv, stream)
+    status = run(fv, stream, rest) if command in POSITIONAL else run(fv, stream)
   except (flags.Error, UsageError) as e:
     print(f"{PROG} {command}: error: {e}\n(see '{PROG} {command} --help')", file=sys.stderr)
     return 2
@@ -355,7 +356,7 @@ def main(argv=None, stream=None):
     print(f"{PROG} {command}: error: {e}\n  ({type(e).__name__} raised at "
           f"{frame.filename}:{frame.lineno})", file=sys.stderr)
     return 1
-  return 0
+  return status or 0
 
 
 def console_main():

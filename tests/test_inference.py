@@ -185,7 +185,7 @@ def test_cli_export_and_separate(model_folder, tmp_path, capsys):
     out_dir = tmp_path / ("from_" + os.path.basename(model))
     assert cli.main(["prog", "separate", f"--model={model}", f"--out_dir={out_dir}",
                      str(wav)]) == 0
-    outputs = np.stack([soundfile.read(out_dir / f"clip_source{j}.wav")[0]
+    outputs = np.stack([soundfile.read(out_dir / "clip_wav" / f"clip_source{j}.wav")[0]
                         for j in range(4)])
     np.testing.assert_allclose(outputs, separator(x[None]).numpy()[0], atol=1e-5)
 
@@ -197,7 +197,7 @@ def test_cli_export_and_separate(model_folder, tmp_path, capsys):
   assert "separator.json" in capsys.readouterr().err
   assert cli.main(["prog", "separate", f"--model={folder}", f"--out_dir={tmp_path}",
                    str(tmp_path / "missing.wav")]) == 1
-  assert "missing.wav" in capsys.readouterr().err
+  assert "failed: " + str(tmp_path / "missing.wav") in capsys.readouterr().out
   assert cli.main(["prog", "separate", f"--model={folder}", f"--out_dir={tmp_path}"]) == 2
   assert cli.main(["prog", "export", f"--model_dir={folder}", f"--out={saved}2",
                    "extra"]) == 2

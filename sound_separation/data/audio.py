@@ -182,6 +182,61 @@ def _read_tfio(path):
   return samples, rate
 
 
+def _riff_declared_frames(path):
+  """Frames a RIFF/WAVE header promises (its 'data' size / block size), or None.
+
+  None where the header states no usable size: not a RIFF file, no 'fmt '
+  before 'data', or a streaming writer's placeholder size (0 or 0xFFFFFFFF,
+  also RF64's marker).
+  """
+  try:
+    with open(path, "rb") as f:
+      head = f.read(12)
+      if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+      block_align = None
+      while True:
+        chunk = f.read(8)
+        if len(chunk) < 8:
+          return None
+        chunk_id, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+        if chunk_id == b"fmt ":
+          fmt = f.read(min(size, 16))
+          if len(fmt) < 14:
+            return None
+          block_align = int.from_bytes(fmt[12:14], "little")
+          f.seek(size - len(fmt) + (size & 1), 1)
+        elif chunk_id == b"data":
+          if not block_align or size in (0, 0xFFFFFFFF):
+            return None
+          return size // block_align
+        else:
+          f.seek(size + (size & 1), 1)
+  except OSError:
+    return None
+
+
+def _check_complete(path, frames_read):
+  """AudioReadError if the file holds fewer frames than its header promises.
+
+  libsndfile reads a truncated file's intact part without a word (a wav's
+  frame count is cut to the bytes present), so a short download or an
+  interrupted copy would pass as a shorter recording. The header's promise:
+  a wav's 'data' chunk size, else libsndfile's frame count (e.g. FLAC's
+  STREAMINFO).
+  """
+  promised = _riff_declared_frames(path)
+  if promised is None:
+    try:
+      promised = soundfile.info(path).frames
+    except (RuntimeError, OSError, ValueError, TypeError):
+      return
+  if 0 < promised < 2 ** 62 and frames_read < promised:
+    raise AudioReadError(
+        path, f"the file is truncated: its header promises {promised} frames but it "
+        f"holds {frames_read} ({100.0 * frames_read / promised:.1f} %)")
+
+
 def file_sample_rate(path):
   """The sample rate of an audio file, in Hz (from its header); raises AudioReadError."""
   path = str(path)
@@ -206,8 +261,9 @@ def read_audio(path, sample_rate=16000, backend="auto"):
     float32 `[T]`, the channels averaged, in full-scale units.
 
   Raises:
-    AudioReadError: the file is missing, unreadable, has no samples or has
-      non-finite samples.
+    AudioReadError: the file is missing, unreadable, truncated (holds fewer
+      frames than its header promises), has no samples or has non-finite
+      samples.
   """
   sample_rate = check_sample_rate(sample_rate)
   if backend not in BACKENDS:
@@ -217,6 +273,7 @@ def read_audio(path, sample_rate=16000, backend="auto"):
     samples, rate = _read_tfio(path)
   else:
     samples, rate = _read_soundfile(path)
+  _check_complete(path, samples.shape[0])
   if samples.shape[0] == 0:
     raise AudioReadError(path, "the file has no samples")
   if samples.shape[1] == 0:

@@ -6,7 +6,8 @@
   `import-tf1` (`separator.json` + `checkpoints/`), rebuilt with this
   library;
 - a SavedModel written by `export_saved_model` (`saved_model.pb` +
-  `assets.extra/sound_separation.json`).
+  `assets.extra/sound_separation.json`);
+- nothing: the model that ships with the library (`sound_separation.pretrained`).
 
 Both give a `Separator`: `separator(waveforms [B, T]) -> [B, M, T]` float32
 NumPy, with `sample_rate` and `num_sources`.
@@ -18,6 +19,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from sound_separation import pretrained
 from sound_separation.layers import fused_block
 from sound_separation.training import checkpoints
 
@@ -63,18 +65,19 @@ def is_saved_model(path):
   return tf.io.gfile.exists(os.path.join(path, "saved_model.pb"))
 
 
-def load_model(path, checkpoint=None):
+def load_model(path=None, checkpoint=None):
   """Loads a model folder or an exported SavedModel as a `Separator`.
 
   Args:
-    path: a model folder (`separator.json`) or a SavedModel folder.
+    path: a model folder (`separator.json`) or a SavedModel folder; None for
+      the model that ships with the library (`pretrained.default_model_dir`).
     checkpoint: for a model folder, a checkpoint prefix to read instead of
       its latest (e.g. `runs/m8/checkpoints/best/ckpt-300000`).
 
   Raises:
     FileNotFoundError: `path` is neither.
   """
-  path = os.fspath(path)
+  path = pretrained.default_model_dir() if path is None else os.fspath(path)
   if is_saved_model(path):
     if checkpoint is not None:
       raise ValueError(f"checkpoint applies to a model folder, not to the SavedModel {path}")

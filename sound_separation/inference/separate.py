@@ -11,14 +11,30 @@ are therefore permuted to match the previous chunk's on their overlap
 linearly over the overlap. The fades sum to one, so when each chunk's
 outputs sum to its input (mixture consistency), the stitched outputs sum
 to the whole input.
+
+Many files (`separate_files`): each input's outputs go to a folder of its
+own that mirrors the input's path (see `output_folder`), so no two inputs
+collide; a folder that exists is a finished input and is skipped unless
+`overwrite`; outputs are written to a temporary folder that is renamed when
+complete, so a kill never leaves a partial folder under a final name; a bad
+file is reported and skipped and the rest are processed.
 """
 
 import os
+import shutil
+import sys
+import time
+import typing
 
 import numpy as np
 import scipy.optimize
 
 from sound_separation.data import audio
+
+# What a folder argument expands to (libsndfile's formats, by extension).
+AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
+                    ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64", ".voc", ".sd2")
+_PARTIAL = ".partial-"
 
 
 def _chunk_starts(num_samples, chunk, hop):
@@ -127,6 +143,150 @@ def separate_file(separator, path, out_dir, num_sources=None, chunk_seconds=10.0
   written = []
   for j, source in zip(keep, restored):
     out_path = os.path.join(out_dir, f"{name}_source{j}.wav")
-    audio.write_audio(out_path, source, rate, subtype)
+    # Renamed when complete: a kill never leaves a truncated wav under its name.
+    partial = os.path.join(out_dir, f".{name}_source{j}{_PARTIAL}{os.getpid()}.wav")
+    audio.write_audio(partial, source, rate, subtype)
+    os.replace(partial, out_path)
     written.append(out_path)
   return written
+
+
+def _write_atomically(folder, write):
+  """Runs `write(temporary_folder)`, then renames the folder to `folder`.
+
+  An existing `folder` is replaced only after the new one is complete.
+  """
+  parent, name = os.path.split(os.path.abspath(folder))
+  os.makedirs(parent, exist_ok=True)
+  partial = os.path.join(parent, f".{name}{_PARTIAL}{os.getpid()}")
+  shutil.rmtree(partial, ignore_errors=True)
+  try:
+    result = write(partial)
+    if os.path.exists(folder):
+      old = os.path.join(parent, f".{name}.old-{os.getpid()}")
+      os.replace(folder, old)
+      os.replace(partial, folder)
+      shutil.rmtree(old)
+    else:
+      os.replace(partial, folder)
+  finally:
+    shutil.rmtree(partial, ignore_errors=True)
+  return result
+
+
+class Input(typing.NamedTuple):
+  path: str  # the file as found.
+  relative: str  # its path relative to the inputs' common folder.
+
+
+def expand_inputs(paths):
+  """Files and folders (searched recursively for `AUDIO_EXTENSIONS`) as `Input`s.
+
+  `relative` is each file's path from the common folder of the arguments
+  (a folder argument counts as itself, a file as its folder), so the same
+  arguments always map to the same outputs.
+
+  Returns:
+    `(inputs, missing)`: the files in argument order (each folder's sorted),
+    and the arguments that do not exist.
+  """
+  found, missing, roots = [], [], []
+  for path in paths:
+    path = os.fspath(path)
+    if os.path.isdir(path):
+      roots.append(os.path.abspath(path))
+      for folder, subfolders, files in os.walk(path):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        found += [os.path.join(folder, f) for f in sorted(files)
+                  if os.path.splitext(f)[1].lower() in AUDIO_EXTENSIONS]
+    elif os.path.exists(path):
+      roots.append(os.path.dirname(os.path.abspath(path)))
+      found.append(path)
+    else:
+      missing.append(path)
+  root = os.path.commonpath(roots) if roots else os.getcwd()
+  unique = list(dict.fromkeys(found))
+  return [Input(p, os.path.relpath(os.path.abspath(p), root)) for p in unique], missing
+
+
+def output_folder(out_dir, relative):
+  """`<out_dir>/<relative folder>/<name>_<extension>`: one folder per input.
+
+  The extension stays in the name (`ok.wav` -> `ok_wav/`, `ok.flac` ->
+  `ok_flac/`) so that inputs differing only by extension do not collide.
+  """
+  folder, name = os.path.split(relative)
+  stem, extension = os.path.splitext(name)
+  return os.path.join(out_dir, folder, f"{stem}_{extension[1:]}" if extension else stem)
+
+
+class Summary(typing.NamedTuple):
+  separated: list  # input paths.
+  skipped: list  # input paths whose outputs were already there.
+  failed: list  # (input path, reason).
+
+
+def _duration(seconds):
+  seconds = int(round(seconds))
+  return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def separate_files(separator, paths, out_dir, overwrite=False, num_sources=None,
+                   chunk_seconds=10.0, overlap_seconds=1.0, stream=None):
+  """Separates many files and folders; never overwrites, never stops at a bad file.
+
+  Each input's outputs (`separate_file`) go to `output_folder(out_dir, ...)`.
+  Progress (count, share, time left) goes to `stream` per file, then a
+  summary with every failure and its reason.
+
+  Args:
+    separator: a `Separator`.
+    paths: files and folders (folders are searched recursively).
+    out_dir: the root of the output folders.
+    overwrite: replace the outputs of inputs that already have them (else
+      they are skipped, so a re-run resumes a big job).
+    num_sources, chunk_seconds, overlap_seconds: as in `separate_file`.
+    stream: progress and summary (default stdout).
+
+  Returns:
+    A `Summary`.
+  """
+  stream = stream or sys.stdout
+  inputs, missing = expand_inputs(paths)
+  failed = [(p, "no such file or folder") for p in missing]
+  folders = {}
+  for item in inputs:
+    folders.setdefault(output_folder(out_dir, item.relative), []).append(item.path)
+  for folder, sources in folders.items():
+    if len(sources) > 1:  # e.g. 'a/b_wav' (no extension) and 'a/b.wav'.
+      raise ValueError(f"inputs {sources} would share the output folder {folder}; rename one")
+  separated, skipped = [], []
+  start = time.monotonic()
+  for number, item in enumerate(inputs, start=1):
+    folder = output_folder(out_dir, item.relative)
+    done = number - 1
+    eta = ("" if not separated else
+           f" ETA {_duration((time.monotonic() - start) / done * (len(inputs) - done))}")
+    filled = 20 * done // len(inputs)
+    prefix = f"[{'#' * filled}{'.' * (20 - filled)}] {number}/{len(inputs)}{eta}"
+    if os.path.exists(folder) and not overwrite:
+      skipped.append(item.path)
+      print(f"{prefix} {item.path}: skipped, {folder} exists (--overwrite replaces it)",
+            file=stream, flush=True)
+      continue
+    try:
+      written = _write_atomically(folder, lambda tmp, item=item: separate_file(
+          separator, item.path, tmp, num_sources, chunk_seconds, overlap_seconds))
+    except Exception as e:  # pylint: disable=broad-except
+      # One bad file must not stop a batch of thousands; the reason is kept.
+      failed.append((item.path, f"{type(e).__name__}: {e}"))
+      print(f"{prefix} {item.path}: FAILED: {type(e).__name__}: {e}", file=stream, flush=True)
+      continue
+    separated.append(item.path)
+    print(f"{prefix} {item.path}: {len(written)} outputs in {folder}", file=stream, flush=True)
+  print(f"Separated {len(separated)}, skipped {len(skipped)} (outputs already there), "
+        f"failed {len(failed)} in {_duration(time.monotonic() - start)}.", file=stream,
+        flush=True)
+  for path, reason in failed:
+    print(f"  failed: {path}: {reason}", file=stream, flush=True)
+  return Summary(separated, skipped, failed)

@@ -1,0 +1,34 @@
+"""The separator that ships with the library, used when no model is named.
+
+`default_model_dir()` is a model folder (`separator.json` + `checkpoints/`,
+the format of `training.checkpoints`) inside the installed package, with its
+model card `MODEL_CARD.md` (training data and licences, recipe, metrics).
+`inference.load_model()` without a path loads it; so do `sound-separation
+separate` without `--model` and `sound-separation evaluate` without
+`--model_dir`.
+"""
+
+import os
+
+DEFAULT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "default")
+MODEL_CARD = "MODEL_CARD.md"
+
+
+def default_model_dir():
+  """The shipped model's folder.
+
+  Raises:
+    FileNotFoundError: this installation has no shipped model (its files
+      were left out of the package).
+  """
+  if not os.path.isfile(os.path.join(DEFAULT_DIR, "separator.json")):
+    raise FileNotFoundError(
+        f"this installation of sound_separation has no default model ({DEFAULT_DIR} holds "
+        f"no separator.json); name a model folder or SavedModel instead")
+  return DEFAULT_DIR
+
+
+def model_card():
+  """The shipped model's card (markdown text)."""
+  with open(os.path.join(default_model_dir(), MODEL_CARD), encoding="utf-8") as f:
+    return f.read()

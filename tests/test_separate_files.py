@@ -1,0 +1,194 @@
+"""Batch separation that loses nothing, truncated audio, and the shipped model."""
+
+import io
+import os
+
+import numpy as np
+import pytest
+import soundfile
+
+from sound_separation import cli
+from sound_separation import pretrained
+from sound_separation.data import audio
+from sound_separation.data import datasets
+from sound_separation.evaluation import evaluator
+from sound_separation.inference import model as model_lib
+from sound_separation.inference import separate
+from sound_separation.training import checkpoints
+from test_trainer import tiny_separator
+
+RATE = 8000
+M = 4
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+  separator = tiny_separator()
+  separator(np.zeros((1, 400), np.float32))
+  rng = np.random.default_rng(0)
+  for v in separator.weights:
+    v.assign(rng.uniform(-0.4, 0.4, v.shape).astype(np.float32))
+  folder = str(tmp_path_factory.mktemp("model"))
+  checkpoints.save_separator(separator, folder, RATE)
+  return folder, separator
+
+
+def _clip(path, seed, fmt=None):
+  x = (0.1 * np.random.default_rng(seed).standard_normal(2000)).astype(np.float32)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  soundfile.write(path, x, RATE, format=fmt, subtype="FLOAT" if fmt != "FLAC" else "PCM_24")
+  return audio.read_audio(path, RATE)
+
+
+def _outputs(folder, stem):
+  return np.stack([soundfile.read(os.path.join(folder, f"{stem}_source{j}.wav"),
+                                  dtype="float32")[0] for j in range(M)])
+
+
+def _run(*args):
+  out = io.StringIO()
+  return cli.main(["prog", "separate", *args], stream=out), out.getvalue()
+
+
+def test_inputs_sharing_a_name_get_distinct_folders(model_folder, tmp_path):
+  folder, separator = model_folder
+  inputs = {"ok.wav": _clip(str(tmp_path / "in" / "ok.wav"), 1),
+            "ok.flac": _clip(str(tmp_path / "in" / "ok.flac"), 2, "FLAC"),
+            "sub/ok.wav": _clip(str(tmp_path / "in" / "sub" / "ok.wav"), 3)}
+  out = tmp_path / "out"
+  status, text = _run(f"--model={folder}", f"--out_dir={out}",
+                      *[str(tmp_path / "in" / name) for name in inputs])
+  assert status == 0, text
+  expected_folders = {"ok.wav": out / "ok_wav", "ok.flac": out / "ok_flac",
+                      "sub/ok.wav": out / "sub" / "ok_wav"}
+  for name, x in inputs.items():
+    outputs = _outputs(expected_folders[name], "ok")
+    np.testing.assert_allclose(outputs, separator(x[None]).numpy()[0], atol=1e-5)
+  files = [f for _, _, names in os.walk(out) for f in names]
+  assert len(files) == 3 * M  # nothing overwrote anything, no temporary left
+  assert "Separated 3, skipped 0" in text and "failed 0" in text
+
+
+def test_rerun_skips_and_overwrite_replaces(model_folder, tmp_path):
+  folder, _ = model_folder
+  wav = str(tmp_path / "a.wav")
+  _clip(wav, 4)
+  out = tmp_path / "out"
+  assert _run(f"--model={folder}", f"--out_dir={out}", wav)[0] == 0
+  target = out / "a_wav" / "a_source0.wav"
+  target.write_bytes(b"marker")  # stands for an earlier result
+  status, text = _run(f"--model={folder}", f"--out_dir={out}", wav)
+  assert status == 0 and "skipped" in text and target.read_bytes() == b"marker"
+  status, text = _run(f"--model={folder}", f"--out_dir={out}", "--overwrite", wav)
+  assert status == 0 and target.read_bytes() != b"marker"
+  assert soundfile.info(str(target)).frames == 2000
+  assert sorted(os.listdir(out)) == ["a_wav"]
+
+
+def test_folders_are_expanded_recursively(model_folder, tmp_path):
+  folder, _ = model_folder
+  for name in ("x.wav", "deep/er/y.wav", "deep/z.flac"):
+    _clip(str(tmp_path / "rec" / name), len(name), "FLAC" if name.endswith("flac") else None)
+  (tmp_path / "rec" / "notes.txt").write_text("not audio")
+  out = tmp_path / "out"
+  status, text = _run(f"--model={folder}", f"--out_dir={out}", str(tmp_path / "rec"))
+  assert status == 0, text
+  for sub in ("x_wav", "deep/er/y_wav", "deep/z_flac"):
+    assert len(os.listdir(out / sub)) == M
+  assert "3/3" in text
+
+
+def test_a_bad_file_is_reported_and_the_rest_are_separated(model_folder, tmp_path):
+  folder, _ = model_folder
+  paths = [str(tmp_path / f"{n}.wav") for n in "abcd"]
+  for i, p in enumerate(paths):
+    _clip(p, 10 + i)
+  with open(paths[1], "wb") as f:
+    f.write(b"this is not audio")
+  status, text = _run(f"--model={folder}", f"--out_dir={tmp_path / 'out'}", *paths,
+                      str(tmp_path / "missing.wav"))
+  assert status == 1
+  assert sorted(os.listdir(tmp_path / "out")) == ["a_wav", "c_wav", "d_wav"]
+  assert "Separated 3, skipped 0 (outputs already there), failed 2" in text
+  assert f"failed: {paths[1]}: AudioReadError" in text
+  assert f"failed: {tmp_path / 'missing.wav'}: no such file" in text
+
+
+def test_a_failure_mid_write_leaves_no_folder_and_no_temporary(model_folder, tmp_path,
+                                                               monkeypatch):
+  folder, _ = model_folder
+  wav = str(tmp_path / "a.wav")
+  _clip(wav, 5)
+  separator = model_lib.load_model(folder)
+  real_write, calls = audio.write_audio, []
+
+  def failing_write(path, *args, **kwargs):
+    calls.append(path)
+    if len(calls) == 3:
+      raise OSError("disk full")
+    return real_write(path, *args, **kwargs)
+  monkeypatch.setattr(audio, "write_audio", failing_write)
+  summary = separate.separate_files(separator, [wav], str(tmp_path / "out"),
+                                    stream=io.StringIO())
+  assert summary.failed and "disk full" in summary.failed[0][1]
+  assert os.listdir(tmp_path / "out") == []
+  monkeypatch.setattr(audio, "write_audio", real_write)
+  summary = separate.separate_files(separator, [wav], str(tmp_path / "out"),
+                                    stream=io.StringIO())
+  assert summary.separated == [wav] and len(os.listdir(tmp_path / "out" / "a_wav")) == M
+
+
+def _truncated_wav(path):
+  x = (0.1 * np.random.default_rng(0).standard_normal(4000)).astype(np.float32)
+  soundfile.write(path, x, RATE, subtype="PCM_16")
+  data = open(path, "rb").read()
+  with open(path, "wb") as f:
+    f.write(data[:len(data) // 2])
+
+
+def test_truncated_audio_is_an_error_naming_the_file_everywhere(model_folder, tmp_path):
+  path = str(tmp_path / "short.wav")
+  _truncated_wav(path)
+  # The header promises 4000 frames; about 1978 are there.
+  with pytest.raises(audio.AudioReadError, match="short.wav.*truncated.*promises 4000 frames"):
+    audio.read_audio(path, RATE)
+  # Separation reports and skips it.
+  status, text = _run(f"--model={model_folder[0]}", f"--out_dir={tmp_path / 'out'}", path)
+  assert status == 1 and "short.wav: AudioReadError" in text and "truncated" in text
+  # Evaluation names it.
+  list_path = datasets.write_fuss_list(tmp_path / "list.txt", [(path, [path])])
+  with pytest.raises(audio.AudioReadError, match="short.wav.*truncated"):
+    evaluator.evaluate(lambda w: np.stack([w] * M), list_path, "fuss", RATE,
+                       stream=io.StringIO())
+  # Training data names it (on_error='raise').
+  clips = datasets.write_clip_list(tmp_path / "clips.txt", [(path, None)])
+  dataset = datasets.clip_dataset(clips, batch_size=1, clip_seconds=0.1, sample_rate=RATE,
+                                  shuffle=False, repeat=False)
+  with pytest.raises(Exception, match="short.wav.*truncated"):
+    next(iter(dataset))
+
+
+def test_a_streamed_wav_with_an_unknown_size_is_not_called_truncated(tmp_path):
+  path = str(tmp_path / "stream.wav")
+  x = (0.1 * np.random.default_rng(0).standard_normal(4000)).astype(np.float32)
+  soundfile.write(path, x, RATE, subtype="PCM_16")
+  data = bytearray(open(path, "rb").read())
+  index = data.find(b"data")
+  data[index + 4:index + 8] = (0xFFFFFFFF).to_bytes(4, "little")  # a pipe writer's size
+  open(path, "wb").write(bytes(data))
+  assert audio.read_audio(path, RATE).shape == (4000,)
+
+
+def test_load_model_without_a_path_loads_the_shipped_model(model_folder, monkeypatch, tmp_path):
+  monkeypatch.setattr(pretrained, "DEFAULT_DIR", str(tmp_path / "absent"))
+  with pytest.raises(FileNotFoundError, match="no default model"):
+    model_lib.load_model()
+  monkeypatch.setattr(pretrained, "DEFAULT_DIR", model_folder[0])
+  separator = model_lib.load_model()
+  x = (0.1 * np.random.default_rng(9).standard_normal(1000)).astype(np.float32)
+  np.testing.assert_allclose(separator(x[None])[0], model_folder[1](x[None]).numpy()[0],
+                             atol=1e-5)
+  wav = str(tmp_path / "a.wav")
+  _clip(wav, 6)
+  status, text = _run(f"--out_dir={tmp_path / 'out'}", wav)
+  assert status == 0 and model_folder[0] in text
