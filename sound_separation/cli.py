@@ -349,7 +349,7 @@ def main(argv=None, stream=None):
   except (flags.Error, UsageError) as e:
     print(f"{PROG} {command}: error: {e}\n(see '{PROG} {command} --help')", file=sys.stderr)
     return 2
-  except (ValueError, FileNotFoundError, FileExistsError) as e:
+  except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
     # Configuration errors (bad gin bindings, missing files) name their
     # cause, which a long traceback would bury; where it was raised is kept.
     frame = traceback.extract_tb(e.__traceback__)[-1]

@@ -11,6 +11,11 @@ stay out of the pytest process.
       OUT_DIR/mirrored.json (max abs difference of the final weights, size of
       the update, per-step losses) and the single-device weights to
       OUT_DIR/single.npz.
+  python distributed_equivalence.py mirrored-nan OUT_DIR
+      As `mirrored` with SGD, but the second step's batch has a NaN in one
+      mixture of the second replica's share: every replica must skip that
+      step. Also trains one device on the first and third batches only.
+      Writes OUT_DIR/mirrored_nan.json.
   python distributed_equivalence.py worker OUT_DIR [sgd|adam]
       One worker of a `MultiWorkerMirroredStrategy` (TF_CONFIG in the
       environment); the chief writes its final weights to
@@ -80,25 +85,40 @@ def make_optimizer(name):
   raise ValueError(f"optimizer must be 'sgd' or 'adam', got {name!r}.")
 
 
-def train(strategy=None, optimizer="sgd"):
+def train(strategy=None, optimizer="sgd", nan_step=None, omit_step=None, skipped=None):
   """Trains STEPS steps on the global batch; returns (weights, losses).
 
   With `strategy`, the trainer is made and compiled in its scope, and
   `fit` splits each global batch of 8 between the replicas.
   The losses are the running means of the total loss after each step.
+  `nan_step`: that step's batch has a NaN in mixture 5 (the second replica's
+  share); `omit_step`: that step's batch is left out; `skipped`: a list that
+  receives the `skipped_steps` metric after each step.
   """
   import keras
   import tensorflow as tf
 
-  dataset = (tf.data.Dataset.from_tensor_slices(make_batch())
-             .batch(GLOBAL_BATCH, drop_remainder=True).repeat(STEPS))
+  batches = []
+  for step in range(STEPS):
+    batch = make_batch()
+    if step == nan_step:
+      batch["mixtures"][5, :10] = np.nan
+    if step != omit_step:
+      batches.append(batch)
+  dataset = tf.data.Dataset.from_tensor_slices(
+      {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}).batch(
+          GLOBAL_BATCH, drop_remainder=True)
   scope = strategy.scope() if strategy is not None else _null_scope()
   with scope:
     trainer = make_trainer()
     trainer.compile(optimizer=make_optimizer(optimizer), jit_compile=False)
   losses = []
-  record = keras.callbacks.LambdaCallback(
-      on_train_batch_end=lambda batch, logs: losses.append(float(logs["loss"])))
+
+  def on_batch_end(batch, logs):
+    losses.append(float(logs["loss"]))
+    if skipped is not None:
+      skipped.append(float(logs["skipped_steps"]))
+  record = keras.callbacks.LambdaCallback(on_train_batch_end=on_batch_end)
   # `fit` splits each global batch between the replicas (`train_on_batch`
   # would give every replica the whole batch).
   trainer.fit(dataset, epochs=1, verbose=0, shuffle=False, callbacks=[record])
@@ -143,6 +163,29 @@ def run_mirrored(out_dir, optimizer):
     json.dump(result, f)
 
 
+def run_mirrored_nan(out_dir):
+  import tensorflow as tf
+
+  cpu = tf.config.list_physical_devices("CPU")[0]
+  tf.config.set_logical_device_configuration(
+      cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+  devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+  single_skipped, mirrored_skipped = [], []
+  single, _ = train(None, "sgd", nan_step=1, skipped=single_skipped)
+  strategy = tf.distribute.MirroredStrategy(devices)
+  mirrored, _ = train(strategy, "sgd", nan_step=1, skipped=mirrored_skipped)
+  without, _ = train(None, "sgd", omit_step=1)
+  result = {
+      "finite": bool(all(np.all(np.isfinite(w)) for w in mirrored)),
+      "mirrored_vs_single": max_abs_diff(single, mirrored),
+      "single_vs_without_the_batch": max_abs_diff(single, without),
+      "single_skipped": single_skipped,
+      "mirrored_skipped": mirrored_skipped,
+  }
+  with open(os.path.join(out_dir, "mirrored_nan.json"), "w") as f:
+    json.dump(result, f)
+
+
 def run_worker(out_dir, optimizer):
   import tensorflow as tf
 
@@ -164,10 +207,12 @@ def load_weights(path):
 
 
 def main(argv):
-  if len(argv) not in (3, 4) or argv[1] not in ("mirrored", "worker"):
+  if len(argv) not in (3, 4) or argv[1] not in ("mirrored", "mirrored-nan", "worker"):
     raise SystemExit(__doc__)
   optimizer = argv[3] if len(argv) == 4 else "sgd"
-  if argv[1] == "mirrored":
+  if argv[1] == "mirrored-nan":
+    run_mirrored_nan(argv[2])
+  elif argv[1] == "mirrored":
     run_mirrored(argv[2], optimizer)
   else:
     run_worker(argv[2], optimizer)

@@ -200,3 +200,33 @@ def test_kill_mid_run_then_resume_continues_from_the_saved_step(tmp_path):
     # Written at every checkpoint of both runs.
     assert tag in tags and {5, 10, final_step} <= set(tags[tag]), (tag, tags.get(tag))
   assert (model_dir / "config.gin").read_text().count("unsupervised_list") == 1
+
+
+def test_an_absurd_learning_rate_stops_the_run_with_finite_checkpoints(tmp_path):
+  clip_list = _corpus(tmp_path, np.random.default_rng(3))
+  model_dir = tmp_path / "run"
+  sane = _train_command(model_dir, clip_list, 5) + [
+      "--gin_param=sound_separation.train.num_audio_examples = 0"]
+  result = subprocess.run(sane, env=_env(), capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-2000:]
+  good = _separator_kernel(str(model_dir / "checkpoints" / "ckpt-5"))
+  # The same run resumed with a learning rate that blows the weights up.
+  command = _train_command(model_dir, clip_list, 40) + [
+      "--gin_param=sound_separation.default_optimizer.learning_rate = 1e30",
+      "--gin_param=sound_separation.train.max_consecutive_nonfinite = 3",
+      "--gin_param=sound_separation.train.num_audio_examples = 0"]
+  result = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=600)
+  assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+  assert "3 consecutive training steps had a non-finite loss or gradients" in result.stderr
+  skipped = re.findall(r"step (\d+): non-finite loss or gradients; 1 step\(s\) skipped",
+                       result.stdout)
+  assert len(skipped) >= 3
+  # Every checkpoint left behind holds finite weights (the steps that would
+  # have poisoned them were not applied), and the one before is untouched.
+  steps = _checkpoint_steps(model_dir)
+  assert steps[0] == 5
+  for step in steps:
+    kernel = _separator_kernel(str(model_dir / "checkpoints" / f"ckpt-{step}"))
+    assert np.all(np.isfinite(kernel))
+  np.testing.assert_array_equal(
+      _separator_kernel(str(model_dir / "checkpoints" / "ckpt-5")), good)

@@ -25,6 +25,7 @@ from sound_separation.training import trainer as trainer_lib
 
 SAMPLES = 1600  # 0.1 s at 16 kHz
 METRICS = {"loss", "mixit", "sparsity", "covariance", "pit"}
+TRAIN_METRICS = METRICS | {"skipped_steps"}
 SCRIPT = os.path.join(os.path.dirname(__file__), "distributed_equivalence.py")
 
 
@@ -123,7 +124,7 @@ def test_fit_runs_and_reports_every_metric():
   before = [v.numpy() for v in trainer.trainable_variables]
   data = tf.data.Dataset.from_tensors(make_batch()).repeat(3)
   history = trainer.fit(data, epochs=1, verbose=0, shuffle=False)
-  assert set(history.history) == METRICS
+  assert set(history.history) == TRAIN_METRICS
   assert_finite(*[np.array(v) for v in history.history.values()])
   assert trainer.optimizer.iterations.numpy() == 3
   assert _max_diff(before, [v.numpy() for v in trainer.trainable_variables]) > 0
@@ -131,7 +132,8 @@ def test_fit_runs_and_reports_every_metric():
   logs = trainer.evaluate(data, verbose=0, return_dict=True)
   assert set(logs) == METRICS and all(np.isfinite(v) for v in logs.values())
   trainer.reset_metrics()
-  assert all(float(m.count) == 0 for m in trainer.metrics)
+  assert all(float(m.count) == 0 for m in trainer.metrics if m is not trainer.skipped_tracker)
+  assert float(trainer.skipped_tracker.result()) == 0
 
 
 def test_default_optimizer_halves_every_decay_steps():
@@ -178,7 +180,7 @@ def test_train_step_compiles_with_xla():
   trainer.compile(optimizer=keras.optimizers.SGD(1e-3), jit_compile=True)
   assert trainer.jit_compile
   logs = trainer.train_on_batch(make_batch(), return_dict=True)
-  assert set(logs) == METRICS
+  assert set(logs) == TRAIN_METRICS
   assert_finite(*[np.array(v) for v in logs.values()])
 
 
@@ -197,7 +199,7 @@ def test_mixed_bfloat16_train_step():
     assert all(v.dtype == tf.float32 for v in terms.values())
     trainer.compile(optimizer=keras.optimizers.Adam(1e-3), run_eagerly=True)
     logs = trainer.train_on_batch(make_batch(), return_dict=True)
-    assert set(logs) == METRICS
+    assert set(logs) == TRAIN_METRICS
     assert_finite(*[np.array(v) for v in logs.values()])
     assert all(v.dtype == "float32" for v in trainer.trainable_variables)
   finally:
@@ -337,3 +339,46 @@ def test_multi_worker_mirrored_strategy_matches_one_device(mirrored_run,
     assert int(data["num_replicas"]) == 2
   assert _max_diff(single, weights) <= 1e-5
   np.testing.assert_allclose(losses, single_losses, rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------
+# Guarded steps: a non-finite loss or gradient changes nothing.
+
+
+def _state(trainer):
+  return ([v.numpy().copy() for v in trainer.trainable_variables],
+          [v.numpy().copy() for v in trainer.optimizer.variables
+           if "iteration" not in v.name])
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_a_nan_batch_changes_no_weight_and_no_optimizer_slot(jit_compile):
+  trainer = tiny_trainer(sparsity="l1_l2", sparsity_weight=0.1, covariance_weight=0.1)
+  trainer.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit_compile)
+  good = make_batch()
+  trainer.train_on_batch(good)  # creates and moves the Adam slots
+  weights, slots = _state(trainer)
+  bad = {k: np.array(v) for k, v in good.items()}
+  bad["mixtures"][1, 7] = np.nan
+  logs = trainer.train_on_batch(bad, return_dict=True)
+  assert logs["skipped_steps"] == 1.0
+  after_weights, after_slots = _state(trainer)
+  for a, b in zip(weights + slots, after_weights + after_slots):
+    np.testing.assert_array_equal(a, b)
+  assert int(trainer.optimizer.iterations.numpy()) == 2  # steps count batches
+  logs = trainer.train_on_batch(good, return_dict=True)
+  assert logs["skipped_steps"] == 0.0
+  assert _max_diff(weights, _state(trainer)[0]) > 0
+
+
+@pytest.mark.slow
+def test_mirrored_replicas_skip_a_step_that_is_nan_on_one_of_them(tmp_path):
+  _run(["mirrored-nan", str(tmp_path)])
+  with open(tmp_path / "mirrored_nan.json") as f:
+    result = json.load(f)
+  assert result["finite"]
+  assert result["single_skipped"] == [0.0, 1.0, 1.0]  # the Sum over the epoch
+  assert result["mirrored_skipped"] == [0.0, 1.0, 1.0]
+  # SGD has no slots: skipping step 2 is training on batches 1 and 3 alone.
+  assert result["single_vs_without_the_batch"] <= 1e-6
+  assert result["mirrored_vs_single"] <= 1e-5

@@ -92,6 +92,64 @@ class ProgressLogger(keras.callbacks.Callback):
       self._print(f"step {_step(self.model)} validation  {format_metrics(validation)}")
 
 
+class NonFiniteError(RuntimeError):
+  """Training stopped after too many consecutive non-finite steps."""
+
+
+class NonFiniteGuard(keras.callbacks.Callback):
+  """Logs skipped (non-finite) steps and stops a run that keeps producing them.
+
+  The training models skip a step whose loss or gradients are not finite
+  (`TrainingModel.apply_if_finite`) and count it in the `skipped_steps`
+  metric. This callback warns with the step of each skip and, after
+  `max_consecutive` skips in a row, raises `NonFiniteError`: the weights (and
+  the checkpoints written meanwhile) are those of the last finite step.
+
+  Args:
+    max_consecutive: skips in a row that end the run (None: never).
+    stream: where the warnings go (default stdout).
+  """
+
+  def __init__(self, max_consecutive=20, stream=None):
+    super().__init__()
+    if max_consecutive is not None and (isinstance(max_consecutive, bool)
+                                        or not isinstance(max_consecutive, int)
+                                        or max_consecutive < 1):
+      raise ValueError(f"max_consecutive must be a positive integer or None, got "
+                       f"{max_consecutive!r}.")
+    self.max_consecutive = max_consecutive
+    self.stream = stream or sys.stdout
+    self.consecutive = 0
+    self.total = 0
+    self._seen = 0.0
+    self._step = None
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._seen = 0.0  # the metric restarts with every fit epoch
+    self._step = _step(self.model)
+
+  def on_train_batch_end(self, batch, logs=None):
+    value = scalar((logs or {}).get("skipped_steps", self._seen))
+    step = _step(self.model)
+    new = int(round(value - self._seen))
+    steps = max(1, step - (self._step if self._step is not None else step - 1))
+    self._seen, self._step = value, step
+    if new <= 0:
+      self.consecutive = 0
+      return
+    self.consecutive = self.consecutive + new if new == steps else new
+    self.total += new
+    print(f"step {step}: non-finite loss or gradients; {new} step(s) skipped, weights "
+          f"unchanged ({self.consecutive} in a row, {self.total} in this run)",
+          file=self.stream, flush=True)
+    if self.max_consecutive is not None and self.consecutive >= self.max_consecutive:
+      raise NonFiniteError(
+          f"{self.consecutive} consecutive training steps had a non-finite loss or gradients "
+          f"(up to step {step}); stopped with the weights of the last finite step. Look for "
+          f"a diverging learning rate, a bad input file, or overflow under mixed precision; "
+          f"the latest checkpoint holds the last finite weights.")
+
+
 class StopAtStep(keras.callbacks.Callback):
   """Ends training at an optimizer step, or after a wall-clock budget.
 

@@ -80,8 +80,8 @@ def train_classifier(model_dir, train_list=None, vocabulary=None, validation_lis
                      clip_seconds=10.0, sample_rate=16000, learning_rate=1e-4,
                      steps_per_checkpoint=1000, max_checkpoints_to_keep=5,
                      jit_compile=False, log_every=100, summary_every=100,
-                     time_limit_seconds=None, seed=None, train_data=None,
-                     validation_data=None, stream=None):
+                     time_limit_seconds=None, seed=None, max_consecutive_nonfinite=20,
+                     train_data=None, validation_data=None, stream=None):
   """Trains (or resumes training) a classifier; see the module docstring.
 
   The classifier's architecture comes from gin bindings of `SoundClassifier`
@@ -102,7 +102,8 @@ def train_classifier(model_dir, train_list=None, vocabulary=None, validation_lis
     sample_rate: Hz.
     learning_rate: Adam's, constant.
     steps_per_checkpoint, max_checkpoints_to_keep, jit_compile, log_every,
-      summary_every, time_limit_seconds, stream: as in `loop.train`.
+      summary_every, time_limit_seconds, max_consecutive_nonfinite, stream: as
+      in `loop.train`.
     seed: the training data's shuffle and crop seed.
     train_data, validation_data: datasets (or functions returning one) of
       `{'mixtures', 'labels'}` batches in place of the lists; validation data
@@ -159,7 +160,8 @@ def train_classifier(model_dir, train_list=None, vocabulary=None, validation_lis
         sample_rate=sample_rate, shuffle=False, repeat=False, vocabulary=class_names)
 
   stopper = callbacks_lib.StopAtStep(num_steps, time_limit_seconds)
-  run_callbacks = [stopper, checkpoints.CheckpointSaver(manager)]
+  run_callbacks = [stopper, callbacks_lib.NonFiniteGuard(max_consecutive_nonfinite, stream),
+                   checkpoints.CheckpointSaver(manager)]
   validator = None
   if validation_ds is not None and is_chief:
     validator = TaggingValidation(validation_ds, model_dir, class_names)

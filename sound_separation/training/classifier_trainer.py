@@ -61,7 +61,7 @@ class ClassifierTrainer(trainer_lib.TrainingModel):
 
   @property
   def metrics(self):
-    return [self.loss_tracker]
+    return [self.loss_tracker, self.skipped_tracker]
 
   def compute_loss_value(self, batch, training=False):
     """Mean multi-label BCE of one batch (float32 scalar, nats per class)."""
@@ -83,8 +83,7 @@ class ClassifierTrainer(trainer_lib.TrainingModel):
       scaled = loss / num_replicas
       if hasattr(self.optimizer, "scale_loss"):
         scaled = self.optimizer.scale_loss(scaled)
-    variables = self.trainable_variables
-    self.optimizer.apply(tape.gradient(scaled, variables), variables)
+    self.apply_if_finite(tape, loss, scaled)
     return self._results(loss)
 
   def test_step(self, data):

@@ -134,8 +134,8 @@ def train(model_dir, num_steps=None, steps_per_checkpoint=1000, max_checkpoints_
           jit_compile=False, steps_per_execution=1,
           log_every=100, summary_every=100, num_audio_examples=2, sample_rate=16000,
           validation=False, evaluation_list=None, evaluation_task="fuss",
-          evaluation_max_examples=None, time_limit_seconds=None, train_data=None,
-          validation_data=None, stream=None):
+          evaluation_max_examples=None, time_limit_seconds=None, max_consecutive_nonfinite=20,
+          train_data=None, validation_data=None, stream=None):
   """Trains (or resumes training) a separator with MixIT; see the module doc.
 
   The trainer (`MixITTrainer`: losses and weights), its separator, the
@@ -177,6 +177,10 @@ def train(model_dir, num_steps=None, steps_per_checkpoint=1000, max_checkpoints_
     evaluation_task: the list's task ('fuss', 'speech', 'enhancement', 'mom').
     evaluation_max_examples: evaluate only the list's first examples.
     time_limit_seconds: stop (and checkpoint) after this much training time.
+    max_consecutive_nonfinite: a step whose loss or gradients are not finite
+      changes nothing and is skipped (`skipped_steps` in the logs and
+      TensorBoard); after this many in a row the run stops with
+      `callbacks.NonFiniteError` (None: never).
     train_data, validation_data: a dataset or a function returning one, in
       place of `training_dataset()` / `validation_dataset()`.
     stream: where progress lines go (default stdout).
@@ -238,7 +242,8 @@ def train(model_dir, num_steps=None, steps_per_checkpoint=1000, max_checkpoints_
     validation_ds = _make_data(validation_data, datasets.validation_dataset)
 
   stopper = callbacks_lib.StopAtStep(num_steps, time_limit_seconds)
-  run_callbacks = [stopper, checkpoints.CheckpointSaver(manager, keep_checkpoint_every_steps),
+  run_callbacks = [stopper, callbacks_lib.NonFiniteGuard(max_consecutive_nonfinite, stream),
+                   checkpoints.CheckpointSaver(manager, keep_checkpoint_every_steps),
                    callbacks_lib.ProgressLogger(num_steps, log_every, stream, time_limit_seconds)]
   summaries = None
   if is_chief:

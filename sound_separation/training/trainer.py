@@ -47,6 +47,7 @@ from sound_separation.losses import snr
 from sound_separation.losses import sparsity as sparsity_lib
 from sound_separation.models.classifier import SoundClassifier
 from sound_separation.models.separation_model import SeparationModel
+from sound_separation.training import keras_compat
 
 MIXTURES = datasets.MIXTURES
 SUPERVISED_MIXTURES = datasets.SUPERVISED_MIXTURES
@@ -148,14 +149,64 @@ def _mean(values):
   return tf.reduce_mean(tf.cast(values, tf.float32))
 
 
+def _all_finite(loss, gradients):
+  """True iff the loss and every gradient are finite (a scalar bool)."""
+  checks = [tf.reduce_all(tf.math.is_finite(tf.cast(loss, tf.float32)))]
+  checks += [tf.reduce_all(tf.math.is_finite(g)) for g in gradients if g is not None]
+  return tf.reduce_all(tf.stack(checks))
+
+
 class TrainingModel(keras.Model):
   """What this library's training models share (`MixITTrainer`, `ClassifierTrainer`).
 
   float32 inputs whatever the dtype policy, `default_optimizer()` when
   `compile` gets none, a model built in `__init__` (no symbolic trace by
-  Keras), and metric results shaped for MultiWorkerMirroredStrategy.
-  Subclasses give `metrics`.
+  Keras), metric results shaped for MultiWorkerMirroredStrategy, and the
+  guarded optimizer step of both `train_step`s (`apply_if_finite`): a step
+  whose loss or gradients are not finite on any replica changes no weight
+  and no optimizer slot, and is counted in the `skipped_steps` metric.
+  Subclasses give `metrics` (ending with `self.skipped_tracker`).
   """
+
+  def __init__(self, **kwargs):
+    super().__init__(**kwargs)
+    # Sum over a checkpoint interval (metrics reset at each fit epoch);
+    # metrics are not part of the checkpoints.
+    self.skipped_tracker = keras.metrics.Sum(name="skipped_steps")
+
+  def apply_if_finite(self, tape, loss, scaled_loss):
+    """Differentiates `scaled_loss` and applies the step unless anything is non-finite.
+
+    Under a strategy the check is all-reduced, so every replica skips or
+    applies alike. A skipped step still advances `optimizer.iterations`, so
+    steps keep counting batches (checkpoint and summary cadence stay); with a
+    `LossScaleOptimizer` (mixed_float16) the step goes to the optimizer,
+    which skips it itself and lowers its loss scale.
+
+    Args:
+      tape: the `GradientTape` that recorded `scaled_loss`.
+      loss: the replica's unscaled loss (checked for finiteness).
+      scaled_loss: what is differentiated (divided by the replicas, scaled).
+
+    Returns:
+      The step's finite flag (scalar bool, the same on every replica).
+    """
+    variables = self.trainable_variables
+    gradients = tape.gradient(scaled_loss, variables)
+    finite = _all_finite(loss, gradients)
+    context = tf.distribute.get_replica_context()
+    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if context is not None and num_replicas > 1:
+      bad = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.cast(~finite, tf.float32))
+      finite = tf.equal(bad, 0.0)
+    if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+      self.optimizer.apply(gradients, variables)
+    else:
+      keras_compat.apply_if(self.optimizer, finite, gradients, variables)
+    # `finite` is the same on every replica, and Keras reports a replica's
+    # metric values (not their sum), so each counts the whole step.
+    self.skipped_tracker.update_state(tf.cast(~finite, tf.float32))
+    return finite
 
   @property
   def input_dtype(self):
@@ -364,7 +415,8 @@ class MixITTrainer(TrainingModel):
 
   @property
   def metrics(self):
-    return [self.loss_tracker] + [self.term_trackers[t] for t in self.terms]
+    return ([self.loss_tracker] + [self.term_trackers[t] for t in self.terms]
+            + [self.skipped_tracker])
 
   def _separate(self, waveforms, training):
     separated = self(waveforms, training=training)
@@ -497,14 +549,14 @@ class MixITTrainer(TrainingModel):
       # gradients in `apply`; other optimizers return the loss unchanged.
       if hasattr(self.optimizer, "scale_loss"):
         loss = self.optimizer.scale_loss(loss)
-    variables = self.trainable_variables
-    gradients = tape.gradient(loss, variables)
-    self.optimizer.apply(gradients, variables)
+    self.apply_if_finite(tape, terms["total"], loss)
     return self._update_metrics(terms)
 
   def test_step(self, data):
     """The metrics of one batch, without an update."""
-    return self._update_metrics(self.compute_losses(data, training=False))
+    results = self._update_metrics(self.compute_losses(data, training=False))
+    results.pop(self.skipped_tracker.name, None)
+    return results
 
   def get_config(self):
     return {**super().get_config(),
