@@ -312,3 +312,16 @@ def test_a_study_killed_mid_run_resumes_it(tmp_path):
   base = json.loads((study.parent / "runs" / "m2" / "baseline.json").read_text())
   assert [c["step"] for c in base["checkpoints"]] == list(range(2, 42, 2))
   assert (study.parent / "runs" / "m2" / "l1_l2_w1.json").exists()
+
+
+def test_run_locks_exclude_live_processes_and_take_over_dead_ones(tmp_path):
+  first, second = runner._RunLock(str(tmp_path), "m4/a"), runner._RunLock(str(tmp_path), "m4/a")
+  assert first.acquire()
+  (tmp_path / "m4" / "a.lock").write_text(str(os.getppid()))  # a live process
+  assert not second.acquire()
+  dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                        capture_output=True, text=True, check=True).stdout.strip()
+  (tmp_path / "m4" / "a.lock").write_text(dead)  # a process that has ended
+  assert second.acquire() and (tmp_path / "m4" / "a.lock").read_text() == str(os.getpid())
+  second.release()
+  assert not (tmp_path / "m4" / "a.lock").exists()

@@ -19,6 +19,11 @@ each run:
 5. Write `<results_dir>/runs/<run>.json`. A run with that file is finished:
    a re-run of the study skips it without loading anything.
 
+Several processes may run the same study at once (e.g. one per core, or
+`--only='m8/*'` beside the rest): a run is locked by the process working on
+it (`<out_dir>/<run>.lock`), the others take the next run; a killed
+process's locks are taken over.
+
 Only the small per-run JSON files and the baselines' separators live in
 `results_dir` (committed with the results); checkpoints, logs and caches stay
 in `out_dir`.
@@ -282,6 +287,68 @@ def complete_run(spec, study, out_dir, results_dir, stream, baseline_result=None
   return result
 
 
+class _RunLock:
+  """`<out_dir>/<run>.lock`: one process per run, so several can share a study.
+
+  The lock file holds the owner's pid; a lock whose process is gone (killed)
+  is taken over.
+  """
+
+  def __init__(self, out_dir, name):
+    self.path = os.path.join(out_dir, name + ".lock")
+    self.held = False
+
+  @staticmethod
+  def _alive(pid):
+    try:
+      os.kill(pid, 0)
+    except ProcessLookupError:
+      return False
+    except PermissionError:
+      return True
+    return True
+
+  def acquire(self):
+    """True if this process now holds the lock; False if a live process does."""
+    os.makedirs(os.path.dirname(self.path), exist_ok=True)
+    for _ in range(2):
+      try:
+        fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+      except FileExistsError:
+        try:
+          with open(self.path, encoding="utf-8") as f:
+            owner = int(f.read().strip() or 0)
+        except (OSError, ValueError):
+          owner = 0
+        if owner and owner != os.getpid() and self._alive(owner):
+          return False
+        try:
+          os.remove(self.path)  # a stale lock of a killed process
+        except FileNotFoundError:
+          pass
+        continue
+      with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(str(os.getpid()))
+      self.held = True
+      return True
+    return False
+
+  def owner(self):
+    try:
+      with open(self.path, encoding="utf-8") as f:
+        return f.read().strip()
+    except OSError:
+      return "?"
+
+  def release(self):
+    if self.held:
+      try:
+        os.remove(self.path)
+      except FileNotFoundError:
+        pass
+      self.held = False
+
+
 def run_study(study_file, out_dir, results_dir=None, gin_params=(), only=None, stream=None):
   """Runs (or resumes, or re-reports) a study; writes the report.
 
@@ -315,10 +382,27 @@ def run_study(study_file, out_dir, results_dir=None, gin_params=(), only=None, s
     if only is not None and not fnmatch.fnmatch(spec.name, only):
       continue
     if spec.init_from is not None and spec.init_from not in results:
-      print(f"[{spec.name}] waiting for {spec.init_from}", file=stream, flush=True)
+      base_path = result_path(results_dir, spec.init_from)
+      if not os.path.exists(base_path):  # another process may have finished it
+        print(f"[{spec.name}] waiting for {spec.init_from}", file=stream, flush=True)
+        continue
+      results[spec.init_from] = _read_json(base_path)
+    lock = _RunLock(out_dir, spec.name)
+    if not lock.acquire():
+      print(f"[{spec.name}] in progress in process {lock.owner()}", file=stream, flush=True)
       continue
-    results[spec.name] = complete_run(spec, study, out_dir, results_dir, stream,
-                                      results.get(spec.init_from))
+    try:
+      if os.path.exists(path):  # finished by another process meanwhile
+        results[spec.name] = _read_json(path)
+        continue
+      results[spec.name] = complete_run(spec, study, out_dir, results_dir, stream,
+                                        results.get(spec.init_from))
+    finally:
+      lock.release()
+  for spec in specs:  # runs other processes finished meanwhile
+    path = result_path(results_dir, spec.name)
+    if spec.name not in results and os.path.exists(path):
+      results[spec.name] = _read_json(path)
   written = report.write_report(study, specs, results, results_dir, study_file)
   print(f"Report: {', '.join(os.path.relpath(p) for p in written)}", file=stream, flush=True)
   return results
