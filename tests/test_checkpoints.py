@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from sound_separation.models import folders
 from sound_separation.training import checkpoints
 from sound_separation.training import strategies
 from test_trainer import tiny_trainer
@@ -53,7 +54,7 @@ def test_worker_resumes_from_the_chiefs_checkpoints_not_its_scratch_folder(tmp_p
   worker = _built_trainer(5)  # other weights, as a fresh worker would have
   scratch = checkpoints.make_manager(worker, str(tmp_path / "run" / ".worker_1"))
   step = checkpoints.restore_or_initialize(
-      scratch, worker, resume_dir=checkpoints.checkpoint_dir(str(tmp_path / "run")))
+      scratch, worker, resume_dir=folders.checkpoint_dir(str(tmp_path / "run")))
   assert step == 1
   for mine, theirs in zip(worker.weights, chief.weights):
     np.testing.assert_array_equal(mine.numpy(), theirs.numpy(), err_msg=mine.path)
@@ -113,28 +114,28 @@ def test_separator_folder_round_trip_and_training_checkpoint_load(tmp_path):
   trainer.train_on_batch(_batch())
   run = str(tmp_path / "run")
   checkpoints.make_manager(trainer, run).save(checkpoint_number=1)
-  checkpoints.write_separator_config(run, trainer.separator, 8000)
+  folders.write_separator_config(run, trainer.separator, 8000)
   x = np.random.default_rng(7).standard_normal((2, 900)).astype(np.float32)
   expected = trainer.separator(x).numpy()
-  loaded, rate, path = checkpoints.load_separator(run)
+  loaded, rate, path = folders.load_separator(run)
   assert rate == 8000 and path.endswith("ckpt-1")
   np.testing.assert_allclose(loaded(x).numpy(), expected, atol=1e-6)
   assert loaded is not trainer.separator
 
   exported = str(tmp_path / "folder")
-  checkpoints.save_separator(loaded, exported, 8000, step=3)
-  again, rate, path = checkpoints.load_separator(exported)
+  folders.save_separator(loaded, exported, 8000, step=3)
+  again, rate, path = folders.load_separator(exported)
   assert rate == 8000 and path.endswith("ckpt-3")
   np.testing.assert_allclose(again(x).numpy(), expected, atol=1e-6)
   # The folder is also a fine-tuning init for a fresh trainer.
   fresh = _built_trainer(8)
-  checkpoints.restore_separator(fresh.separator, exported)
+  folders.restore_separator(fresh.separator, exported)
   np.testing.assert_allclose(fresh.separator(x).numpy(), expected, atol=1e-6)
 
 
 def test_load_separator_errors_name_the_folder(tmp_path):
   with pytest.raises(FileNotFoundError, match="separator.json"):
-    checkpoints.load_separator(str(tmp_path))
+    folders.load_separator(str(tmp_path))
   (tmp_path / "separator.json").write_text("{\"model\": 1}")
   with pytest.raises(ValueError, match="not a separator description"):
-    checkpoints.load_separator(str(tmp_path))
+    folders.load_separator(str(tmp_path))

@@ -21,11 +21,11 @@ from sound_separation.evaluation import tagging
 from sound_separation.layers import TDCNPlusPlus
 from sound_separation.layers import WaveformFilterbank
 from sound_separation.losses import classification
+from sound_separation.models import folders
 from sound_separation.models import SeparationModel
 from sound_separation.models import SoundClassifier
-from sound_separation.training import MixITTrainer
-from sound_separation.training import checkpoints
 from sound_separation.training import classifier_loop
+from sound_separation.training import MixITTrainer
 
 RATE = 16000
 TINY = dict(num_filters=8, widths=(4, 8), blocks_per_stage=1)
@@ -297,7 +297,7 @@ def test_pretrain_then_drive_a_separation_step(tmp_path):
   assert (tmp_path / "classifier" / classifier_loop.VALIDATION_FILE).exists()
 
   # The pretrained classifier, frozen, in a MixIT step on labelled mixtures.
-  classifier = checkpoints.load_classifier(model_dir)
+  classifier = folders.load_classifier(model_dir)
   np.testing.assert_array_equal(classifier.head.kernel.numpy(),
                                 resumed.trainer.classifier.head.kernel.numpy())
   trainer = MixITTrainer(tiny_separator(), classifier=classifier, classification_weight=1.0)
@@ -336,7 +336,7 @@ def test_train_classifier_command(tmp_path):
   finally:
     gin.clear_config()
   assert "Done" in out.getvalue() and "validation: mAP" in out.getvalue()
-  _, rate, names = checkpoints.read_classifier_config(str(tmp_path / "run"))
+  _, rate, names = folders.read_classifier_config(str(tmp_path / "run"))
   assert rate == RATE and names == ["a", "b"]
   assert (tmp_path / "run" / "checkpoints" / "ckpt-2.index").exists()
   help_out = io.StringIO()

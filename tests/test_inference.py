@@ -13,7 +13,7 @@ import soundfile
 from sound_separation.inference import export
 from sound_separation.inference import model as model_lib
 from sound_separation.inference import separate
-from sound_separation.training import checkpoints
+from sound_separation.models import folders
 from test_trainer import tiny_separator
 
 RATE = 8000
@@ -28,7 +28,7 @@ def model_folder(tmp_path_factory):
   for v in separator.weights:
     v.assign(rng.uniform(-0.4, 0.4, v.shape).astype(np.float32))
   folder = str(tmp_path_factory.mktemp("model"))
-  checkpoints.save_separator(separator, folder, RATE)
+  folders.save_separator(separator, folder, RATE)
   return folder, separator
 
 
@@ -89,6 +89,31 @@ def test_short_input_is_one_chunk_and_long_outputs_sum_to_the_input(model_folder
   np.testing.assert_allclose(out.sum(0), x, atol=1e-5)
 
 
+def test_full_chunks_go_through_the_compiled_function(model_folder, monkeypatch):
+  folder, separator = model_folder
+  loaded = model_lib.load_model(folder)
+  x = np.random.default_rng(8).standard_normal(int(2.5 * RATE)).astype(np.float32) * 0.1
+  fixed = loaded.fixed_length(RATE)
+  np.testing.assert_allclose(fixed(x[None, :RATE]), separator(x[None, :RATE]).numpy(),
+                             atol=1e-5)
+  with pytest.raises(ValueError, match=f"takes \\[batch, {RATE}\\]"):
+    fixed(x[None, :100])
+  calls = []
+  real = loaded.fixed_length
+  monkeypatch.setattr(loaded, "fixed_length", lambda n: calls.append(n) or real(n))
+  graph_calls = []
+  real_graph = loaded._function
+  monkeypatch.setattr(loaded, "_function", lambda w: graph_calls.append(w.shape) or real_graph(w))
+  out = separate.separate_waveform(loaded, x, chunk_seconds=1.0, overlap_seconds=0.25)
+  assert calls == [RATE] and not graph_calls
+  np.testing.assert_allclose(out.sum(0), x, atol=1e-5)
+  # Shorter than a chunk: the any-length graph, not padding (which would
+  # change the outputs).
+  short = separate.separate_waveform(loaded, x[:777], chunk_seconds=1.0, overlap_seconds=0.25)
+  assert graph_calls == [(1, 777)]
+  np.testing.assert_allclose(short, separator(x[None, :777]).numpy()[0], atol=1e-5)
+
+
 def test_separate_file_resamples_downmixes_and_keeps_the_loudest(tmp_path):
   rate = 11025
   t = np.arange(int(2.3 * rate)) / rate
@@ -119,8 +144,9 @@ def test_separate_file_resamples_downmixes_and_keeps_the_loudest(tmp_path):
 def test_export_reloads_without_the_library_at_two_lengths(model_folder, tmp_path):
   folder, separator = model_folder
   out = str(tmp_path / "saved")
-  result = export.export_saved_model(folder, out)
+  result = export.export_saved_model(folder, out, chunk_seconds=0.2)  # 1600 samples
   assert result["sample_rate"] == RATE and result["num_sources"] == 4
+  assert result["chunk_samples"] == 1600
   rng = np.random.default_rng(4)
   inputs = {n: rng.standard_normal((2, n)).astype(np.float32) for n in (333, 1600)}
   for n, x in inputs.items():
@@ -136,6 +162,8 @@ def test_export_reloads_without_the_library_at_two_lengths(model_folder, tmp_pat
         sig = loaded.signatures["serving_default"](waveforms=tf.constant(x))
         np.save({str(tmp_path)!r} + f"/y{{n}}.npy", y)
         np.save({str(tmp_path)!r} + f"/s{{n}}.npy", list(sig.values())[0].numpy())
+      x = np.load({str(tmp_path)!r} + "/x1600.npy")
+      np.save({str(tmp_path)!r} + "/c1600.npy", loaded.serve_chunk(tf.constant(x)).numpy())
   """)
   env = dict(os.environ, PYTHONPATH="")
   done = subprocess.run([sys.executable, "-c", script], cwd=str(tmp_path), env=env,
@@ -146,9 +174,16 @@ def test_export_reloads_without_the_library_at_two_lengths(model_folder, tmp_pat
     assert expected.shape == (2, 4, n)
     np.testing.assert_allclose(np.load(tmp_path / f"y{n}.npy"), expected, atol=1e-5)
     np.testing.assert_allclose(np.load(tmp_path / f"s{n}.npy"), expected, atol=1e-5)
-  # The library's loader reads the SavedModel too, with its sample rate.
+  # The compiled fixed-length function (XLA middles) agrees to rounding.
+  np.testing.assert_allclose(np.load(tmp_path / "c1600.npy"),
+                             separator(inputs[1600]).numpy(), atol=1e-5)
+  # The library's loader reads the SavedModel too, with its sample rate, and
+  # offers serve_chunk at its length only.
   loaded = model_lib.load_model(out)
   assert loaded.sample_rate == RATE
+  assert loaded.has_fixed_length(1600) and not loaded.has_fixed_length(1000)
+  np.testing.assert_allclose(loaded.fixed_length(1600)(inputs[1600]),
+                             separator(inputs[1600]).numpy(), atol=1e-5)
   np.testing.assert_allclose(loaded(inputs[333]), separator(inputs[333]).numpy(), atol=1e-5)
   with pytest.raises(FileExistsError, match="not empty"):
     export.export_saved_model(folder, out)

@@ -14,7 +14,7 @@ from sound_separation.data import datasets
 from sound_separation.evaluation import evaluator
 from sound_separation.inference import model as model_lib
 from sound_separation.inference import separate
-from sound_separation.training import checkpoints
+from sound_separation.models import folders
 from test_trainer import tiny_separator
 
 RATE = 8000
@@ -29,7 +29,7 @@ def model_folder(tmp_path_factory):
   for v in separator.weights:
     v.assign(rng.uniform(-0.4, 0.4, v.shape).astype(np.float32))
   folder = str(tmp_path_factory.mktemp("model"))
-  checkpoints.save_separator(separator, folder, RATE)
+  folders.save_separator(separator, folder, RATE)
   return folder, separator
 
 

@@ -17,8 +17,8 @@ import tensorflow as tf
 
 from sound_separation import cli
 from sound_separation import gin_utils
+from sound_separation.models import folders
 from sound_separation.models import SeparationModel
-from sound_separation.training import checkpoints
 
 RATE = 16000
 T = 1600  # 0.1 s clips keep the tiny model's steps fast.
@@ -126,7 +126,7 @@ def _separator_kernel(prefix):
     separator = SeparationModel()
     separator.build((None, None))
     gin.clear_config()
-  checkpoints.restore_separator(separator, prefix)
+  folders.restore_separator(separator, prefix)
   return separator.mask_dense.kernel.numpy()
 
 

@@ -2,33 +2,38 @@
 
 The SavedModel's `serve` function (also its `serving_default` signature)
 takes float32 `[batch, samples]` of any length and returns float32
-`[batch, M, samples]`. It loads with plain `tf.saved_model.load` in a
+`[batch, M, samples]`; `serve_chunk` takes `[batch, chunk_samples]` only,
+with the TDCN++ middles compiled by XLA (faster; `separate` cuts files into
+chunks of that length). Both load with plain `tf.saved_model.load` in a
 process without this library:
 
     separated = tf.saved_model.load(path).serve(waveforms)
 
-`assets.extra/sound_separation.json` records the sample rate and M.
+`assets.extra/sound_separation.json` records the sample rate, M and
+`chunk_samples`. TFLite converts `serve` (XLA calls do not convert).
 """
 
 import json
 import os
 
+import keras
 import tensorflow as tf
 
 from sound_separation.inference import model as model_lib
 from sound_separation.layers import fused_block
-from sound_separation.training import checkpoints
+from sound_separation.models import folders
 
 
-def export_saved_model(model_dir, out, checkpoint=None, tflite=False):
+def export_saved_model(model_dir, out, checkpoint=None, tflite=False, chunk_seconds=10.0):
   """Exports a model folder's separator.
 
   Args:
     model_dir: a training run's folder or an imported model folder.
     out: the SavedModel folder to write (must not exist, or be empty).
     checkpoint: a checkpoint prefix to export instead of the latest.
-    tflite: also write `<out>/model.tflite` (a TFLite flatbuffer with the
-      same dynamic-shape signature).
+    tflite: also write `<out>/model.tflite` (a TFLite flatbuffer of `serve`,
+      any batch and length).
+    chunk_seconds: the input length of `serve_chunk` (None: no such function).
 
   Returns:
     dict: `saved_model`, `tflite` (path or None), `sample_rate`,
@@ -37,15 +42,26 @@ def export_saved_model(model_dir, out, checkpoint=None, tflite=False):
   out = os.fspath(out)
   if tf.io.gfile.exists(out) and tf.io.gfile.listdir(out):
     raise FileExistsError(f"--out {out!r} exists and is not empty")
-  separator, sample_rate, read = checkpoints.load_separator(model_dir, checkpoint)
-  # Plain ops, not XLA: a graph that takes any length would otherwise compile
-  # for each new one, and TFLite cannot convert XLA calls.
+  separator, sample_rate, read = folders.load_separator(model_dir, checkpoint)
+  archive = keras.export.ExportArchive()
+  archive.track(separator)
+  call = lambda waveforms: separator(waveforms, training=False)
+  # The first endpoint is also `serving_default`. Plain ops, not XLA: a graph
+  # that takes any length would otherwise compile for each new one, and
+  # TFLite cannot convert XLA calls.
   with fused_block.xla_middles(False):
-    separator.export(out, format="tf_saved_model", verbose=False,
-                     input_signature=[tf.TensorSpec([None, None], tf.float32,
-                                                    name="waveforms")])
+    archive.add_endpoint("serve", call, input_signature=[
+        tf.TensorSpec([None, None], tf.float32, name="waveforms")])
+  chunk_samples = None
+  if chunk_seconds is not None:
+    chunk_samples = int(round(chunk_seconds * sample_rate))
+    with fused_block.xla_middles(True):
+      archive.add_endpoint("serve_chunk", call, input_signature=[
+          tf.TensorSpec([None, chunk_samples], tf.float32, name="waveforms")])
+  archive.write_out(out, verbose=False)
   info = {"sample_rate": sample_rate, "num_sources": separator.num_sources,
-          "model_dir": os.path.abspath(model_dir), "checkpoint": read}
+          "chunk_samples": chunk_samples, "model_dir": os.path.abspath(model_dir),
+          "checkpoint": read}
   tf.io.gfile.makedirs(os.path.join(out, os.path.dirname(model_lib.SAVED_MODEL_INFO)))
   with tf.io.gfile.GFile(os.path.join(out, model_lib.SAVED_MODEL_INFO), "w") as f:
     json.dump(info, f, indent=1)
@@ -56,7 +72,8 @@ def export_saved_model(model_dir, out, checkpoint=None, tflite=False):
 
 
 def _write_tflite(saved_model):
-  converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
+  converter = tf.lite.TFLiteConverter.from_saved_model(saved_model,
+                                                       signature_keys=["serving_default"])
   flatbuffer = converter.convert()
   path = os.path.join(saved_model, "model.tflite")
   with tf.io.gfile.GFile(path, "wb") as f:

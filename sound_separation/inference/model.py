@@ -21,13 +21,28 @@ import tensorflow as tf
 
 from sound_separation import pretrained
 from sound_separation.layers import fused_block
-from sound_separation.training import checkpoints
+from sound_separation.models import folders
 
 SAVED_MODEL_INFO = os.path.join("assets.extra", "sound_separation.json")
 
 
+def _checked(waveforms, length=None):
+  waveforms = np.asarray(waveforms, np.float32)
+  if waveforms.ndim != 2 or waveforms.shape[1] == 0:
+    raise ValueError(f"waveforms must be [batch, samples] with samples >= 1, got shape "
+                     f"{waveforms.shape}")
+  if length is not None and waveforms.shape[1] != length:
+    raise ValueError(f"this function takes [batch, {length}] waveforms, got shape "
+                     f"{waveforms.shape}")
+  return tf.constant(waveforms)
+
+
 class Separator:
   """Callable `[B, T]` float32 -> `[B, M, T]` float32, at `sample_rate` Hz.
+
+  `separator(waveforms)` takes any length (one graph, no compilation);
+  `separator.fixed_length(L)` gives a faster function for `[B, L]` inputs
+  where the model has one (compiled on first use).
 
   Attributes:
     sample_rate: the rate the model was trained at, Hz.
@@ -35,30 +50,37 @@ class Separator:
     description: where it came from (folder and checkpoint), for reports.
   """
 
-  def __init__(self, function, sample_rate, num_sources, description):
+  def __init__(self, function, sample_rate, num_sources, description, make_fixed=None,
+               fixed_lengths=None):
     self._function = function
+    self._make_fixed = make_fixed  # length -> function
+    self._fixed_lengths = fixed_lengths  # the lengths make_fixed takes (None: any)
+    self._fixed = {}
     self.sample_rate = int(sample_rate)
     self.num_sources = int(num_sources)
     self.description = description
 
   def __call__(self, waveforms):
-    waveforms = np.asarray(waveforms, np.float32)
-    if waveforms.ndim != 2 or waveforms.shape[1] == 0:
-      raise ValueError(f"waveforms must be [batch, samples] with samples >= 1, got shape "
-                       f"{waveforms.shape}")
-    return np.asarray(self._function(tf.constant(waveforms)), np.float32)
+    return np.asarray(self._function(_checked(waveforms)), np.float32)
 
+  def has_fixed_length(self, length):
+    """True if `fixed_length(length)` is compiled (not the any-length function)."""
+    return self._make_fixed is not None and (self._fixed_lengths is None
+                                             or int(length) in self._fixed_lengths)
 
-def serving_function(separator):
-  """A `tf.function` of the Keras separator for inputs `[None, None]`.
+  def fixed_length(self, length):
+    """A callable `[B, length]` -> `[B, M, length]` float32 NumPy, for one length.
 
-  Traced once with the TDCN++ blocks as plain ops (`fused_block.xla_middles`):
-  with XLA, every new input length would compile new programs.
-  """
-  function = tf.function(lambda waveforms: separator(waveforms, training=False),
-                         input_signature=[tf.TensorSpec([None, None], tf.float32)])
-  with fused_block.xla_middles(False):
-    return function.get_concrete_function()
+    For a model folder: the separator with its TDCN++ middles compiled by XLA
+    for `length` (`models.folders.fixed_length_function`). For a SavedModel:
+    its `serve_chunk` function when `length` is the length it was exported
+    with. Otherwise the any-length function.
+    """
+    length = int(length)
+    if length not in self._fixed:
+      function = self._make_fixed(length) if self.has_fixed_length(length) else self._function
+      self._fixed[length] = lambda w, f=function: np.asarray(f(_checked(w, length)), np.float32)
+    return self._fixed[length]
 
 
 def is_saved_model(path):
@@ -82,13 +104,14 @@ def load_model(path=None, checkpoint=None):
     if checkpoint is not None:
       raise ValueError(f"checkpoint applies to a model folder, not to the SavedModel {path}")
     return _load_saved_model(path)
-  if not tf.io.gfile.exists(os.path.join(path, checkpoints.SEPARATOR_FILE)):
+  if not tf.io.gfile.exists(os.path.join(path, folders.SEPARATOR_FILE)):
     raise FileNotFoundError(
-        f"{path!r} is neither a model folder (no {checkpoints.SEPARATOR_FILE}) nor a "
+        f"{path!r} is neither a model folder (no {folders.SEPARATOR_FILE}) nor a "
         f"SavedModel (no saved_model.pb)")
-  separator, sample_rate, read = checkpoints.load_separator(path, checkpoint)
-  return Separator(serving_function(separator), sample_rate, separator.num_sources,
-                   f"{path} ({read})")
+  separator, sample_rate, read = folders.load_separator(path, checkpoint)
+  return Separator(folders.serving_function(separator), sample_rate, separator.num_sources,
+                   f"{path} ({read})",
+                   make_fixed=lambda length: folders.fixed_length_function(separator, length))
 
 
 def _load_saved_model(path):
@@ -99,5 +122,10 @@ def _load_saved_model(path):
   with tf.io.gfile.GFile(info_path) as f:
     info = json.load(f)
   loaded = tf.saved_model.load(path)
-  # The closure keeps `loaded` (and so its variables) alive with the function.
-  return Separator(lambda waveforms: loaded.serve(waveforms), info["sample_rate"], info["num_sources"], path)
+  chunk = info.get("chunk_samples")
+  has_chunk = chunk is not None and hasattr(loaded, "serve_chunk")
+  # The closures keep `loaded` (and so its variables) alive with the functions.
+  return Separator(lambda waveforms: loaded.serve(waveforms), info["sample_rate"],
+                   info["num_sources"], path,
+                   make_fixed=(lambda length: loaded.serve_chunk) if has_chunk else None,
+                   fixed_lengths={int(chunk)} if has_chunk else None)

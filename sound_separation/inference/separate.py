@@ -60,8 +60,10 @@ def separate_waveform(separator, waveform, chunk_seconds=10.0, overlap_seconds=1
   """Separates one long waveform at the model's rate.
 
   Args:
-    separator: a `Separator` (`inference.load_model`), or any callable
-      `[B, L] -> [B, M, L]` with a `sample_rate` attribute.
+    separator: a `Separator` (`inference.load_model`; its compiled
+      `fixed_length` function is used where it has one for the chunk
+      length), or any callable `[B, L] -> [B, M, L]` with a `sample_rate`
+      attribute.
     waveform: float32 `[T]` at `separator.sample_rate`.
     chunk_seconds: chunk length; inputs up to this length are one chunk.
     overlap_seconds: at least this much overlap between consecutive chunks
@@ -83,12 +85,19 @@ def separate_waveform(separator, waveform, chunk_seconds=10.0, overlap_seconds=1
                      f"{rate} Hz), got chunk_seconds={chunk_seconds!r}, "
                      f"overlap_seconds={overlap_seconds!r}")
   num_samples = waveform.shape[0]
+  # Full chunks go through the separator's function compiled for the chunk
+  # length, where it has one: one program for every file. A shorter input
+  # takes the any-length graph rather than being padded, since padding would
+  # change the separator's statistics over time and so its outputs.
+  compiled = getattr(separator, "has_fixed_length", None)
+  compiled = compiled is not None and num_samples >= chunk and compiled(chunk)
+  call = separator.fixed_length(chunk) if compiled else separator
   starts = _chunk_starts(num_samples, chunk, chunk - overlap)
   length = min(chunk, num_samples)
   pieces = []
   for i in range(0, len(starts), batch_size):
     batch = np.stack([waveform[s:s + length] for s in starts[i:i + batch_size]])
-    pieces.extend(separator(batch))
+    pieces.extend(call(batch))
   output = np.array(pieces[0], np.float32)
   if len(starts) == 1:
     return output

@@ -2,3 +2,6 @@
 
 from sound_separation.models.separation_model import SeparationModel
 from sound_separation.models.classifier import SoundClassifier
+from sound_separation.models.folders import load_classifier
+from sound_separation.models.folders import load_separator
+from sound_separation.models.folders import save_separator

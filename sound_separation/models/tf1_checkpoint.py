@@ -6,7 +6,7 @@ named by its variable scopes (SPEC §2). `separator_from_tf1` reads such a
 checkpoint, infers the architecture from the variables' shapes, builds a
 `SeparationModel` and loads every weight through `MAPPING`, the one table
 from original names to ours. `import_tf1` writes the result as a model folder
-(`checkpoints.save_separator`), which `checkpoints.load_separator` reads and
+(`folders.save_separator`), which `folders.load_separator` reads and
 which serves as another run's `init_checkpoint` for fine-tuning.
 
 Inference rules (what the variables do not say comes from the original's
@@ -47,10 +47,10 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from sound_separation.layers.tdcn import TDCNPlusPlus
 from sound_separation.layers.tdcn import skip_connections
+from sound_separation.layers.tdcn import TDCNPlusPlus
+from sound_separation.models import folders
 from sound_separation.models.separation_model import SeparationModel
-from sound_separation.training import checkpoints
 
 # How a value converts: 'same' (identical shape), 'scalar' (the original
 # stores prelu and scale_layer as [] — `tf.get_variable(shape=[])` — and the
@@ -195,7 +195,7 @@ def read_model_variables(checkpoint, scope=None):
   if "_CHECKPOINTABLE_OBJECT_GRAPH" in names:
     raise TF1CheckpointError(
         f"{path} is a TF2 (object-based) checkpoint, not a TF1 one: load this "
-        f"library's own checkpoints with checkpoints.load_separator or use them "
+        f"library's own checkpoints with folders.load_separator or use them "
         f"as init_checkpoint.")
   model_names = sorted(n for n in names if not _is_ignored(n, names))
   anchor = re.compile(r"^((?:.+/)?)conv_encoder/dense(?:_\d+)?/kernel$")
@@ -421,7 +421,7 @@ def import_tf1(checkpoint, out_dir, sample_rate=16000, scope=None,
   """Converts an original TF1 checkpoint into a model folder of this library.
 
   Writes `<out_dir>/separator.json` and `<out_dir>/checkpoints/ckpt-0` with
-  `checkpoints.save_separator` (load them with `checkpoints.load_separator`
+  `folders.save_separator` (load them with `folders.load_separator`
   or use `out_dir` as a run's `init_checkpoint`), plus `tf1_import.json`,
   the returned summary, as a record of where the weights came from.
 
@@ -446,7 +446,7 @@ def import_tf1(checkpoint, out_dir, sample_rate=16000, scope=None,
   model, summary = separator_from_tf1(checkpoint, sample_rate, scope,
                                       num_dilations, hop_size,
                                       mixture_consistency)
-  summary["output"] = checkpoints.save_separator(model, out_dir, sample_rate)
+  summary["output"] = folders.save_separator(model, out_dir, sample_rate)
   with open(os.path.join(out_dir, "tf1_import.json"), "w", encoding="utf-8") as f:
     json.dump(summary, f, indent=1)
   return summary

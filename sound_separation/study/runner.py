@@ -49,6 +49,7 @@ from sound_separation.evaluation import evaluator
 from sound_separation.inference import model as model_lib
 from sound_separation.losses import mixit as mixit_lib
 from sound_separation.losses import snr
+from sound_separation.models import folders
 from sound_separation.study import grid
 from sound_separation.study import report
 from sound_separation.study import selection
@@ -128,13 +129,13 @@ class _Model:
   """One run's separator, with its weights switched between checkpoints."""
 
   def __init__(self, run_dir):
-    self.separator, self.sample_rate, _ = checkpoints.load_separator(run_dir)
-    self.function = model_lib.serving_function(self.separator)
+    self.separator, self.sample_rate, _ = folders.load_separator(run_dir)
+    self.function = folders.serving_function(self.separator)
     self.prefix = None
 
   def load(self, prefix):
     if prefix != self.prefix:
-      checkpoints.restore_separator(self.separator, prefix)
+      folders.restore_separator(self.separator, prefix)
       self.prefix = prefix
     return self
 
@@ -266,7 +267,7 @@ def complete_run(spec, study, out_dir, results_dir, stream, baseline_result=None
     if os.path.isdir(target):
       for old in glob.glob(os.path.join(target, "checkpoints", "*")):
         os.remove(old)
-    checkpoints.save_separator(model.separator, target, model.sample_rate, step=chosen["step"])
+    folders.save_separator(model.separator, target, model.sample_rate, step=chosen["step"])
   test = _test(model, study, run_dir, chosen["prefix"], stream, spec.name)
   agreement = solver_agreement(model.load(chosen["prefix"]), study.selection_list)
   print(f"[{spec.name}] efficient MixIT picks the exhaustive matrix on "

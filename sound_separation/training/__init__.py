@@ -5,10 +5,6 @@ classifier's pretraining (`ClassifierTrainer`, `train_classifier`)."""
 from sound_separation.training.checkpoints import CheckpointSaver
 from sound_separation.training.checkpoints import make_manager
 from sound_separation.training.checkpoints import restore_or_initialize
-from sound_separation.training.checkpoints import load_classifier
-from sound_separation.training.checkpoints import load_separator
-from sound_separation.training.checkpoints import restore_separator
-from sound_separation.training.checkpoints import save_separator
 from sound_separation.training.strategies import get_strategy
 from sound_separation.training.loop import TrainResult
 from sound_separation.training.loop import train

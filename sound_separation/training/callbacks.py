@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from sound_separation.data import datasets
+from sound_separation.models import folders
 
 
 def scalar(value):
@@ -334,9 +335,7 @@ class SeparationEvaluation(keras.callbacks.Callback):
 
   def _separate(self, waveform):
     if self._function is None:
-      # pylint: disable-next=import-outside-toplevel
-      from sound_separation.inference import model as model_lib
-      self._function = model_lib.serving_function(self.model.separator)
+      self._function = folders.serving_function(self.model.separator)
     return self._function(tf.constant(waveform[np.newaxis]))[0].numpy()
 
   def on_epoch_end(self, epoch, logs=None):

@@ -9,7 +9,7 @@ it uses):
 - `<model_dir>/checkpoints/ckpt-<step>`: the training state, retention,
   resume after a kill (`checkpoints.make_manager`, `restore_or_initialize`);
 - `<model_dir>/classifier.json`: the classifier's Keras config, sample rate
-  and class names, which `checkpoints.load_classifier(model_dir)` rebuilds
+  and class names, which `folders.load_classifier(model_dir)` rebuilds
   (the separation trainer's pretrained classifier);
 - `<model_dir>/summaries/`: TensorBoard scalars (loss, validation mAP and
   mean AUC);
@@ -29,6 +29,7 @@ from absl import logging
 
 from sound_separation import gin_utils
 from sound_separation.data import datasets
+from sound_separation.models import folders
 from sound_separation.training import callbacks as callbacks_lib
 from sound_separation.training import checkpoints
 from sound_separation.training import loop
@@ -135,12 +136,12 @@ def train_classifier(model_dir, train_list=None, vocabulary=None, validation_lis
     trainer.optimizer.build(trainer.trainable_variables)
     manager = checkpoints.make_manager(trainer, write_dir, max_checkpoints_to_keep)
     step = checkpoints.restore_or_initialize(
-        manager, trainer, resume_dir=checkpoints.checkpoint_dir(model_dir))
+        manager, trainer, resume_dir=folders.checkpoint_dir(model_dir))
   if is_chief:
     os.makedirs(model_dir, exist_ok=True)
     with open(os.path.join(model_dir, "config.gin"), "w", encoding="utf-8") as f:
       f.write(gin.config_str())
-    checkpoints.write_classifier_config(model_dir, trainer.classifier, sample_rate, class_names)
+    folders.write_classifier_config(model_dir, trainer.classifier, sample_rate, class_names)
   if step >= num_steps:
     print(f"{model_dir} is already at step {step} >= num_steps={num_steps}.", file=stream,
           flush=True)

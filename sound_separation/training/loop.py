@@ -12,7 +12,7 @@ the separator from a baseline run for fine-tuning), and trains with
   loss term and audio of a few separations;
 - `<model_dir>/config.gin`: the gin configuration the run started with, and
   `<model_dir>/separator.json`: the separator's Keras config and sample rate,
-  which rebuild it without gin (`checkpoints.load_separator`).
+  which rebuild it without gin (`folders.load_separator`).
 
 A resumed run continues from the checkpoint's step with fresh input
 iterators: the data order after a restart differs from the killed run's.
@@ -30,11 +30,12 @@ from absl import logging
 
 from sound_separation import gin_utils
 from sound_separation.data import datasets
+from sound_separation.models import folders
 from sound_separation.training import callbacks as callbacks_lib
 from sound_separation.training import checkpoints
 from sound_separation.training import strategies
-from sound_separation.training.trainer import MixITTrainer
 from sound_separation.training.trainer import default_optimizer
+from sound_separation.training.trainer import MixITTrainer
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
@@ -119,7 +120,7 @@ def _write_run_config(model_dir, trainer, step, sample_rate):
                         "with; writing it to %s.", path)
   with open(path, "w", encoding="utf-8") as f:
     f.write(config)
-  checkpoints.write_separator_config(model_dir, trainer.separator, sample_rate)
+  folders.write_separator_config(model_dir, trainer.separator, sample_rate)
 
 
 def _make_data(data, builder):
@@ -226,7 +227,7 @@ def train(model_dir, num_steps=None, steps_per_checkpoint=1000, max_checkpoints_
       manager = checkpoints.make_manager(trainer, write_dir, max_checkpoints_to_keep)
       step = checkpoints.restore_or_initialize(
           manager, trainer, init_checkpoint,
-          resume_dir=checkpoints.checkpoint_dir(model_dir))
+          resume_dir=folders.checkpoint_dir(model_dir))
   finally:
     keras.mixed_precision.set_global_policy(previous_policy)
   if is_chief:
@@ -261,7 +262,7 @@ def train(model_dir, num_steps=None, steps_per_checkpoint=1000, max_checkpoints_
     run_callbacks.append(callbacks_lib.SeparationEvaluation(
         evaluation_list, manager, summaries, sample_rate, evaluation_task,
         evaluation_max_examples, stream,
-        record_dir=os.path.join(checkpoints.checkpoint_dir(model_dir), "best")))
+        record_dir=os.path.join(folders.checkpoint_dir(model_dir), "best")))
 
   initial_validation = {}
   if validation_ds is not None and step == 0:

@@ -297,7 +297,7 @@ class MixITTrainer(TrainingModel):
       separator passed in recomputes wherever it is used afterwards. It also
       turns on the classifier's per-block recomputation.
     classifier: None, a `SoundClassifier` `[B, T] -> [B, K]` logits (or its
-      config dict), e.g. `checkpoints.load_classifier(dir)`, a pretrained
+      config dict), e.g. `models.folders.load_classifier(dir)`, a pretrained
       one (gin: `MixITTrainer.classifier = @load_classifier()`).
     classification_aggregation: 'or' or 'xor' (SPEC §1.5).
     classification_weight: λ_cls. Batches need `labels` in training when

@@ -1,0 +1,229 @@
+"""Model folders: a separator or classifier on disk, without gin.
+
+A model folder is what `sound-separation train` writes (a run's `model_dir`),
+what `import-tf1` and `save_separator` write, and what `load_model`,
+`evaluate`, `export` and `separate` read:
+
+- `separator.json`: `{"sample_rate": Hz, "model": <Keras config>}` (or
+  `classifier.json`, with "class_names", for a classifier run);
+- `checkpoints/ckpt-<step>`: TensorFlow checkpoints whose object graph holds
+  `model=<trainer>` with the trainer's `separator` (or `classifier`); a
+  training run's also hold the optimizer, which readers here ignore.
+
+`serving_function` is the any-length inference graph of a separator.
+See docs/formats.md.
+"""
+
+import json
+import os
+
+import gin
+import keras
+import tensorflow as tf
+from absl import logging
+
+from sound_separation.layers import fused_block
+# The library's Keras classes must be registered before configs deserialise.
+from sound_separation.models import classifier as _classifier  # noqa: F401  pylint: disable=unused-import
+from sound_separation.models import separation_model as _separation_model  # noqa: F401  pylint: disable=unused-import
+
+
+def checkpoint_dir(model_dir):
+  return os.path.join(model_dir, "checkpoints")
+
+
+def restore_separator(separator, checkpoint):
+  """Loads a training checkpoint's separator weights into `separator`.
+
+  Checkpoints hold `model=trainer` and are matched by object graph, not by
+  the variables' key names (TensorFlow keys each variable by its shortest
+  path, which is through the optimizer). Only the separator is read: the
+  other run's optimizer and loss settings are ignored.
+
+  Args:
+    separator: a built separator with the checkpoint's architecture.
+    checkpoint: a checkpoint prefix, or a run's model_dir / checkpoint
+      folder (its latest checkpoint is taken).
+
+  Returns:
+    The checkpoint prefix read.
+  """
+  return restore_submodel(separator, "separator", checkpoint)
+
+
+def restore_submodel(model, attribute, checkpoint):
+  """Loads `trainer.<attribute>` of a training checkpoint into `model`.
+
+  As `restore_separator`, for any part of a trainer (`'separator'` of a
+  `MixITTrainer`, `'classifier'` of a `ClassifierTrainer` or of a
+  `MixITTrainer` with a classifier); the checkpoint's other objects are
+  ignored.
+
+  Returns:
+    The checkpoint prefix read.
+  """
+  path = _resolve(checkpoint)
+  source = tf.train.Checkpoint(model=tf.train.Checkpoint(**{attribute: model}))
+  source.read(path).assert_existing_objects_matched().expect_partial()
+  return path
+
+
+def _resolve(path):
+  for folder in (path, checkpoint_dir(path)):
+    if tf.io.gfile.isdir(folder):
+      latest = tf.train.latest_checkpoint(folder)
+      if latest:
+        return latest
+  if tf.io.gfile.exists(path + ".index"):
+    return path
+  raise FileNotFoundError(
+      f"checkpoint {path!r} is neither a checkpoint prefix nor a folder "
+      f"holding checkpoints.")
+
+
+SEPARATOR_FILE = "separator.json"
+
+
+def write_separator_config(model_dir, separator, sample_rate):
+  """Writes `<model_dir>/separator.json`: what rebuilds the separator without gin.
+
+  The file holds `{"sample_rate": Hz, "model": <Keras config>}`; the Keras
+  config deserialises with `keras.saving.deserialize_keras_object` once this
+  library is imported (its classes are registered).
+  """
+  os.makedirs(model_dir, exist_ok=True)
+  with open(os.path.join(model_dir, SEPARATOR_FILE), "w", encoding="utf-8") as f:
+    json.dump({"sample_rate": int(sample_rate),
+               "model": keras.saving.serialize_keras_object(separator)}, f, indent=1)
+
+
+def save_separator(separator, model_dir, sample_rate, step=0):
+  """Writes a separator as a model folder that `load_separator` reads.
+
+  The folder has the layout of a training run's (`separator.json`,
+  `checkpoints/ckpt-<step>` holding `model=Checkpoint(separator=...)`), so
+  it also serves as another run's `init_checkpoint` for fine-tuning.
+
+  Returns:
+    The checkpoint prefix written.
+  """
+  write_separator_config(model_dir, separator, sample_rate)
+  checkpoint = tf.train.Checkpoint(model=tf.train.Checkpoint(separator=separator))
+  manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir(model_dir), max_to_keep=None)
+  return manager.save(checkpoint_number=step)
+
+
+def load_separator(model_dir, checkpoint=None):
+  """Rebuilds a run's separator and loads its weights.
+
+  Args:
+    model_dir: a training run's folder, or one written by `save_separator`
+      (`sound-separation import-tf1` writes one).
+    checkpoint: a checkpoint prefix to read instead of the folder's latest.
+
+  Returns:
+    (separator, sample_rate, checkpoint prefix read).
+  """
+  config = _read_description(
+      os.path.join(model_dir, SEPARATOR_FILE), "separator",
+      "--model_dir must be a training run's folder (or one written by import-tf1)")
+  model_config, sample_rate = config["model"], config["sample_rate"]
+  separator = keras.saving.deserialize_keras_object(model_config)
+  separator(tf.zeros([1, 2 * separator.window_size]))  # creates the variables
+  read = restore_separator(separator, checkpoint or model_dir)
+  return separator, sample_rate, read
+
+
+CLASSIFIER_FILE = "classifier.json"
+
+
+def write_classifier_config(model_dir, classifier, sample_rate, class_names=None):
+  """Writes `<model_dir>/classifier.json`: what rebuilds the classifier without gin.
+
+  The file holds `{"sample_rate": Hz, "class_names": [K names] or null,
+  "model": <Keras config>}`.
+  """
+  os.makedirs(model_dir, exist_ok=True)
+  if class_names is not None and len(class_names) != classifier.num_classes:
+    raise ValueError(f"{len(class_names)} class names for a classifier of "
+                     f"{classifier.num_classes} classes.")
+  with open(os.path.join(model_dir, CLASSIFIER_FILE), "w", encoding="utf-8") as f:
+    json.dump({"sample_rate": int(sample_rate),
+               "class_names": None if class_names is None else list(class_names),
+               "model": keras.saving.serialize_keras_object(classifier)}, f, indent=1)
+
+
+def read_classifier_config(model_dir):
+  """`(keras config, sample_rate, class_names or None)` of a classifier run."""
+  config = _read_description(
+      os.path.join(model_dir, CLASSIFIER_FILE), "classifier",
+      "a classifier folder is a run of 'sound-separation train-classifier'")
+  return config["model"], config["sample_rate"], config.get("class_names")
+
+
+def _read_description(path, what, hint):
+  """The JSON of a model folder's `separator.json` / `classifier.json`, checked.
+
+  Returns the dict, with "model" (a Keras config) and "sample_rate" (int).
+  """
+  if not tf.io.gfile.exists(path):
+    raise FileNotFoundError(f"{path} not found: {hint}.")
+  with tf.io.gfile.GFile(path) as f:
+    try:
+      config = json.load(f)
+      config["sample_rate"] = int(config["sample_rate"])
+      if not isinstance(config["model"], dict):
+        raise TypeError(f"'model' is {type(config['model']).__name__}, not a Keras config")
+    except (ValueError, KeyError, TypeError) as e:
+      raise ValueError(f"{path} is not a {what} description ({e!r}).") from None
+  return config
+
+
+def load_classifier(model_dir, checkpoint=None):
+  """Rebuilds a pretrained classifier from its run folder and loads its weights.
+
+  For gin: `MixITTrainer.classifier = @load_classifier()` with
+  `load_classifier.model_dir = %CLASSIFIER_DIR` starts the semantic losses
+  from a pretrained classifier (a `train-classifier` run). Resuming the
+  separation run then restores its own (possibly jointly trained) copy.
+
+  Args:
+    model_dir: a classifier run's folder (`classifier.json`, `checkpoints/`).
+    checkpoint: a checkpoint prefix to read instead of the folder's latest.
+
+  Returns:
+    The `SoundClassifier`, built, with the checkpoint's weights.
+  """
+  config, _, _ = read_classifier_config(model_dir)
+  classifier = keras.saving.deserialize_keras_object(config)
+  if not classifier.built:
+    classifier.build((None, None))
+  path = restore_submodel(classifier, "classifier", checkpoint or model_dir)
+  logging.info("Loaded the classifier from %s.", path)
+  return classifier
+
+
+def fixed_length_function(separator, length):
+  """A `tf.function` of the Keras separator for inputs `[None, length]`, compiled.
+
+  The TDCN++ blocks' middles are XLA programs for this one length (compiled
+  at the first call for each batch size): the fast path for fixed-length
+  chunks (`inference.separate`), 1.6-2× the speed of `serving_function`
+  here (docs/benchmarks.md).
+  """
+  function = tf.function(lambda waveforms: separator(waveforms, training=False),
+                         input_signature=[tf.TensorSpec([None, int(length)], tf.float32)])
+  with fused_block.xla_middles(True):
+    return function.get_concrete_function()
+
+
+def serving_function(separator):
+  """A `tf.function` of the Keras separator for inputs `[None, None]`.
+
+  Traced once with the TDCN++ blocks as plain ops (`fused_block.xla_middles`):
+  with XLA, every new input length would compile new programs.
+  """
+  function = tf.function(lambda waveforms: separator(waveforms, training=False),
+                         input_signature=[tf.TensorSpec([None, None], tf.float32)])
+  with fused_block.xla_middles(False):
+    return function.get_concrete_function()

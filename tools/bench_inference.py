@@ -1,0 +1,177 @@
+#!/usr/bin/env python
+"""Benchmark of separation (inference): seconds, real-time factor and peak memory.
+
+The paper's separator (`SeparationModel(num_sources=8)`, 9.07M parameters,
+random weights) on one input of 10 s and of 60 s at 16 kHz, through each path
+a user has:
+
+- `graph`: `load_model(folder)`'s function: one graph for any length, the
+  TDCN++ blocks as plain TensorFlow ops;
+- `compiled`: `load_model(folder).fixed_length(L)`: the graph for one input
+  length L with the blocks' middles compiled by XLA (what `separate` uses);
+- `separate`: `separate_file` on a wav file (read, chunks of 10 s, stitching,
+  writing) with the model folder;
+- `saved_model` / `saved_model_chunk`: an exported SavedModel's any-length
+  `serve` function / its fixed-length `serve_chunk` function (10 s).
+
+`graph`, `compiled` and the SavedModel functions see the whole input at
+once, except that fixed-length functions take 10 s chunks (a 60 s input is 6
+calls); `separate` cuts into 10 s chunks with 1 s overlap. Each path runs in
+its own process (peak memory its own): the first call (tracing, XLA
+compilation) is timed apart from the median of `--repeats` further calls.
+RTF = seconds / audio seconds.
+
+Usage:
+  python tools/bench_inference.py [--paths graph compiled ...] [--seconds 10 60]
+  python tools/bench_inference.py --smoke    # tiny model, to check the script
+
+Prints a table and writes JSON (default bench_results/inference.json).
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import bench_common  # tools/, the scripts' own folder
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+PATHS = ("graph", "compiled", "separate", "saved_model", "saved_model_chunk")
+RATE = 16000
+CHUNK_SECONDS = 10.0
+FULL = dict(num_sources=8)  # the paper's separator (SeparationModel defaults)
+SMOKE = dict(num_sources=4, num_basis=32, bottleneck=16, conv_channels=32, num_dilations=2,
+             num_repeats=1)
+
+
+def _write_model(folder, smoke):
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from sound_separation.layers.tdcn import TDCNPlusPlus  # pylint: disable=import-outside-toplevel
+  from sound_separation.models import SeparationModel  # pylint: disable=import-outside-toplevel
+  from sound_separation.models import folders  # pylint: disable=import-outside-toplevel
+  from sound_separation.inference import export  # pylint: disable=import-outside-toplevel
+
+  sizes = SMOKE if smoke else FULL
+  tdcn_keys = ("bottleneck", "conv_channels", "num_dilations", "num_repeats")
+  tdcn = TDCNPlusPlus(**{k: sizes[k] for k in tdcn_keys if k in sizes}, name="tdcn")
+  separator = SeparationModel(num_sources=sizes["num_sources"], tdcn=tdcn,
+                              **({"num_basis": sizes["num_basis"]} if "num_basis" in sizes
+                                 else {}))
+  separator(np.zeros((1, 400), np.float32))
+  rng = np.random.default_rng(0)
+  for v in separator.weights:
+    v.assign((0.05 * rng.standard_normal(v.shape)).astype(np.float32))
+  model_dir = os.path.join(folder, "model")
+  folders.save_separator(separator, model_dir, RATE)
+  export.export_saved_model(model_dir, os.path.join(folder, "saved_model"),
+                            chunk_seconds=CHUNK_SECONDS)
+  return int(separator.count_params())
+
+
+def run_child(path, folder, seconds, repeats):
+  """In the child: times one path at one length; returns a dict."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  import soundfile  # pylint: disable=import-outside-toplevel
+  from sound_separation.inference import model as model_lib  # pylint: disable=import-outside-toplevel
+  from sound_separation.inference import separate  # pylint: disable=import-outside-toplevel
+
+  samples = int(seconds * RATE)
+  x = (0.1 * np.random.default_rng(1).standard_normal((1, samples))).astype(np.float32)
+  chunk = int(CHUNK_SECONDS * RATE)
+  if path in ("graph", "compiled", "separate"):
+    separator = model_lib.load_model(os.path.join(folder, "model"))
+  else:
+    separator = model_lib.load_model(os.path.join(folder, "saved_model"))
+
+  if path in ("graph", "saved_model"):
+    def call():
+      return separator(x)
+  elif path in ("compiled", "saved_model_chunk"):
+    function = separator.fixed_length(chunk)
+
+    def call():
+      pieces = [function(np.pad(x[:, s:s + chunk], [(0, 0), (0, max(0, s + chunk - samples))]))
+                for s in range(0, samples, chunk)]
+      return np.concatenate(pieces, axis=-1)[..., :samples]
+  else:
+    wav = os.path.join(folder, f"input_{seconds:g}.wav")
+    soundfile.write(wav, x[0], RATE, subtype="FLOAT")
+    out_dir = os.path.join(folder, f"out_{seconds:g}")
+
+    def call():
+      return separate.separate_file(separator, wav, out_dir)
+
+  start = time.perf_counter()
+  call()
+  first = time.perf_counter() - start
+  bench_common.reset_peak_rss()
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    call()
+    times.append(time.perf_counter() - start)
+  steady = statistics.median(times)
+  return {"path": path, "seconds": seconds, "first_s": first, "steady_s": steady,
+          "all_s": times, "rtf": steady / seconds, "first_rtf": first / seconds,
+          "peak_rss_gb": bench_common.status_kb("VmHWM") / 2 ** 20}
+
+
+def main():
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS))
+  parser.add_argument("--seconds", nargs="+", type=float, default=[10.0, 60.0])
+  parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--smoke", action="store_true")
+  parser.add_argument("--json", default=None)
+  parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+  args = parser.parse_args()
+  if args.child:
+    path, folder, seconds = args.child
+    print(json.dumps(run_child(path, folder, float(seconds), args.repeats)))
+    return
+  with tempfile.TemporaryDirectory() as folder:
+    params = _write_model(folder, args.smoke)
+    results = []
+    for seconds in args.seconds:
+      for path in args.paths:
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", path,
+                              folder, str(seconds), "--repeats", str(args.repeats)],
+                             capture_output=True, text=True, check=False)
+        if out.returncode:
+          sys.exit(f"{path} at {seconds:g} s failed:\n{out.stderr[-3000:]}")
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        r = results[-1]
+        print(f"{path:18s} {seconds:5g} s  first {r['first_s']:7.2f} s  steady "
+              f"{r['steady_s']:7.2f} s  RTF {r['rtf']:.3f}  peak {r['peak_rss_gb']:.2f} GB",
+              flush=True)
+  lines = [f"M = {'4 (smoke)' if args.smoke else 8}, {params:,} parameters, one input at "
+           f"{RATE} Hz; steady: median of {args.repeats} calls after the first", "",
+           "| path | input s | first call s | steady s | RTF | peak RSS GB |",
+           "|---|---|---|---|---|---|"]
+  for r in results:
+    lines.append(f"| {r['path']} | {r['seconds']:g} | {r['first_s']:.2f} | "
+                 f"{r['steady_s']:.2f} | {r['rtf']:.3f} | {r['peak_rss_gb']:.2f} |")
+  table = "\n".join(lines)
+  print("\n" + table)
+  machine = bench_common.machine()
+  print(f"\nMachine: {machine['cpu']}, {machine['cores']} cores, TensorFlow "
+        f"{machine['tensorflow']}")
+  out = args.json or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                  "bench_results",
+                                  "inference_smoke.json" if args.smoke else "inference.json")
+  os.makedirs(os.path.dirname(out), exist_ok=True)
+  with open(out, "w", encoding="utf-8") as f:
+    json.dump({"machine": machine, "parameters": params, "results": results, "table": table},
+              f, indent=1)
+  print(f"Wrote {out}")
+
+
+if __name__ == "__main__":
+  main()
