@@ -10,7 +10,8 @@ a user has:
 - `compiled`: `load_model(folder).fixed_length(L)`: the graph for one input
   length L with the blocks' middles compiled by XLA (what `separate` uses);
 - `separate`: `separate_file` on a wav file (read, chunks of 10 s, stitching,
-  writing) with the model folder;
+  writing) with the model folder; `separate_graph`: the same through the
+  any-length graph only (what `separate` did before it had the compiled path);
 - `saved_model` / `saved_model_chunk`: an exported SavedModel's any-length
   `serve` function / its fixed-length `serve_chunk` function (10 s).
 
@@ -41,7 +42,7 @@ import bench_common  # tools/, the scripts' own folder
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-PATHS = ("graph", "compiled", "separate", "saved_model", "saved_model_chunk")
+PATHS = ("graph", "compiled", "separate_graph", "separate", "saved_model", "saved_model_chunk")
 RATE = 16000
 CHUNK_SECONDS = 10.0
 FULL = dict(num_sources=8)  # the paper's separator (SeparationModel defaults)
@@ -83,7 +84,7 @@ def run_child(path, folder, seconds, repeats):
   samples = int(seconds * RATE)
   x = (0.1 * np.random.default_rng(1).standard_normal((1, samples))).astype(np.float32)
   chunk = int(CHUNK_SECONDS * RATE)
-  if path in ("graph", "compiled", "separate"):
+  if path in ("graph", "compiled", "separate", "separate_graph"):
     separator = model_lib.load_model(os.path.join(folder, "model"))
   else:
     separator = model_lib.load_model(os.path.join(folder, "saved_model"))
@@ -99,6 +100,13 @@ def run_child(path, folder, seconds, repeats):
                 for s in range(0, samples, chunk)]
       return np.concatenate(pieces, axis=-1)[..., :samples]
   else:
+    if path == "separate_graph":
+      graph_only = separator
+
+      class GraphOnly:  # hides the compiled function from separate_file
+        sample_rate = graph_only.sample_rate
+        __call__ = staticmethod(graph_only)
+      separator = GraphOnly()
     wav = os.path.join(folder, f"input_{seconds:g}.wav")
     soundfile.write(wav, x[0], RATE, subtype="FLOAT")
     out_dir = os.path.join(folder, f"out_{seconds:g}")

@@ -20,6 +20,7 @@ complete, so a kill never leaves a partial folder under a final name; a bad
 file is reported and skipped and the rest are processed.
 """
 
+import glob
 import os
 import shutil
 import sys
@@ -167,8 +168,11 @@ def _write_atomically(folder, write):
   """
   parent, name = os.path.split(os.path.abspath(folder))
   os.makedirs(parent, exist_ok=True)
+  # What a killed earlier run left of this folder (its names carry its pid).
+  for pattern in (f".{glob.escape(name)}{_PARTIAL}*", f".{glob.escape(name)}.old-*"):
+    for stale in glob.glob(os.path.join(parent, pattern)):
+      shutil.rmtree(stale, ignore_errors=True)
   partial = os.path.join(parent, f".{name}{_PARTIAL}{os.getpid()}")
-  shutil.rmtree(partial, ignore_errors=True)
   try:
     result = write(partial)
     if os.path.exists(folder):
@@ -196,23 +200,27 @@ def expand_inputs(paths):
   arguments always map to the same outputs.
 
   Returns:
-    `(inputs, missing)`: the files in argument order (each folder's sorted),
-    and the arguments that do not exist.
+    `(inputs, problems)`: the files in argument order (each folder's
+    sorted), and `(argument, reason)` for arguments that do not exist or
+    are folders without audio files.
   """
   found, missing, roots = [], [], []
   for path in paths:
     path = os.fspath(path)
     if os.path.isdir(path):
       roots.append(os.path.abspath(path))
+      before = len(found)
       for folder, subfolders, files in os.walk(path):
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         found += [os.path.join(folder, f) for f in sorted(files)
                   if os.path.splitext(f)[1].lower() in AUDIO_EXTENSIONS]
+      if len(found) == before:
+        missing.append((path, f"the folder holds no audio files ({', '.join(AUDIO_EXTENSIONS)})"))
     elif os.path.exists(path):
       roots.append(os.path.dirname(os.path.abspath(path)))
       found.append(path)
     else:
-      missing.append(path)
+      missing.append((path, "no such file or folder"))
   root = os.path.commonpath(roots) if roots else os.getcwd()
   unique = list(dict.fromkeys(found))
   return [Input(p, os.path.relpath(os.path.abspath(p), root)) for p in unique], missing
@@ -261,8 +269,7 @@ def separate_files(separator, paths, out_dir, overwrite=False, num_sources=None,
     A `Summary`.
   """
   stream = stream or sys.stdout
-  inputs, missing = expand_inputs(paths)
-  failed = [(p, "no such file or folder") for p in missing]
+  inputs, failed = expand_inputs(paths)
   folders = {}
   for item in inputs:
     folders.setdefault(output_folder(out_dir, item.relative), []).append(item.path)
