@@ -183,13 +183,18 @@ def _check_run(model_dir, num_steps):
       pass  # raises on a corrupt record
 
 
+# CI runs the mid-checkpoint kill; the others are marked `fault_injection`
+# (about 1.5 min each here): `python -m pytest -m fault_injection tests`.
+_MORE = pytest.mark.fault_injection
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("moment, marker", [
-    ("start", None),
-    ("step", "step 6/"),
+    pytest.param("start", None, marks=_MORE),
+    pytest.param("step", "step 6/", marks=_MORE),
     ("checkpoint", "FAULT checkpoint"),
-    ("evaluation", "FAULT evaluation"),
-    ("summary", "FAULT summary"),
+    pytest.param("evaluation", "FAULT evaluation", marks=_MORE),
+    pytest.param("summary", "FAULT summary", marks=_MORE),
 ])
 def test_training_killed_at_a_moment_resumes_and_nothing_is_corrupt(tmp_path, moment, marker):
   clip_list, fuss_list = _corpus(tmp_path)

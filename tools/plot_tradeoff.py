@@ -27,10 +27,13 @@ import os
 import sys
 import typing
 
+# The checkout this script belongs to (the figure code is the library's).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from sound_separation.study import figure  # noqa: E402  pylint: disable=wrong-import-position
+
 PROG = "plot_tradeoff.py"
 MANIFEST_COLUMNS = ("label", "loss", "weight", "summary")
-# Marker areas (points²) of the smallest and largest weights.
-_SMALLEST, _LARGEST = 30.0, 320.0
+marker_sizes = figure.marker_sizes
 
 
 class Run(typing.NamedTuple):
@@ -45,10 +48,6 @@ class Point(typing.NamedTuple):
   msi: float  # dB.
   one_source: float  # 1S, dB.
   trf: typing.Optional[float]  # dB; None if the summary has none.
-
-
-class MissingDependency(RuntimeError):
-  """matplotlib is not installed."""
 
 
 def _weight(text, where):
@@ -127,24 +126,6 @@ def load_points(runs):
   return [Point(run, *read_summary(run.summary)) for run in runs]
 
 
-def marker_sizes(weights):
-  """Marker areas: log-spaced between the smallest and largest positive weights."""
-  positive = [w for w in weights if w > 0]
-  if not positive:
-    return [_SMALLEST for _ in weights]
-  low, high = math.log(min(positive)), math.log(max(positive))
-  sizes = []
-  for w in weights:
-    if w <= 0:
-      sizes.append(_SMALLEST)
-    elif high == low:
-      sizes.append((_SMALLEST + _LARGEST) / 2)
-    else:
-      fraction = (math.log(w) - low) / (high - low)
-      sizes.append(_SMALLEST + 20.0 + fraction * (_LARGEST - _SMALLEST - 20.0))
-  return sizes
-
-
 def best_by_trf(points):
   """`{loss: Point}`: the point of each loss with the highest TRF (losses without TRF left out)."""
   best = {}
@@ -156,49 +137,10 @@ def best_by_trf(points):
 
 
 def plot_tradeoff(points, out_path, title=None, annotate="weight"):
-  """Draws the points and writes a PNG to `out_path`; returns `out_path`."""
-  try:
-    import matplotlib  # pylint: disable=import-outside-toplevel
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
-  except ImportError as e:
-    raise MissingDependency(
-        f"{PROG} needs matplotlib: pip install 'sound-separation[plot]' (or "
-        f"pip install 'matplotlib>=3.6'); importing it failed: {e}") from e
-  sizes = dict(zip(points, marker_sizes([p.run.weight for p in points])))
-  losses = list(dict.fromkeys(p.run.loss for p in points))  # first-seen order.
-  figure, axes = plt.subplots(figsize=(6.4, 4.8), dpi=150)
-  try:
-    for k, loss in enumerate(losses):
-      series = sorted((p for p in points if p.run.loss == loss), key=lambda p: p.run.weight)
-      color = f"C{k % 10}"
-      axes.plot([p.one_source for p in series], [p.msi for p in series], color=color,
-                linewidth=0.8, alpha=0.6, zorder=1)
-      axes.scatter([p.one_source for p in series], [p.msi for p in series],
-                   s=[sizes[p] for p in series], color=color, alpha=0.8, edgecolors="black",
-                   linewidths=0.5, label=loss, zorder=2)
-      for p in series:
-        text = {"weight": f"{p.run.weight:g}", "label": p.run.label, "none": None}[annotate]
-        if text:
-          axes.annotate(text, (p.one_source, p.msi), textcoords="offset points",
-                        xytext=(5, 4), fontsize=7)
-    axes.set_xlabel("1S: single-source SI-SNR (dB)")
-    axes.set_ylabel("MSi: multi-source SI-SNRi (dB)")
-    axes.grid(True, linewidth=0.3)
-    # Every legend marker drawn at one size: the size encodes the weight.
-    legend = axes.legend(title="loss (marker size: weight)", fontsize=8, title_fontsize=8)
-    # `legend_handles` is matplotlib >= 3.7's name of `legendHandles`.
-    for handle in getattr(legend, "legend_handles", None) or legend.legendHandles:
-      handle.set_sizes([60.0])
-    if title:
-      axes.set_title(title)
-    figure.tight_layout()
-    out_dir = os.path.dirname(os.path.abspath(out_path))
-    os.makedirs(out_dir, exist_ok=True)
-    figure.savefig(out_path, format="png")
-  finally:
-    plt.close(figure)
-  return out_path
+  """Draws the points (`study.figure.plot_tradeoff`) and writes a PNG; returns `out_path`."""
+  return figure.plot_tradeoff(
+      [figure.Point(p.run.label, p.run.loss, p.run.weight, p.msi, p.one_source)
+       for p in points], out_path, title, annotate)
 
 
 def table(points):
@@ -237,7 +179,7 @@ def main(argv=None):
     runs += [parse_run(text) for text in args.run]
     points = load_points(runs)
     plot_tradeoff(points, args.out, args.title, args.annotate)
-  except (ValueError, OSError, MissingDependency) as e:
+  except (ValueError, OSError, figure.MissingDependency) as e:
     print(f"{PROG}: error: {e}", file=sys.stderr)
     return 1
   print(table(points))
