@@ -42,3 +42,37 @@ def assert_finite(*arrays):
 @pytest.fixture
 def rng():
   return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+  """A tiny random-weight separator (M = 4) saved as a model folder at 8 kHz.
+
+  Returns `(folder, separator)`.
+  """
+  from sound_separation.models import folders  # pylint: disable=import-outside-toplevel
+  from test_trainer import tiny_separator  # pylint: disable=import-outside-toplevel
+  separator = tiny_separator()
+  separator(np.zeros((1, 400), np.float32))
+  rng = np.random.default_rng(0)
+  for v in separator.weights:
+    v.assign(rng.uniform(-0.4, 0.4, v.shape).astype(np.float32))
+  folder = str(tmp_path_factory.mktemp("model"))
+  folders.save_separator(separator, folder, 8000)
+  return folder, separator
+
+
+def tiny_checkpoint_separator(prefix):
+  """A `models/tiny.gin` separator with a training checkpoint's weights."""
+  import gin  # pylint: disable=import-outside-toplevel
+  from sound_separation import gin_utils  # pylint: disable=import-outside-toplevel
+  from sound_separation.models import SeparationModel  # pylint: disable=import-outside-toplevel
+  from sound_separation.models import folders  # pylint: disable=import-outside-toplevel
+  with gin.unlock_config():
+    gin.clear_config()
+    gin_utils.parse_gin(["models/tiny"])
+    separator = SeparationModel()
+    separator.build((None, None))
+    gin.clear_config()
+  folders.restore_separator(separator, prefix)
+  return separator

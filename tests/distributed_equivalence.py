@@ -139,13 +139,20 @@ def max_abs_diff(weights_a, weights_b):
   return max(float(np.max(np.abs(a - b))) for a, b in zip(weights_a, weights_b))
 
 
-def run_mirrored(out_dir, optimizer):
+def _two_logical_cpus():
+  """Splits the CPU into 2 logical devices (before TensorFlow uses it); their names."""
   import tensorflow as tf
 
   cpu = tf.config.list_physical_devices("CPU")[0]
   tf.config.set_logical_device_configuration(
       cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-  devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+  return [d.name for d in tf.config.list_logical_devices("CPU")]
+
+
+def run_mirrored(out_dir, optimizer):
+  import tensorflow as tf
+
+  devices = _two_logical_cpus()
   single, single_losses = train(None, optimizer)
   strategy = tf.distribute.MirroredStrategy(devices)
   mirrored, mirrored_losses = train(strategy, optimizer)
@@ -166,10 +173,7 @@ def run_mirrored(out_dir, optimizer):
 def run_mirrored_nan(out_dir):
   import tensorflow as tf
 
-  cpu = tf.config.list_physical_devices("CPU")[0]
-  tf.config.set_logical_device_configuration(
-      cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-  devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+  devices = _two_logical_cpus()
   single_skipped, mirrored_skipped = [], []
   single, _ = train(None, "sgd", nan_step=1, skipped=single_skipped)
   strategy = tf.distribute.MirroredStrategy(devices)

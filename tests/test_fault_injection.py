@@ -26,9 +26,8 @@ import soundfile
 import tensorflow as tf
 
 import bad_inputs
-from sound_separation import gin_utils
+from conftest import tiny_checkpoint_separator
 from sound_separation.inference import model as model_lib
-from sound_separation.models import SeparationModel
 from sound_separation.models import folders
 from test_trainer import tiny_separator
 
@@ -155,14 +154,7 @@ def _kill_at(command, env, marker, cwd, timeout=300):
 
 
 def _separator_weights(prefix):
-  with gin.unlock_config():
-    gin.clear_config()
-    gin_utils.parse_gin(["models/tiny"])
-    separator = SeparationModel()
-    separator.build((None, None))
-    gin.clear_config()
-  folders.restore_separator(separator, prefix)
-  return [v.numpy() for v in separator.weights]
+  return [v.numpy() for v in tiny_checkpoint_separator(prefix).weights]
 
 
 def _check_run(model_dir, num_steps):
@@ -207,7 +199,7 @@ def test_training_killed_at_a_moment_resumes_and_nothing_is_corrupt(tmp_path, mo
   done = subprocess.run(command, env=_env(tmp_path), cwd=tmp_path, capture_output=True,
                         text=True, timeout=600)
   assert done.returncode == 0, done.stderr[-3000:]
-  assert f"at step 12" in done.stdout
+  assert "at step 12" in done.stdout
   _check_run(model_dir, 12)
 
 

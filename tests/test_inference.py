@@ -1,6 +1,5 @@
 """Inference: model folders, SavedModel export, chunked separation of files."""
 
-import json
 import os
 import subprocess
 import sys
@@ -13,23 +12,10 @@ import soundfile
 from sound_separation.inference import export
 from sound_separation.inference import model as model_lib
 from sound_separation.inference import separate
-from sound_separation.models import folders
-from test_trainer import tiny_separator
 
 RATE = 8000
 
 
-@pytest.fixture(scope="module")
-def model_folder(tmp_path_factory):
-  """A tiny random-weight separator (M = 4) saved as a model folder at 8 kHz."""
-  separator = tiny_separator()
-  separator(np.zeros((1, 400), np.float32))
-  rng = np.random.default_rng(0)
-  for v in separator.weights:
-    v.assign(rng.uniform(-0.4, 0.4, v.shape).astype(np.float32))
-  folder = str(tmp_path_factory.mktemp("model"))
-  folders.save_separator(separator, folder, RATE)
-  return folder, separator
 
 
 class PlantedSeparator:

@@ -14,23 +14,11 @@ from sound_separation.data import datasets
 from sound_separation.evaluation import evaluator
 from sound_separation.inference import model as model_lib
 from sound_separation.inference import separate
-from sound_separation.models import folders
-from test_trainer import tiny_separator
 
 RATE = 8000
 M = 4
 
 
-@pytest.fixture(scope="module")
-def model_folder(tmp_path_factory):
-  separator = tiny_separator()
-  separator(np.zeros((1, 400), np.float32))
-  rng = np.random.default_rng(0)
-  for v in separator.weights:
-    v.assign(rng.uniform(-0.4, 0.4, v.shape).astype(np.float32))
-  folder = str(tmp_path_factory.mktemp("model"))
-  folders.save_separator(separator, folder, RATE)
-  return folder, separator
 
 
 def _clip(path, seed, fmt=None):

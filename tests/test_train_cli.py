@@ -15,10 +15,8 @@ import pytest
 import soundfile
 import tensorflow as tf
 
+from conftest import tiny_checkpoint_separator
 from sound_separation import cli
-from sound_separation import gin_utils
-from sound_separation.models import folders
-from sound_separation.models import SeparationModel
 
 RATE = 16000
 T = 1600  # 0.1 s clips keep the tiny model's steps fast.
@@ -120,14 +118,7 @@ def _checkpoint_steps(model_dir):
 
 
 def _separator_kernel(prefix):
-  with gin.unlock_config():
-    gin.clear_config()
-    gin_utils.parse_gin(["models/tiny"])
-    separator = SeparationModel()
-    separator.build((None, None))
-    gin.clear_config()
-  folders.restore_separator(separator, prefix)
-  return separator.mask_dense.kernel.numpy()
+  return tiny_checkpoint_separator(prefix).mask_dense.kernel.numpy()
 
 
 def _event_tags(folder):

@@ -20,7 +20,6 @@ import numpy as np
 import tensorflow as tf
 
 from sound_separation import pretrained
-from sound_separation.layers import fused_block
 from sound_separation.models import folders
 
 SAVED_MODEL_INFO = os.path.join("assets.extra", "sound_separation.json")

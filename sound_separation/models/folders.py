@@ -179,6 +179,7 @@ def _read_description(path, what, hint):
   return config
 
 
+@gin.configurable(module="sound_separation")
 def load_classifier(model_dir, checkpoint=None):
   """Rebuilds a pretrained classifier from its run folder and loads its weights.
 

@@ -46,14 +46,12 @@ from sound_separation import gin_utils
 from sound_separation.data import audio
 from sound_separation.data import datasets
 from sound_separation.evaluation import evaluator
-from sound_separation.inference import model as model_lib
 from sound_separation.losses import mixit as mixit_lib
 from sound_separation.losses import snr
 from sound_separation.models import folders
 from sound_separation.study import grid
 from sound_separation.study import report
 from sound_separation.study import selection
-from sound_separation.training import checkpoints
 
 RESULT_VERSION = 1
 _CKPT = re.compile(r"ckpt-(\d+)\.index$")
