@@ -74,7 +74,10 @@ def _demo_flags():
   flags.DEFINE_string("train_list", None, "Your own clip list to train on instead of the "
                       "synthetic corpus (with --eval_list).", flag_values=fv)
   flags.DEFINE_string("eval_list", None, "Your own FUSS list to validate and evaluate on "
-                      "(with --train_list).", flag_values=fv)
+                      "(with --train_list, or alone with --pretrained).", flag_values=fv)
+  flags.DEFINE_bool("pretrained", False, "Train nothing: evaluate the model that ships with "
+                    "the library on --eval_list (or the synthetic mixtures) and separate "
+                    "examples.", flag_values=fv)
   return fv
 
 
@@ -283,7 +286,8 @@ def _run_demo(fv, stream):
   from sound_separation import demo  # pylint: disable=import-outside-toplevel
   demo.run(fv.out_dir, minutes=fv.minutes, seed=fv.seed, num_train_clips=fv.num_train_clips,
            num_validation_clips=fv.num_validation_clips, gin_params=fv.gin_param,
-           train_list=fv.train_list, eval_list=fv.eval_list, stream=stream)
+           train_list=fv.train_list, eval_list=fv.eval_list, pretrained=fv.pretrained,
+           stream=stream)
 
 
 COMMANDS = {

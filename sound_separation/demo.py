@@ -58,7 +58,7 @@ def _corpus(out_dir, seed, num_train_clips, num_validation_clips, stream):
 
 def run(out_dir="sound_separation_demo", minutes=8.0, seed=0, num_train_clips=600,
         num_validation_clips=64, gin_params=(), train_list=None, eval_list=None,
-        num_examples=3, stream=None):
+        num_examples=3, pretrained=False, stream=None):
   """Synthesises the corpus, trains for `minutes`, evaluates, writes examples.
 
   Args:
@@ -75,14 +75,22 @@ def run(out_dir="sound_separation_demo", minutes=8.0, seed=0, num_train_clips=60
       `wild/train_example_list.txt` and
       `fuss_like/validation_example_list.txt`).
     num_examples: evaluation mixtures separated into `out_dir/examples/`.
+    pretrained: train nothing: evaluate the model that ships with the
+      library (`sound_separation.pretrained`) on `eval_list` (alone; or,
+      without it, the synthetic corpus's held-out mixtures) and separate
+      examples.
     stream: where the report goes (default stdout).
 
   Returns:
-    `(train.TrainResult, evaluation summary dict)`.
+    `(train.TrainResult or None with pretrained, evaluation summary dict)`.
   """
   stream = stream or sys.stdout
   if not minutes > 0:
     raise ValueError(f"minutes must be positive, got {minutes!r}")
+  if pretrained and eval_list is not None:
+    if not os.path.isfile(eval_list):
+      raise FileNotFoundError(f"eval_list {eval_list!r} does not exist")
+    return None, _evaluate(model_lib.load_model(), eval_list, out_dir, num_examples, "", stream)
   if (train_list is None) != (eval_list is None):
     raise ValueError("give both train_list and eval_list, or neither (the synthetic corpus)")
   model_dir = os.path.join(out_dir, "model")
@@ -104,6 +112,8 @@ def run(out_dir="sound_separation_demo", minutes=8.0, seed=0, num_train_clips=60
     validation = [f"VALIDATION_CLIP_LIST = {eval_list!r}",
                   "sound_separation.validation_dataset.unsupervised_format = 'fuss'"]
     num_validation = len(datasets.read_fuss_list(eval_list))
+  if pretrained:
+    return None, _evaluate(model_lib.load_model(), eval_list, out_dir, num_examples, "", stream)
   validation_batch = max(2, min(8, num_validation - num_validation % 2))
   gin_utils.parse_gin(["demo.gin"], [
       f"CLIP_LIST = {train_list!r}", *validation,
@@ -127,8 +137,14 @@ def run(out_dir="sound_separation_demo", minutes=8.0, seed=0, num_train_clips=60
     print(f"  step {result.step}: " + "  ".join(f"{n} {after[n]:.3f}" for n in rows),
           file=stream)
 
-  separator = model_lib.load_model(model_dir)
-  print(f"\nEvaluation of the model at step {result.step} on the held-out mixtures "
+  summary = _evaluate(model_lib.load_model(model_dir), eval_list, out_dir, num_examples,
+                      f" at step {result.step}", stream)
+  return result, summary
+
+
+def _evaluate(separator, eval_list, out_dir, num_examples, what, stream):
+  """Evaluates `separator` on `eval_list` and separates its first mixtures; the summary."""
+  print(f"\nEvaluation of {separator.description}{what} on the held-out mixtures "
         f"(SI-SNR improvement in dB, higher is better):", file=stream, flush=True)
   summary = evaluator.evaluate(lambda waveform: separator(waveform[None])[0], eval_list,
                                "fuss", separator.sample_rate,
@@ -141,7 +157,7 @@ def run(out_dir="sound_separation_demo", minutes=8.0, seed=0, num_train_clips=60
     os.makedirs(folder, exist_ok=True)
     shutil.copyfile(mixture, os.path.join(folder, "input" + os.path.splitext(mixture)[1]))
     separate.separate_file(separator, mixture, folder)
-  print(f"\nModel: {model_dir}. Evaluation: {os.path.join(out_dir, 'evaluation')} "
-        f"(summary.json, examples.csv). Separations of {num_examples} evaluation mixtures: "
-        f"{examples_dir}.", file=stream, flush=True)
-  return result, summary
+  print(f"\nEvaluation: {os.path.join(out_dir, 'evaluation')} (summary.json, examples.csv). "
+        f"Separations of {num_examples} evaluation mixtures: {examples_dir}.", file=stream,
+        flush=True)
+  return summary

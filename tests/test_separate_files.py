@@ -180,3 +180,50 @@ def test_load_model_without_a_path_loads_the_shipped_model(model_folder, monkeyp
   _clip(wav, 6)
   status, text = _run(f"--out_dir={tmp_path / 'out'}", wav)
   assert status == 0 and model_folder[0] in text
+
+
+# ---------------------------------------------------------------------------
+# The model that ships with the package.
+
+
+def test_the_shipped_model_separates_a_file_and_its_outputs_sum_to_it(tmp_path):
+  """What a fresh install does: `separate FILE --out_dir=out` with no --model."""
+  card = pretrained.model_card()
+  assert "Training data" in card and "CC-BY-SA-3.0" in card and "GPL-2" in card
+  separator = model_lib.load_model()  # the Python API: one call
+  assert separator.sample_rate == 16000 and separator.num_sources >= 2
+  rng = np.random.default_rng(11)
+  t = np.arange(3 * 16000) / 16000
+  x = (0.3 * np.sin(2 * np.pi * 440 * t) * (t < 1.5)
+       + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+  wav = tmp_path / "some.wav"
+  soundfile.write(str(wav), x, 16000, subtype="FLOAT")
+  status, text = _run(f"--out_dir={tmp_path / 'out'}", str(wav))
+  assert status == 0, text
+  outputs = _outputs(tmp_path / "out" / "some_wav", "some")[:separator.num_sources]
+  assert np.all(np.isfinite(outputs))
+  np.testing.assert_allclose(outputs.sum(axis=0), x, atol=1e-4)
+  # It separates: no output is a copy of the whole input.
+  energy = np.sum(outputs ** 2, axis=1) / np.sum(x ** 2)
+  assert energy.max() < 0.99
+
+
+def test_evaluate_and_the_demo_use_the_shipped_model(tmp_path):
+  rng = np.random.default_rng(12)
+  sources = (0.1 * rng.standard_normal((2, 16000))).astype(np.float32)
+  paths = []
+  for k, s in enumerate(sources):
+    paths.append(tmp_path / f"s{k}.wav")
+    soundfile.write(str(paths[-1]), s, 16000, subtype="FLOAT")
+  soundfile.write(str(tmp_path / "mix.wav"), sources.sum(0), 16000, subtype="FLOAT")
+  fuss = datasets.write_fuss_list(tmp_path / "list.txt", [(tmp_path / "mix.wav", paths)])
+  out = io.StringIO()
+  assert cli.main(["prog", "evaluate", f"--data={fuss}"], stream=out) == 0
+  assert "pretrained/default" in out.getvalue() and "MSi" in out.getvalue()
+  out = io.StringIO()
+  assert cli.main(["prog", "demo", "--pretrained", f"--eval_list={fuss}",
+                   f"--out_dir={tmp_path / 'demo'}"], stream=out) == 0
+  summary = (tmp_path / "demo" / "evaluation" / "summary.json").read_text()
+  assert '"MSi"' in summary
+  assert len(os.listdir(tmp_path / "demo" / "examples" / "example0")) == (
+      1 + model_lib.load_model().num_sources)
