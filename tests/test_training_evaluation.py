@@ -6,6 +6,7 @@ import pathlib
 import shutil
 
 import gin
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -116,8 +117,9 @@ def test_evaluate_command_writes_summary_and_csv(run, tmp_path, capsys):
   default = model_dir / "eval" / "validation_example_list_fuss" / "summary.json"
   assert json.loads(default.read_text())["num_examples"] == 2
 
-  assert cli.main(["prog", "evaluate", f"--data={fuss_list}"]) == 2
-  assert "exactly one of --model_dir and --saved_model" in capsys.readouterr().err
+  assert cli.main(["prog", "evaluate", f"--model_dir={model_dir}", f"--saved_model={out}",
+                   f"--data={fuss_list}"]) == 2
+  assert "at most one of --model_dir and --saved_model" in capsys.readouterr().err
   assert cli.main(["prog", "evaluate", f"--model_dir={model_dir}",
                    f"--data={tmp_path / 'nope.txt'}"]) == 1
   assert "nope.txt" in capsys.readouterr().err
@@ -125,3 +127,30 @@ def test_evaluate_command_writes_summary_and_csv(run, tmp_path, capsys):
   bad.write_text("only_a_mixture.wav\n")
   assert cli.main(["prog", "evaluate", f"--model_dir={model_dir}", f"--data={bad}"]) == 1
   assert "bad.txt:1" in capsys.readouterr().err
+
+
+def test_a_kept_checkpoint_lost_to_a_kill_is_written_when_the_run_resumes(run, tmp_path):
+  """A kill between a save and its kept copy: the resumed run writes the copy."""
+  _, _, _, train_list = run
+  model_dir = tmp_path / "model"
+  try:
+    _tiny_gin(train_list)
+    loop.train(str(model_dir), num_steps=2, steps_per_checkpoint=2,
+               keep_checkpoint_every_steps=2, sample_rate=RATE, num_audio_examples=0,
+               stream=io.StringIO())
+    kept = model_dir / "checkpoints" / "kept"
+    saved = tf.train.load_checkpoint(str(model_dir / "checkpoints" / "ckpt-2"))
+    for path in kept.glob("ckpt-2.*"):
+      path.unlink()  # as if killed right after the manager's save
+    loop.train(str(model_dir), num_steps=4, steps_per_checkpoint=2,
+               keep_checkpoint_every_steps=2, sample_rate=RATE, num_audio_examples=0,
+               stream=io.StringIO())
+  finally:
+    gin.clear_config()
+  assert sorted(p.name for p in kept.glob("*.index")) == ["ckpt-2.index", "ckpt-4.index"]
+  restored = tf.train.load_checkpoint(str(kept / "ckpt-2"))
+  names = [n for n, _ in tf.train.list_variables(str(kept / "ckpt-2"))
+           if not n.startswith(("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter"))]
+  assert len(names) > 10
+  for name in names:
+    np.testing.assert_array_equal(restored.get_tensor(name), saved.get_tensor(name))

@@ -82,6 +82,23 @@ class CheckpointSaver(keras.callbacks.Callback):
     self.manager = manager
     self.keep_every_steps = keep_every_steps
 
+  def _keep(self, step):
+    """Writes the kept copy of `step` unless retention may delete none or it exists."""
+    if not self.keep_every_steps or step % self.keep_every_steps:
+      return
+    prefix = os.path.join(kept_checkpoint_dir(self.manager), f"ckpt-{step}")
+    if tf.io.gfile.exists(prefix + ".index"):
+      return
+    logging.info("Kept %s.", self.manager.checkpoint.write(prefix))
+
+  def on_train_begin(self, logs=None):
+    # A run killed between a save and its kept copy resumes from that save
+    # with the weights it holds: the copy is written now, or never.
+    step = int(self.model.optimizer.iterations.numpy())
+    latest = self.manager.latest_checkpoint
+    if step and latest and latest.endswith(f"-{step}"):
+      self._keep(step)
+
   def on_epoch_end(self, epoch, logs=None):
     step = int(self.model.optimizer.iterations.numpy())
     latest = self.manager.latest_checkpoint
@@ -89,7 +106,4 @@ class CheckpointSaver(keras.callbacks.Callback):
       return
     path = self.manager.save(checkpoint_number=step)
     logging.info("Saved %s.", path)
-    if self.keep_every_steps and step % self.keep_every_steps == 0:
-      kept = self.manager.checkpoint.write(
-          os.path.join(kept_checkpoint_dir(self.manager), f"ckpt-{step}"))
-      logging.info("Kept %s.", kept)
+    self._keep(step)
