@@ -104,6 +104,7 @@ def _evaluate_flags():
 def _run_evaluate(fv, stream):
   from sound_separation.evaluation import evaluator  # pylint: disable=import-outside-toplevel
   from sound_separation.inference import model as model_lib  # pylint: disable=import-outside-toplevel
+  from sound_separation.inference import separate  # pylint: disable=import-outside-toplevel
   _require(fv, "data")
   if fv.model_dir and fv.saved_model:
     raise UsageError("give at most one of --model_dir and --saved_model (neither: the "
@@ -116,7 +117,10 @@ def _run_evaluate(fv, stream):
     out_dir = os.path.join(fv.model_dir, "eval", f"{name}_{fv.task}")
   separator = model_lib.load_model(fv.model_dir or fv.saved_model or None, fv.checkpoint)
   print(f"Evaluating {separator.description} on {fv.data}", file=stream, flush=True)
-  evaluator.evaluate(lambda waveform: separator(waveform[None])[0], fv.data, fv.task,
+  # In chunks (stitched as `separate` does) past 10 s: memory stays bounded
+  # for long examples, and full chunks take the compiled path.
+  evaluator.evaluate(lambda waveform: separate.separate_waveform(separator, waveform),
+                     fv.data, fv.task,
                      separator.sample_rate, out_dir=out_dir, max_examples=fv.max_examples,
                      stream=stream)
   if out_dir is not None:

@@ -146,7 +146,8 @@ def _evaluate(separator, eval_list, out_dir, num_examples, what, stream):
   """Evaluates `separator` on `eval_list` and separates its first mixtures; the summary."""
   print(f"\nEvaluation of {separator.description}{what} on the held-out mixtures "
         f"(SI-SNR improvement in dB, higher is better):", file=stream, flush=True)
-  summary = evaluator.evaluate(lambda waveform: separator(waveform[None])[0], eval_list,
+  summary = evaluator.evaluate(lambda waveform: separate.separate_waveform(separator, waveform),
+                               eval_list,
                                "fuss", separator.sample_rate,
                                out_dir=os.path.join(out_dir, "evaluation"), stream=stream)
   examples_dir = os.path.join(out_dir, "examples")

@@ -101,15 +101,16 @@ def training_outcome(path, folder):
 
 
 def evaluation_outcome(path, folder, separator):
-  """A FUSS list line with the file as mixture and as its one source."""
+  """A FUSS list line with the file as mixture and as its one source (as `evaluate` runs it)."""
   from sound_separation.evaluation import evaluator  # pylint: disable=import-outside-toplevel
   fuss_list = os.path.join(folder, "eval_list.txt")
   with open(fuss_list, "w", encoding="utf-8") as f:
     f.write(f"{path}\t{path}\n")
 
   def run():
-    summary = evaluator.evaluate(lambda w: separator(w[np.newaxis])[0], fuss_list, "fuss",
-                                 separator.sample_rate, stream=io.StringIO())
+    from sound_separation.inference import separate  # pylint: disable=import-outside-toplevel
+    summary = evaluator.evaluate(lambda w: separate.separate_waveform(separator, w), fuss_list,
+                                 "fuss", separator.sample_rate, stream=io.StringIO())
     values = [v for v in (summary["MSi"], summary["1S"]) if v is not None]
     return [np.asarray(values + [summary["num_examples"]], np.float64)]
   return _outcome(run, path)
