@@ -1,8 +1,10 @@
-"""Where this library relies on TensorFlow/Keras internals: all of it in one module.
+"""Where this library relies on TensorFlow/Keras internals.
 
 Each function names the private API it uses, why, and the versions it was
 checked with (TF 2.17-2.21, Keras 3.x). `tests/test_keras_compat.py` fails
-loudly when one of these hooks disappears.
+loudly when one of these hooks disappears. (Two older hooks still live in
+`training/trainer.py`: the `_maybe_symbolic_build` override and
+`_in_multi_worker_mode`; they are to move here.)
 """
 
 import tensorflow as tf
