@@ -93,8 +93,20 @@ def test_grid_has_a_baseline_per_m_and_one_finetune_per_arm_and_weight(tmp_path)
   assert specs[0].gin_params[0].endswith(repr(str(tmp_path / "train.txt")))
 
 
+def test_arms_by_num_sources_replaces_the_arms_at_that_m_only(tmp_path):
+  specs = _study(tmp_path, arms_by_num_sources={3: {"l1": [1, 10]}}).runs()
+  assert [s.name for s in specs] == [
+      "m2/baseline", "m2/mixit_w0", "m2/l1_l2+covariance_w0.5", "m2/l1_l2+covariance_w2",
+      "m3/baseline", "m3/l1_w1", "m3/l1_w10"]
+  assert "sound_separation.MixITTrainer.sparsity_weight = 10.0" in specs[-1].gin_params
+  assert "sound_separation.SeparationModel.num_sources = 3" in specs[-1].gin_params
+
+
 @pytest.mark.parametrize("overrides, message", [
     (dict(arms={"l3": [1]}), "unknown arm 'l3'"),
+    (dict(arms_by_num_sources={5: {"l1": [1]}}), r"names M = \[5\]"),
+    (dict(arms_by_num_sources={3: {"l1": [float("nan")]}}),
+     r"arms_by_num_sources\[3\]\['l1'\]: weights must be finite"),
     (dict(arms={"l1": [-1]}), "weights must be finite numbers >= 0"),
     (dict(finetune_steps=3), "multiple of steps_per_checkpoint"),
     (dict(num_sources=[]), "num_sources is empty"),

@@ -89,6 +89,8 @@ class Study:
     steps_per_checkpoint: checkpoints (all kept) every this many steps; each
       is evaluated on `selection_list`.
     arms: `{arm: [weights]}` of fine-tunes (keys from `ARMS`).
+    arms_by_num_sources: `{M: {arm: [weights]}}`: replaces `arms` for the
+      values of M it names (e.g. a smaller grid at the larger, slower M).
     covariance_weight: the covariance weight of the `l1_l2+covariance` arm.
     data_root: folder against which relative list paths resolve.
     train_list: the clip list every run trains on (MixIT on its MoMs).
@@ -108,6 +110,8 @@ class Study:
   finetune_steps: int = 1000
   steps_per_checkpoint: int = 250
   arms: typing.Mapping[str, typing.Sequence[float]] = dataclasses.field(default_factory=dict)
+  arms_by_num_sources: typing.Mapping[int, typing.Mapping[str, typing.Sequence[float]]] = \
+      dataclasses.field(default_factory=dict)
   covariance_weight: float = 1.0
   data_root: str = ""
   train_list: typing.Optional[str] = None
@@ -129,14 +133,22 @@ class Study:
       raise ValueError("Study.num_sources is empty")
     for m in self.num_sources:
       _positive_int("num_sources", m)
-    for arm, weights in dict(self.arms).items():
-      if arm not in ARMS:
-        raise ValueError(f"Study.arms: unknown arm {arm!r}; the arms are {sorted(ARMS)}")
-      for w in weights:
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) \
-            or w < 0:
-          raise ValueError(f"Study.arms[{arm!r}]: weights must be finite numbers >= 0, "
-                           f"got {w!r}")
+    unknown_m = set(dict(self.arms_by_num_sources)) - set(self.num_sources)
+    if unknown_m:
+      raise ValueError(f"Study.arms_by_num_sources names M = {sorted(unknown_m)}, which is not "
+                       f"in Study.num_sources = {list(self.num_sources)}")
+    grids = [("Study.arms", self.arms)] + [
+        (f"Study.arms_by_num_sources[{m}]", arms)
+        for m, arms in dict(self.arms_by_num_sources).items()]
+    for where, arms in grids:
+      for arm, weights in dict(arms).items():
+        if arm not in ARMS:
+          raise ValueError(f"{where}: unknown arm {arm!r}; the arms are {sorted(ARMS)}")
+        for w in weights:
+          if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) \
+              or w < 0:
+            raise ValueError(f"{where}[{arm!r}]: weights must be finite numbers >= 0, "
+                             f"got {w!r}")
     for name in LISTS:
       value = getattr(self, name)
       if not value:
@@ -149,6 +161,10 @@ class Study:
       setattr(self, name, os.path.abspath(path))
     if not self.msi_tolerance_db >= 0:
       raise ValueError(f"Study.msi_tolerance_db must be >= 0, got {self.msi_tolerance_db!r}")
+
+  def arms_for(self, num_sources):
+    """`{arm: [weights]}` of the fine-tunes at M = `num_sources`."""
+    return dict(dict(self.arms_by_num_sources).get(num_sources, self.arms))
 
   def runs(self):
     """The grid: `[RunSpec]`, each M's baseline before its fine-tunes."""
@@ -163,7 +179,7 @@ class Study:
       specs.append(RunSpec(baseline, m, "baseline", 0.0, self.baseline_steps, None,
                            common + (f"sound_separation.train.num_steps = "
                                      f"{self.baseline_steps}",)))
-      for arm, weights in dict(self.arms).items():
+      for arm, weights in self.arms_for(m).items():
         for w in weights:
           w = float(w)
           specs.append(RunSpec(

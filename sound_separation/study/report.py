@@ -43,7 +43,7 @@ def chosen_rows(study, specs, results):
     rows.append((f"m{m}/baseline", baseline, baseline["selected"]["meets_floor"]))
     msi_floor = selection.floor(baseline["selected"]["selection"]["MSi"],
                                 study.msi_tolerance_db)
-    for arm in dict(study.arms):
+    for arm in study.arms_for(m):
       runs = [results[s.name] for s in specs
               if s.num_sources == m and s.arm == arm and s.name in results]
       if not runs:
@@ -124,7 +124,7 @@ def _facts(study, specs, results):
     lines.append(f"- M = {m} baseline: test MSi {_fmt(fuss['MSi'])}, 1S {_fmt(fuss['1S'])} dB; "
                  f"over-separated {_share(fuss['over_separation'], fuss['num_examples'])} % of "
                  f"the test mixtures.")
-    for arm in dict(study.arms):
+    for arm in study.arms_for(m):
       runs = sorted((results[s.name] for s in specs
                      if s.num_sources == m and s.arm == arm and s.name in results),
                     key=lambda r: r["run"]["weight"])
