@@ -19,7 +19,7 @@ Examples:
 
 Missing files stop the run with an error naming the file (exit 1), or with
 --on_missing skip are left out and counted. See
-sound_separation/data/public_lists.py for the formats.
+sound_separation/corpus/public_lists.py for the formats.
 """
 
 import argparse
@@ -86,7 +86,7 @@ def main(argv=None):
   args = parser().parse_args(argv)
 
   def work():
-    from sound_separation.data import public_lists  # pylint: disable=import-outside-toplevel
+    from sound_separation.corpus import public_lists  # pylint: disable=import-outside-toplevel
     if args.command == "yfcc":
       importer = public_lists.import_yfcc_moms if args.mom else public_lists.import_yfcc_clips
       report = importer(args.csv, args.audio_dir, args.out_dir, args.split,

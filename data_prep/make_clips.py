@@ -10,7 +10,7 @@ separated by ';', or by ',' in a quoted field; may be empty; paths relative
 to the CSV). Any rate and channel count is read, downmixed and resampled.
 Writes <out_dir>/<split>/<row>_<name>/clip<k>.wav (clip k starts at
 k * clip_seconds), <split>_clip_list.txt and, if any recording has labels,
-labels.txt. See sound_separation/data/clips.py.
+labels.txt. See sound_separation/corpus/clips.py.
 """
 
 import os
@@ -43,7 +43,7 @@ def main(argv=None):
   args = parser().parse_args(argv)
 
   def work():
-    from sound_separation.data import clips  # pylint: disable=import-outside-toplevel
+    from sound_separation.corpus import clips  # pylint: disable=import-outside-toplevel
     recordings = clips.read_recording_manifest(args.manifest)
     report = clips.write_clips(
         recordings, args.out_dir, args.split, clip_seconds=args.clip_seconds,

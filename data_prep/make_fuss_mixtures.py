@@ -9,7 +9,7 @@ Example:
 Writes <out_dir>/<split>/example<i>/mixture.wav and source<j>_<label>.wav
 (source 0 the background; 16-bit PCM, the mixture the exact sum of its
 sources), <split>_example_list.txt, <split>_clip_list.txt (each mixture's
-labels) and labels.txt. See sound_separation/data/mixing.py for the rules.
+labels) and labels.txt. See sound_separation/corpus/mixing.py for the rules.
 """
 
 import os
@@ -65,7 +65,7 @@ def main(argv=None):
                    "and/or --background_min_seconds")
 
   def work():
-    from sound_separation.data import mixing  # pylint: disable=import-outside-toplevel
+    from sound_separation.corpus import mixing  # pylint: disable=import-outside-toplevel
     if args.manifest:
       clips = mixing.read_clip_manifest(args.manifest)
     else:

@@ -9,7 +9,7 @@ Pairs the list's mixtures deterministically (each used at most once) and
 writes <out_dir>/<split>/mom<i>/mom.wav = mixture1.wav + mixture2.wav (exact
 16-bit sum), <split>_mom_list.txt (a FUSS list: mom, mixture1, mixture2; the
 evaluator's "mom" task reads it) and <split>_mom_origins.txt (the input
-files of each MoM). See sound_separation/data/mom.py.
+files of each MoM). See sound_separation/corpus/mom_sets.py.
 """
 
 import os
@@ -44,11 +44,11 @@ def main(argv=None):
   args = parser().parse_args(argv)
 
   def work():
-    from sound_separation.data import mom  # pylint: disable=import-outside-toplevel
+    from sound_separation.corpus import mom_sets  # pylint: disable=import-outside-toplevel
     list_path, list_format = ((args.clip_list, "clips") if args.clip_list
                               else (args.fuss_list, "fuss"))
-    paths = mom.read_mixture_paths(list_path, list_format)
-    files = mom.write_mom_set(paths, args.out_dir, args.split, pairing=args.pairing,
+    paths = mom_sets.read_mixture_paths(list_path, list_format)
+    files = mom_sets.write_mom_set(paths, args.out_dir, args.split, pairing=args.pairing,
                               seed=args.seed, num_moms=args.num_moms,
                               clip_seconds=args.clip_seconds, sample_rate=args.sample_rate)
     print(f"{files.count} MoMs from {len(paths)} mixtures; wrote {files.mom_list}, "

@@ -1,12 +1,22 @@
 """Unsupervised universal sound separation with mixture invariant training.
 
 Keras 3 layers and TensorFlow losses for "Sparse, Efficient, and Semantic Mixture
-Invariant Training" (Wisdom et al., WASPAA 2021). Submodules:
+Invariant Training" (Wisdom et al., WASPAA 2021). Subpackages, in the order
+they may import one another (each only earlier ones; docs/architecture.md):
 
-- `sound_separation.layers`: encoder, decoder, TDCN++, mixture consistency.
-- `sound_separation.models`: `SeparationModel`, the composed separator.
-- `sound_separation.losses`: signal losses, MixIT, PIT, sparsity, covariance,
-  classification losses; each a plain function on tensors.
+- `layers`: encoder, decoder, TDCN++, mixture consistency, classifier blocks.
+- `losses`: every loss of the paper as a callable on tensors (`mixit`,
+  `pit`, signal losses, sparsity, covariance, classification).
+- `models`: `SeparationModel`, `SoundClassifier`, the model-folder format
+  (`models.folders`), the TF1 checkpoint import.
+- `pretrained`: the separator that ships with the library.
+- `data`: audio, list files, input pipelines, training batches.
+- `corpus`: building corpora on disk (the `data_prep/` scripts' library).
+- `evaluation`: the paper's metrics and the evaluator.
+- `training`: the training models, one run setup, the loops.
+- `inference`: loading, separating files, export.
+- `study`: grids of training runs and their report.
+- `demo`, `cli`: `sound-separation demo` and the command line.
 """
 
 from sound_separation import _tf_check

@@ -103,7 +103,7 @@ def _evaluate_flags():
 
 def _run_evaluate(fv, stream):
   from sound_separation.evaluation import evaluator  # pylint: disable=import-outside-toplevel
-  from sound_separation.inference import model as model_lib  # pylint: disable=import-outside-toplevel
+  from sound_separation.inference import separator as separator_lib  # pylint: disable=import-outside-toplevel
   from sound_separation.inference import separate  # pylint: disable=import-outside-toplevel
   _require(fv, "data")
   if fv.model_dir and fv.saved_model:
@@ -115,7 +115,7 @@ def _run_evaluate(fv, stream):
   if out_dir is None and fv.model_dir:
     name = os.path.splitext(os.path.basename(fv.data))[0]
     out_dir = os.path.join(fv.model_dir, "eval", f"{name}_{fv.task}")
-  separator = model_lib.load_model(fv.model_dir or fv.saved_model or None, fv.checkpoint)
+  separator = separator_lib.load_model(fv.model_dir or fv.saved_model or None, fv.checkpoint)
   print(f"Evaluating {separator.description} on {fv.data}", file=stream, flush=True)
   # In chunks (stitched as `separate` does) past 10 s: memory stays bounded
   # for long examples, and full chunks take the compiled path.
@@ -208,12 +208,12 @@ def _run_export(fv, stream):
 
 
 def _run_separate(fv, stream, paths):
-  from sound_separation.inference import model as model_lib  # pylint: disable=import-outside-toplevel
+  from sound_separation.inference import separator as separator_lib  # pylint: disable=import-outside-toplevel
   from sound_separation.inference import separate  # pylint: disable=import-outside-toplevel
   _require(fv, "out_dir")
   if not paths:
     raise UsageError("give at least one audio file or folder to separate")
-  separator = model_lib.load_model(fv.model, fv.checkpoint)
+  separator = separator_lib.load_model(fv.model, fv.checkpoint)
   print(f"Model: {separator.description}", file=stream, flush=True)
   summary = separate.separate_files(separator, paths, fv.out_dir, fv.overwrite,
                                     fv.num_sources, fv.chunk_seconds, fv.overlap_seconds,

@@ -1,7 +1,7 @@
 """`sound-separation demo`: MixIT from nothing to a trained model in minutes.
 
 With no download, `run` synthesises a deterministic in-the-wild-like corpus
-(`data/synthetic.py`: harmonic tones with vibrato, chirps, noise bursts,
+(`corpus/synthetic.py`: harmonic tones with vibrato, chirps, noise bursts,
 clicks, AM/FM textures over filtered noise beds), trains the narrow separator
 of `gin/demo.gin` on mixtures of its mixtures with MixIT and L1/L2 sparsity
 for a time budget, prints the validation losses before and after, evaluates
@@ -21,11 +21,11 @@ import sys
 import time
 
 from sound_separation import gin_utils
-from sound_separation.data import datasets
-from sound_separation.data import synthetic
+from sound_separation.corpus import synthetic
+from sound_separation.data import lists
 from sound_separation.evaluation import evaluator
-from sound_separation.inference import model as model_lib
 from sound_separation.inference import separate
+from sound_separation.inference import separator as separator_lib
 from sound_separation.training import loop
 
 CLIP_SECONDS = 4.0
@@ -90,7 +90,7 @@ def run(out_dir="sound_separation_demo", minutes=8.0, seed=0, num_train_clips=60
   if pretrained and eval_list is not None:
     if not os.path.isfile(eval_list):
       raise FileNotFoundError(f"eval_list {eval_list!r} does not exist")
-    return None, _evaluate(model_lib.load_model(), eval_list, out_dir, num_examples, "", stream)
+    return None, _evaluate(separator_lib.load_model(), eval_list, out_dir, num_examples, "", stream)
   if (train_list is None) != (eval_list is None):
     raise ValueError("give both train_list and eval_list, or neither (the synthetic corpus)")
   model_dir = os.path.join(out_dir, "model")
@@ -111,9 +111,9 @@ def run(out_dir="sound_separation_demo", minutes=8.0, seed=0, num_train_clips=60
     # Validation losses on MoMs of the evaluation list's mixtures.
     validation = [f"VALIDATION_CLIP_LIST = {eval_list!r}",
                   "sound_separation.validation_dataset.unsupervised_format = 'fuss'"]
-    num_validation = len(datasets.read_fuss_list(eval_list))
+    num_validation = len(lists.read_fuss_list(eval_list))
   if pretrained:
-    return None, _evaluate(model_lib.load_model(), eval_list, out_dir, num_examples, "", stream)
+    return None, _evaluate(separator_lib.load_model(), eval_list, out_dir, num_examples, "", stream)
   validation_batch = max(2, min(8, num_validation - num_validation % 2))
   gin_utils.parse_gin(["demo.gin"], [
       f"CLIP_LIST = {train_list!r}", *validation,
@@ -137,7 +137,7 @@ def run(out_dir="sound_separation_demo", minutes=8.0, seed=0, num_train_clips=60
     print(f"  step {result.step}: " + "  ".join(f"{n} {after[n]:.3f}" for n in rows),
           file=stream)
 
-  summary = _evaluate(model_lib.load_model(model_dir), eval_list, out_dir, num_examples,
+  summary = _evaluate(separator_lib.load_model(model_dir), eval_list, out_dir, num_examples,
                       f" at step {result.step}", stream)
   return result, summary
 
@@ -151,7 +151,7 @@ def _evaluate(separator, eval_list, out_dir, num_examples, what, stream):
                                "fuss", separator.sample_rate,
                                out_dir=os.path.join(out_dir, "evaluation"), stream=stream)
   examples_dir = os.path.join(out_dir, "examples")
-  for index, (mixture, _) in enumerate(datasets.read_fuss_list(eval_list)[:num_examples]):
+  for index, (mixture, _) in enumerate(lists.read_fuss_list(eval_list)[:num_examples]):
     # One folder per example: the input next to its outputs (FUSS-style
     # corpora may name every mixture 'mixture.wav').
     folder = os.path.join(examples_dir, f"example{index}")

@@ -32,9 +32,17 @@ def register_keras(cls):
   return keras.saving.register_keras_serializable(package="sound_separation")(cls)
 
 
-def configurable(fn_or_cls):
-  """`gin.configurable` in this library's gin module (`sound_separation.X`)."""
-  return gin.configurable(fn_or_cls, module="sound_separation")
+def configurable(fn_or_cls=None, *, denylist=None):
+  """`gin.configurable` in this library's gin module (`sound_separation.X`).
+
+  Use as `@configurable` or `@configurable(denylist=[...])`. A function
+  whose caller always passes some arguments (the trainer passes MixIT's
+  solver, for instance) denies them: a gin binding of one would be silently
+  overridden, so gin refuses it with an error naming the argument instead.
+  """
+  if fn_or_cls is None:
+    return lambda f: gin.configurable(f, module="sound_separation", denylist=denylist)
+  return gin.configurable(fn_or_cls, module="sound_separation", denylist=denylist)
 
 
 _SEARCH_PATHS_ADDED = set()

@@ -88,6 +88,7 @@ def _outcome(fn, path):
 def training_outcome(path, folder):
   """A clip list holding the file twice; one batch of 2 random 0.5 s crops."""
   from sound_separation.data import datasets  # pylint: disable=import-outside-toplevel
+  from sound_separation.data import batches
   clip_list = os.path.join(folder, "train_list.txt")
   with open(clip_list, "w", encoding="utf-8") as f:
     f.write(f"{path}\n{path}\n")
@@ -96,7 +97,7 @@ def training_outcome(path, folder):
     dataset = datasets.training_dataset(batch_size=2, unsupervised_list=clip_list,
                                         clip_seconds=0.5, sample_rate=RATE, seed=0)
     batch = next(iter(dataset))
-    return [batch[datasets.MIXTURES].numpy()]
+    return [batch[batches.MIXTURES].numpy()]
   return _outcome(run, path)
 
 
@@ -182,13 +183,13 @@ def table(rows):
 def main():
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
   from test_trainer import tiny_separator  # pylint: disable=import-outside-toplevel
-  from sound_separation.inference import model as model_lib  # pylint: disable=import-outside-toplevel
+  from sound_separation.inference import separator as separator_lib  # pylint: disable=import-outside-toplevel
   from sound_separation.models import folders  # pylint: disable=import-outside-toplevel
   with tempfile.TemporaryDirectory() as folder:
     separator = tiny_separator()
     separator(np.zeros((1, 400), np.float32))
     folders.save_separator(separator, os.path.join(folder, "model"), RATE)
-    rows = run_matrix(folder, model_lib.load_model(os.path.join(folder, "model")),
+    rows = run_matrix(folder, separator_lib.load_model(os.path.join(folder, "model")),
                       long="--long" in sys.argv)
   print(table(rows))
 

@@ -1,4 +1,4 @@
-"""Independent NumPy (float64) formulas of SPEC §1.1 and a MixIT brute force."""
+"""Independent NumPy (float64) formulas of docs/losses.md#thresholded-snr and a MixIT brute force."""
 
 import itertools
 

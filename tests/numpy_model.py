@@ -1,4 +1,4 @@
-"""A NumPy (float64) implementation of SPEC §2, written from the SPEC text.
+"""A NumPy (float64) implementation of the separation model, written from its description in docs/architecture.md#separation-model.
 
 `separate(weights, x, ...)` takes weights keyed by their path below the model
 (e.g. 'tdcn/conv_block_0/dense1/dense/kernel') and returns `[B, M, T]`.

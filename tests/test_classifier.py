@@ -15,8 +15,8 @@ import pytest
 import soundfile
 import tensorflow as tf
 
+from sound_separation.corpus import synthetic
 from sound_separation.data import datasets
-from sound_separation.data import synthetic
 from sound_separation.evaluation import tagging
 from sound_separation.layers import TDCNPlusPlus
 from sound_separation.layers import WaveformFilterbank

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from sound_separation import data
 from sound_separation.data import audio
+from sound_separation.data import batches
 from sound_separation.data import datasets
 
 RATE = 1000
@@ -551,14 +552,14 @@ def _clip_corpus(tmp_path, rng, num_clips):
 def test_supervised_moms_pairs_examples_and_stacks_sources():
   mixtures = np.arange(4 * 3, dtype=np.float32).reshape(4, 3)
   sources = np.arange(4 * 2 * 3, dtype=np.float32).reshape(4, 2, 3)
-  out = datasets.supervised_moms({"mixtures": tf.constant(mixtures),
+  out = batches.supervised_moms({"mixtures": tf.constant(mixtures),
                                   "sources": tf.constant(sources)})
   for i in range(2):
     np.testing.assert_array_equal(out["mixtures"][i], mixtures[2 * i] + mixtures[2 * i + 1])
     np.testing.assert_array_equal(out["sources"][i, :2], sources[2 * i])
     np.testing.assert_array_equal(out["sources"][i, 2:], sources[2 * i + 1])
   with pytest.raises(ValueError, match="even"):
-    datasets.supervised_moms({"mixtures": tf.zeros([3, 3]), "sources": tf.zeros([3, 2, 3])})
+    batches.supervised_moms({"mixtures": tf.zeros([3, 3]), "sources": tf.zeros([3, 2, 3])})
 
 
 def test_training_dataset_joins_unsupervised_and_supervised_parts(tmp_path, rng):

@@ -18,13 +18,15 @@ import numpy as np
 import pytest
 import soundfile
 
+from sound_separation.corpus import clips
+from sound_separation.corpus import layout
+from sound_separation.corpus import mixing
+from sound_separation.corpus import mom_sets
+from sound_separation.corpus import public_lists
 from sound_separation.data import audio
-from sound_separation.data import clips
-from sound_separation.data import corpus
 from sound_separation.data import datasets
-from sound_separation.data import mixing
-from sound_separation.data import mom
-from sound_separation.data import public_lists
+from sound_separation.data import examples
+from sound_separation.data import lists
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = {name: os.path.join(REPO, "data_prep", f"{name}.py")
@@ -91,7 +93,7 @@ def _inventory(root, rng):
 def test_write_sum_writes_the_exact_sum(tmp_path):
   rng = np.random.default_rng(0)
   sources = rng.uniform(-0.3, 0.3, [4, 999]).astype(np.float32)
-  mixture_path, source_paths = corpus.write_sum(tmp_path / "ex", "mix.wav", sources,
+  mixture_path, source_paths = layout.write_sum(tmp_path / "ex", "mix.wav", sources,
                                                 ["a.wav", "b.wav", "c.wav", "d.wav"], RATE)
   mixture, read = _read(mixture_path), np.stack([_read(p) for p in source_paths])
   np.testing.assert_array_equal(mixture, read.sum(axis=0))  # float32, any order: exact.
@@ -99,29 +101,29 @@ def test_write_sum_writes_the_exact_sum(tmp_path):
   np.testing.assert_allclose(read, sources, atol=2 ** -16)
   assert soundfile.info(mixture_path).subtype == "PCM_16"
   with pytest.raises(ValueError, match="beyond 16-bit"):
-    corpus.write_sum(tmp_path / "loud", "m.wav", np.full([2, 10], 0.6), ["a.wav", "b.wav"], RATE)
+    layout.write_sum(tmp_path / "loud", "m.wav", np.full([2, 10], 0.6), ["a.wav", "b.wav"], RATE)
 
 
 def test_list_writers_round_trip_through_the_readers(tmp_path):
   outside = _write_pcm16(tmp_path / "elsewhere" / "x.wav", np.zeros(10))
   inside = [_write_pcm16(tmp_path / "c" / "train" / f"{i}.wav", np.zeros(10)) for i in range(3)]
-  vocabulary = datasets.write_label_vocabulary(tmp_path / "c" / "labels.txt", ["b", "a"])
-  clip_list = datasets.write_clip_list(tmp_path / "c" / "l.txt",
+  vocabulary = lists.write_label_vocabulary(tmp_path / "c" / "labels.txt", ["b", "a"])
+  clip_list = lists.write_clip_list(tmp_path / "c" / "l.txt",
                                        [(inside[0], ["a", "b", "a"]), (outside, ["b"])],
                                        vocabulary=["b", "a"])
   assert open(clip_list).read().splitlines() == [
       "train/0.wav\tb,a", f"{os.path.abspath(outside)}\tb"]
-  paths, labels = datasets.read_clip_list(clip_list, vocabulary)
+  paths, labels = lists.read_clip_list(clip_list, vocabulary)
   assert paths == [os.path.abspath(inside[0]), os.path.abspath(outside)]
   np.testing.assert_array_equal(labels, [[1, 1], [1, 0]])
-  fuss_list = datasets.write_fuss_list(tmp_path / "c" / "f.txt", [(inside[0], inside[1:])])
-  assert datasets.read_fuss_list(fuss_list) == [(os.path.abspath(inside[0]),
+  fuss_list = lists.write_fuss_list(tmp_path / "c" / "f.txt", [(inside[0], inside[1:])])
+  assert lists.read_fuss_list(fuss_list) == [(os.path.abspath(inside[0]),
                                                  [os.path.abspath(p) for p in inside[1:]])]
   for bad in [[(tmp_path / "c" / "#x.wav", None)], [(inside[0], ["a,b"])], []]:
     with pytest.raises(ValueError):
-      datasets.write_clip_list(tmp_path / "c" / "bad.txt", bad)
+      lists.write_clip_list(tmp_path / "c" / "bad.txt", bad)
   with pytest.raises(ValueError, match="has 6 sources"):
-    datasets.write_fuss_list(tmp_path / "c" / "bad.txt", [(inside[0], inside * 2)])
+    lists.write_fuss_list(tmp_path / "c" / "bad.txt", [(inside[0], inside * 2)])
   assert not os.path.exists(tmp_path / "c" / "bad.txt")
 
 
@@ -137,10 +139,10 @@ def test_fuss_mixtures_follow_the_rules(tmp_path):
   files = mixing.write_mixtures(inventory, tmp_path / "out", "train", 16, seed=3,
                                 clip_seconds=1.0, sample_rate=RATE)
 
-  vocabulary = datasets.read_label_vocabulary(files.vocabulary)
+  vocabulary = lists.read_label_vocabulary(files.vocabulary)
   assert vocabulary == ["bell", "car", "dog", "door", "rain", "wind"]
-  examples = datasets.read_fuss_list(files.fuss_list)
-  paths, labels = datasets.read_clip_list(files.clip_list, vocabulary)
+  examples = lists.read_fuss_list(files.fuss_list)
+  paths, labels = lists.read_clip_list(files.clip_list, vocabulary)
   assert len(examples) == len(paths) == 16
   counts = set()
   for (mixture_path, source_paths), path, row in zip(examples, paths, labels):
@@ -206,9 +208,9 @@ def test_make_fuss_mixtures_script_with_a_manifest(tmp_path, capsys):
   argv = ["--manifest", str(manifest), "--out_dir", str(tmp_path / "out"), "--num_mixtures",
           "3", "--clip_seconds", "1", "--sample_rate", str(RATE), "--max_foreground", "2"]
   assert script.main(argv) == 0
-  assert datasets.read_label_vocabulary(tmp_path / "out" / "labels.txt") == [
+  assert lists.read_label_vocabulary(tmp_path / "out" / "labels.txt") == [
       "Speech", "horn", "street"]
-  assert len(datasets.read_fuss_list(tmp_path / "out" / "train_example_list.txt")) == 3
+  assert len(lists.read_fuss_list(tmp_path / "out" / "train_example_list.txt")) == 3
 
   manifest.write_text("path,label,role\naudio/bg.wav,street,ambient\n")
   assert script.main(argv) == 1
@@ -233,9 +235,9 @@ def test_make_clips_cuts_labels_and_skips_silence(tmp_path, capsys):
   report = clips.write_clips(recordings, tmp_path / "drop", "train", clip_seconds=1.0,
                              sample_rate=RATE, tail="drop", min_rms_dbfs=-60)
   assert (report.clips, report.silent, report.failed) == (4, 1, ())
-  vocabulary = datasets.read_label_vocabulary(report.vocabulary)
+  vocabulary = lists.read_label_vocabulary(report.vocabulary)
   assert vocabulary == ["bird", "car", "horn"]
-  paths, labels = datasets.read_clip_list(report.clip_list, vocabulary)
+  paths, labels = lists.read_clip_list(report.clip_list, vocabulary)
   names = [os.path.relpath(p, tmp_path / "drop") for p in paths]
   assert names == [os.path.join("train", "00000_street", f"clip{k:04d}.wav") for k in (0, 2)] + [
       os.path.join("train", "00001_park", f"clip{k:04d}.wav") for k in (0, 1)]
@@ -273,12 +275,12 @@ def test_mom_set_is_the_exact_sum_of_its_mixtures(tmp_path):
   paths = [_write_pcm16(tmp_path / "in" / f"{i}.wav", np.clip(
       level * np.sign(rng.standard_normal(int(RATE * (0.8 + 0.2 * i)))), -1, 1))
       for i, level in enumerate(levels)]
-  clip_list = datasets.write_clip_list(tmp_path / "in" / "list.txt", [(p, None) for p in paths])
-  files = mom.write_mom_set(mom.read_mixture_paths(clip_list), tmp_path / "mom", "test",
+  clip_list = lists.write_clip_list(tmp_path / "in" / "list.txt", [(p, None) for p in paths])
+  files = mom_sets.write_mom_set(mom_sets.read_mixture_paths(clip_list), tmp_path / "mom", "test",
                             pairing="consecutive", clip_seconds=1.0, sample_rate=RATE)
   assert files.count == 2
-  examples = datasets.read_fuss_list(files.mom_list)
-  origins = datasets.read_fuss_list(files.origins)
+  examples = lists.read_fuss_list(files.mom_list)
+  origins = lists.read_fuss_list(files.origins)
   assert [[os.path.basename(p) for p in o[1]] for o in origins] == [["0.wav", "1.wav"],
                                                                      ["2.wav", "3.wav"]]
   for (mom_path, (m1, m2)), (_, originals) in zip(examples, origins):
@@ -299,8 +301,8 @@ def test_mom_set_is_the_exact_sum_of_its_mixtures(tmp_path):
   assert not np.any(first[6400:])
   np.testing.assert_array_equal(_read(examples[0][1][1]), _read(paths[1]))
 
-  pairs = mom.pair_indices(5, "random", seed=1)
-  assert pairs == mom.pair_indices(5, "random", seed=1) != mom.pair_indices(5, "random", seed=2)
+  pairs = mom_sets.pair_indices(5, "random", seed=1)
+  assert pairs == mom_sets.pair_indices(5, "random", seed=1) != mom_sets.pair_indices(5, "random", seed=2)
   assert len(pairs) == 2 and len({i for pair in pairs for i in pair}) == 4
 
 
@@ -314,7 +316,7 @@ def test_make_mom_set_script_reads_fuss_lists_and_is_deterministic(tmp_path, cap
     assert script.main(["--fuss_list", files.fuss_list, "--out_dir", str(tmp_path / out),
                         "--clip_seconds", "1", "--sample_rate", str(RATE), "--seed", "4"]) == 0
   assert _all_files(tmp_path / "a") == _all_files(tmp_path / "b")
-  origins = datasets.read_fuss_list(tmp_path / "a" / "test_mom_origins.txt")
+  origins = lists.read_fuss_list(tmp_path / "a" / "test_mom_origins.txt")
   assert all(p.endswith("mixture.wav") for _, o in origins for p in o)
   bad = tmp_path / "one.txt"
   bad.write_text("only.wav\n")
@@ -353,7 +355,7 @@ def test_librimix_csv_to_fuss_lists(tmp_path, capsys):
   report = public_lists.convert_librimix_csv(both, tmp_path / "lists" / "sep.txt",
                                              "separation", prefixes)
   assert (report.written, report.skipped) == (2, 0)
-  examples = datasets.read_fuss_list(report.list_path)
+  examples = lists.read_fuss_list(report.list_path)
   assert [[p.split(os.sep)[-2] for p in [m] + s] for m, s in examples] == [
       ["mix_both", "s1", "s2", "noise"]] * 2
   assert examples[0][0].endswith("a-1_b-2.wav")
@@ -365,7 +367,7 @@ def test_librimix_csv_to_fuss_lists(tmp_path, capsys):
   report = public_lists.convert_librimix_csv(single, tmp_path / "lists" / "enh.txt",
                                              "enhancement", prefixes)
   assert [[p.split(os.sep)[-2] for p in [m] + s]
-          for m, s in datasets.read_fuss_list(report.list_path)] == [
+          for m, s in lists.read_fuss_list(report.list_path)] == [
               ["mix_single", "s1", "noise"]] * 2
 
   os.remove(tmp_path / "storage" / "Libri2Mix/wav8k/min/test/s2/c-3_d-4.wav")
@@ -379,7 +381,7 @@ def test_librimix_csv_to_fuss_lists(tmp_path, capsys):
   assert script.main(argv + ["--on_missing", "skip"]) == 0
   captured = capsys.readouterr()
   assert "wrote 1 examples" in captured.out and "skipped 1 rows" in captured.err
-  assert len(datasets.read_fuss_list(tmp_path / "lists" / "y.txt")) == 1
+  assert len(lists.read_fuss_list(tmp_path / "lists" / "y.txt")) == 1
 
 
 def test_fuss_list_normalisation(tmp_path):
@@ -391,11 +393,11 @@ def test_fuss_list_normalisation(tmp_path):
   report = public_lists.normalise_fuss_list(files.fuss_list, out, check_audio=True,
                                             sample_rate=RATE)
   assert report.written == 3
-  assert datasets.read_fuss_list(out) == datasets.read_fuss_list(files.fuss_list)
+  assert lists.read_fuss_list(out) == lists.read_fuss_list(files.fuss_list)
 
-  first_source = datasets.read_fuss_list(files.fuss_list)[0][1][0]
+  first_source = lists.read_fuss_list(files.fuss_list)[0][1][0]
   _write_pcm16(first_source, np.zeros(RATE))  # mixture no longer the sum.
-  with pytest.raises(datasets.ExampleError, match="differs from the sum"):
+  with pytest.raises(examples.ExampleError, match="differs from the sum"):
     public_lists.normalise_fuss_list(files.fuss_list, out, check_audio=True, sample_rate=RATE)
   os.remove(first_source)
   with pytest.raises(public_lists.MissingFileError, match="source0"):
@@ -421,7 +423,7 @@ def test_yfcc_clips_and_moms_from_local_audio(tmp_path):
                                           "train", clip_seconds=1.0, sample_rate=RATE,
                                           on_missing="skip")
   assert (report.written, report.skipped) == (2, 1)
-  paths, _ = datasets.read_clip_list(report.list_path)
+  paths, _ = lists.read_clip_list(report.list_path)
   first, second = _read(paths[0]), _read(paths[1])
   expected = np.zeros(RATE)
   expected[2000:6000] = track[4000:8000]  # [0.5 s, 1.0 s) placed at 0.25 s.
@@ -432,7 +434,7 @@ def test_yfcc_clips_and_moms_from_local_audio(tmp_path):
   mom_csv.write_text("data/videos/mp4/aa/bb/vid1.mp4,0,1,0,vid2.mp4,1,2,0\n")
   report = public_lists.import_yfcc_moms(mom_csv, tmp_path / "audio", tmp_path / "out", "test",
                                          clip_seconds=1.0, sample_rate=RATE)
-  [(mom_path, (m1, m2))] = datasets.read_fuss_list(report.list_path)
+  [(mom_path, (m1, m2))] = lists.read_fuss_list(report.list_path)
   np.testing.assert_array_equal(_read(mom_path), _read(m1) + _read(m2))
   with pytest.raises(ValueError, match=r"test_mom\.csv:1: expected 4 fields"):
     public_lists.read_yfcc_csv(mom_csv, clips_per_row=1)

@@ -39,7 +39,7 @@ def test_demo_trains_evaluates_and_writes_examples(tmp_path):
 
 
 def test_demo_on_own_lists(tmp_path):
-  from sound_separation.data import synthetic  # pylint: disable=import-outside-toplevel
+  from sound_separation.corpus import synthetic  # pylint: disable=import-outside-toplevel
   train = synthetic.write_corpus(tmp_path / "data", "train", 6, clip_seconds=4.0, seed=3)
   held_out = synthetic.write_corpus(tmp_path / "data", "validation", 3, clip_seconds=4.0,
                                     seed=3)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sound_separation.data import audio
-from sound_separation.data import datasets
+from sound_separation.data import examples
 from sound_separation.evaluation import evaluate
 from sound_separation.evaluation import format_table
 from sound_separation.evaluation import metrics
@@ -208,7 +208,7 @@ def test_source_with_wrong_length_names_the_file(tmp_path, rng):
   source = 0.1 * rng.normal(size=T).astype(np.float32)
   list_path, lines = write_list(tmp_path, [(source, source[np.newaxis])])
   audio.write_audio(lines[0][1][0], source[:-10], RATE, subtype="FLOAT")
-  with pytest.raises(datasets.ExampleError, match="ex0_s0.wav.*1590 samples.*1600"):
+  with pytest.raises(examples.ExampleError, match="ex0_s0.wav.*1590 samples.*1600"):
     evaluate(lambda x: x[np.newaxis], list_path, stream=io.StringIO())
 
 
@@ -227,7 +227,7 @@ def test_wrong_separator_output_names_the_example(tmp_path, rng):
 
 def test_task_needs_its_number_of_sources(tmp_path, rng):
   list_path, _ = write_list(tmp_path, fuss_examples(rng))
-  with pytest.raises(datasets.ExampleError, match="example 1 .* 1 source file.*'mom' needs 2"):
+  with pytest.raises(examples.ExampleError, match="example 1 .* 1 source file.*'mom' needs 2"):
     evaluate(lambda x: x[np.newaxis], list_path, task="mom", stream=io.StringIO())
 
 

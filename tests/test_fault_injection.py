@@ -27,7 +27,7 @@ import tensorflow as tf
 
 import bad_inputs
 from conftest import tiny_checkpoint_separator
-from sound_separation.inference import model as model_lib
+from sound_separation.inference import separator as separator_lib
 from sound_separation.models import folders
 from test_trainer import tiny_separator
 
@@ -243,7 +243,7 @@ def matrix(tmp_path_factory):
   separator = tiny_separator()
   separator(np.zeros((1, 400), np.float32))
   folders.save_separator(separator, os.path.join(folder, "model"), RATE)
-  loaded = model_lib.load_model(os.path.join(folder, "model"))
+  loaded = separator_lib.load_model(os.path.join(folder, "model"))
   return bad_inputs.run_matrix(folder, loaded, long=bool(os.environ.get("SS_LONG_INPUTS"))), \
       bad_inputs.make_cases(folder)
 

@@ -252,3 +252,38 @@ def test_every_gin_file_runs_a_tiny_step(path, tiny_corpus, baselines, tiny_clas
     assert trainer.jit_compile is True  # the step compiled with XLA
   if "bfloat16" in path.read_text() or name == "tpu.gin":
     assert trainer.separator.dtype_policy.name == "mixed_bfloat16"
+
+
+@pytest.mark.parametrize("binding, argument", [
+    ("sound_separation.mixit.solver = 'efficient'", "solver"),
+    ("sound_separation.mixit.loss_fn = 'negative_sisnr'", "loss_fn"),
+    ("sound_separation.pit.loss_fn = 'negative_sisnr'", "loss_fn"),
+    ("sound_separation.classification_loss.aggregation = 'xor'", "aggregation"),
+    ("sound_separation.clip_dataset.clip_seconds = 3.0", "clip_seconds"),
+    ("sound_separation.fuss_dataset.max_sources = 2", "max_sources"),
+])
+def test_arguments_the_trainer_passes_cannot_be_bound(binding, argument):
+  # The trainer would override such a binding silently; gin refuses it instead.
+  gin.clear_config()
+  try:
+    with pytest.raises(ValueError, match=argument):
+      gin.parse_config(binding)
+  finally:
+    gin.clear_config()
+
+
+def test_a_configurable_loss_argument_is_honoured():
+  from sound_separation.losses import pit  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  reference = np.zeros((1, 2, 800), np.float32)
+  reference[0, 0] = rng.normal(size=800)
+  estimate = rng.normal(size=(1, 2, 800)).astype(np.float32)
+  default = float(pit(reference, estimate)[0][0])
+  explicit = float(pit(reference, estimate, zero_ref_weight=0.0)[0][0])
+  gin.clear_config()
+  try:
+    gin.parse_config("sound_separation.pit.zero_ref_weight = 0.0")
+    bound = float(pit(reference, estimate)[0][0])
+  finally:
+    gin.clear_config()
+  assert bound == explicit != default

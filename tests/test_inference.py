@@ -10,8 +10,8 @@ import pytest
 import soundfile
 
 from sound_separation.inference import export
-from sound_separation.inference import model as model_lib
 from sound_separation.inference import separate
+from sound_separation.inference import separator as separator_lib
 
 RATE = 8000
 
@@ -63,7 +63,7 @@ def test_chunks_are_reordered_to_match_and_cross_faded_without_seams():
 
 def test_short_input_is_one_chunk_and_long_outputs_sum_to_the_input(model_folder):
   folder, separator = model_folder
-  loaded = model_lib.load_model(folder)
+  loaded = separator_lib.load_model(folder)
   assert (loaded.sample_rate, loaded.num_sources) == (RATE, 4)
   x = np.random.default_rng(3).standard_normal(3 * RATE + 7).astype(np.float32) * 0.1
   short = separate.separate_waveform(loaded, x[:500], chunk_seconds=1.0, overlap_seconds=0.1)
@@ -77,7 +77,7 @@ def test_short_input_is_one_chunk_and_long_outputs_sum_to_the_input(model_folder
 
 def test_full_chunks_go_through_the_compiled_function(model_folder, monkeypatch):
   folder, separator = model_folder
-  loaded = model_lib.load_model(folder)
+  loaded = separator_lib.load_model(folder)
   x = np.random.default_rng(8).standard_normal(int(2.5 * RATE)).astype(np.float32) * 0.1
   fixed = loaded.fixed_length(RATE)
   np.testing.assert_allclose(fixed(x[None, :RATE]), separator(x[None, :RATE]).numpy(),
@@ -165,7 +165,7 @@ def test_export_reloads_without_the_library_at_two_lengths(model_folder, tmp_pat
                              separator(inputs[1600]).numpy(), atol=1e-5)
   # The library's loader reads the SavedModel too, with its sample rate, and
   # offers serve_chunk at its length only.
-  loaded = model_lib.load_model(out)
+  loaded = separator_lib.load_model(out)
   assert loaded.sample_rate == RATE
   assert loaded.has_fixed_length(1600) and not loaded.has_fixed_length(1000)
   np.testing.assert_allclose(loaded.fixed_length(1600)(inputs[1600]),
@@ -177,10 +177,10 @@ def test_export_reloads_without_the_library_at_two_lengths(model_folder, tmp_pat
 
 def test_load_model_names_a_folder_that_is_neither(tmp_path):
   with pytest.raises(FileNotFoundError, match="neither a model folder"):
-    model_lib.load_model(str(tmp_path))
+    separator_lib.load_model(str(tmp_path))
   (tmp_path / "saved_model.pb").write_bytes(b"")
   with pytest.raises(FileNotFoundError, match="sound_separation.json"):
-    model_lib.load_model(str(tmp_path))
+    separator_lib.load_model(str(tmp_path))
 
 
 def test_tflite_export_runs_at_two_lengths(model_folder, tmp_path):

@@ -33,3 +33,49 @@ def test_apply_if_applies_or_only_counts_the_step():
   for before, v in zip(slots, [v for v in optimizer.variables if "iteration" not in v.path]):
     np.testing.assert_array_equal(v.numpy(), before)
   assert int(optimizer.iterations.numpy()) == 2
+
+
+def test_keras_still_calls_the_symbolic_build_hook_from_fit():
+  # `PrebuiltModel` overrides `_maybe_symbolic_build`; if Keras renames or
+  # stops calling it, the override silently does nothing: this must fail.
+  calls = []
+
+  class Counting(keras_compat.PrebuiltModel):
+
+    def __init__(self):
+      super().__init__()
+      self.dense = keras.layers.Dense(1)
+      self.dense.build((None, 2))
+      self.built = True
+
+    def call(self, x):
+      return self.dense(x)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+      calls.append(True)
+      super()._maybe_symbolic_build(iterator, data_batch)
+
+  assert hasattr(keras.Model, "_maybe_symbolic_build")
+  model = Counting()
+  model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+  x = np.ones((4, 2), np.float32)
+  model.fit(x, np.zeros((4, 1), np.float32), epochs=1, verbose=0)
+  assert calls and model.optimizer.built
+
+
+def test_the_multi_worker_test_exists_and_is_false_on_one_worker():
+  # The multi-worker run itself is tested in tests/test_trainer.py (two
+  # worker processes); here, the private method it reads must exist.
+  strategy = tf.distribute.get_strategy()
+  mirrored = tf.distribute.MirroredStrategy(["/cpu:0"])
+  for s in (strategy, mirrored):
+    # pylint: disable-next=protected-access
+    assert callable(s.extended._in_multi_worker_mode)
+    assert keras_compat.is_multi_worker(s) is False
+
+
+def test_step_results_and_scalar():
+  results = {"loss": tf.constant(2.5), "mixit": tf.constant(1.0)}
+  assert keras_compat.step_results(results) is results  # one worker: unchanged
+  assert keras_compat.scalar(tf.constant(2.5)) == 2.5
+  assert keras_compat.scalar(np.float32([2.5])) == 2.5  # the multi-worker shape

@@ -15,7 +15,7 @@ TOL = 1e-4
 
 
 def exact_si_snr(estimate, reference):
-  """The SPEC formula without regularisation, for non-silent signals."""
+  """The formula of docs/metrics.md without regularisation, for non-silent signals."""
   alpha = estimate @ reference / (reference @ reference)
   target = alpha * reference
   return 10.0 * np.log10(target @ target / ((target - estimate) @ (target - estimate)))

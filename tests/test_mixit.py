@@ -4,7 +4,7 @@ import tensorflow as tf
 
 import numpy_losses as ref
 from conftest import assert_finite, value_and_grads
-from sound_separation.losses import mixit
+from sound_separation.losses import mixture_invariant
 from sound_separation.losses import snr
 
 LOSSES = {
@@ -50,7 +50,7 @@ def test_enumerating_solvers_match_brute_force(solver, loss_name, seed, num_refs
     x, s, _ = planted(rng, 3, num_refs, num_outputs, 64, noise=0.3)
   expected_loss, expected_mix, _ = ref.mixit_brute_force(x, s, LOSSES[loss_name])
   # A tiny chunk bound exercises the loop over chunks.
-  loss, mix = mixit.mixit(x, s, solver=solver, loss_fn=loss_name,
+  loss, mix = mixture_invariant.mixit(x, s, solver=solver, loss_fn=loss_name,
                           max_chunk_elements=3 * num_refs * 64 * 4)
   np.testing.assert_allclose(loss.numpy(), expected_loss, rtol=1e-4, atol=1e-3)
   np.testing.assert_array_equal(mix.numpy(), expected_mix)
@@ -67,8 +67,8 @@ def test_exact_gram_picks_the_exhaustive_matrix(num_outputs):
   cases.append(random_case(rng, 60, 2, num_outputs, 128))
   x = np.concatenate([c[0] for c in cases])
   s = np.concatenate([c[1] for c in cases])
-  _, exhaustive = mixit.mixit(x, s, solver="exhaustive")
-  _, gram = mixit.mixit(x, s, solver="exact_gram")
+  _, exhaustive = mixture_invariant.mixit(x, s, solver="exhaustive")
+  _, gram = mixture_invariant.mixit(x, s, solver="exact_gram")
   _, expected, all_losses = ref.mixit_brute_force(x, s)
   # The cases hold no float32 ties (the gap would allow an either-way pick).
   sorted_losses = np.sort(all_losses, axis=1)
@@ -81,7 +81,7 @@ def test_exact_gram_matches_brute_force_at_m12():
   rng = np.random.default_rng(12)
   x, s, _ = planted(rng, 4, 2, 12, 48, noise=0.7)
   expected_loss, expected_mix, _ = ref.mixit_brute_force(x, s)
-  loss, mix = mixit.mixit(x, s, solver="exact_gram")
+  loss, mix = mixture_invariant.mixit(x, s, solver="exact_gram")
   np.testing.assert_array_equal(mix.numpy(), expected_mix)
   np.testing.assert_allclose(loss.numpy(), expected_loss, rtol=1e-4)
 
@@ -90,7 +90,7 @@ def test_exact_gram_matches_brute_force_at_m12():
 def test_efficient_recovers_planted_assignment(num_outputs):
   rng = np.random.default_rng(num_outputs)
   x, s, mix = planted(rng, 16, 2, num_outputs, 400)
-  loss, found = mixit.mixit(x, s, solver="efficient")
+  loss, found = mixture_invariant.mixit(x, s, solver="efficient")
   np.testing.assert_array_equal(found.numpy(), mix)
   # A perfect remix scores the 30 dB clamp: 10·log10(τ‖x‖²).
   np.testing.assert_allclose(loss.numpy(), ref.thresholded_log_mse(x, x).mean(1),
@@ -100,7 +100,7 @@ def test_efficient_recovers_planted_assignment(num_outputs):
 def test_efficient_sends_silent_outputs_to_reference_zero():
   rng = np.random.default_rng(5)
   x, s, mix = planted(rng, 8, 2, 6, 200, silent_outputs=2)
-  _, found = mixit.mixit(x, s, solver="efficient")
+  _, found = mixture_invariant.mixit(x, s, solver="efficient")
   found = found.numpy()
   np.testing.assert_array_equal(found[:, :, 2:], mix[:, :, 2:])
   np.testing.assert_array_equal(found[:, 0, :2], 1.0)
@@ -110,17 +110,17 @@ def test_efficient_handles_collinear_outputs():
   rng = np.random.default_rng(6)
   x, s, _ = planted(rng, 4, 2, 4, 200)
   s[:, 1] = 2.0 * s[:, 0]  # Singular Gram matrix.
-  loss, found = mixit.mixit(x, s, solver="efficient")
+  loss, found = mixture_invariant.mixit(x, s, solver="efficient")
   assert_finite(loss.numpy(), found.numpy())
   np.testing.assert_array_equal(found.numpy().sum(1), 1.0)
 
 
-@pytest.mark.parametrize("solver", mixit.SOLVERS)
+@pytest.mark.parametrize("solver", mixture_invariant.SOLVERS)
 def test_gradient_is_that_of_the_chosen_assignment(solver):
   rng = np.random.default_rng(7)
   x, s, _ = planted(rng, 2, 2, 3, 12, noise=0.5)
   (_, mix), (_, grad) = value_and_grads(
-      lambda a, b: mixit.mixit(a, b, solver=solver), x, s)
+      lambda a, b: mixture_invariant.mixit(a, b, solver=solver), x, s)
 
   def fixed_assignment_loss(est):  # sum over the batch, as value_and_grads
     remix = np.einsum("bnm,bmt->bnt", mix, est)
@@ -137,7 +137,7 @@ def test_gradient_is_that_of_the_chosen_assignment(solver):
   np.testing.assert_allclose(grad, numeric, rtol=1e-2, atol=1e-3)
 
 
-@pytest.mark.parametrize("solver", mixit.SOLVERS)
+@pytest.mark.parametrize("solver", mixture_invariant.SOLVERS)
 @pytest.mark.parametrize("case", ["zero_refs", "zero_outputs", "all_zero", "m16"])
 def test_finite_and_xla_compilable(solver, case):
   rng = np.random.default_rng(8)
@@ -150,7 +150,7 @@ def test_finite_and_xla_compilable(solver, case):
     s[:] = 0.0
   for jit in (False, True):
     (loss, mix), grads = value_and_grads(
-        lambda a, b: mixit.mixit(a, b, solver=solver), x, s, jit_compile=jit)
+        lambda a, b: mixture_invariant.mixit(a, b, solver=solver), x, s, jit_compile=jit)
     assert_finite(loss, *grads)
     np.testing.assert_array_equal(mix.sum(1), 1.0)
 
@@ -158,7 +158,7 @@ def test_finite_and_xla_compilable(solver, case):
 def test_bfloat16_inputs():
   rng = np.random.default_rng(9)
   x, s, mix = planted(rng, 2, 2, 4, 100)
-  loss, found = mixit.mixit(tf.cast(x, tf.bfloat16), tf.cast(s, tf.bfloat16))
+  loss, found = mixture_invariant.mixit(tf.cast(x, tf.bfloat16), tf.cast(s, tf.bfloat16))
   assert loss.dtype == tf.float32
   np.testing.assert_array_equal(found.numpy(), mix)
 
@@ -167,15 +167,15 @@ def test_errors_are_explicit():
   x = np.zeros((1, 2, 10), np.float32)
   s = np.zeros((1, 3, 10), np.float32)
   with pytest.raises(ValueError, match="Unknown MixIT solver 'fast'"):
-    mixit.mixit(x, s, solver="fast")
+    mixture_invariant.mixit(x, s, solver="fast")
   with pytest.raises(TypeError, match="exact_gram"):
-    mixit.mixit(x, s, solver="exact_gram", loss_fn=lambda a, b: tf.reduce_sum(a - b, -1))
+    mixture_invariant.mixit(x, s, solver="exact_gram", loss_fn=lambda a, b: tf.reduce_sum(a - b, -1))
   with pytest.raises(ValueError, match="differ in length"):
-    mixit.mixit(x, np.zeros((1, 3, 11), np.float32))
+    mixture_invariant.mixit(x, np.zeros((1, 3, 11), np.float32))
   with pytest.raises(ValueError, match=r"\[B, N, T\]"):
-    mixit.mixit(x[0], s)
+    mixture_invariant.mixit(x[0], s)
   with pytest.raises(ValueError, match="solver='efficient'"):
-    mixit.mixit(np.zeros((1, 3, 4), np.float32), np.zeros((1, 16, 4), np.float32),
+    mixture_invariant.mixit(np.zeros((1, 3, 4), np.float32), np.zeros((1, 16, 4), np.float32),
                 solver="exact_gram")
 
 
@@ -183,6 +183,6 @@ def test_exhaustive_accepts_any_waveform_loss():
   rng = np.random.default_rng(10)
   x, s, mix = planted(rng, 2, 2, 4, 50, noise=0.1)
   l1 = lambda a, b: tf.reduce_sum(tf.abs(a - b), -1)
-  _, found = mixit.mixit(x, s, solver="exhaustive", loss_fn=l1)
+  _, found = mixture_invariant.mixit(x, s, solver="exhaustive", loss_fn=l1)
   expected = ref.mixit_brute_force(x, s, lambda a, b: np.abs(a - b).sum(-1))[1]
   np.testing.assert_array_equal(found.numpy(), expected)

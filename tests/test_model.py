@@ -140,6 +140,30 @@ def test_mixed_precision_outputs_sum_to_the_float32_input():
     keras.mixed_precision.set_global_policy("float32")
 
 
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_the_model_dtype_reaches_every_sub_layer_without_the_global_policy(policy):
+  # The TDCN++ stack is made unbuilt at the global policy (as gin makes it)
+  # and handed to a model of another policy.
+  tdcn = layers.TDCNPlusPlus(**TINY, name="tdcn")
+  model = SeparationModel(num_sources=3, num_basis=10, tdcn=tdcn, dtype=policy)
+  model.build((None, None))
+  assert keras.config.dtype_policy().name == "float32"
+  compute = policy.split("_")[1]
+  pinned = {model.consistency.name, model.consistency.mix_weights.name}
+  # pylint: disable-next=protected-access
+  sub_layers = [l for l in model._flatten_layers(include_self=False)]
+  assert len(sub_layers) > 20
+  for layer in sub_layers:
+    want = "float32" if layer.name in pinned else compute
+    assert layer.compute_dtype == want, layer.path
+    for weight in layer.weights:
+      assert weight.dtype == "float32", weight.path
+  x = np.random.default_rng(5).standard_normal((2, 500)).astype(np.float32)
+  out = model(x)
+  assert out.dtype == tf.float32
+  assert np.abs(out.numpy().sum(1) - x).max() / np.abs(x).max() <= 1e-5
+
+
 def test_tf_checkpoint_round_trip_restores_every_weight(tmp_path):
   # tf.train.Checkpoint ignores layers kept in Python lists or dicts; every
   # weight, block weights included, must be written and read back.

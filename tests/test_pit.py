@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from scipy.optimize import linear_sum_assignment
 
-from sound_separation.losses import pit as pit_lib
+from sound_separation.losses import permutation_invariant as pit_lib
 from sound_separation.losses import snr
 from conftest import assert_finite, value_and_grads
 
@@ -103,7 +103,7 @@ def test_linear_assignment_rejects_bad_shapes():
 
 
 # ---------------------------------------------------------------------------
-# pit against a NumPy brute force written from the formulas of SPEC §1.1, §1.7.
+# pit against a NumPy brute force written from the formulas of docs/losses.md#thresholded-snr, docs/losses.md#pit.
 
 def _np_log_mse(y, y_hat, max_snr_db=30.0):
   tau = 10.0 ** (-max_snr_db / 10.0)

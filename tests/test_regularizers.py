@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import assert_finite, value_and_grads
+from sound_separation.data import batches
 from sound_separation.losses import classification
 from sound_separation.losses import covariance
 from sound_separation.losses import sparsity
@@ -16,7 +17,7 @@ SEEDS = [0, 1, 2]
 
 
 # ----------------------------------------------------------------- references
-# Written from the SPEC formulas with loops, in float64.
+# Written from the formulas of docs/losses.md with loops, in float64.
 
 def np_rms(x):
   return math.sqrt(sum(v * v for v in x) / len(x))
@@ -336,11 +337,11 @@ def test_classification_loss_rejects_unknown_aggregation():
 def test_union_labels():
   a = np.array([[1, 0, 0, 1]], np.int32)
   b = np.array([[False, False, True, True]])
-  got = classification.union_labels(a, b)
+  got = batches.union_labels(a, b)
   assert got.dtype == tf.float32
   np.testing.assert_array_equal(got.numpy(), [[1.0, 0.0, 1.0, 1.0]])
   np.testing.assert_array_equal(
-      classification.union_labels([[0.2, 0.9]], [[0.5, 0.1]]).numpy(),
+      batches.union_labels([[0.2, 0.9]], [[0.5, 0.1]]).numpy(),
       np.float32([[0.5, 0.9]]))
 
 
@@ -465,3 +466,26 @@ def test_low_precision_inputs_give_float32(dtype):
     # ...and close to the float32 result on the original inputs.
     np.testing.assert_allclose(got.numpy(), fn(*inputs).numpy(), rtol=3e-2,
                                atol=1e-3)
+
+
+def test_multilabel_bce_matches_numpy_and_stays_finite_at_large_logits():
+  logits = np.float32([[-60.0, -3.0, 0.0, 2.5, 60.0], [1.0, -1.0, 0.5, -0.5, 0.0]])
+  labels = np.float32([[1, 0, 1, 1, 0], [0, 1, 0.25, 1, 1]])
+  z, y = logits.astype(np.float64), labels.astype(np.float64)
+  # log(1 + e^x) computed without overflow in float64.
+  softplus = lambda x: np.logaddexp(0.0, x)  # noqa: E731
+  want = np.mean(y * softplus(-z) + (1 - y) * softplus(z), axis=-1)
+  got, grads = value_and_grads(classification.multilabel_bce, logits, labels)
+  np.testing.assert_allclose(got, want, rtol=1e-6)
+  # d/dz of the class mean: (sigmoid(z) − y) / K.
+  np.testing.assert_allclose(grads[0], (1 / (1 + np.exp(-z)) - y) / z.shape[1], atol=1e-7)
+  assert_finite(*grads)
+
+
+def test_every_loss_is_a_callable_of_the_losses_package():
+  from sound_separation import losses  # pylint: disable=import-outside-toplevel
+  for name in ("mixit", "pit", "l1_sparsity", "l1_l2_sparsity", "covariance_loss",
+               "classification_loss", "weak_label_bce", "multilabel_bce", "si_snr",
+               "negative_thresholded_snr", "thresholded_log_mse", "cosine_similarity_loss"):
+    assert callable(getattr(losses, name)) and not isinstance(getattr(losses, name),
+                                                               type(losses)), name

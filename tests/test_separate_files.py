@@ -11,9 +11,10 @@ from sound_separation import cli
 from sound_separation import pretrained
 from sound_separation.data import audio
 from sound_separation.data import datasets
+from sound_separation.data import lists
 from sound_separation.evaluation import evaluator
-from sound_separation.inference import model as model_lib
 from sound_separation.inference import separate
+from sound_separation.inference import separator as separator_lib
 
 RATE = 8000
 M = 4
@@ -107,7 +108,7 @@ def test_a_failure_mid_write_leaves_no_folder_and_no_temporary(model_folder, tmp
   folder, _ = model_folder
   wav = str(tmp_path / "a.wav")
   _clip(wav, 5)
-  separator = model_lib.load_model(folder)
+  separator = separator_lib.load_model(folder)
   real_write, calls = audio.write_audio, []
 
   def failing_write(path, *args, **kwargs):
@@ -144,12 +145,12 @@ def test_truncated_audio_is_an_error_naming_the_file_everywhere(model_folder, tm
   status, text = _run(f"--model={model_folder[0]}", f"--out_dir={tmp_path / 'out'}", path)
   assert status == 1 and "short.wav: AudioReadError" in text and "truncated" in text
   # Evaluation names it.
-  list_path = datasets.write_fuss_list(tmp_path / "list.txt", [(path, [path])])
+  list_path = lists.write_fuss_list(tmp_path / "list.txt", [(path, [path])])
   with pytest.raises(audio.AudioReadError, match="short.wav.*truncated"):
     evaluator.evaluate(lambda w: np.stack([w] * M), list_path, "fuss", RATE,
                        stream=io.StringIO())
   # Training data names it (on_error='raise').
-  clips = datasets.write_clip_list(tmp_path / "clips.txt", [(path, None)])
+  clips = lists.write_clip_list(tmp_path / "clips.txt", [(path, None)])
   dataset = datasets.clip_dataset(clips, batch_size=1, clip_seconds=0.1, sample_rate=RATE,
                                   shuffle=False, repeat=False)
   with pytest.raises(Exception, match="short.wav.*truncated"):
@@ -170,9 +171,9 @@ def test_a_streamed_wav_with_an_unknown_size_is_not_called_truncated(tmp_path):
 def test_load_model_without_a_path_loads_the_shipped_model(model_folder, monkeypatch, tmp_path):
   monkeypatch.setattr(pretrained, "DEFAULT_DIR", str(tmp_path / "absent"))
   with pytest.raises(FileNotFoundError, match="no default model"):
-    model_lib.load_model()
+    separator_lib.load_model()
   monkeypatch.setattr(pretrained, "DEFAULT_DIR", model_folder[0])
-  separator = model_lib.load_model()
+  separator = separator_lib.load_model()
   x = (0.1 * np.random.default_rng(9).standard_normal(1000)).astype(np.float32)
   np.testing.assert_allclose(separator(x[None])[0], model_folder[1](x[None]).numpy()[0],
                              atol=1e-5)
@@ -190,7 +191,7 @@ def test_the_shipped_model_separates_a_file_and_its_outputs_sum_to_it(tmp_path):
   """What a fresh install does: `separate FILE --out_dir=out` with no --model."""
   card = pretrained.model_card()
   assert "Training data" in card and "CC-BY-SA-3.0" in card and "GPL-2" in card
-  separator = model_lib.load_model()  # the Python API: one call
+  separator = separator_lib.load_model()  # the Python API: one call
   assert separator.sample_rate == 16000 and separator.num_sources >= 2
   rng = np.random.default_rng(11)
   t = np.arange(3 * 16000) / 16000
@@ -216,7 +217,7 @@ def test_evaluate_and_the_demo_use_the_shipped_model(tmp_path):
     paths.append(tmp_path / f"s{k}.wav")
     soundfile.write(str(paths[-1]), s, 16000, subtype="FLOAT")
   soundfile.write(str(tmp_path / "mix.wav"), sources.sum(0), 16000, subtype="FLOAT")
-  fuss = datasets.write_fuss_list(tmp_path / "list.txt", [(tmp_path / "mix.wav", paths)])
+  fuss = lists.write_fuss_list(tmp_path / "list.txt", [(tmp_path / "mix.wav", paths)])
   out = io.StringIO()
   assert cli.main(["prog", "evaluate", f"--data={fuss}"], stream=out) == 0
   assert "pretrained/default" in out.getvalue() and "MSi" in out.getvalue()
@@ -226,4 +227,4 @@ def test_evaluate_and_the_demo_use_the_shipped_model(tmp_path):
   summary = (tmp_path / "demo" / "evaluation" / "summary.json").read_text()
   assert '"MSi"' in summary
   assert len(os.listdir(tmp_path / "demo" / "examples" / "example0")) == (
-      1 + model_lib.load_model().num_sources)
+      1 + separator_lib.load_model().num_sources)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from sound_separation.data import audio
-from sound_separation.data import datasets
+from sound_separation.data import lists
 from sound_separation.study import grid
 from sound_separation.study import runner
 from sound_separation.study import selection
@@ -159,7 +159,7 @@ def test_solver_agreement_matches_a_numpy_brute_force(tmp_path):
   for i, mixture in enumerate(mixtures):
     audio.write_audio(tmp_path / f"m{i}.wav", mixture, RATE, subtype="FLOAT")
     lines.append((str(tmp_path / f"m{i}.wav"), [str(tmp_path / f"m{i}.wav")]))
-  list_path = datasets.write_fuss_list(tmp_path / "list.txt", lines)
+  list_path = lists.write_fuss_list(tmp_path / "list.txt", lines)
   read = [audio.read_audio(m, RATE) for m, _ in lines]
   pairs = [np.stack(read[0:2]), np.stack(read[2:4])]
   # MoM 1: outputs that split the mixtures exactly, so both
@@ -209,7 +209,7 @@ def _corpus(tmp_path):
     path = folder / f"clip{i}.wav"
     audio.write_audio(path, source(i) + source(i + 1), RATE, subtype="FLOAT")
     clips.append((str(path), None))
-  datasets.write_clip_list(folder / "train.txt", clips)
+  lists.write_clip_list(folder / "train.txt", clips)
   for name, count in (("selection", 4), ("test", 4)):
     examples = []
     for i in range(count):
@@ -221,7 +221,7 @@ def _corpus(tmp_path):
       mixture = folder / f"{name}{i}.wav"
       audio.write_audio(mixture, np.sum(sources, axis=0), RATE, subtype="FLOAT")
       examples.append((mixture, paths))
-    datasets.write_fuss_list(folder / f"{name}.txt", examples)
+    lists.write_fuss_list(folder / f"{name}.txt", examples)
   return folder
 
 

@@ -1,4 +1,4 @@
-"""Tests of `sound_separation.data.synthetic`: generators, examples, corpus files.
+"""Tests of `sound_separation.corpus.synthetic`: generators, examples, corpus files.
 
 Each class property is measured here with NumPy/SciPy on its own terms
 (spectral peaks, STFT peak tracks, frame energies, kurtosis), over several
@@ -14,8 +14,9 @@ import scipy.signal
 import scipy.stats
 import soundfile
 
+from sound_separation.corpus import synthetic
 from sound_separation.data import datasets
-from sound_separation.data import synthetic
+from sound_separation.data import lists
 
 RATE = 16000
 SEEDS = range(8)
@@ -325,11 +326,11 @@ def test_written_corpus_loads_with_the_datasets_module(tmp_path):
   assert files.clip_list == os.path.join(str(tmp_path), "train_clip_list.txt")
   assert files.fuss_list == os.path.join(str(tmp_path), "train_example_list.txt")
   assert files.vocabulary == os.path.join(str(tmp_path), "labels.txt")
-  vocabulary = datasets.read_label_vocabulary(files.vocabulary)
+  vocabulary = lists.read_label_vocabulary(files.vocabulary)
   assert vocabulary == list(synthetic.SOURCE_CLASSES)
 
-  paths, labels = datasets.read_clip_list(files.clip_list, vocabulary=files.vocabulary)
-  examples = datasets.read_fuss_list(files.fuss_list)
+  paths, labels = lists.read_clip_list(files.clip_list, vocabulary=files.vocabulary)
+  examples = lists.read_fuss_list(files.fuss_list)
   assert len(paths) == len(examples) == 6 and labels.shape == (6, len(vocabulary))
   for i, (path, (mixture_path, source_paths)) in enumerate(zip(paths, examples)):
     assert path == mixture_path
@@ -358,5 +359,5 @@ def test_written_corpus_loads_with_the_datasets_module(tmp_path):
   assert len(batches) == 3
   for batch in batches:
     assert batch["mixtures"].shape == (2, RATE)
-    assert batch["sources"].shape == (2, datasets.MAX_FUSS_SOURCES, RATE)
+    assert batch["sources"].shape == (2, lists.MAX_FUSS_SOURCES, RATE)
     np.testing.assert_allclose(batch["sources"].sum(axis=1), batch["mixtures"], atol=1e-3)

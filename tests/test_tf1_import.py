@@ -1,7 +1,7 @@
 """Import of the original's TF1 checkpoints (sound_separation.models.tf1_checkpoint).
 
 The tests write TF1 checkpoints themselves, in the original's variable names
-and layouts (SPEC §2; `models/train/network.py`: prelu and scale_layer of
+and layouts (docs/architecture.md#separation-model; `models/train/network.py`: prelu and scale_layer of
 shape [], instance-norm γ/β of shape [1], depthwise kernels [K, 1, C, 1]),
 with a real TF1 Adam optimizer's slots and global_step beside them. Every
 value is recorded twice as it is drawn: under its original name for the

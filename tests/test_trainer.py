@@ -12,15 +12,16 @@ import tensorflow as tf
 
 import distributed_equivalence as dist
 from conftest import assert_finite
+from sound_separation.layers.tdcn import TDCNBlock
 from sound_separation.layers.tdcn import TDCNPlusPlus
 from sound_separation.losses import covariance_loss
 from sound_separation.losses import l1_l2_sparsity
 from sound_separation.losses import l1_sparsity
-from sound_separation.losses.mixit import mixit
-from sound_separation.losses.pit import pit
+from sound_separation.losses.mixture_invariant import mixit
+from sound_separation.losses.permutation_invariant import pit
 from sound_separation.models import SeparationModel
-from sound_separation.training import MixITTrainer
 from sound_separation.training import default_optimizer
+from sound_separation.training import MixITTrainer
 from sound_separation.training import trainer as trainer_lib
 
 SAMPLES = 1600  # 0.1 s at 16 kHz
@@ -104,13 +105,13 @@ def test_absent_parts_give_zero_terms():
 
 def test_pairing_is_passed_to_form_moms(monkeypatch):
   calls = []
-  form_moms = trainer_lib.datasets.form_moms
+  form_moms = trainer_lib.batches.form_moms
 
   def spy(mixtures, **kwargs):
     calls.append(kwargs)
     return form_moms(mixtures, **kwargs)
 
-  monkeypatch.setattr(trainer_lib.datasets, "form_moms", spy)
+  monkeypatch.setattr(trainer_lib.batches, "form_moms", spy)
   trainer = tiny_trainer(pairing="random")
   trainer.compute_losses(make_batch(supervised=0))
   assert [c["pairing"] for c in calls] == ["random"]
@@ -212,8 +213,7 @@ def test_recompute_gives_the_same_gradients():
   remat = tiny_trainer(sparsity="l1", sparsity_weight=0.1,
                        covariance_weight=0.1, recompute=True)
   remat.set_weights(plain.get_weights())
-  assert all(b._recomputes for b in remat.separator.tdcn.blocks)
-  assert not any(hasattr(b, "_recomputes") for b in plain.separator.tdcn.blocks)
+  assert remat.separator.tdcn.recompute and not plain.separator.tdcn.recompute
   batch = make_batch(supervised=0)
 
   def gradients(trainer):
@@ -230,6 +230,26 @@ def test_recompute_gives_the_same_gradients():
   assert plain_total == remat_total
   assert _max_diff(plain_grads, remat_grads) <= 1e-5
   assert max(float(np.abs(g).max()) for g in plain_grads) > 1e-3
+
+
+def test_recompute_runs_each_block_again_in_the_backward_pass(monkeypatch):
+  calls = []
+  call = TDCNBlock.call
+  monkeypatch.setattr(TDCNBlock, "call", lambda self, x: calls.append(self.name) or call(self, x))
+  batch = make_batch(supervised=0)
+  counts = {}
+  for recompute in (False, True):
+    trainer = tiny_trainer(recompute=recompute)
+    del calls[:]
+    with tf.GradientTape() as tape:
+      total = trainer.compute_losses(batch, training=True)["total"]
+    forward = len(calls)
+    tape.gradient(total, trainer.trainable_variables)
+    counts[recompute] = (forward, len(calls) - forward)
+  num_blocks = len(trainer.separator.tdcn.blocks)
+  assert counts[False][1] == 0 and counts[False][0] >= num_blocks
+  # Every block call of the forward pass runs once more for its gradient.
+  assert counts[True] == (counts[False][0], counts[False][0])
 
 
 def test_config_and_keras_round_trip(tmp_path):

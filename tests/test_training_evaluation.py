@@ -12,9 +12,9 @@ import tensorflow as tf
 
 from sound_separation import cli
 from sound_separation import gin_utils
-from sound_separation.data import synthetic
+from sound_separation.corpus import synthetic
 from sound_separation.evaluation import evaluator
-from sound_separation.inference import model as model_lib
+from sound_separation.inference import separator as separator_lib
 from sound_separation.training import loop
 
 GIN_DIR = pathlib.Path(__file__).resolve().parents[1] / "gin"
@@ -74,7 +74,7 @@ def test_best_checkpoint_by_trf_is_kept_and_scores_what_it_says(run):
   names = {p.name.split(".")[0] for p in (model_dir / "checkpoints" / "best").glob("ckpt-*")}
   assert names == {f"ckpt-{best['step']}"}
   # Re-evaluated independently from its checkpoint, it scores the recorded TRF.
-  separator = model_lib.load_model(str(model_dir), checkpoint=best["checkpoint"])
+  separator = separator_lib.load_model(str(model_dir), checkpoint=best["checkpoint"])
   summary = evaluator.evaluate(lambda w: separator(w[None])[0], fuss_list, "fuss", RATE,
                                stream=io.StringIO())
   assert summary["TRF"] == pytest.approx(best["score"], abs=1e-3)

@@ -78,16 +78,16 @@ def run_child(path, folder, seconds, repeats):
   """In the child: times one path at one length; returns a dict."""
   import numpy as np  # pylint: disable=import-outside-toplevel
   import soundfile  # pylint: disable=import-outside-toplevel
-  from sound_separation.inference import model as model_lib  # pylint: disable=import-outside-toplevel
+  from sound_separation.inference import separator as separator_lib  # pylint: disable=import-outside-toplevel
   from sound_separation.inference import separate  # pylint: disable=import-outside-toplevel
 
   samples = int(seconds * RATE)
   x = (0.1 * np.random.default_rng(1).standard_normal((1, samples))).astype(np.float32)
   chunk = int(CHUNK_SECONDS * RATE)
   if path in ("graph", "compiled", "separate", "separate_graph"):
-    separator = model_lib.load_model(os.path.join(folder, "model"))
+    separator = separator_lib.load_model(os.path.join(folder, "model"))
   else:
-    separator = model_lib.load_model(os.path.join(folder, "saved_model"))
+    separator = separator_lib.load_model(os.path.join(folder, "saved_model"))
 
   if path in ("graph", "saved_model"):
     def call():

@@ -33,7 +33,7 @@ def run_one(solver, num_outputs, batch, samples, repeats, jit_compile):
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   import numpy as np  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from sound_separation.losses import mixit  # pylint: disable=import-outside-toplevel
+  from sound_separation.losses import mixture_invariant  # pylint: disable=import-outside-toplevel
 
   rng = np.random.default_rng(0)
   reference = tf.constant(rng.standard_normal((batch, 2, samples), np.float32))
@@ -43,7 +43,7 @@ def run_one(solver, num_outputs, batch, samples, repeats, jit_compile):
   @tf.function(jit_compile=jit_compile)
   def step():
     with tf.GradientTape() as tape:
-      loss, _ = mixit.mixit(reference, estimate, solver=solver)
+      loss, _ = mixture_invariant.mixit(reference, estimate, solver=solver)
       total = tf.reduce_sum(loss)
     return total, tape.gradient(total, estimate)
 

@@ -158,13 +158,13 @@ def build(sizes, config):
   separator = SeparationModel(num_sources=sizes["num_sources"],
                               num_basis=sizes["num_basis"], tdcn=tdcn)
   if config.get("unguarded"):
-    from sound_separation.training import trainer as trainer_lib  # pylint: disable=import-outside-toplevel
+    from sound_separation.training import training_model  # pylint: disable=import-outside-toplevel
 
     def plain_step(self, tape, loss, scaled_loss):
       del loss
       variables = self.trainable_variables
       self.optimizer.apply(tape.gradient(scaled_loss, variables), variables)
-    trainer_lib.TrainingModel.apply_if_finite = plain_step
+    training_model.TrainingModel.apply_if_finite = plain_step
   trainer = MixITTrainer(separator, mixit_solver=config["solver"],
                          recompute=config["recompute"])
   trainer.compile(jit_compile=config["jit_compile"])

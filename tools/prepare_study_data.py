@@ -31,8 +31,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from sound_separation.data import datasets  # noqa: E402  pylint: disable=wrong-import-position
-from sound_separation.data import mom  # noqa: E402  pylint: disable=wrong-import-position
+
+from sound_separation.corpus import mom_sets  # noqa: E402  pylint: disable=wrong-import-position
+from sound_separation.data import lists  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def main(argv=None):
@@ -49,7 +50,7 @@ def main(argv=None):
   args = parser.parse_args(argv)
   corpus = os.path.abspath(args.corpus)
   out_dir = os.path.abspath(args.out_dir or os.path.join(corpus, "study"))
-  validation = datasets.read_fuss_list(
+  validation = lists.read_fuss_list(
       os.path.join(corpus, "fuss_like", "validation_example_list.txt"))
   for required in ("manifest.csv", os.path.join("data", "x")):
     if not os.path.exists(os.path.join(corpus, required)):
@@ -66,16 +67,16 @@ def main(argv=None):
                     os.path.join(corpus, "manifest.csv"), os.path.join(corpus, "data", "x"),
                     extra_dir, "--mode", "fuss", "--split", "validation",
                     "--n", str(args.num_extra), "--seed", str(args.seed)], check=True)
-  extra = datasets.read_fuss_list(extra_list)
+  extra = lists.read_fuss_list(extra_list)
   if len(extra) != args.num_extra:
     raise SystemExit(f"{extra_list} holds {len(extra)} mixtures, not --num_extra="
                      f"{args.num_extra}; delete {extra_dir} to remake it")
 
   selection = validation[0::2]
   test = validation[1::2] + extra
-  datasets.write_fuss_list(os.path.join(out_dir, "selection_list.txt"), selection)
-  test_list = datasets.write_fuss_list(os.path.join(out_dir, "test_list.txt"), test)
-  mom.write_mom_set([m for m, _ in test], os.path.join(out_dir, "mom"), "test", seed=0)
+  lists.write_fuss_list(os.path.join(out_dir, "selection_list.txt"), selection)
+  test_list = lists.write_fuss_list(os.path.join(out_dir, "test_list.txt"), test)
+  mom_sets.write_mom_set([m for m, _ in test], os.path.join(out_dir, "mom"), "test", seed=0)
   print(f"{out_dir}: selection_list.txt ({len(selection)} mixtures), test_list.txt "
         f"({len(test)}: {len(validation) - len(selection)} + {len(extra)} extra), "
         f"mom/test_mom_list.txt; test list {test_list}")

@@ -15,6 +15,7 @@ importing it and decoding a tiny wav, before it is used.
 import functools
 import io
 import math
+import numbers
 import threading
 
 import numpy as np
@@ -69,6 +70,24 @@ def check_sample_rate(sample_rate, name="sample_rate"):
       or sample_rate <= 0):
     raise ValueError(f"{name} must be a positive integer (Hz), got {sample_rate!r}")
   return int(sample_rate)
+
+
+def clip_samples(clip_seconds, sample_rate):
+  """`(T, sample_rate)` of a clip: `T = round(clip_seconds · sample_rate)` samples.
+
+  The one clip-length rule of the package: input pipelines, corpus writers
+  and the synthetic corpus all size their clips with it.
+
+  Raises:
+    ValueError: `sample_rate` not a positive integer, or `clip_seconds` not a
+      finite number of at least one sample.
+  """
+  sample_rate = check_sample_rate(sample_rate)
+  if (isinstance(clip_seconds, bool) or not isinstance(clip_seconds, numbers.Real)
+      or not math.isfinite(clip_seconds) or round(clip_seconds * sample_rate) < 1):
+    raise ValueError(f"clip_seconds must be a finite number of at least one sample at "
+                     f"{sample_rate} Hz, got {clip_seconds!r}")
+  return int(round(clip_seconds * sample_rate)), sample_rate
 
 
 def resample(waveform, rate_in, rate_out):

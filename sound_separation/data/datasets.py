@@ -1,22 +1,17 @@
-"""Input pipelines: clip lists, FUSS lists, mixtures of mixtures (SPEC §5).
+"""Input pipelines: batches of clips and FUSS examples for training (docs/formats.md).
 
-Two kinds of data:
+- `clip_dataset`: batches `{'mixtures': [B, T]}` (plus weak labels
+  `'labels': [B, K]`) of clips in the wild, from a clip list.
+- `fuss_dataset`: batches `{'mixtures': [B, T], 'sources': [B, S, T]}` of
+  FUSS examples, from a FUSS list.
+- `training_dataset` / `validation_dataset`: a run's batches in the format
+  the trainer reads (`batches`): single mixtures for MixIT (paired into MoMs
+  inside the step) beside supervised examples for PIT.
 
-- Clips in the wild (YFCC100m, AudioSet): single mixtures with no sources,
-  optionally with clip-level (weak) labels. `read_clip_list` parses their
-  list, `clip_dataset` yields batches `{'mixtures': [B, T]}` (plus
-  `'labels': [B, K]`).
-- FUSS: a mixture and its 1–4 sources per example. `read_fuss_list` parses
-  the list, `fuss_dataset` yields `{'mixtures': [B, T], 'sources': [B, S, T]}`.
-
-MixIT trains on mixtures of mixtures (MoMs): `form_moms` turns a batch of B
-single mixtures into B/2 MoMs and their two reference mixtures, inside the
-training step. `training_dataset` builds a run's batches in the format the
-trainer reads: single mixtures for MixIT beside supervised examples for PIT.
-
-Waveforms are float32 in full-scale units, `T = round(clip_seconds ·
-sample_rate)` samples. Every batch has static shapes (the last partial batch
-is dropped), as XLA and TPUs need.
+Lists are parsed by `lists`. Waveforms are float32 in full-scale units,
+`T = round(clip_seconds · sample_rate)` samples (`audio.clip_samples`).
+Every batch has static shapes (the last partial batch is dropped), as XLA
+and TPUs need.
 
 Reading runs in `tf.numpy_function` inside a parallel `Dataset.map` over
 indices into the list, which is parsed once when the dataset is built. A
@@ -36,27 +31,16 @@ import tensorflow as tf
 
 from sound_separation import gin_utils
 from sound_separation.data import audio
-from sound_separation.losses.classification import union_labels
+from sound_separation.data import batches
+from sound_separation.data import examples
+from sound_separation.data import lists
 
 _LOG = logging.getLogger(__name__)
 
-# Keys of the batches `MixITTrainer` trains on (`training_dataset`).
-MIXTURES = "mixtures"
-SOURCES = "sources"
-LABELS = "labels"
-SUPERVISED_MIXTURES = "supervised_mixtures"
-SUPERVISED_SOURCES = "supervised_sources"
-
 ON_ERROR = ("raise", "skip")
+_PASSED_ARGS = ["clip_seconds", "sample_rate", "shuffle", "repeat", "seed", "on_error",
+                "skip_counter", "backend"]
 UNSUPERVISED_FORMATS = ("clips", "fuss")
-PAIRINGS = ("consecutive", "random")
-MAX_FUSS_SOURCES = 4
-
-
-class ExampleError(audio.FileError):
-  """An example's files were read but are inconsistent."""
-
-  message = "bad example '{path}': {reason}"
 
 
 class SkipCounter:
@@ -100,287 +84,6 @@ class SkipCounter:
 
 
 # ----------------------------------------------------------------------------
-# List files.
-
-
-def _list_lines(path):
-  """Yields `(line_number, fields)` of a tab-separated list, 1-based numbers.
-
-  Blank lines and lines whose first non-blank character is '#' are skipped.
-  Fields are stripped of surrounding whitespace (so CRLF files parse).
-  """
-  try:
-    with open(path, encoding="utf-8") as f:
-      lines = f.read().splitlines()
-  except (OSError, UnicodeDecodeError) as e:
-    raise ValueError(f"cannot read list file '{path}': {e}") from e
-  for number, line in enumerate(lines, start=1):
-    stripped = line.strip()
-    if not stripped or stripped.startswith("#"):
-      continue
-    yield number, [field.strip() for field in line.split("\t")]
-
-
-def _resolve(list_path, entry):
-  # os.path.join keeps `entry` as is when it is absolute.
-  return os.path.join(os.path.dirname(os.path.abspath(list_path)), entry)
-
-
-def read_label_vocabulary(path):
-  """Class names, one per line, in index order (blank and '#' lines skipped).
-
-  Names may not contain commas or tabs (they separate labels in clip lists)
-  and may not repeat.
-
-  Returns:
-    list of K class names; class k is the k-th name.
-  """
-  path = os.fspath(path)
-  names = []
-  seen = {}
-  for number, fields in _list_lines(path):
-    name = "\t".join(fields)
-    if len(fields) != 1 or "," in name:
-      raise ValueError(
-          f"{path}:{number}: class name {name!r} contains a tab or a comma, "
-          "which separate labels in clip lists")
-    if name in seen:
-      raise ValueError(f"{path}:{number}: class name {name!r} repeats line {seen[name]}")
-    seen[name] = number
-    names.append(name)
-  if not names:
-    raise ValueError(f"label vocabulary '{path}' has no class names")
-  return names
-
-
-def _as_vocabulary(vocabulary):
-  """A list of class names from a list of names or a vocabulary file path."""
-  if isinstance(vocabulary, (str, os.PathLike)):
-    return read_label_vocabulary(vocabulary)
-  names = list(vocabulary)
-  if not names or len(set(names)) != len(names):
-    raise ValueError(f"vocabulary must hold distinct class names, got {names!r}")
-  bad = [n for n in names if not isinstance(n, str) or not n or "," in n or "\t" in n]
-  if bad:
-    raise ValueError(f"vocabulary names must be non-empty strings without commas or tabs, "
-                     f"got {bad[0]!r}")
-  return names
-
-
-def _parse_clip_list(path, vocabulary):
-  """`(paths, label_indices or None)`; label_indices[i] is an int array."""
-  path = os.fspath(path)
-  index = None if vocabulary is None else {name: k for k, name in enumerate(vocabulary)}
-  paths, label_indices = [], []
-  for number, fields in _list_lines(path):
-    if len(fields) > 2 or not fields[0]:
-      raise ValueError(
-          f"{path}:{number}: expected '<path>[<TAB><label>,<label>...]', got "
-          f"{len(fields)} tab-separated fields with path {fields[0]!r}")
-    names = []
-    if len(fields) == 2 and fields[1]:
-      names = [name.strip() for name in fields[1].split(",")]
-      if not all(names):
-        raise ValueError(f"{path}:{number}: empty label in {fields[1]!r}")
-    if index is not None:
-      if not names:
-        # An all-zero target would teach "no class present"; an unlabelled
-        # clip belongs in a list read without a vocabulary.
-        raise ValueError(f"{path}:{number}: clip {fields[0]!r} has no labels, "
-                         "but a vocabulary was given")
-      unknown = [name for name in names if name not in index]
-      if unknown:
-        raise ValueError(f"{path}:{number}: unknown label {unknown[0]!r} "
-                         f"(not in the vocabulary of {len(index)} classes)")
-      label_indices.append(np.array(sorted({index[n] for n in names}), np.int64))
-    paths.append(_resolve(path, fields[0]))
-  if not paths:
-    raise ValueError(f"clip list '{path}' has no clips")
-  return paths, (label_indices if index is not None else None)
-
-
-def _multi_hot(indices, num_classes):
-  row = np.zeros([num_classes], np.float32)
-  row[indices] = 1.0
-  return row
-
-
-def read_clip_list(path, vocabulary=None):
-  """Parses a clip list: `<path>[<TAB><label>,<label>...]` per line.
-
-  Relative paths are relative to the list's folder; blank lines and '#'
-  comment lines are skipped. Labels are read only when a vocabulary is given;
-  then every clip needs at least one label, all in the vocabulary.
-
-  Args:
-    path: the list file.
-    vocabulary: None, a list of K class names, or the path of a vocabulary
-      file (see `read_label_vocabulary`).
-
-  Returns:
-    `(paths, labels)`: a list of N file paths, and float32 multi-hot `[N, K]`
-    (None without a vocabulary).
-
-  Raises:
-    ValueError: naming the list file and line, for a malformed line, a clip
-      without labels or an unknown label (with a vocabulary).
-  """
-  if vocabulary is not None:
-    vocabulary = _as_vocabulary(vocabulary)
-  paths, label_indices = _parse_clip_list(path, vocabulary)
-  if label_indices is None:
-    return paths, None
-  labels = np.stack([_multi_hot(ix, len(vocabulary)) for ix in label_indices])
-  return paths, labels
-
-
-def read_fuss_list(path):
-  """Parses a FUSS example list (SPEC §5).
-
-  Each line: the mixture file, then its 1–4 source files, tab-separated and
-  relative to the list's folder. Blank lines and '#' comment lines are
-  skipped.
-
-  Returns:
-    list of `(mixture_path, [source_paths])`.
-
-  Raises:
-    ValueError: naming the list file and line, for a line without 2–5
-      non-empty fields.
-  """
-  path = os.fspath(path)
-  examples = []
-  for number, fields in _list_lines(path):
-    if not 2 <= len(fields) <= MAX_FUSS_SOURCES + 1 or not all(fields):
-      raise ValueError(
-          f"{path}:{number}: expected a mixture and 1-{MAX_FUSS_SOURCES} sources, "
-          f"tab-separated and non-empty, got {len(fields)} fields: {fields!r}")
-    examples.append((_resolve(path, fields[0]), [_resolve(path, f) for f in fields[1:]]))
-  if not examples:
-    raise ValueError(f"FUSS list '{path}' has no examples")
-  return examples
-
-
-def _list_entry(list_dir, path):
-  """How a list names `path`: relative to `list_dir` when inside it, else absolute.
-
-  Relative entries use '/' and keep the corpus movable as a whole folder.
-  Entries the readers would misparse (tabs, line breaks, surrounding spaces,
-  a leading '#') are refused.
-  """
-  absolute = os.path.abspath(os.fspath(path))
-  relative = os.path.relpath(absolute, list_dir)
-  if relative == os.pardir or relative.startswith(os.pardir + os.sep):
-    entry = absolute
-  else:
-    entry = relative.replace(os.sep, "/")
-  if (any(c in entry for c in "\t\n\r") or entry != entry.strip() or entry.startswith("#")):
-    raise ValueError(f"cannot list file '{path}': list entries may not contain tabs or line "
-                     "breaks, start with '#' or have surrounding spaces")
-  return entry
-
-
-def _write_lines(path, lines, what):
-  """Writes `lines` to `path` (LF endings) through a renamed temporary file.
-
-  A run that fails midway leaves no list naming files it never wrote.
-  """
-  path = os.fspath(path)
-  if not lines:
-    raise ValueError(f"{what} '{path}' would be empty (the readers refuse empty lists)")
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  partial = path + ".partial"
-  with open(partial, "w", encoding="utf-8", newline="\n") as f:
-    f.write("".join(line + "\n" for line in lines))
-  os.replace(partial, path)
-  return path
-
-
-def check_label(label, where):
-  """Returns `label`; ValueError naming `where` unless a clip list can hold it.
-
-  Labels are separated by commas in clip lists: a label is a non-empty string
-  without commas, tabs, line breaks or surrounding spaces.
-  """
-  if (not isinstance(label, str) or not label or label != label.strip()
-      or any(c in label for c in ",\t\n\r")):
-    raise ValueError(f"{where}: label {label!r} is empty, has surrounding spaces or contains "
-                     "a comma, tab or line break (clip lists separate labels by commas)")
-  return label
-
-
-def write_label_vocabulary(path, names):
-  """Writes class names, one a line, for `read_label_vocabulary`.
-
-  Args:
-    path: the file to write (its folder is created if missing).
-    names: K distinct names without commas or tabs, in class-index order.
-
-  Returns:
-    `path`.
-  """
-  names = _as_vocabulary(names)
-  bad = [n for n in names if n != n.strip() or n.startswith("#") or "\n" in n or "\r" in n]
-  if bad:
-    raise ValueError(f"class name {bad[0]!r} would not read back: no surrounding spaces, "
-                     "line breaks or leading '#'")
-  return _write_lines(path, names, "label vocabulary")
-
-
-def write_clip_list(path, clips, vocabulary=None):
-  """Writes a clip list for `read_clip_list`: `<file>[<TAB><label>,<label>...]`.
-
-  Args:
-    path: the list to write (its folder is created if missing).
-    clips: `(file, labels)` pairs: `file` a path (absolute or relative to the
-      working directory; listed relative to the list's folder when inside it,
-      else absolute), `labels` None or a sequence of class names.
-    vocabulary: None, or the class names every label must belong to; the
-      labels of a clip are then written once each, in vocabulary order.
-
-  Returns:
-    `path`.
-  """
-  path = os.fspath(path)
-  list_dir = os.path.dirname(os.path.abspath(path))
-  index = None if vocabulary is None else {n: k for k, n in enumerate(_as_vocabulary(vocabulary))}
-  lines = []
-  for file, labels in clips:
-    labels = [check_label(label, f"clip '{file}'") for label in labels or ()]
-    if index is not None:
-      unknown = [n for n in labels if n not in index]
-      if unknown:
-        raise ValueError(f"label {unknown[0]!r} of '{file}' is not in the vocabulary")
-      labels = sorted(set(labels), key=index.get)
-    entry = _list_entry(list_dir, file)
-    lines.append(f"{entry}\t{','.join(labels)}" if labels else entry)
-  return _write_lines(path, lines, "clip list")
-
-
-def write_fuss_list(path, examples):
-  """Writes a FUSS example list for `read_fuss_list` (SPEC §5).
-
-  Args:
-    path: the list to write (its folder is created if missing).
-    examples: `(mixture_file, [source_files])` pairs with 1–4 sources; paths
-      are listed as in `write_clip_list`.
-
-  Returns:
-    `path`.
-  """
-  path = os.fspath(path)
-  list_dir = os.path.dirname(os.path.abspath(path))
-  lines = []
-  for mixture, sources in examples:
-    sources = list(sources)
-    if not 1 <= len(sources) <= MAX_FUSS_SOURCES:
-      raise ValueError(f"example '{mixture}' has {len(sources)} sources; a FUSS list line "
-                       f"holds 1-{MAX_FUSS_SOURCES}")
-    lines.append("\t".join(_list_entry(list_dir, p) for p in [mixture] + sources))
-  return _write_lines(path, lines, "FUSS list")
-
-
-# ----------------------------------------------------------------------------
 # Datasets.
 
 
@@ -405,15 +108,6 @@ def crop_or_pad(waveform, length, rng=None):
   return waveform, 0
 
 
-def _num_samples(clip_seconds, sample_rate):
-  if not clip_seconds > 0:
-    raise ValueError(f"clip_seconds must be positive, got {clip_seconds!r}")
-  samples = int(round(clip_seconds * sample_rate))
-  if samples < 1:
-    raise ValueError(f"clip_seconds={clip_seconds} at {sample_rate} Hz is under one sample")
-  return samples
-
-
 def _check_common_args(batch_size, on_error, seed, sample_rate, backend):
   if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
     raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -433,7 +127,7 @@ def _indexed_dataset(num_items, read_item, names, shapes, *, list_path, batch_si
   """Batches of `read_item(index, rng)` over `range(num_items)`.
 
   `read_item` returns a tuple of float32 arrays with the given `shapes` and
-  raises `AudioReadError` or `ExampleError` for a bad example.
+  raises `AudioReadError` or `examples.ExampleError` for a bad example.
   """
   counter = skip_counter if skip_counter is not None else SkipCounter()
   bad_items = set()
@@ -446,7 +140,7 @@ def _indexed_dataset(num_items, read_item, names, shapes, *, list_path, batch_si
     rng = np.random.default_rng([crop_seed, int(position), int(index)]) if shuffle else None
     try:
       arrays = read_item(int(index), rng)
-    except (audio.AudioReadError, ExampleError) as e:
+    except (audio.AudioReadError, examples.ExampleError) as e:
       if on_error == "raise":
         raise
       if counter.record(e.path, e.reason):
@@ -483,7 +177,9 @@ def _indexed_dataset(num_items, read_item, names, shapes, *, list_path, batch_si
   return ds.prefetch(tf.data.AUTOTUNE)
 
 
-@gin_utils.configurable
+# `training_dataset`, `validation_dataset` and the classifier's loop pass these;
+# bind them there (a binding here would be silently overridden).
+@gin_utils.configurable(denylist=_PASSED_ARGS + ["vocabulary"])
 def clip_dataset(list_path, batch_size, clip_seconds=10.0, sample_rate=16000, shuffle=True,
                  repeat=True, seed=None, vocabulary=None, on_error="raise",
                  skip_counter=None, backend="auto", num_parallel_calls=tf.data.AUTOTUNE):
@@ -512,18 +208,18 @@ def clip_dataset(list_path, batch_size, clip_seconds=10.0, sample_rate=16000, sh
     `'labels': float32 multi-hot [batch_size, K]` with a vocabulary.
   """
   _check_common_args(batch_size, on_error, seed, sample_rate, backend)
-  length = _num_samples(clip_seconds, sample_rate)
+  length, _ = audio.clip_samples(clip_seconds, sample_rate)
   list_path = os.fspath(list_path)
   if vocabulary is not None:
-    vocabulary = _as_vocabulary(vocabulary)
-  paths, label_indices = _parse_clip_list(list_path, vocabulary)
+    vocabulary = lists.as_vocabulary(vocabulary)
+  paths, label_indices = lists.parse_clip_list(list_path, vocabulary)
 
   def read_item(index, rng):
     waveform = audio.read_audio(paths[index], sample_rate, backend=backend)
     waveform, _ = crop_or_pad(waveform, length, rng)
     if label_indices is None:
       return (waveform,)
-    return waveform, _multi_hot(label_indices[index], len(vocabulary))
+    return waveform, lists.multi_hot(label_indices[index], len(vocabulary))
 
   names, shapes = ["mixtures"], [[length]]
   if vocabulary is not None:
@@ -535,46 +231,11 @@ def clip_dataset(list_path, batch_size, clip_seconds=10.0, sample_rate=16000, sh
       skip_counter=skip_counter, num_parallel_calls=num_parallel_calls)
 
 
-def read_fuss_example(mixture_path, source_paths, sample_rate=16000, mixture_tolerance=1e-3,
-                      backend="auto"):
-  """Reads one FUSS example and checks that its files agree.
-
-  Args:
-    mixture_path, source_paths: as `read_fuss_list` returns them.
-    sample_rate: Hz; files at other rates are resampled.
-    mixture_tolerance: the largest allowed `max_t |mixture − Σ sources|`
-      (full-scale units); None skips the check.
-    backend: audio decoder, see `audio.read_audio`.
-
-  Returns:
-    `(mixture, sources)`: float32 `[T]` and `[S, T]`.
-
-  Raises:
-    AudioReadError: an unreadable file. ExampleError: a source whose length
-      differs from its mixture's, or a mixture that is not the sum of its
-      sources.
-  """
-  mixture = audio.read_audio(mixture_path, sample_rate, backend=backend)
-  sources = []
-  for source_path in source_paths:
-    source = audio.read_audio(source_path, sample_rate, backend=backend)
-    if source.shape[0] != mixture.shape[0]:
-      raise ExampleError(source_path, f"{source.shape[0]} samples, but its mixture "
-                         f"'{mixture_path}' has {mixture.shape[0]}")
-    sources.append(source)
-  sources = np.stack(sources)
-  if mixture_tolerance is not None:
-    error = float(np.max(np.abs(mixture - sources.sum(axis=0, dtype=np.float64))))
-    if error > mixture_tolerance:
-      raise ExampleError(mixture_path, f"differs from the sum of its {len(sources)} "
-                         f"sources by up to {error:.3g} > mixture_tolerance="
-                         f"{mixture_tolerance:g}")
-  return mixture, sources
-
-
-@gin_utils.configurable
+# `training_dataset`, `validation_dataset` and the classifier's loop pass these;
+# bind them there (a binding here would be silently overridden).
+@gin_utils.configurable(denylist=_PASSED_ARGS + ["max_sources"])
 def fuss_dataset(list_path, batch_size, clip_seconds=10.0, sample_rate=16000, shuffle=True,
-                 repeat=True, seed=None, max_sources=MAX_FUSS_SOURCES,
+                 repeat=True, seed=None, max_sources=lists.MAX_FUSS_SOURCES,
                  mixture_tolerance=1e-3, on_error="raise", skip_counter=None,
                  backend="auto", num_parallel_calls=tf.data.AUTOTUNE):
   """Batches of FUSS mixtures and their sources.
@@ -600,25 +261,25 @@ def fuss_dataset(list_path, batch_size, clip_seconds=10.0, sample_rate=16000, sh
     'sources': float32 [batch_size, max_sources, T]}`.
 
   Raises (when iterating, as `tf.errors.OpError`s naming the file):
-    `AudioReadError` for unreadable files, `ExampleError` for a source whose
+    `AudioReadError` for unreadable files, `examples.ExampleError` for a source whose
     length differs from its mixture's or a mixture that is not the sum of its
     sources.
   """
   _check_common_args(batch_size, on_error, seed, sample_rate, backend)
-  length = _num_samples(clip_seconds, sample_rate)
+  length, _ = audio.clip_samples(clip_seconds, sample_rate)
   if isinstance(max_sources, bool) or not isinstance(max_sources, int) or max_sources < 1:
     raise ValueError(f"max_sources must be a positive integer, got {max_sources!r}")
   if mixture_tolerance is not None and not mixture_tolerance >= 0:
     raise ValueError(f"mixture_tolerance must be None or >= 0, got {mixture_tolerance!r}")
   list_path = os.fspath(list_path)
-  examples = read_fuss_list(list_path)
-  for mixture_path, source_paths in examples:
+  listed = lists.read_fuss_list(list_path)
+  for mixture_path, source_paths in listed:
     if len(source_paths) > max_sources:
       raise ValueError(f"'{list_path}': example '{mixture_path}' has {len(source_paths)} "
                        f"sources, more than max_sources={max_sources}")
 
   def read_item(index, rng):
-    mixture, sources = read_fuss_example(*examples[index], sample_rate=sample_rate,
+    mixture, sources = examples.read_fuss_example(*listed[index], sample_rate=sample_rate,
                                          mixture_tolerance=mixture_tolerance, backend=backend)
     padded = np.zeros([1 + max_sources, mixture.shape[0]], np.float32)
     padded[0] = mixture
@@ -627,114 +288,9 @@ def fuss_dataset(list_path, batch_size, clip_seconds=10.0, sample_rate=16000, sh
     return padded[0], padded[1:]
 
   return _indexed_dataset(
-      len(examples), read_item, ["mixtures", "sources"], [[length], [max_sources, length]],
+      len(listed), read_item, ["mixtures", "sources"], [[length], [max_sources, length]],
       list_path=list_path, batch_size=batch_size, shuffle=shuffle, repeat=repeat, seed=seed,
       on_error=on_error, skip_counter=skip_counter, num_parallel_calls=num_parallel_calls)
-
-
-# ----------------------------------------------------------------------------
-# Mixtures of mixtures.
-
-
-def _pairing_keys(batch, seed):
-  """Uniform float32 `[batch]` sort keys: stateless when a seed is given."""
-  if seed is None:
-    return tf.random.uniform([batch])
-  seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
-  if seed.shape.rank == 0:
-    seed = tf.stack([seed, tf.constant(0, tf.int64)])
-  elif seed.shape != [2]:
-    raise ValueError(f"seed must be an integer or a shape-[2] integer tensor, "
-                     f"got shape {seed.shape}")
-  # Philox on every device (the default algorithm depends on the device).
-  # XLA's kernel still draws other numbers than TensorFlow's for one seed.
-  return tf.random.stateless_uniform([batch], seed, alg="philox")
-
-
-@gin_utils.configurable
-def form_moms(mixtures, labels=None, pairing="consecutive", seed=None):
-  """Pairs a batch of single mixtures into mixtures of mixtures (MoMs).
-
-  Pair i is mixtures `(2i, 2i + 1)` of the batch ('consecutive', as the
-  original code), or of a uniformly random permutation of it ('random').
-  Shuffled datasets already pair random clips, so 'random' matters only for
-  ordered data. Plain TensorFlow; it compiles with XLA (static shapes). The
-  batch size may be known only at run time (Keras' per-replica batches under
-  MultiWorkerMirroredStrategy lose it): then evenness is checked at run time.
-
-  Args:
-    mixtures: `[B, T]` single mixtures, B even.
-    labels: optional `[B, K]` weak labels (any numeric type).
-    pairing: 'consecutive' or 'random'.
-    seed: for 'random': None (stateful `tf.random`, a new permutation each
-      call), or an integer / scalar integer tensor / shape-[2] integer tensor
-      for stateless ops: the same seed gives the same permutation, so in a
-      training step pass one that changes with the step (e.g. `[seed, step]`).
-      XLA-compiled and uncompiled code give different (each deterministic)
-      permutations for one seed: their random kernels differ.
-
-  Returns:
-    dict with 'mom' `[B/2, T]` (the sum of each pair), 'references'
-    `[B/2, 2, T]` (the pair, in order) in the dtype of `mixtures`, and with
-    labels 'labels' float32 `[B/2, K]`, the union (max) of the pair's labels.
-  """
-  mixtures = tf.convert_to_tensor(mixtures)
-  if mixtures.shape.rank != 2:
-    raise ValueError(f"mixtures must be [B, T], got shape {mixtures.shape}")
-  batch = mixtures.shape[0]
-  if batch is None:
-    batch = tf.shape(mixtures)[0]
-    with tf.control_dependencies([tf.debugging.assert_equal(
-        batch % 2, 0, message="form_moms needs an even batch of mixtures")]):
-      mixtures = tf.identity(mixtures)
-  elif batch % 2:
-    raise ValueError(f"form_moms needs an even batch of mixtures to pair, got {batch}")
-  if pairing not in PAIRINGS:
-    raise ValueError(f"pairing must be one of {PAIRINGS}, got {pairing!r}")
-  if labels is not None:
-    labels = tf.convert_to_tensor(labels)
-    if labels.shape.rank != 2 or labels.shape[0] != mixtures.shape[0]:
-      raise ValueError(f"labels must be [B, K] like mixtures {mixtures.shape}, "
-                       f"got shape {labels.shape}")
-
-  if pairing == "random":
-    order = tf.argsort(_pairing_keys(batch, seed), stable=True)
-    mixtures = tf.gather(mixtures, order)
-    if labels is not None:
-      labels = tf.gather(labels, order)
-
-  references = tf.reshape(mixtures, [-1, 2, tf.shape(mixtures)[1]])
-  moms = {"mom": references[:, 0] + references[:, 1], "references": references}
-  if labels is not None:
-    pairs = tf.reshape(labels, [-1, 2, tf.shape(labels)[1]])
-    moms["labels"] = union_labels(pairs[:, 0], pairs[:, 1])
-  return moms
-
-
-# ----------------------------------------------------------------------------
-# Training batches.
-
-
-def supervised_moms(batch):
-  """Pairs consecutive FUSS examples into supervised MoMs with all their sources.
-
-  The supervised "MoMs" baseline of Table 1 trains with PIT on mixtures of
-  two FUSS mixtures (2–8 sources). Example pairs `(2i, 2i + 1)` are summed
-  and their source rows concatenated, the first example's rows first.
-
-  Args:
-    batch: `{'mixtures': [B, T], 'sources': [B, S, T]}`, B even and static.
-
-  Returns:
-    `{'mixtures': [B/2, T], 'sources': [B/2, 2S, T]}` (other keys dropped).
-  """
-  mixtures, sources = batch[MIXTURES], batch[SOURCES]
-  size = mixtures.shape[0]
-  if size is None or size % 2:
-    raise ValueError(f"supervised MoMs need a static, even batch of FUSS examples, got {size}")
-  num_sources, length = sources.shape[1], sources.shape[2]
-  return {MIXTURES: mixtures[0::2] + mixtures[1::2],
-          SOURCES: tf.reshape(sources, [size // 2, 2 * num_sources, length])}
 
 
 def _check_batch_size(name, value, list_name, list_path):
@@ -749,7 +305,7 @@ def _check_batch_size(name, value, list_name, list_path):
 def training_dataset(batch_size=0, unsupervised_list=None, unsupervised_format="clips",
                      supervised_list=None, supervised_batch_size=0, supervised_as_moms=False,
                      vocabulary=None, clip_seconds=10.0, sample_rate=16000, shuffle=True,
-                     repeat=True, seed=None, max_sources=MAX_FUSS_SOURCES, on_error="raise",
+                     repeat=True, seed=None, max_sources=lists.MAX_FUSS_SOURCES, on_error="raise",
                      skip_counter=None, backend="auto"):
   """Batches in the format `MixITTrainer` trains on, from a run's list files.
 
@@ -808,15 +364,15 @@ def training_dataset(batch_size=0, unsupervised_list=None, unsupervised_format="
       ds = clip_dataset(unsupervised_list, batch_size, seed=seed, vocabulary=vocabulary, **common)
     else:
       ds = fuss_dataset(unsupervised_list, batch_size, seed=seed, max_sources=max_sources,
-                        **common).map(lambda b: {MIXTURES: b[MIXTURES]})
+                        **common).map(lambda b: {batches.MIXTURES: b[batches.MIXTURES]})
     parts.append(ds)
   if supervised_list is not None:
     ds = fuss_dataset(supervised_list, supervised_batch_size,
                       seed=None if seed is None else seed + 1, max_sources=max_sources, **common)
     if supervised_as_moms:
-      ds = ds.map(supervised_moms)
-    parts.append(ds.map(lambda b: {SUPERVISED_MIXTURES: b[MIXTURES],
-                                   SUPERVISED_SOURCES: b[SOURCES]}))
+      ds = ds.map(batches.supervised_moms)
+    parts.append(ds.map(lambda b: {batches.SUPERVISED_MIXTURES: b[batches.MIXTURES],
+                                   batches.SUPERVISED_SOURCES: b[batches.SOURCES]}))
   if len(parts) == 1:
     return parts[0]
   return tf.data.Dataset.zip(tuple(parts)).map(lambda a, b: {**a, **b})
@@ -825,7 +381,7 @@ def training_dataset(batch_size=0, unsupervised_list=None, unsupervised_format="
 @gin_utils.configurable
 def validation_dataset(batch_size=0, unsupervised_list=None, unsupervised_format="clips",
                        supervised_list=None, supervised_batch_size=0, supervised_as_moms=False,
-                       clip_seconds=10.0, sample_rate=16000, max_sources=MAX_FUSS_SOURCES,
+                       clip_seconds=10.0, sample_rate=16000, max_sources=lists.MAX_FUSS_SOURCES,
                        backend="auto"):
   """A run's validation batches: `training_dataset` over validation lists.
 

@@ -1,4 +1,4 @@
-"""Evaluation: the paper's separation metrics (SPEC §4).
+"""Evaluation: the paper's separation metrics (docs/metrics.md).
 
 - `sound_separation.evaluation.metrics`: SI-SNR, activity rules, Hungarian
   alignment, per-example scoring (FUSS, speech, enhancement, MoM) and

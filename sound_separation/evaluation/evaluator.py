@@ -1,4 +1,4 @@
-"""Evaluates a separator on a list of examples (SPEC §4, §5).
+"""Evaluates a separator on a list of examples (docs/metrics.md, docs/formats.md#input-pipeline).
 
 `evaluate` reads a FUSS-format list one example at a time, separates its
 input with a user-given function, scores it (`metrics`) and reports the
@@ -23,7 +23,8 @@ import sys
 import numpy as np
 
 from sound_separation.data import audio
-from sound_separation.data import datasets
+from sound_separation.data import examples
+from sound_separation.data import lists
 from sound_separation.evaluation import metrics
 
 _LOG = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def _read_example(task, list_path, number, mixture_path, source_paths, sample_ra
   """`(input [T], sources [S, T])` as float32; ExampleError for inconsistent files."""
   expected = _NUM_SOURCES[task]
   if expected is not None and len(source_paths) != expected:
-    raise datasets.ExampleError(
+    raise examples.ExampleError(
         mixture_path, f"example {number} of list '{list_path}' has {len(source_paths)} "
         f"source file(s); task {task!r} needs {expected} ({_SOURCE_NAMES[task]})")
   mixture = audio.read_audio(mixture_path, sample_rate)
@@ -63,7 +64,7 @@ def _read_example(task, list_path, number, mixture_path, source_paths, sample_ra
   for path in source_paths:
     source = audio.read_audio(path, sample_rate)
     if source.shape[0] != mixture.shape[0]:
-      raise datasets.ExampleError(
+      raise examples.ExampleError(
           path, f"has {source.shape[0]} samples at {sample_rate} Hz but its mixture "
           f"'{mixture_path}' has {mixture.shape[0]} (example {number} of list '{list_path}')")
     sources.append(source)
@@ -153,14 +154,14 @@ def evaluate(separate_fn, list_path, task="fuss", sample_rate=16000, out_dir=Non
   Raises:
     ValueError: a bad argument, a malformed list (naming file and line), or
       separate_fn output that is not finite `[M, T]` (naming the example).
-    audio.AudioReadError, datasets.ExampleError: an unreadable file, a line
+    audio.AudioReadError, examples.ExampleError: an unreadable file, a line
       with the wrong number of files for `task`, or a source whose length
       differs from its mixture's (naming the file).
   """
   _check_args(task, max_examples)
   sample_rate = audio.check_sample_rate(sample_rate)
   list_path = os.path.abspath(os.fspath(list_path))
-  examples = datasets.read_fuss_list(list_path)
+  examples = lists.read_fuss_list(list_path)
   if max_examples is not None:
     examples = examples[:max_examples]
 

@@ -1,4 +1,4 @@
-"""Separation metrics of the paper's Table 1 (SPEC §4), in NumPy float64.
+"""Separation metrics of the paper's Table 1 (docs/metrics.md), in NumPy float64.
 
 Signals are waveforms `[..., T]` in full-scale units; scores are in dB.
 
@@ -64,7 +64,7 @@ def si_snr_from_stats(est_energy, cross, ref_energy):
   `cos = ⟨ŝ, s⟩ / (√max(‖ŝ‖², f) · √max(‖s‖², f))`, `f = ENERGY_FLOOR`, and
   `SI-SNR = 10·log10((cos² + ε) / (1 − cos² + ε))`, `ε = EPS`. For signals
   above the floor, `cos²/(1 − cos²) = ‖αs‖² / ‖αs − ŝ‖²` with
-  `α = ⟨ŝ, s⟩/‖s‖²`, the SPEC's formula; ε caps it at ±MAX_SI_SNR_DB.
+  `α = ⟨ŝ, s⟩/‖s‖²` (docs/metrics.md#si-snr-and-its-improvement); ε caps it at ±MAX_SI_SNR_DB.
   In float64, `1 − cos²` loses nothing that matters next to ε.
   """
   est_energy = np.maximum(np.asarray(est_energy, np.float64), ENERGY_FLOOR)
@@ -289,7 +289,7 @@ def score_example(mixture, references, estimates, kind="fuss"):
 
 
 def score_speech(mixture, references, estimates, solo_estimates=None):
-  """Scores a speech separation example (Libri2Mix style, SPEC §4).
+  """Scores a speech separation example (Libri2Mix style, docs/metrics.md).
 
   MSi as `score_example`. Libri2Mix has no single-speaker mixtures, so its
   1S (Table 1) comes from a second pass: `solo_estimates` are the outputs

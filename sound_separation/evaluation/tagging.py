@@ -1,6 +1,6 @@
 """Multi-label tagging metrics: average precision and ROC AUC per class (NumPy).
 
-The classifier's validation metrics (SPEC §3), as AudioSet tagging reports
+The classifier's validation metrics (docs/architecture.md#classifier), as AudioSet tagging reports
 them: mAP, the mean over classes of the average precision, and the mean over
 classes of the area under the ROC curve. Ties in the scores are handled as
 one threshold (the definitions of scikit-learn's `average_precision_score`

@@ -19,7 +19,7 @@ import os
 import keras
 import tensorflow as tf
 
-from sound_separation.inference import model as model_lib
+from sound_separation.inference import separator as separator_lib
 from sound_separation.layers import fused_block
 from sound_separation.models import folders
 
@@ -62,8 +62,8 @@ def export_saved_model(model_dir, out, checkpoint=None, tflite=False, chunk_seco
   info = {"sample_rate": sample_rate, "num_sources": separator.num_sources,
           "chunk_samples": chunk_samples, "model_dir": os.path.abspath(model_dir),
           "checkpoint": read}
-  tf.io.gfile.makedirs(os.path.join(out, os.path.dirname(model_lib.SAVED_MODEL_INFO)))
-  with tf.io.gfile.GFile(os.path.join(out, model_lib.SAVED_MODEL_INFO), "w") as f:
+  tf.io.gfile.makedirs(os.path.join(out, os.path.dirname(separator_lib.SAVED_MODEL_INFO)))
+  with tf.io.gfile.GFile(os.path.join(out, separator_lib.SAVED_MODEL_INFO), "w") as f:
     json.dump(info, f, indent=1)
   result = dict(info, saved_model=out, tflite=None)
   if tflite:

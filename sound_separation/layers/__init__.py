@@ -1,4 +1,4 @@
-"""Keras 3 layers of the separation model (SPEC §2)."""
+"""Keras 3 layers of the separation model (docs/architecture.md#separation-model)."""
 
 from sound_separation.layers.consistency import MixtureConsistency
 from sound_separation.layers.tdcn import DepthwiseTimeConv

@@ -38,7 +38,7 @@ class MixtureConsistency(keras.layers.Layer):
     self.weighting = weighting
     self.num_sources = num_sources
     self.mix_weights = (keras.layers.Dense(num_sources, use_bias=False,
-                                           name="mix_weights")
+                                           name="mix_weights", dtype=self.dtype_policy)
                         if weighting == "predicted" else None)
 
   def build(self, mixture_shape, separated_shape=None, features_shape=None):

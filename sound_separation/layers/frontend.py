@@ -1,4 +1,4 @@
-"""A learned waveform front end for the sound-event classifier (SPEC §3).
+"""A learned waveform front end for the sound-event classifier (docs/architecture.md#classifier).
 
 After Sainath et al., "Learning the speech front-end with raw waveform CLDNNs"
 (Interspeech 2015), the front end the paper's classifier uses (its ref. [20]):
@@ -59,7 +59,8 @@ class WaveformFilterbank(keras.layers.Layer):
     self.eps = float(eps)
     self.pool_size = hop_size // conv_stride
     self.filters = keras.layers.Conv1D(num_filters, window_size, strides=conv_stride,
-                                       padding="valid", use_bias=False, name="filters")
+                                       padding="valid", use_bias=False, name="filters",
+                                           dtype=self.dtype_policy)
 
   def build(self, input_shape):
     self.filters.build(tuple(input_shape[:-1]) + (None, 1))

@@ -12,8 +12,9 @@ BN_MOMENTUM = 0.99
 BN_EPSILON = 1e-3
 
 
-def batch_norm(name):
-  return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
+def batch_norm(name, dtype=None):
+  return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name,
+                                         dtype=dtype)
 
 
 @gin_utils.register_keras
@@ -40,15 +41,15 @@ class BasicBlock(keras.layers.Layer):
     self.stride = stride
     self.project = bool(project)
     self.conv1 = keras.layers.Conv2D(channels, 3, strides=stride, padding="same",
-                                     use_bias=False, name="conv1")
-    self.bn1 = batch_norm("bn1")
+                                     use_bias=False, name="conv1", dtype=self.dtype_policy)
+    self.bn1 = batch_norm("bn1", self.dtype_policy)
     self.conv2 = keras.layers.Conv2D(channels, 3, padding="same", use_bias=False,
-                                     name="conv2")
-    self.bn2 = batch_norm("bn2")
+                                     name="conv2", dtype=self.dtype_policy)
+    self.bn2 = batch_norm("bn2", self.dtype_policy)
     if self.project:
       self.shortcut_conv = keras.layers.Conv2D(channels, 1, strides=stride, use_bias=False,
-                                               name="shortcut_conv")
-      self.shortcut_bn = batch_norm("shortcut_bn")
+                                               name="shortcut_conv", dtype=self.dtype_policy)
+      self.shortcut_bn = batch_norm("shortcut_bn", self.dtype_policy)
 
   def build(self, input_shape):
     if not self.project and (self.stride != 1 or input_shape[-1] != self.channels):

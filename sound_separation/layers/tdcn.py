@@ -4,7 +4,7 @@ Kavalerov et al., "Universal Sound Separation" (WASPAA 2019), as configured in
 Google's `sound-separation` code: 4 repeats of 8 blocks with dilations
 1, 2, …, 128, instance norm over time, scalar PReLUs and learnable scalar
 scales. Layer and weight names follow the original's variable scopes so that
-its checkpoints map one to one (SPEC §2).
+its checkpoints map one to one (docs/architecture.md#separation-model).
 
 All layers act on `[B, F, C]` (batch, frames, channels).
 """
@@ -103,8 +103,8 @@ class NormAct(keras.layers.Layer):
 
   def __init__(self, **kwargs):
     super().__init__(**kwargs)
-    self.prelu = ScalarPReLU(name="prelu")
-    self.instance_norm = TimeInstanceNorm(name="instance_norm")
+    self.prelu = ScalarPReLU(name="prelu", dtype=self.dtype_policy)
+    self.instance_norm = TimeInstanceNorm(name="instance_norm", dtype=self.dtype_policy)
 
   def build(self, input_shape):
     self.prelu.build(input_shape)
@@ -126,8 +126,8 @@ class ScaledDense(keras.layers.Layer):
     self.units = units
     self.use_bias = use_bias
     self.initial_scale = float(scale)
-    self.dense = keras.layers.Dense(units, use_bias=use_bias, name="dense")
-    self.dense_scale = ScalarScale(self.initial_scale, name="dense_scale")
+    self.dense = keras.layers.Dense(units, use_bias=use_bias, name="dense", dtype=self.dtype_policy)
+    self.dense_scale = ScalarScale(self.initial_scale, name="dense_scale", dtype=self.dtype_policy)
 
   def build(self, input_shape):
     self.dense.build(input_shape)
@@ -217,11 +217,13 @@ class TDCNBlock(keras.layers.Layer):
     self.kernel_size = kernel_size
     self.dilation = dilation
     self.output_scale = float(output_scale)
-    self.dense1 = ScaledDense(conv_channels, scale=1.0, name="dense1")
-    self.normact1 = NormAct(name="normact1")
-    self.timeconv = DepthwiseTimeConv(kernel_size, dilation, name="timeconv")
-    self.normact2 = NormAct(name="normact2")
-    self.dense2 = ScaledDense(bottleneck, scale=output_scale, name="dense2")
+    self.dense1 = ScaledDense(conv_channels, scale=1.0, name="dense1", dtype=self.dtype_policy)
+    self.normact1 = NormAct(name="normact1", dtype=self.dtype_policy)
+    self.timeconv = DepthwiseTimeConv(kernel_size, dilation, name="timeconv",
+                                      dtype=self.dtype_policy)
+    self.normact2 = NormAct(name="normact2", dtype=self.dtype_policy)
+    self.dense2 = ScaledDense(bottleneck, scale=output_scale, name="dense2",
+                              dtype=self.dtype_policy)
 
   def build(self, input_shape):
     inner = tuple(input_shape[:-1]) + (self.conv_channels,)
@@ -292,13 +294,21 @@ class TDCNPlusPlus(keras.layers.Layer):
 
   The defaults are the paper's: 256 bottleneck, 512 channels, kernel 3,
   8 dilations × 4 repeats.
+
+  With `recompute`, each block keeps no activations for the backward pass
+  and runs its forward again when gradients are taken (`tf.recompute_grad`):
+  less memory for long clips, one more forward pass of the stack per step.
+  Outputs and gradients are unchanged. The attribute may be set after
+  construction (`MixITTrainer(recompute=True)` does).
   """
 
   MAX_CHAINS = 4
 
   def __init__(self, bottleneck=256, conv_channels=512, kernel_size=3,
-               num_dilations=8, num_repeats=4, skip_residuals=False, **kwargs):
+               num_dilations=8, num_repeats=4, skip_residuals=False, recompute=False,
+               **kwargs):
     super().__init__(**kwargs)
+    self.recompute = bool(recompute)
     self.bottleneck = bottleneck
     self.conv_channels = conv_channels
     self.kernel_size = kernel_size
@@ -306,7 +316,7 @@ class TDCNPlusPlus(keras.layers.Layer):
     self.num_repeats = num_repeats
     self.skip_residuals = bool(skip_residuals)
     self.initial_dense = ScaledDense(bottleneck, use_bias=True, scale=1.0,
-                                     name="initial_dense")
+                                     name="initial_dense", dtype=self.dtype_policy)
     # One attribute per sub-layer, never a list or dict of layers:
     # tf.train.Checkpoint does not see layers inside Keras' tracked
     # collections and would silently skip their weights.
@@ -315,12 +325,13 @@ class TDCNPlusPlus(keras.layers.Layer):
       setattr(self, f"conv_block_{b}", TDCNBlock(
           bottleneck, conv_channels, kernel_size,
           dilation=2 ** (b % num_dilations), output_scale=0.9 ** b,
-          name=f"conv_block_{b}"))
+          name=f"conv_block_{b}", dtype=self.dtype_policy))
     self.skip_pairs = (skip_connections(num_dilations, num_repeats)
                        if self.skip_residuals else [])
     for src, dst in self.skip_pairs:
       setattr(self, f"res_dense_{src}_to_{dst}", ScaledDense(
-          bottleneck, use_bias=True, scale=1.0, name=f"res_dense_{src}_to_{dst}"))
+          bottleneck, use_bias=True, scale=1.0, name=f"res_dense_{src}_to_{dst}",
+          dtype=self.dtype_policy))
 
   @property
   def blocks(self):
@@ -360,7 +371,11 @@ class TDCNPlusPlus(keras.layers.Layer):
         if dst == b:
           x += dense(block_inputs[src])
       block_inputs.append(x)
-      x = block(x)
+      # Symbolic (shape-inference) calls have no gradients to save memory on.
+      if self.recompute and not isinstance(x, keras.KerasTensor):
+        x = tf.recompute_grad(lambda t, block=block: block(t))(x)
+      else:
+        x = block(x)
     return x
 
   def compute_output_shape(self, input_shape):
@@ -372,4 +387,4 @@ class TDCNPlusPlus(keras.layers.Layer):
             "kernel_size": self.kernel_size,
             "num_dilations": self.num_dilations,
             "num_repeats": self.num_repeats,
-            "skip_residuals": self.skip_residuals}
+            "skip_residuals": self.skip_residuals, "recompute": self.recompute}

@@ -37,7 +37,7 @@ class LearnedEncoder(keras.layers.Layer):
     self.window_size = window_size
     self.hop_size = hop_size
     self.dense = keras.layers.Dense(num_basis, activation="relu",
-                                    use_bias=False, name="dense")
+                                    use_bias=False, name="dense", dtype=self.dtype_policy)
 
   def build(self, input_shape):
     self.dense.build(tuple(input_shape[:-1]) + (None, self.window_size))
@@ -73,7 +73,8 @@ class LearnedDecoder(keras.layers.Layer):
     super().__init__(**kwargs)
     self.window_size = window_size
     self.hop_size = hop_size
-    self.dense = keras.layers.Dense(window_size, use_bias=False, name="dense")
+    self.dense = keras.layers.Dense(window_size, use_bias=False, name="dense",
+                                    dtype=self.dtype_policy)
 
   def build(self, input_shape):
     self.dense.build(input_shape)

@@ -1,4 +1,4 @@
-"""Classification losses on the outputs' class posteriors (SPEC 1.5, eqs. 8-9).
+"""Classification losses on the outputs' class posteriors (docs/losses.md#classification-losses, eqs. 8-9).
 
 These act on posteriors (or logits) that a K-class sound-event classifier has
 already produced for each of the M outputs; running the classifier is not
@@ -99,7 +99,27 @@ def soft_xor_from_logits(logits):
   return tf.reduce_sum(tf.exp(log_p + others), axis=-2)
 
 
-@gin_utils.configurable
+def _bce(log_p, log_1mp, labels):
+  """`−(1/K) Σ_k [y_k log p_k + (1 − y_k) log(1 − p_k)]` from the two logs: `[B, K]` -> `[B]`.
+
+  The one binary cross-entropy of the package; its callers differ only in
+  how they form `log p` and `log(1 − p)` stably.
+  """
+  y = tf.cast(labels, tf.float32)
+  return -tf.reduce_mean(y * log_p + (1.0 - y) * log_1mp, axis=-1)
+
+
+def multilabel_bce(logits, labels):
+  """Sigmoid cross-entropy of `[B, K]` logits against labels -> `[B]`, nats averaged over classes.
+
+  The classifier's training loss. `log p = −softplus(−z)` and
+  `log(1 − p) = −softplus(z)` are exact for every finite logit, so no
+  clipping is needed.
+  """
+  z = tf.cast(logits, tf.float32)
+  return _bce(-tf.math.softplus(-z), -tf.math.softplus(z), labels)
+
+
 def weak_label_bce(aggregate, labels, eps=BCE_EPS):
   """Binary cross-entropy of aggregated posteriors against weak labels.
 
@@ -121,10 +141,7 @@ def weak_label_bce(aggregate, labels, eps=BCE_EPS):
     `[B]` float32, nats averaged over classes.
   """
   g = tf.cast(aggregate, tf.float32)
-  y = tf.cast(labels, tf.float32)
-  per_class = (y * tf.math.log(tf.maximum(g, eps))
-               + (1.0 - y) * tf.math.log(tf.maximum(1.0 - g, eps)))
-  return -tf.reduce_mean(per_class, axis=-1)
+  return _bce(tf.math.log(tf.maximum(g, eps)), tf.math.log(tf.maximum(1.0 - g, eps)), labels)
 
 
 def _or_bce(probs, labels, from_logits, eps):
@@ -140,10 +157,8 @@ def _or_bce(probs, labels, from_logits, eps):
   else:
     log1m = _log1m_probs(tf.cast(probs, tf.float32))
   log_none = tf.reduce_sum(log1m, axis=-2)                     # log(1 − OR)
-  y = tf.cast(labels, tf.float32)
-  per_class = (y * tf.math.log(tf.maximum(-tf.math.expm1(log_none), eps))
-               + (1.0 - y) * tf.maximum(log_none, tf.math.log(eps)))
-  return -tf.reduce_mean(per_class, axis=-1)
+  return _bce(tf.math.log(tf.maximum(-tf.math.expm1(log_none), eps)),
+              tf.maximum(log_none, tf.math.log(eps)), labels)
 
 
 def _xor_bce(probs, labels, from_logits, eps):
@@ -154,7 +169,8 @@ def _xor_bce(probs, labels, from_logits, eps):
 _AGGREGATIONS = {"or": _or_bce, "xor": _xor_bce}
 
 
-@gin_utils.configurable
+# The trainer passes these (MixITTrainer.classification_aggregation, logits).
+@gin_utils.configurable(denylist=['aggregation', 'from_logits'])
 def classification_loss(probs, labels, aggregation="or", from_logits=False,
                         eps=BCE_EPS):
   """`weak_label_bce(g(probs), labels)` with g the soft OR or soft XOR.
@@ -167,7 +183,7 @@ def classification_loss(probs, labels, aggregation="or", from_logits=False,
     probs: per-output posteriors `[B, M, K]` in [0, 1], or logits when
       `from_logits` (then the logit forms of the aggregations are used, which
       need no clipping of posteriors).
-    labels: weak labels of the MoM `[B, K]` (see `union_labels`).
+    labels: weak labels of the MoM `[B, K]` (`data.batches.union_labels`).
     aggregation: "or" (the MoM contains class k) or "xor" (exactly one output
       contains class k).
     from_logits: whether `probs` holds logits.
@@ -214,17 +230,3 @@ def cosine_similarity_loss(probs, eps=EPS):
   num_pairs = tf.cast(tf.maximum(num_outputs * (num_outputs - 1), 1),
                       tf.float32)
   return tf.reduce_sum(cosine * off_diagonal, axis=[-2, -1]) / num_pairs
-
-
-def union_labels(labels_1, labels_2):
-  """Weak labels of a MoM: the union (max) of the two mixtures' labels.
-
-  Args:
-    labels_1: weak labels of the first mixture `[B, K]` (bool, int or float).
-    labels_2: weak labels of the second mixture `[B, K]`.
-
-  Returns:
-    `[B, K]` float32 (for soft labels, the larger of the two).
-  """
-  return tf.maximum(tf.cast(labels_1, tf.float32),
-                    tf.cast(labels_2, tf.float32))

@@ -1,4 +1,4 @@
-"""Covariance loss between separated outputs (SPEC 1.4, paper eq. 7)."""
+"""Covariance loss between separated outputs (docs/losses.md#covariance, paper eq. 7)."""
 
 import tensorflow as tf
 

@@ -1,4 +1,4 @@
-"""Sparsity losses on the separated outputs (SPEC 1.3, paper eqs. 4-6).
+"""Sparsity losses on the separated outputs (docs/losses.md#sparsity, paper eqs. 4-6).
 
 Both losses score how many of the M outputs carry energy, from the per-output
 RMS `r_m = sqrt((1/T) Σ_t ŝ_m(t)²)` (in waveform units, e.g. full scale = 1):

@@ -1,4 +1,4 @@
-"""The sound-event classifier of the semantic losses (SPEC §3, paper section 3).
+"""The sound-event classifier of the semantic losses (docs/architecture.md#classifier, paper section 3).
 
 A ResNet-18 on a learned waveform front end: `WaveformFilterbank` features
 (25 ms filters, 10 ms hop, log compression) seen as a one-channel image
@@ -22,7 +22,7 @@ class SoundClassifier(keras.Model):
   """Waveforms `[B, T]` -> float32 logits `[B, num_classes]`, for any T >= 1.
 
   With the defaults (K = 527, 64 filters) it is the paper's ResNet-18:
-  11.48M parameters (`parameter_count` gives the formula).
+  11.48M parameters (docs/architecture.md#classifier counts them).
   BatchNorm uses batch statistics when called with `training=True` and the
   classifier is trainable, its moving averages otherwise (frozen use).
 
@@ -57,20 +57,21 @@ class SoundClassifier(keras.Model):
       raise ValueError(f"need at least one stage, block and class; got widths={widths}, "
                        f"blocks_per_stage={blocks_per_stage}, num_classes={num_classes}.")
     self.frontend = WaveformFilterbank(num_filters, window_size, hop_size, conv_stride,
-                                       log_eps, name="frontend")
+                                       log_eps, name="frontend", dtype=self.dtype_policy)
     self.stem_conv = keras.layers.Conv2D(self.widths[0], self.stem_kernel,
                                          strides=self.stem_stride, padding="same",
-                                         use_bias=False, name="stem_conv")
-    self.stem_bn = batch_norm("stem_bn")
+                                         use_bias=False, name="stem_conv", dtype=self.dtype_policy)
+    self.stem_bn = batch_norm("stem_bn", self.dtype_policy)
     # One attribute per block (tf.train.Checkpoint skips layers in lists).
     channels = self.widths[0]
     for s, width in enumerate(self.widths):
       for b in range(self.blocks_per_stage):
         stride = 2 if s > 0 and b == 0 else 1
         setattr(self, f"block_{s}_{b}", BasicBlock(
-            width, stride, project=stride != 1 or channels != width, name=f"block_{s}_{b}"))
+            width, stride, project=stride != 1 or channels != width, name=f"block_{s}_{b}",
+            dtype=self.dtype_policy))
         channels = width
-    self.head = keras.layers.Dense(self.num_classes, name="logits")
+    self.head = keras.layers.Dense(self.num_classes, name="logits", dtype=self.dtype_policy)
 
   @property
   def blocks(self):

@@ -1,6 +1,6 @@
 """The separation model: learned encoder, TDCN++ masks, decoder, consistency.
 
-It composes the layers exactly as Google's original MixIT model (SPEC §2), so
+It composes the layers exactly as Google's original MixIT model (docs/architecture.md#separation-model), so
 that its weights and outputs match the original's for the same parameters.
 """
 
@@ -48,18 +48,25 @@ class SeparationModel(keras.Model):
     self.window_size = window_size
     self.hop_size = hop_size
     if tdcn is None:
-      tdcn = TDCNPlusPlus(name="tdcn")
+      tdcn = TDCNPlusPlus(name="tdcn", dtype=self.dtype_policy)
     elif isinstance(tdcn, dict):
       tdcn = keras.saving.deserialize_keras_object(tdcn)
     if not isinstance(tdcn, TDCNPlusPlus):
       raise TypeError(f"tdcn must be a TDCNPlusPlus or its config, got {tdcn!r}.")
+    if tdcn.dtype_policy.name != self.dtype_policy.name:
+      # The model's precision reaches every sub-layer through its dtype
+      # policy; a stack made elsewhere (e.g. by gin) is remade at it.
+      if tdcn.built:
+        raise ValueError(f"tdcn has dtype policy {tdcn.dtype_policy.name!r} and is built; "
+                         f"the model's is {self.dtype_policy.name!r}.")
+      tdcn = TDCNPlusPlus.from_config({**tdcn.get_config(), "dtype": self.dtype_policy})
     self.tdcn = tdcn
     self.encoder = transforms.LearnedEncoder(num_basis, window_size, hop_size,
-                                             name="conv_encoder")
+                                             name="conv_encoder", dtype=self.dtype_policy)
     self.mask_dense = keras.layers.Dense(num_basis * num_sources,
-                                         use_bias=False, name="mask_dense")
+                                         use_bias=False, name="mask_dense", dtype=self.dtype_policy)
     self.decoder = transforms.LearnedDecoder(window_size, hop_size,
-                                             name="conv_decoder")
+                                             name="conv_decoder", dtype=self.dtype_policy)
     self.mixture_consistency = mixture_consistency
     self.consistency = (
         consistency.MixtureConsistency(mixture_consistency, num_sources,

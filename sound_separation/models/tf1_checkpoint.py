@@ -2,7 +2,7 @@
 
 The original (`google-research/sound-separation`, `models/neurips2020_mixit/
 model.py` on `models/train/network.py`) is a TF1 graph whose variables are
-named by its variable scopes (SPEC §2). `separator_from_tf1` reads such a
+named by its variable scopes (docs/architecture.md#separation-model). `separator_from_tf1` reads such a
 checkpoint, infers the architecture from the variables' shapes, builds a
 `SeparationModel` and loads every weight through `MAPPING`, the one table
 from original names to ours. `import_tf1` writes the result as a model folder

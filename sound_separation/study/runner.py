@@ -44,9 +44,9 @@ import tensorflow as tf
 
 from sound_separation import gin_utils
 from sound_separation.data import audio
-from sound_separation.data import datasets
+from sound_separation.data import lists
 from sound_separation.evaluation import evaluator
-from sound_separation.losses import mixit as mixit_lib
+from sound_separation.losses import mixture_invariant as mixit_lib
 from sound_separation.losses import snr
 from sound_separation.models import folders
 from sound_separation.study import grid
@@ -184,7 +184,7 @@ def solver_agreement(model, list_path, max_moms=None):
     "max_gap_db" (efficient minus exhaustive loss over the MoMs where they
     differ, dB; 0 where none do).
   """
-  examples = datasets.read_fuss_list(list_path)
+  examples = lists.read_fuss_list(list_path)
   mixtures = [audio.read_audio(m, model.sample_rate) for m, _ in examples]
   pairs = [(mixtures[i], mixtures[i + 1]) for i in range(0, len(mixtures) - 1, 2)]
   if max_moms is not None:

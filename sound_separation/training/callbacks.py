@@ -15,13 +15,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sound_separation.data import datasets
+from sound_separation.data import batches
+from sound_separation.data import lists
 from sound_separation.models import folders
-
-
-def scalar(value):
-  # Under MultiWorkerMirroredStrategy the step's results are [1]-shaped.
-  return float(np.asarray(value, np.float64).reshape(-1)[0])
+from sound_separation.training import keras_compat
 
 
 def _step(model):
@@ -45,7 +42,7 @@ def _duration(seconds):
 def format_metrics(logs):
   """'name value' pairs of a logs dict, 4 significant digits, the total first."""
   names = sorted(logs, key=lambda name: (name != "loss", name))
-  return "  ".join(f"{name} {scalar(logs[name]):.4g}" for name in names)
+  return "  ".join(f"{name} {keras_compat.scalar(logs[name]):.4g}" for name in names)
 
 
 class ProgressLogger(keras.callbacks.Callback):
@@ -130,7 +127,7 @@ class NonFiniteGuard(keras.callbacks.Callback):
     self._step = _step(self.model)
 
   def on_train_batch_end(self, batch, logs=None):
-    value = scalar((logs or {}).get("skipped_steps", self._seen))
+    value = keras_compat.scalar((logs or {}).get("skipped_steps", self._seen))
     step = _step(self.model)
     new = int(round(value - self._seen))
     steps = max(1, step - (self._step if self._step is not None else step - 1))
@@ -187,12 +184,12 @@ def audio_examples(dataset, num_examples):
     data) supervised mixtures with their sources.
   """
   batch = next(iter(dataset.take(1)))
-  if datasets.MIXTURES in batch:
-    moms = datasets.form_moms(batch[datasets.MIXTURES])
+  if batches.MIXTURES in batch:
+    moms = batches.form_moms(batch[batches.MIXTURES])
     inputs, references = moms["mom"], moms["references"]
   else:
-    inputs = batch[datasets.SUPERVISED_MIXTURES]
-    references = batch[datasets.SUPERVISED_SOURCES]
+    inputs = batch[batches.SUPERVISED_MIXTURES]
+    references = batch[batches.SUPERVISED_SOURCES]
   return inputs[:num_examples].numpy(), references[:num_examples].numpy()
 
 
@@ -232,7 +229,7 @@ class TensorBoardSummaries(keras.callbacks.Callback):
     rate = optimizer.learning_rate
     if callable(rate):  # a schedule
       rate = rate(optimizer.iterations)
-    return scalar(rate)
+    return keras_compat.scalar(rate)
 
   def on_train_batch_end(self, batch, logs=None):
     step = _step(self.model)
@@ -240,7 +237,7 @@ class TensorBoardSummaries(keras.callbacks.Callback):
       return
     with self._writer("train").as_default(step=step):
       for name, value in (logs or {}).items():
-        tf.summary.scalar(name, scalar(value))
+        tf.summary.scalar(name, keras_compat.scalar(value))
       tf.summary.scalar("learning_rate", self._learning_rate())
 
   def write_validation(self, logs, step=None):
@@ -248,7 +245,7 @@ class TensorBoardSummaries(keras.callbacks.Callback):
     step = _step(self.model) if step is None else step
     with self._writer("validation").as_default(step=step):
       for name, value in logs.items():
-        tf.summary.scalar(name.removeprefix("val_"), scalar(value))
+        tf.summary.scalar(name.removeprefix("val_"), keras_compat.scalar(value))
 
   def write_audio(self, step=None):
     if self.audio_inputs is None:
@@ -284,7 +281,7 @@ class SeparationEvaluation(keras.callbacks.Callback):
   """At every checkpoint: the paper's metrics on a list, and the best checkpoint by TRF.
 
   The paper picks each configuration's checkpoint by TRF on validation
-  (SPEC §4). At each epoch end (one checkpoint interval; put this callback
+  (docs/metrics.md). At each epoch end (one checkpoint interval; put this callback
   after the `CheckpointSaver`), it separates the examples of `list_path`
   with the current separator, writes MSi, 1S and TRF (or the task's
   metrics) to TensorBoard, and when TRF beats the best so far writes the
@@ -312,7 +309,7 @@ class SeparationEvaluation(keras.callbacks.Callback):
     super().__init__()
     if task not in self.SELECT_BY:
       raise ValueError(f"task must be one of {sorted(self.SELECT_BY)}, got {task!r}")
-    datasets.read_fuss_list(list_path)  # a bad list fails now, not after an interval
+    lists.read_fuss_list(list_path)  # a bad list fails now, not after an interval
     self.list_path = list_path
     self.manager = manager
     self.summaries = summaries

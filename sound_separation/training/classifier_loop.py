@@ -3,8 +3,8 @@
 `train_classifier(model_dir)` trains a `SoundClassifier` (gin bindings set
 its size) on a clip list with weak labels (`<wav>\\t<label>,<label>` lines
 and a vocabulary file, as `data_prep/` writes them), and writes, like the
-separation loop (`loop.train`, whose strategy, checkpoint and callback code
-it uses):
+separation loop (`loop.train`; both start, checkpoint, call back and fit
+through `run`):
 
 - `<model_dir>/checkpoints/ckpt-<step>`: the training state, retention,
   resume after a kill (`checkpoints.make_manager`, `restore_or_initialize`);
@@ -22,18 +22,14 @@ import os
 import sys
 import time
 
-import gin
 import keras
-import tensorflow as tf
 from absl import logging
 
 from sound_separation import gin_utils
 from sound_separation.data import datasets
+from sound_separation.data import lists
 from sound_separation.models import folders
-from sound_separation.training import callbacks as callbacks_lib
-from sound_separation.training import checkpoints
-from sound_separation.training import loop
-from sound_separation.training import strategies
+from sound_separation.training import run as run_lib
 from sound_separation.training.classifier_trainer import ClassifierTrainer
 from sound_separation.training.classifier_trainer import evaluate_tagging
 
@@ -91,7 +87,7 @@ def train_classifier(model_dir, train_list=None, vocabulary=None, validation_lis
 
   Args:
     model_dir: the run's folder.
-    train_list: a clip list with weak labels (`datasets.read_clip_list`).
+    train_list: a clip list with weak labels (`lists.read_clip_list`).
     vocabulary: the class names, a vocabulary file (one name per line).
     validation_list: None, or a labelled clip list scored at every checkpoint
       (mAP, mean AUC, per-class AP/AUC), read in order with crops at 0.
@@ -111,7 +107,7 @@ def train_classifier(model_dir, train_list=None, vocabulary=None, validation_lis
       must be finite.
 
   Returns:
-    A `loop.TrainResult` whose `trainer` is the `ClassifierTrainer` and
+    A `run.TrainResult` whose `trainer` is the `ClassifierTrainer` and
     whose `validation` holds `loss`, `map` and `mean_auc`.
   """
   if not isinstance(num_steps, int) or isinstance(num_steps, bool) or num_steps < 1:
@@ -122,66 +118,51 @@ def train_classifier(model_dir, train_list=None, vocabulary=None, validation_lis
   stream = stream or sys.stdout
   class_names = None
   if vocabulary is not None:
-    class_names = (datasets.read_label_vocabulary(vocabulary)
+    class_names = (lists.read_label_vocabulary(vocabulary)
                    if isinstance(vocabulary, (str, os.PathLike)) else list(vocabulary))
 
-  strategy = strategies.get_strategy()
-  write_dir, is_chief = loop._worker_model_dir(strategy, model_dir)  # pylint: disable=protected-access
-  with strategy.scope():
-    trainer = ClassifierTrainer()
+  def build_trainer(dtype):
+    trainer = ClassifierTrainer(dtype=dtype)
     if class_names is not None and trainer.classifier.num_classes != len(class_names):
       raise ValueError(f"SoundClassifier.num_classes={trainer.classifier.num_classes} but the "
                        f"vocabulary has {len(class_names)} classes.")
-    trainer.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile)
-    trainer.optimizer.build(trainer.trainable_variables)
-    manager = checkpoints.make_manager(trainer, write_dir, max_checkpoints_to_keep)
-    step = checkpoints.restore_or_initialize(
-        manager, trainer, resume_dir=folders.checkpoint_dir(model_dir))
-  if is_chief:
-    os.makedirs(model_dir, exist_ok=True)
-    with open(os.path.join(model_dir, "config.gin"), "w", encoding="utf-8") as f:
-      f.write(gin.config_str())
+    return trainer
+
+  def describe(model_dir, trainer):
     folders.write_classifier_config(model_dir, trainer.classifier, sample_rate, class_names)
-  if step >= num_steps:
-    print(f"{model_dir} is already at step {step} >= num_steps={num_steps}.", file=stream,
-          flush=True)
-    return loop.TrainResult(trainer, step, False, {}, {}, {})
 
-  if train_data is None:
-    train_ds = datasets.clip_dataset(train_list, batch_size, clip_seconds=clip_seconds,
-                                     sample_rate=sample_rate, seed=seed, vocabulary=class_names)
-  else:
-    train_ds = train_data() if callable(train_data) else train_data
+  run = run_lib.start(model_dir, build_trainer, lambda: keras.optimizers.Adam(learning_rate),
+                      max_checkpoints_to_keep=max_checkpoints_to_keep, jit_compile=jit_compile,
+                      describe=describe)
+  done = run_lib.already_done(run, num_steps, stream)
+  if done is not None:
+    return done
+  trainer, step = run.trainer, run.step
+
+  train_ds = run_lib.make_data(train_data, lambda: datasets.clip_dataset(
+      train_list, batch_size, clip_seconds=clip_seconds, sample_rate=sample_rate, seed=seed,
+      vocabulary=class_names))
   validation_ds = None
-  if validation_data is not None:
-    validation_ds = validation_data() if callable(validation_data) else validation_data
-  elif validation_list is not None:
-    validation_ds = datasets.clip_dataset(
+  if validation_data is not None or validation_list is not None:
+    validation_ds = run_lib.make_data(validation_data, lambda: datasets.clip_dataset(
         validation_list, validation_batch_size or batch_size, clip_seconds=clip_seconds,
-        sample_rate=sample_rate, shuffle=False, repeat=False, vocabulary=class_names)
+        sample_rate=sample_rate, shuffle=False, repeat=False, vocabulary=class_names))
 
-  stopper = callbacks_lib.StopAtStep(num_steps, time_limit_seconds)
-  run_callbacks = [stopper, callbacks_lib.NonFiniteGuard(max_consecutive_nonfinite, stream),
-                   checkpoints.CheckpointSaver(manager)]
   validator = None
-  if validation_ds is not None and is_chief:
+  if validation_ds is not None and run.is_chief:
     validator = TaggingValidation(validation_ds, model_dir, class_names)
-    run_callbacks.append(validator)
-  run_callbacks.append(callbacks_lib.ProgressLogger(num_steps, log_every, stream,
-                                                    time_limit_seconds))
-  if is_chief:
-    run_callbacks.append(callbacks_lib.TensorBoardSummaries(
-        os.path.join(model_dir, "summaries"), summary_every))
+  run_callbacks, stopper, _ = run_lib.callbacks(
+      run, num_steps, stream=stream, log_every=log_every, summary_every=summary_every,
+      time_limit_seconds=time_limit_seconds, max_consecutive_nonfinite=max_consecutive_nonfinite,
+      validators=[validator] if validator is not None else [], sample_rate=sample_rate)
 
   start = time.monotonic()
-  step, metrics, validation = loop.fit_intervals(
-      trainer, train_ds, step, num_steps, steps_per_checkpoint, run_callbacks, stopper,
-      time_limit_seconds, stream)
+  step, metrics, validation = run_lib.fit(run, train_ds, num_steps, steps_per_checkpoint,
+                                          run_callbacks, stopper, stream)
   if validator is not None and validator.last is not None:
     print(f"validation: mAP {validator.last['map']:.4f}  mean AUC "
           f"{validator.last['mean_auc']:.4f}  over {validator.last['num_classes_scored']} "
           f"classes, {validator.last['num_clips']} clips", file=stream, flush=True)
   logging.info("Trained the classifier to step %d in %.1f s.", step, time.monotonic() - start)
-  if not is_chief:
-    tf.io.gfile.rmtree(write_dir)
-  return loop.TrainResult(trainer, step, stopper.stopped_on_time, metrics, validation, {})
+  run_lib.finish(run)
+  return run_lib.TrainResult(trainer, step, stopper.stopped_on_time, metrics, validation, {})

@@ -15,21 +15,15 @@ import numpy as np
 import tensorflow as tf
 
 from sound_separation import gin_utils
-from sound_separation.data import datasets
+from sound_separation.data import batches
 from sound_separation.evaluation import tagging
+from sound_separation.losses import classification
 from sound_separation.models.classifier import SoundClassifier
-from sound_separation.training import trainer as trainer_lib
-
-
-def multilabel_bce(logits, labels):
-  """Sigmoid cross-entropy `[B, K]` logits vs labels -> `[B]`, nats averaged over classes."""
-  per_class = tf.nn.sigmoid_cross_entropy_with_logits(
-      labels=tf.cast(labels, tf.float32), logits=tf.cast(logits, tf.float32))
-  return tf.reduce_mean(per_class, axis=-1)
+from sound_separation.training import training_model
 
 
 @gin_utils.register_keras
-class ClassifierTrainer(trainer_lib.TrainingModel):
+class ClassifierTrainer(training_model.TrainingModel):
   """Trains a classifier with multi-label BCE; metric `loss` (nats per class).
 
   `call(waveforms)` is the classifier's: `[B, T]` -> float32 logits `[B, K]`.
@@ -44,7 +38,7 @@ class ClassifierTrainer(trainer_lib.TrainingModel):
   def __init__(self, classifier=None, **kwargs):
     super().__init__(**kwargs)
     if classifier is None:
-      classifier = SoundClassifier()
+      classifier = SoundClassifier(dtype=self.dtype_policy)
     elif isinstance(classifier, dict):
       classifier = keras.saving.deserialize_keras_object(classifier)
     if not isinstance(classifier, SoundClassifier):
@@ -66,28 +60,19 @@ class ClassifierTrainer(trainer_lib.TrainingModel):
   def compute_loss_value(self, batch, training=False):
     """Mean multi-label BCE of one batch (float32 scalar, nats per class)."""
     x, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
-    if not isinstance(x, dict) or datasets.LABELS not in x:
-      raise ValueError(f"classifier batches are dicts with '{datasets.MIXTURES}' and "
-                       f"'{datasets.LABELS}' (clip_dataset with a vocabulary).")
-    logits = self(x[datasets.MIXTURES], training=training)
-    return tf.reduce_mean(multilabel_bce(logits, x[datasets.LABELS]))
+    if not isinstance(x, dict) or batches.LABELS not in x:
+      raise ValueError(f"classifier batches are dicts with '{batches.MIXTURES}' and "
+                       f"'{batches.LABELS}' (clip_dataset with a vocabulary).")
+    logits = self(x[batches.MIXTURES], training=training)
+    return tf.reduce_mean(classification.multilabel_bce(logits, x[batches.LABELS]))
 
-  def _results(self, loss):
-    self.loss_tracker.update_state(loss)
+  def step_losses(self, batch, training):
+    loss = self.compute_loss_value(batch, training=training)
+    return loss, loss
+
+  def record(self, terms):
+    self.loss_tracker.update_state(terms)
     return self.metric_results()
-
-  def train_step(self, data):
-    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    with tf.GradientTape() as tape:
-      loss = self.compute_loss_value(data, training=True)
-      scaled = loss / num_replicas
-      if hasattr(self.optimizer, "scale_loss"):
-        scaled = self.optimizer.scale_loss(scaled)
-    self.apply_if_finite(tape, loss, scaled)
-    return self._results(loss)
-
-  def test_step(self, data):
-    return self._results(self.compute_loss_value(data, training=False))
 
   def get_config(self):
     return {**super().get_config(),
@@ -108,8 +93,8 @@ def predict_tagging(classifier, dataset):
   predict = tf.function(lambda x: tf.sigmoid(classifier(x, training=False)))
   labels, posteriors = [], []
   for batch in dataset:
-    labels.append(batch[datasets.LABELS].numpy())
-    posteriors.append(predict(batch[datasets.MIXTURES]).numpy())
+    labels.append(batch[batches.LABELS].numpy())
+    posteriors.append(predict(batch[batches.MIXTURES]).numpy())
   if not labels:
     raise ValueError("the tagging dataset is empty.")
   return np.concatenate(labels), np.concatenate(posteriors)

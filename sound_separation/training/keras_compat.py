@@ -1,13 +1,71 @@
-"""Where this library relies on TensorFlow/Keras internals.
+"""Every place this library relies on TensorFlow/Keras internals.
 
-Each function names the private API it uses, why, and the versions it was
+Each hook names the private API it uses, why, and the versions it was
 checked with (TF 2.17-2.21, Keras 3.x). `tests/test_keras_compat.py` fails
-loudly when one of these hooks disappears. (Two older hooks still live in
-`training/trainer.py`: the `_maybe_symbolic_build` override and
-`_in_multi_worker_mode`; they are to move here.)
+loudly when one of them disappears or stops being called:
+
+- `PrebuiltModel._maybe_symbolic_build`: Keras' trainer hook that builds a
+  model on a first batch, overridden;
+- `is_multi_worker`: `strategy.extended._in_multi_worker_mode`;
+- `step_results` / `scalar`: the `[1]`-shaped step results a multi-worker
+  run needs (a TensorFlow bug, below);
+- `no_merge_call` / `apply_if`: `tf.__internal__.distribute`'s
+  no-merge-call test, for a conditional optimizer step.
 """
 
+import keras
+import numpy as np
 import tensorflow as tf
+
+
+class PrebuiltModel(keras.Model):
+  """A model whose layers are built in `__init__`: Keras' symbolic build is skipped.
+
+  Keras' TensorFlow trainer (`TensorFlowTrainer._maybe_symbolic_build`,
+  Keras 3.3-3.15, called by `fit`/`evaluate`/`predict`) traces the model on
+  a first batch to build it, after all-reducing that batch over the
+  replicas; under MultiWorkerMirroredStrategy that reduction fails for dict
+  batches ("Attempt to convert a value ({'mixtures': PerReplica…}) … to a
+  Tensor", Keras 3.15). Models built in `__init__` that use no compiled
+  losses or metrics have only the optimizer left to build.
+  """
+
+  def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+    del iterator, data_batch
+    if self.optimizer is not None and not self.optimizer.built:
+      with self.distribute_strategy.scope():
+        self.optimizer.build(self.trainable_variables)
+
+
+def is_multi_worker(strategy):
+  """True under a MultiWorkerMirroredStrategy that really spans workers.
+
+  The test Keras' trainer uses to choose its multi-worker reductions:
+  `strategy.extended._in_multi_worker_mode()` (TF 2.x, private).
+  """
+  # pylint: disable-next=protected-access
+  in_multi_worker_mode = strategy.extended._in_multi_worker_mode
+  return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+          and in_multi_worker_mode())
+
+
+def step_results(results):
+  """A `train_step`'s `{name: scalar}` results in the shape Keras can reduce.
+
+  Keras 3 reduces a step's outputs over the workers with
+  `strategy.reduce('MEAN', value, axis=0)`, which fails on scalars ("Invalid
+  reduction dimension 0 for input with 0 dimensions",
+  tensorflow/tensorflow#72388). Under multi-worker the results (already the
+  same on every replica) get a length-1 axis, whose mean is that value.
+  """
+  if is_multi_worker(tf.distribute.get_strategy()):
+    return {name: value[tf.newaxis] for name, value in results.items()}
+  return results
+
+
+def scalar(value):
+  """A logged step result as a Python float, `[1]`-shaped (`step_results`) or not."""
+  return float(np.asarray(value, np.float64).reshape(-1)[0])
 
 
 def no_merge_call():

@@ -1,13 +1,13 @@
 """MixIT training as a Keras model: the total loss, train and test steps.
 
 `MixITTrainer` wraps a separator (a `SeparationModel`) and trains it with the
-objective of SPEC §1.6:
+objective of docs/losses.md#total-loss:
 
   `L = L_MixIT + λ_sp·L_sp + λ_cov·L_cov + λ_cls·L_cls + λ_cos·L_cos
   (+ λ_sup·L_PIT)`,
 
-the PIT term on supervised examples; the classification terms (SPEC §1.5)
-only with a sound-event classifier (`SoundClassifier`, SPEC §3), frozen or
+the PIT term on supervised examples; the classification terms (docs/losses.md#classification-losses)
+only with a sound-event classifier (`SoundClassifier`, docs/architecture.md#classifier), frozen or
 trained jointly.
 
 Batches are dicts of float32 tensors (a bare `[B, T]` tensor means
@@ -15,11 +15,11 @@ Batches are dicts of float32 tensors (a bare `[B, T]` tensor means
 
 - `mixtures` `[B, T]`: single mixtures, B even (batch with
   `drop_remainder=True`: XLA needs a static B). Pairs of them form B/2
-  mixtures of mixtures (MoMs, `data.datasets.form_moms`), the separator's
-  inputs; the two mixtures are the MoM's MixIT references (SPEC §5).
+  mixtures of mixtures (MoMs, `data.batches.form_moms`), the separator's
+  inputs; the two mixtures are the MoM's MixIT references (docs/losses.md#mixit).
 - `supervised_mixtures` `[Bs, T']` and `supervised_sources` `[Bs, S, T']`
   (optional, together): mixtures with known sources, scored by PIT against
-  the sources (SPEC §1.7), e.g. the supervised FUSS baseline of Table 1.
+  the sources (docs/losses.md#pit), e.g. the supervised FUSS baseline of Table 1.
 
 - `labels` `[B, K]` (with a classifier): the mixtures' multi-hot weak
   labels; a MoM's labels are the union of its two mixtures' labels.
@@ -38,100 +38,30 @@ import keras
 import tensorflow as tf
 
 from sound_separation import gin_utils
-from sound_separation.data import datasets
+from sound_separation.data import batches
+from sound_separation.layers.tdcn import TDCNPlusPlus
 from sound_separation.losses import classification
 from sound_separation.losses import covariance
-from sound_separation.losses import mixit
-from sound_separation.losses import pit
+from sound_separation.losses import mixture_invariant
+from sound_separation.losses import permutation_invariant
 from sound_separation.losses import snr
 from sound_separation.losses import sparsity as sparsity_lib
 from sound_separation.models.classifier import SoundClassifier
 from sound_separation.models.separation_model import SeparationModel
-from sound_separation.training import keras_compat
+from sound_separation.training import training_model
 
-MIXTURES = datasets.MIXTURES
-SUPERVISED_MIXTURES = datasets.SUPERVISED_MIXTURES
-SUPERVISED_SOURCES = datasets.SUPERVISED_SOURCES
-LABELS = datasets.LABELS
+MIXTURES = batches.MIXTURES
+SUPERVISED_MIXTURES = batches.SUPERVISED_MIXTURES
+SUPERVISED_SOURCES = batches.SUPERVISED_SOURCES
+LABELS = batches.LABELS
 
 SPARSITY_LOSSES = (None, "l1", "l1_l2")
-PAIRINGS = datasets.PAIRINGS
+PAIRINGS = batches.PAIRINGS
 # Names of the loss terms in `compute_losses` and of the logged metrics.
 TERMS = ("mixit", "sparsity", "covariance", "pit")
 # Added to TERMS when the trainer has a classifier.
 CLASSIFIER_TERMS = ("classification", "cosine")
 AGGREGATIONS = ("or", "xor")
-
-
-@gin_utils.configurable
-def default_optimizer(learning_rate=1e-4, decay_steps=2_000_000,
-                      decay_rate=0.5, clipnorm=None):
-  """Adam with a staircase exponential decay: the paper's recipe (SPEC §5).
-
-  With the defaults the learning rate is 1e-4, halved every 2M steps, as in
-  the original training code.
-
-  Args:
-    learning_rate: initial learning rate.
-    decay_steps: steps between decays.
-    decay_rate: factor applied every `decay_steps` steps.
-    clipnorm: if set, each gradient is clipped to this norm.
-
-  Returns:
-    A `keras.optimizers.Adam`.
-  """
-  if decay_steps <= 0:
-    raise ValueError(f"decay_steps must be positive, got {decay_steps!r}.")
-  schedule = keras.optimizers.schedules.ExponentialDecay(
-      learning_rate, decay_steps=decay_steps, decay_rate=decay_rate,
-      staircase=True)
-  return keras.optimizers.Adam(learning_rate=schedule, clipnorm=clipnorm)
-
-
-def _recomputing_call(block):
-  """`block`'s forward, with its activations recomputed in the backward pass.
-
-  The class's own `call` (not an instance override) is wrapped, so wrapping
-  twice cannot nest. `tf.recompute_grad` keeps no activations of the block
-  and runs the forward again under a tape when gradients are taken; the
-  variables read inside are found by TensorFlow's variable watcher, so the
-  block's weights get the same gradients as without recomputation.
-  """
-  call = type(block).call
-
-  def forward(inputs):
-    return call(block, inputs)
-
-  recomputed = tf.recompute_grad(forward)
-
-  def wrapped(inputs, *args, **kwargs):
-    # Symbolic (shape-inference) calls have no gradients to save memory on.
-    if args or kwargs or isinstance(inputs, keras.KerasTensor):
-      return call(block, inputs, *args, **kwargs)
-    return recomputed(inputs)
-
-  return wrapped
-
-
-def _enable_recompute(separator):
-  tdcn = getattr(separator, "tdcn", None)
-  blocks = getattr(tdcn, "blocks", None)
-  if not blocks:
-    raise ValueError(f"recompute=True wraps the TDCN++ blocks of the "
-                     f"separator (separator.tdcn.blocks); {separator!r} has "
-                     f"none.")
-  for block in blocks:
-    if not getattr(block, "_recomputes", False):
-      block.call = _recomputing_call(block)
-      block._recomputes = True
-
-
-def _is_multi_worker(strategy):
-  # The test Keras' trainer uses to choose its multi-worker reductions.
-  # pylint: disable-next=protected-access
-  in_multi_worker_mode = strategy.extended._in_multi_worker_mode
-  return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-          and in_multi_worker_mode())
 
 
 def _signal_loss_config(signal_loss):
@@ -149,106 +79,8 @@ def _mean(values):
   return tf.reduce_mean(tf.cast(values, tf.float32))
 
 
-def _all_finite(loss, gradients):
-  """True iff the loss and every gradient are finite (a scalar bool)."""
-  checks = [tf.reduce_all(tf.math.is_finite(tf.cast(loss, tf.float32)))]
-  checks += [tf.reduce_all(tf.math.is_finite(g)) for g in gradients if g is not None]
-  return tf.reduce_all(tf.stack(checks))
-
-
-class TrainingModel(keras.Model):
-  """What this library's training models share (`MixITTrainer`, `ClassifierTrainer`).
-
-  float32 inputs whatever the dtype policy, `default_optimizer()` when
-  `compile` gets none, a model built in `__init__` (no symbolic trace by
-  Keras), metric results shaped for MultiWorkerMirroredStrategy, and the
-  guarded optimizer step of both `train_step`s (`apply_if_finite`): a step
-  whose loss or gradients are not finite on any replica changes no weight
-  and no optimizer slot, and is counted in the `skipped_steps` metric.
-  Subclasses give `metrics` (ending with `self.skipped_tracker`).
-  """
-
-  def __init__(self, **kwargs):
-    super().__init__(**kwargs)
-    # Sum over a checkpoint interval (metrics reset at each fit epoch);
-    # metrics are not part of the checkpoints.
-    self.skipped_tracker = keras.metrics.Sum(name="skipped_steps")
-
-  def apply_if_finite(self, tape, loss, scaled_loss):
-    """Differentiates `scaled_loss` and applies the step unless anything is non-finite.
-
-    Under a strategy the check is all-reduced, so every replica skips or
-    applies alike. A skipped step still advances `optimizer.iterations`, so
-    steps keep counting batches (checkpoint and summary cadence stay); with a
-    `LossScaleOptimizer` (mixed_float16) the step goes to the optimizer,
-    which skips it itself and lowers its loss scale.
-
-    Args:
-      tape: the `GradientTape` that recorded `scaled_loss`.
-      loss: the replica's unscaled loss (checked for finiteness).
-      scaled_loss: what is differentiated (divided by the replicas, scaled).
-
-    Returns:
-      The step's finite flag (scalar bool, the same on every replica).
-    """
-    variables = self.trainable_variables
-    gradients = tape.gradient(scaled_loss, variables)
-    finite = _all_finite(loss, gradients)
-    context = tf.distribute.get_replica_context()
-    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    if context is not None and num_replicas > 1:
-      bad = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.cast(~finite, tf.float32))
-      finite = tf.equal(bad, 0.0)
-    if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
-      self.optimizer.apply(gradients, variables)
-    else:
-      keras_compat.apply_if(self.optimizer, finite, gradients, variables)
-    # `finite` is the same on every replica, and Keras reports a replica's
-    # metric values (not their sum), so each counts the whole step.
-    self.skipped_tracker.update_state(tf.cast(~finite, tf.float32))
-    return finite
-
-  @property
-  def input_dtype(self):
-    # Under mixed precision Keras would round the waveforms to the compute
-    # dtype before `call`; the separator's outputs would then sum to the
-    # rounded input, not to the MoM (the classifier's front end casts for
-    # itself).
-    return "float32"
-
-  def compile(self, optimizer=None, **kwargs):
-    """`keras.Model.compile`, the optimizer by default `default_optimizer()`."""
-    if optimizer is None:
-      optimizer = default_optimizer()
-    super().compile(optimizer=optimizer, **kwargs)
-
-  def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-    # Keras' TensorFlow trainer traces the model on a first batch to build
-    # it, after all-reducing that batch over the replicas; under
-    # MultiWorkerMirroredStrategy that reduction fails for dict batches
-    # ("Attempt to convert a value ({'mixtures': PerReplica…}) … to a
-    # Tensor", Keras 3.15). These models are built in `__init__` and use no
-    # compiled losses or metrics, so only the optimizer is left to build.
-    del iterator, data_batch
-    if self.optimizer is not None and not self.optimizer.built:
-      with self.distribute_strategy.scope():
-        self.optimizer.build(self.trainable_variables)
-
-  def metric_results(self):
-    """`{name: result}` of `self.metrics`, as a step returns them."""
-    results = {m.name: m.result() for m in self.metrics}
-    if _is_multi_worker(tf.distribute.get_strategy()):
-      # Keras 3 reduces a step's outputs over the workers with
-      # `strategy.reduce('MEAN', value, axis=0)`, which fails on scalars
-      # ("Invalid reduction dimension 0 for input with 0 dimensions",
-      # tensorflow/tensorflow#72388). The results are already the same on
-      # every replica, and their mean over a length-1 axis is that value.
-      results = {name: value[tf.newaxis] for name, value in results.items()}
-    return results
-
-
 @gin_utils.register_keras
-class MixITTrainer(TrainingModel):
+class MixITTrainer(training_model.TrainingModel):
   """Trains a separator with MixIT, sparsity, covariance and optional PIT.
 
   `call(waveforms)` is the separator's: `[B, T]` -> float32 `[B, M, T]`.
@@ -276,7 +108,7 @@ class MixITTrainer(TrainingModel):
   Args:
     separator: the model to train, `[B, T]` -> `[B, M, T]` (or its config
       dict); default `SeparationModel()`, which gin bindings configure.
-    mixit_solver: 'exact_gram', 'efficient' or 'exhaustive' (`mixit.mixit`).
+    mixit_solver: 'exact_gram', 'efficient' or 'exhaustive' (`mixture_invariant.mixit`).
     signal_loss: loss between a reference and an estimate, used by MixIT and
       PIT: a name from `snr.LOSSES` or an instance of those classes.
     sparsity: None, 'l1' (`l1_sparsity`, with the MoM as the mixture) or
@@ -293,13 +125,14 @@ class MixITTrainer(TrainingModel):
     recompute: if True, each TDCN++ block of the separator recomputes its
       activations in the backward pass (`tf.recompute_grad`) instead of
       keeping them: less memory, one more forward pass of the blocks, the
-      same gradients. It wraps the blocks of `separator` in place, so the
+      same gradients. It sets `separator.tdcn.recompute` (the layer's own
+      argument, bindable in gin as `TDCNPlusPlus.recompute`), so the
       separator passed in recomputes wherever it is used afterwards. It also
       turns on the classifier's per-block recomputation.
     classifier: None, a `SoundClassifier` `[B, T] -> [B, K]` logits (or its
       config dict), e.g. `models.folders.load_classifier(dir)`, a pretrained
       one (gin: `MixITTrainer.classifier = @load_classifier()`).
-    classification_aggregation: 'or' or 'xor' (SPEC §1.5).
+    classification_aggregation: 'or' or 'xor' (docs/losses.md#classification-losses).
     classification_weight: λ_cls. Batches need `labels` in training when
       it is > 0; without labels (e.g. FUSS validation) the term is 0.
     cosine_weight: λ_cos.
@@ -319,14 +152,14 @@ class MixITTrainer(TrainingModel):
                classifier_crop_samples=None, **kwargs):
     super().__init__(**kwargs)
     if separator is None:
-      separator = SeparationModel()
+      separator = SeparationModel(dtype=self.dtype_policy)
     elif isinstance(separator, dict):
       separator = keras.saving.deserialize_keras_object(separator)
     if not isinstance(separator, keras.layers.Layer):
       raise TypeError(f"separator must be a Keras model such as a "
                       f"SeparationModel (or its config), got {separator!r}.")
-    if mixit_solver not in mixit.SOLVERS:
-      raise ValueError(f"mixit_solver must be one of {mixit.SOLVERS}, got "
+    if mixit_solver not in mixture_invariant.SOLVERS:
+      raise ValueError(f"mixit_solver must be one of {mixture_invariant.SOLVERS}, got "
                        f"{mixit_solver!r}.")
     if sparsity not in SPARSITY_LOSSES:
       raise ValueError(f"sparsity must be one of {SPARSITY_LOSSES}, got "
@@ -358,7 +191,11 @@ class MixITTrainer(TrainingModel):
     self.pairing = pairing
     self.recompute = bool(recompute)
     if self.recompute:
-      _enable_recompute(separator)
+      tdcn = getattr(separator, "tdcn", None)
+      if not isinstance(tdcn, TDCNPlusPlus):
+        raise ValueError(f"recompute=True recomputes the TDCN++ blocks of the separator "
+                         f"(separator.tdcn); {separator!r} has none.")
+      tdcn.recompute = True
     self._init_classifier(classifier, classification_aggregation, classification_weight,
                           cosine_weight, joint_classifier, classifier_crop_samples)
     # A SeparationModel builds for any batch and length; building it here
@@ -451,9 +288,9 @@ class MixITTrainer(TrainingModel):
           and self.classification_weight > 0):
         raise ValueError(f"classification_weight > 0 needs weak labels: the batch has no "
                          f"'{LABELS}' (give training_dataset a vocabulary).")
-      moms = datasets.form_moms(batch[MIXTURES], labels=labels, pairing=self.pairing)
+      moms = batches.form_moms(batch[MIXTURES], labels=labels, pairing=self.pairing)
       separated = self._separate(moms["mom"], training)  # [B/2, M, T]
-      mixit_loss, _ = mixit.mixit(moms["references"], separated,
+      mixit_loss, _ = mixture_invariant.mixit(moms["references"], separated,
                                   solver=self.mixit_solver,
                                   loss_fn=self._signal_loss_fn)
       terms["mixit"] = _mean(mixit_loss)
@@ -474,7 +311,7 @@ class MixITTrainer(TrainingModel):
     if SUPERVISED_MIXTURES in batch:
       mixture = batch[SUPERVISED_MIXTURES]
       separated = self._separate(mixture, training)  # [Bs, M, T']
-      pit_loss, _ = pit.pit(batch[SUPERVISED_SOURCES], separated,
+      pit_loss, _ = permutation_invariant.pit(batch[SUPERVISED_SOURCES], separated,
                             mixture=mixture, loss_fn=self._signal_loss_fn)
       terms["pit"] = _mean(pit_loss)
 
@@ -531,32 +368,15 @@ class MixITTrainer(TrainingModel):
                        f"'{SUPERVISED_MIXTURES}', got keys {sorted(x)}.")
     return x
 
-  def _update_metrics(self, terms):
+  def step_losses(self, batch, training):
+    terms = self.compute_losses(batch, training=training)
+    return terms["total"], terms
+
+  def record(self, terms):
     self.loss_tracker.update_state(terms["total"])
     for term in self.terms:
       self.term_trackers[term].update_state(terms[term])
     return self.metric_results()
-
-  def train_step(self, data):
-    """One optimizer step on the replica's batch; returns the metrics."""
-    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    with tf.GradientTape() as tape:
-      terms = self.compute_losses(data, training=True)
-      # Keras sums the replicas' gradients: this makes the step that of the
-      # mean loss over the global batch.
-      loss = terms["total"] / num_replicas
-      # A LossScaleOptimizer (mixed_float16) scales here and unscales the
-      # gradients in `apply`; other optimizers return the loss unchanged.
-      if hasattr(self.optimizer, "scale_loss"):
-        loss = self.optimizer.scale_loss(loss)
-    self.apply_if_finite(tape, terms["total"], loss)
-    return self._update_metrics(terms)
-
-  def test_step(self, data):
-    """The metrics of one batch, without an update."""
-    results = self._update_metrics(self.compute_losses(data, training=False))
-    results.pop(self.skipped_tracker.name, None)
-    return results
 
   def get_config(self):
     return {**super().get_config(),

@@ -22,7 +22,7 @@ Every generator is `(rng, num_samples, sample_rate) -> float32 [num_samples]`
 with randomised parameters, peak-normalised to 1; foregrounds are silent
 outside their events. Levels are set by `synthesize_example`.
 
-On disk (`write_corpus`), the corpus layout of `sound_separation.data.corpus`
+On disk (`write_corpus`), the corpus layout of `sound_separation.corpus.layout`
 for a split such as 'train': `labels.txt`, `train_clip_list.txt`,
 `train_example_list.txt`, and `train/example00000/mixture.wav` with
 `source0_noise_bed.wav`, `source1_<class>.wav`, ...; the mixture file is the
@@ -37,9 +37,9 @@ import numbers
 import numpy as np
 import scipy.signal
 
+from sound_separation.corpus import layout
+from sound_separation.corpus import mixing
 from sound_separation.data import audio
-from sound_separation.data import corpus
-from sound_separation.data import mixing
 
 BACKGROUND_CLASS = "noise_bed"
 # Lowest supported rate: the harmonic and sweep ranges need a few kHz of band.
@@ -353,11 +353,11 @@ def _clip_samples(clip_seconds, sample_rate):
   sample_rate = audio.check_sample_rate(sample_rate)
   if sample_rate < MIN_SAMPLE_RATE:
     raise ValueError(f"sample_rate must be at least {MIN_SAMPLE_RATE} Hz, got {sample_rate}")
-  if (isinstance(clip_seconds, bool) or not isinstance(clip_seconds, numbers.Real)
-      or not math.isfinite(clip_seconds) or clip_seconds < MIN_CLIP_SECONDS):
+  if (isinstance(clip_seconds, numbers.Real) and not isinstance(clip_seconds, bool)
+      and clip_seconds < MIN_CLIP_SECONDS):
     raise ValueError(f"clip_seconds must be a finite number >= {MIN_CLIP_SECONDS}, "
                      f"got {clip_seconds!r}")
-  return int(round(clip_seconds * sample_rate)), sample_rate
+  return audio.clip_samples(clip_seconds, sample_rate)
 
 
 def synthesize_example(rng, clip_seconds=10.0, sample_rate=16000, max_foreground=3):
@@ -386,7 +386,7 @@ def synthesize_example(rng, clip_seconds=10.0, sample_rate=16000, max_foreground
   if not isinstance(rng, np.random.Generator):
     raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
   num_samples, sample_rate = _clip_samples(clip_seconds, sample_rate)
-  max_foreground = corpus.check_int(max_foreground, "max_foreground", 0,
+  max_foreground = layout.check_int(max_foreground, "max_foreground", 0,
                                     len(FOREGROUND_CLASSES))
 
   count = int(rng.integers(0, max_foreground + 1))
@@ -411,7 +411,7 @@ def write_corpus(out_dir, split, num_clips, clip_seconds=10.0, sample_rate=16000
 
   Example i is `synthesize_example` on a generator seeded by
   `(seed, crc32(split), i)`. Files are 16-bit PCM wavs, the mixture the
-  exact sum of its source files (`corpus.write_example`); the same arguments
+  exact sum of its source files (`layout.write_example`); the same arguments
   give byte-identical files. Existing files of the same names are
   overwritten; other files in `out_dir` are left alone (the lists name only
   this run's examples).
@@ -426,22 +426,22 @@ def write_corpus(out_dir, split, num_clips, clip_seconds=10.0, sample_rate=16000
       at most 4 sources).
 
   Returns:
-    `corpus.CorpusFiles(clip_list, fuss_list, vocabulary)`: the list paths (the
+    `layout.CorpusFiles(clip_list, fuss_list, vocabulary)`: the list paths (the
     clip list's labels are the classes of each example's sources, in
     vocabulary order; the vocabulary is every class of `SOURCE_CLASSES`).
   """
-  split = corpus.check_split(split)
-  num_clips = corpus.check_int(num_clips, "num_clips", 1)
-  seed = corpus.check_int(seed, "seed", 0)
-  max_foreground = corpus.check_int(max_foreground, "max_foreground", 0, MAX_LISTED_FOREGROUND)
+  split = layout.check_split(split)
+  num_clips = layout.check_int(num_clips, "num_clips", 1)
+  seed = layout.check_int(seed, "seed", 0)
+  max_foreground = layout.check_int(max_foreground, "max_foreground", 0, MAX_LISTED_FOREGROUND)
   _clip_samples(clip_seconds, sample_rate)
 
   vocabulary = list(SOURCE_CLASSES)
   examples = []
   for index in range(num_clips):
     _, sources, classes = synthesize_example(
-        corpus.example_rng(seed, split, index), clip_seconds, sample_rate, max_foreground)
-    mixture_path, source_paths = corpus.write_example(out_dir, split, index, sources, classes,
+        layout.example_rng(seed, split, index), clip_seconds, sample_rate, max_foreground)
+    mixture_path, source_paths = layout.write_example(out_dir, split, index, sources, classes,
                                                       sample_rate)
     examples.append((mixture_path, source_paths, classes))
-  return corpus.write_lists(out_dir, split, vocabulary, examples)
+  return layout.write_lists(out_dir, split, vocabulary, examples)

@@ -1,7 +1,7 @@
 """Fixed-length clips cut from long recordings in the wild, with weak labels.
 
 MixIT trains on 10 s clips of in-the-wild audio (YFCC100m, AudioSet) with
-optional clip-level labels (SPEC §5). `write_clips` cuts every recording of a
+optional clip-level labels (docs/formats.md#input-pipeline). `write_clips` cuts every recording of a
 manifest (`read_recording_manifest`: `path,labels`) into consecutive,
 non-overlapping clips at 16 kHz mono (any input rate and channel count, via
 `audio.read_audio`); each clip inherits its recording's labels.
@@ -23,9 +23,10 @@ import typing
 
 import numpy as np
 
+from sound_separation.corpus import layout
 from sound_separation.data import audio
-from sound_separation.data import corpus
 from sound_separation.data import datasets
+from sound_separation.data import lists
 
 TAILS = ("drop", "pad")
 ON_ERROR = datasets.ON_ERROR
@@ -68,7 +69,7 @@ def read_recording_manifest(path):
     column, an empty path, a bad label or a row with too few fields.
   """
   path = os.fspath(path)
-  folder, header, rows = corpus.read_csv_manifest(path, ("path",), "path,labels")
+  folder, header, rows = layout.read_csv_manifest(path, ("path",), "path,labels")
   path_column = header.index("path")
   labels_column = header.index("labels") if "labels" in header else None
   recordings = []
@@ -82,7 +83,7 @@ def read_recording_manifest(path):
       raise ValueError(f"{where}: empty path")
     labels = ()
     if labels_column is not None and row[labels_column].strip():
-      labels = tuple(datasets.check_label(name.strip(), where)
+      labels = tuple(lists.check_label(name.strip(), where)
                      for name in _LABEL_SEPARATORS.split(row[labels_column]))
     recordings.append(Recording(os.path.join(folder, file), labels))
   if not recordings:
@@ -157,13 +158,13 @@ def write_clips(recordings, out_dir, split, clip_seconds=10.0, sample_rate=16000
   Raises:
     ValueError: bad arguments, or no clip at all to list.
   """
-  split = corpus.check_split(split)
-  num_samples, sample_rate = corpus.clip_samples(clip_seconds, sample_rate)
+  split = layout.check_split(split)
+  num_samples, sample_rate = audio.clip_samples(clip_seconds, sample_rate)
   if tail not in TAILS:
     raise ValueError(f"tail must be one of {TAILS}, got {tail!r}")
   if on_error not in ON_ERROR:
     raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-  files = corpus.corpus_files(out_dir, split)
+  files = layout.corpus_files(out_dir, split)
   listed, failed = [], []
   silent = clipped = 0
   for row, recording in enumerate(recordings):
@@ -174,7 +175,7 @@ def write_clips(recordings, out_dir, split, clip_seconds=10.0, sample_rate=16000
         raise
       failed.append(recording.path)
       continue
-    stem = corpus.file_name_part(os.path.splitext(os.path.basename(recording.path))[0])
+    stem = layout.file_name_part(os.path.splitext(os.path.basename(recording.path))[0])
     folder = os.path.join(os.fspath(out_dir), split, f"{row:05d}_{stem}")
     for k, clip in enumerate(cut_clips(waveform, num_samples, tail)):
       if min_rms_dbfs is not None and rms_dbfs(clip) < min_rms_dbfs:
@@ -189,7 +190,7 @@ def write_clips(recordings, out_dir, split, clip_seconds=10.0, sample_rate=16000
                      f"{len(failed)} unreadable)")
   vocabulary = sorted({label for _, labels in listed for label in labels})
   if vocabulary:
-    datasets.write_label_vocabulary(files.vocabulary, vocabulary)
-  datasets.write_clip_list(files.clip_list, listed, vocabulary=vocabulary or None)
+    lists.write_label_vocabulary(files.vocabulary, vocabulary)
+  lists.write_clip_list(files.clip_list, listed, vocabulary=vocabulary or None)
   return ClipReport(files.clip_list, files.vocabulary if vocabulary else None, len(listed),
                     silent, clipped, tuple(failed))

@@ -8,8 +8,8 @@ A corpus folder holds, for a split such as 'train':
     <out_dir>/train/example00000/mixture.wav
     <out_dir>/train/example00000/source0_<name>.wav ...
 
-Paths in the lists are relative to `out_dir`, as `datasets.read_clip_list`
-and `datasets.read_fuss_list` expect (`datasets.write_*` write them).
+Paths in the lists are relative to `out_dir`, as `lists.read_clip_list`
+and `lists.read_fuss_list` expect (`lists.write_*` write them).
 
 Audio is 16-bit PCM. A mixture is written as the integer sum of its sources'
 16-bit samples (`write_sum`), so read back it equals the sum of its read
@@ -17,7 +17,7 @@ sources exactly: every sample is a multiple of 2⁻¹⁵ and a sum of at most a
 few of them is exact in float32.
 
 The argument checks the corpus writers share (`check_int`, `check_range`,
-`clip_samples`, `check_split`) live here too.
+`check_split`) live here too; clip lengths follow `audio.clip_samples`.
 """
 
 import csv
@@ -32,7 +32,7 @@ import zlib
 import numpy as np
 
 from sound_separation.data import audio
-from sound_separation.data import datasets
+from sound_separation.data import lists
 
 # What may appear in a file name built from a class name; anything else
 # becomes '_' (class names such as 'Speech, male' or 'Bark/Dog' exist).
@@ -64,16 +64,6 @@ def check_range(value, name):
   return low, high
 
 
-def clip_samples(clip_seconds, sample_rate):
-  """`(T, sample_rate)`: T = round(clip_seconds · sample_rate) >= 1 samples."""
-  sample_rate = audio.check_sample_rate(sample_rate)
-  if (isinstance(clip_seconds, bool) or not isinstance(clip_seconds, numbers.Real)
-      or not math.isfinite(clip_seconds) or round(clip_seconds * sample_rate) < 1):
-    raise ValueError(f"clip_seconds must be a finite number of at least one sample, "
-                     f"got {clip_seconds!r}")
-  return int(round(clip_seconds * sample_rate)), sample_rate
-
-
 # ----------------------------------------------------------------------------
 # Layout.
 
@@ -81,9 +71,9 @@ def clip_samples(clip_seconds, sample_rate):
 class CorpusFiles(typing.NamedTuple):
   """Paths of the lists of one split of a corpus."""
 
-  clip_list: str  # <out_dir>/<split>_clip_list.txt, for datasets.read_clip_list.
-  fuss_list: str  # <out_dir>/<split>_example_list.txt, for datasets.read_fuss_list.
-  vocabulary: str  # <out_dir>/labels.txt, for datasets.read_label_vocabulary.
+  clip_list: str  # <out_dir>/<split>_clip_list.txt, for lists.read_clip_list.
+  fuss_list: str  # <out_dir>/<split>_example_list.txt, for lists.read_fuss_list.
+  vocabulary: str  # <out_dir>/labels.txt, for lists.read_label_vocabulary.
 
 
 def check_split(split):
@@ -199,10 +189,10 @@ def write_lists(out_dir, split, vocabulary, examples):
   """
   files = corpus_files(out_dir, split)
   examples = list(examples)
-  datasets.write_label_vocabulary(files.vocabulary, vocabulary)
-  datasets.write_clip_list(files.clip_list, [(m, labels) for m, _, labels in examples],
+  lists.write_label_vocabulary(files.vocabulary, vocabulary)
+  lists.write_clip_list(files.clip_list, [(m, labels) for m, _, labels in examples],
                            vocabulary=vocabulary)
-  datasets.write_fuss_list(files.fuss_list, [(m, s) for m, s, _ in examples])
+  lists.write_fuss_list(files.fuss_list, [(m, s) for m, s, _ in examples])
   return files
 
 

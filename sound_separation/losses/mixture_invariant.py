@@ -2,7 +2,7 @@
 
 `L_MixIT = min_A (1/N) Σ_n L(x_n, [A ŝ]_n)` over binary mixing matrices
 `A ∈ 𝔹^{N×M}` whose every column has exactly one 1: each of the M outputs goes
-to exactly one of the N reference mixtures (SPEC §1.2, paper eq. 1).
+to exactly one of the N reference mixtures (docs/losses.md#mixit, paper eq. 1).
 
 A solver picks `A` without gradient; the loss is then computed on waveforms
 with that `A`, so the gradient is the gradient of the chosen assignment's loss
@@ -281,7 +281,8 @@ def _sizes(reference, estimate):
   return num_refs, num_outputs, samples or estimate.shape[2]
 
 
-@gin_utils.configurable
+# The trainer passes these (MixITTrainer.mixit_solver, .signal_loss).
+@gin_utils.configurable(denylist=['solver', 'loss_fn'])
 def mixit(reference, estimate, solver="exact_gram",
           loss_fn="thresholded_log_mse", diag_load=1e-4,
           max_chunk_elements=DEFAULT_CHUNK_ELEMENTS):

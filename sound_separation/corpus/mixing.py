@@ -18,7 +18,7 @@ same from a clip inventory, with these rules:
 - Labels: the background's label and the foregrounds' labels are distinct
   unless `allow_same_label` (no clip appears twice in a mixture either way).
 
-Mixture i of a split is drawn from `corpus.example_rng(seed, split, i)` over
+Mixture i of a split is drawn from `layout.example_rng(seed, split, i)` over
 the inventory sorted by path: the same inventory, seed and arguments give
 byte-identical files. Files are written in the `corpus` layout, mixtures as
 the exact sum of their 16-bit sources.
@@ -33,9 +33,9 @@ import typing
 import numpy as np
 import soundfile
 
+from sound_separation.corpus import layout
 from sound_separation.data import audio
-from sound_separation.data import corpus
-from sound_separation.data import datasets
+from sound_separation.data import lists
 
 BACKGROUND = "background"
 FOREGROUND = "foreground"
@@ -143,7 +143,7 @@ def clips_from_folders(root, background_labels=(), background_min_seconds=None):
   clips = []
   for label in labels:
     folder = os.path.join(root, label)
-    datasets.check_label(label, folder)
+    lists.check_label(label, folder)
     for name in sorted(os.listdir(folder)):
       path = os.path.join(folder, name)
       if not (os.path.isfile(path) and name.lower().endswith(AUDIO_EXTENSIONS)):
@@ -175,7 +175,7 @@ def read_clip_manifest(path):
       path, a bad role or label.
   """
   path = os.fspath(path)
-  folder, header, rows = corpus.read_csv_manifest(path, ("path", "label", "role"),
+  folder, header, rows = layout.read_csv_manifest(path, ("path", "label", "role"),
                                                   "path,label,role")
   column = {name: header.index(name) for name in ("path", "label", "role")}
   clips = []
@@ -188,7 +188,7 @@ def read_clip_manifest(path):
       raise ValueError(f"{where}: empty path")
     if role.lower() not in ROLES:
       raise ValueError(f"{where}: role {role!r} is not one of {ROLES}")
-    clips.append(LabelledClip(os.path.join(folder, clip_path), datasets.check_label(label, where),
+    clips.append(LabelledClip(os.path.join(folder, clip_path), lists.check_label(label, where),
                               role.lower()))
   if not clips:
     raise audio.FileError(path, "the CSV manifest lists no clips")
@@ -301,18 +301,18 @@ def write_mixtures(clips, out_dir, split, num_mixtures, seed=0, clip_seconds=10.
       in `mix_example`; 0 <= min_foreground <= max_foreground <= 3.
 
   Returns:
-    The `corpus.CorpusFiles` written.
+    The `layout.CorpusFiles` written.
   """
-  split = corpus.check_split(split)
-  num_mixtures = corpus.check_int(num_mixtures, "num_mixtures", 1)
-  seed = corpus.check_int(seed, "seed", 0)
-  max_foreground = corpus.check_int(max_foreground, "max_foreground", 0, MAX_FOREGROUND)
-  min_foreground = corpus.check_int(min_foreground, "min_foreground", 0, max_foreground)
-  snr_db = corpus.check_range(snr_db, "snr_db")
-  peak_dbfs = corpus.check_range(peak_dbfs, "peak_dbfs")
+  split = layout.check_split(split)
+  num_mixtures = layout.check_int(num_mixtures, "num_mixtures", 1)
+  seed = layout.check_int(seed, "seed", 0)
+  max_foreground = layout.check_int(max_foreground, "max_foreground", 0, MAX_FOREGROUND)
+  min_foreground = layout.check_int(min_foreground, "min_foreground", 0, max_foreground)
+  snr_db = layout.check_range(snr_db, "snr_db")
+  peak_dbfs = layout.check_range(peak_dbfs, "peak_dbfs")
   if peak_dbfs[1] > 0:
     raise ValueError(f"peak_dbfs must be at most 0 dBFS, got {peak_dbfs}")
-  num_samples, sample_rate = corpus.clip_samples(clip_seconds, sample_rate)
+  num_samples, sample_rate = audio.clip_samples(clip_seconds, sample_rate)
   clips = sorted(clips)
   backgrounds = [c for c in clips if c.role == BACKGROUND]
   foregrounds = [c for c in clips if c.role == FOREGROUND]
@@ -326,10 +326,10 @@ def write_mixtures(clips, out_dir, split, num_mixtures, seed=0, clip_seconds=10.
   examples = []
   for index in range(num_mixtures):
     sources, used = mix_example(
-        corpus.example_rng(seed, split, index), backgrounds, foregrounds, num_samples,
+        layout.example_rng(seed, split, index), backgrounds, foregrounds, num_samples,
         sample_rate, max_foreground, min_foreground, allow_same_label, snr_db, peak_dbfs)
     labels = [c.label for c in used]
-    mixture_path, source_paths = corpus.write_example(out_dir, split, index, sources, labels,
+    mixture_path, source_paths = layout.write_example(out_dir, split, index, sources, labels,
                                                       sample_rate)
     examples.append((mixture_path, source_paths, labels))
-  return corpus.write_lists(out_dir, split, vocabulary, examples)
+  return layout.write_lists(out_dir, split, vocabulary, examples)

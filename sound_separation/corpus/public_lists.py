@@ -1,4 +1,4 @@
-"""Importers of public dataset lists into this library's list formats (SPEC §5).
+"""Importers of public dataset lists into this library's list formats (docs/formats.md#input-pipeline).
 
 - YFCC100m (the MixIT paper's clip lists, `datasets/yfcc100m/README.md` of
   the original code): CSV rows `video path, input start s, input end s,
@@ -29,12 +29,13 @@ import typing
 
 import numpy as np
 
+from sound_separation.corpus import clips
+from sound_separation.corpus import layout
+from sound_separation.corpus import mixing
+from sound_separation.corpus import mom_sets
 from sound_separation.data import audio
-from sound_separation.data import clips
-from sound_separation.data import corpus
-from sound_separation.data import datasets
-from sound_separation.data import mixing
-from sound_separation.data import mom
+from sound_separation.data import examples
+from sound_separation.data import lists
 
 ON_MISSING = ("raise", "skip")
 LIBRIMIX_TASKS = ("separation", "enhancement")
@@ -219,21 +220,21 @@ def import_yfcc_clips(csv_path, audio_dir, out_dir, split, clip_seconds=10.0, sa
     An `ImportReport`.
   """
   _check_on_missing(on_missing)
-  split = corpus.check_split(split)
-  num_samples, sample_rate = corpus.clip_samples(clip_seconds, sample_rate)
+  split = layout.check_split(split)
+  num_samples, sample_rate = audio.clip_samples(clip_seconds, sample_rate)
   rows, skipped, missing = _yfcc_rows(csv_path, audio_dir, 1, on_missing)
   listed = []
   for number, (clip,), (audio_path,) in rows:
     waveform = yfcc_clip_waveform(audio.read_audio(audio_path, sample_rate), clip, num_samples,
                                   sample_rate)
-    stem = corpus.file_name_part(os.path.splitext(os.path.basename(clip.video))[0])
+    stem = layout.file_name_part(os.path.splitext(os.path.basename(clip.video))[0])
     path = os.path.join(os.fspath(out_dir), split, f"{number:06d}_{stem}.wav")
     clips.write_clip(path, waveform, sample_rate)
     listed.append((path, None))
   if not listed:
     raise ValueError(f"no clip of '{os.fspath(csv_path)}' has local audio under "
                      f"'{os.fspath(audio_dir)}' ({len(missing)} missing)")
-  list_path = datasets.write_clip_list(corpus.corpus_files(out_dir, split).clip_list, listed)
+  list_path = lists.write_clip_list(layout.corpus_files(out_dir, split).clip_list, listed)
   return ImportReport(list_path, len(listed), skipped, tuple(missing))
 
 
@@ -242,7 +243,7 @@ def import_yfcc_moms(csv_path, audio_dir, out_dir, split, clip_seconds=10.0, sam
   """Builds the MoM set of a YFCC100m test MoM CSV (two clips per row) from local audio.
 
   Each row's two clips are cut like `import_yfcc_clips` and written as a MoM
-  (`mom.write_mom`: scaled together only if their sum passes full scale).
+  (`mom_sets.write_mom`: scaled together only if their sum passes full scale).
   Writes the `mom` layout: `<out_dir>/<split>_mom_list.txt` and
   `<split>_mom_origins.txt` (the origins name the local audio tracks).
 
@@ -250,20 +251,20 @@ def import_yfcc_moms(csv_path, audio_dir, out_dir, split, clip_seconds=10.0, sam
     An `ImportReport` (its list the MoM list).
   """
   _check_on_missing(on_missing)
-  split = corpus.check_split(split)
-  num_samples, sample_rate = corpus.clip_samples(clip_seconds, sample_rate)
+  split = layout.check_split(split)
+  num_samples, sample_rate = audio.clip_samples(clip_seconds, sample_rate)
   rows, skipped, missing = _yfcc_rows(csv_path, audio_dir, 2, on_missing)
   moms, origins = [], []
   for index, (_, row, audio_paths) in enumerate(rows):
-    pair = mom.fit_pair(*[
+    pair = mom_sets.fit_pair(*[
         yfcc_clip_waveform(audio.read_audio(p, sample_rate), clip, num_samples, sample_rate)
         for clip, p in zip(row, audio_paths)], num_samples)
-    moms.append(mom.write_mom(out_dir, split, index, pair[0], pair[1], sample_rate))
+    moms.append(mom_sets.write_mom(out_dir, split, index, pair[0], pair[1], sample_rate))
     origins.append(tuple(audio_paths))
   if not moms:
     raise ValueError(f"no MoM of '{os.fspath(csv_path)}' has local audio under "
                      f"'{os.fspath(audio_dir)}' ({len(missing)} missing)")
-  files = mom.write_mom_lists(out_dir, split, moms, origins)
+  files = mom_sets.write_mom_lists(out_dir, split, moms, origins)
   return ImportReport(files.mom_list, files.count, skipped, tuple(missing))
 
 
@@ -282,7 +283,7 @@ def normalise_fuss_list(list_path, out_path, on_missing="raise", check_audio=Fal
       when inside it, else absolute. May be `list_path` itself.
     on_missing: 'raise' or 'skip' for an example with a missing file.
     check_audio: also read every example and check that the sources match
-      their mixture's length and sum to it (`datasets.read_fuss_example`);
+      their mixture's length and sum to it (`examples.read_fuss_example`);
       a failing example is an error.
     sample_rate, mixture_tolerance: for `check_audio`.
 
@@ -292,7 +293,7 @@ def normalise_fuss_list(list_path, out_path, on_missing="raise", check_audio=Fal
   _check_on_missing(on_missing)
   kept, missing = [], []
   skipped = 0
-  for mixture, sources in datasets.read_fuss_list(list_path):
+  for mixture, sources in lists.read_fuss_list(list_path):
     absent = [p for p in [mixture] + sources if not os.path.isfile(p)]
     if absent:
       if on_missing == "raise":
@@ -302,12 +303,12 @@ def normalise_fuss_list(list_path, out_path, on_missing="raise", check_audio=Fal
       skipped += 1
       continue
     if check_audio:
-      datasets.read_fuss_example(mixture, sources, sample_rate, mixture_tolerance)
+      examples.read_fuss_example(mixture, sources, sample_rate, mixture_tolerance)
     kept.append((mixture, sources))
   if not kept:
     raise ValueError(f"no example of '{os.fspath(list_path)}' has all its files "
                      f"({len(missing)} missing)")
-  datasets.write_fuss_list(out_path, kept)
+  lists.write_fuss_list(out_path, kept)
   return ImportReport(os.fspath(out_path), len(kept), skipped, tuple(missing))
 
 
@@ -386,5 +387,5 @@ def convert_librimix_csv(csv_path, out_path, task="separation", path_prefixes=()
     examples.append((paths[0], paths[1:]))
   if not examples:
     raise ValueError(f"no row of '{csv_path}' has all its files ({len(missing)} missing)")
-  datasets.write_fuss_list(out_path, examples)
+  lists.write_fuss_list(out_path, examples)
   return ImportReport(os.fspath(out_path), len(examples), skipped, tuple(missing))

@@ -1,8 +1,8 @@
 """Mixture-of-mixtures (MoM) evaluation sets.
 
 A MoM is the sum of two reference mixtures; the evaluator's "mom" task
-separates it and scores MoMi (SPEC §4) against the two mixtures. A MoM set
-is a FUSS list (`datasets.read_fuss_list` reads it) whose lines are
+separates it and scores MoMi (docs/metrics.md) against the two mixtures. A MoM set
+is a FUSS list (`lists.read_fuss_list` reads it) whose lines are
 `mom.wav<TAB>mixture1.wav<TAB>mixture2.wav`.
 
 On disk, for a split such as 'test':
@@ -17,7 +17,7 @@ The two mixtures are rewritten, not referenced: each is read at the set's
 rate, cut to its first `clip_seconds` (or zero-padded), and both are scaled by
 one common factor when their sum would pass full scale, so that the three
 16-bit files satisfy mom = mixture1 + mixture2 to the last bit
-(`corpus.write_sum`). The origins file records which input clips they are.
+(`layout.write_sum`). The origins file records which input clips they are.
 """
 
 import os
@@ -25,11 +25,13 @@ import typing
 
 import numpy as np
 
+from sound_separation.corpus import layout
 from sound_separation.data import audio
-from sound_separation.data import corpus
+from sound_separation.data import batches
 from sound_separation.data import datasets
+from sound_separation.data import lists
 
-PAIRINGS = datasets.PAIRINGS
+PAIRINGS = batches.PAIRINGS
 LIST_FORMATS = ("clips", "fuss")
 # Peak the MoM is scaled to when the plain sum would pass full scale: 16-bit
 # rounding of the two mixtures then cannot carry their sum past it.
@@ -46,7 +48,7 @@ class MomFiles(typing.NamedTuple):
 
 def mom_files(out_dir, split):
   """`(mom_list, origins)` paths of `split` in `out_dir`."""
-  split = corpus.check_split(split)
+  split = layout.check_split(split)
   return (os.path.join(os.fspath(out_dir), f"{split}_mom_list.txt"),
           os.path.join(os.fspath(out_dir), f"{split}_mom_origins.txt"))
 
@@ -54,9 +56,9 @@ def mom_files(out_dir, split):
 def read_mixture_paths(list_path, list_format="clips"):
   """The mixture files of a clip list ('clips') or a FUSS list ('fuss'), in list order."""
   if list_format == "clips":
-    return datasets.read_clip_list(list_path)[0]
+    return lists.read_clip_list(list_path)[0]
   if list_format == "fuss":
-    return [mixture for mixture, _ in datasets.read_fuss_list(list_path)]
+    return [mixture for mixture, _ in lists.read_fuss_list(list_path)]
   raise ValueError(f"list_format must be one of {LIST_FORMATS}, got {list_format!r}")
 
 
@@ -73,12 +75,12 @@ def pair_indices(count, pairing="random", seed=0, num_pairs=None):
   Returns:
     list of `(i, j)` index pairs.
   """
-  count = corpus.check_int(count, "the number of clips", 2)
+  count = layout.check_int(count, "the number of clips", 2)
   if pairing not in PAIRINGS:
     raise ValueError(f"pairing must be one of {PAIRINGS}, got {pairing!r}")
-  seed = corpus.check_int(seed, "seed", 0)
+  seed = layout.check_int(seed, "seed", 0)
   available = count // 2
-  num_pairs = available if num_pairs is None else corpus.check_int(num_pairs, "num_pairs", 1,
+  num_pairs = available if num_pairs is None else layout.check_int(num_pairs, "num_pairs", 1,
                                                                    available)
   order = np.arange(count) if pairing == "consecutive" else np.random.default_rng(
       seed).permutation(count)
@@ -112,8 +114,8 @@ def write_mom(out_dir, split, index, mixture1, mixture2, sample_rate):
   Returns:
     `(mom_path, [mixture1_path, mixture2_path])`.
   """
-  folder = os.path.join(os.fspath(out_dir), corpus.check_split(split), f"mom{index:05d}")
-  return corpus.write_sum(folder, "mom.wav", np.stack([mixture1, mixture2]),
+  folder = os.path.join(os.fspath(out_dir), layout.check_split(split), f"mom{index:05d}")
+  return layout.write_sum(folder, "mom.wav", np.stack([mixture1, mixture2]),
                           ["mixture1.wav", "mixture2.wav"], sample_rate)
 
 
@@ -129,8 +131,8 @@ def write_mom_lists(out_dir, split, moms, origins):
   """
   mom_list, origins_list = mom_files(out_dir, split)
   moms = list(moms)
-  datasets.write_fuss_list(mom_list, moms)
-  datasets.write_fuss_list(origins_list, [(m, list(o)) for (m, _), o in zip(moms, origins)])
+  lists.write_fuss_list(mom_list, moms)
+  lists.write_fuss_list(origins_list, [(m, list(o)) for (m, _), o in zip(moms, origins)])
   return MomFiles(mom_list, origins_list, len(moms))
 
 
@@ -148,8 +150,8 @@ def write_mom_set(mixture_paths, out_dir, split, pairing="random", seed=0, num_m
   Returns:
     `MomFiles`.
   """
-  split = corpus.check_split(split)
-  num_samples, sample_rate = corpus.clip_samples(clip_seconds, sample_rate)
+  split = layout.check_split(split)
+  num_samples, sample_rate = audio.clip_samples(clip_seconds, sample_rate)
   mixture_paths = list(mixture_paths)
   if len(mixture_paths) < 2:
     raise ValueError(f"a MoM set needs at least 2 mixtures, got {len(mixture_paths)}")

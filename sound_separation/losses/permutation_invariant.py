@@ -1,4 +1,4 @@
-"""Permutation invariant training (SPEC §1.7) and an exact in-graph assignment.
+"""Permutation invariant training (docs/losses.md#pit) and an exact in-graph assignment.
 
 `pit` matches S references to M ≥ S separated outputs one-to-one so that the
 summed per-pair loss is minimal, and returns the loss of that matching. The
@@ -158,10 +158,11 @@ def _zero_ref_loss(est_energy, mix_energy, zero_ref_max_snr_db):
                           + snr.EPS)
 
 
-@gin_utils.configurable
+# The trainer passes these (the batch's mixture, MixITTrainer.signal_loss).
+@gin_utils.configurable(denylist=['mixture', 'loss_fn'])
 def pit(reference, estimate, mixture=None, loss_fn="thresholded_log_mse",
         zero_ref_max_snr_db=20.0, zero_ref_weight=1.0):
-  """Permutation invariant loss with silent references (SPEC §1.7).
+  """Permutation invariant loss with silent references (docs/losses.md#pit).
 
   References whose RMS over time is ≤ 1e-8 are silent ("zero"). Every output
   that is not matched to an active reference (those matched to zero slots and,
@@ -170,10 +171,10 @@ def pit(reference, estimate, mixture=None, loss_fn="thresholded_log_mse",
   supervised FUSS model:
     `Z(ŷ) = 10·log10(‖ŷ‖² + τ0·‖x‖² + ε)`, τ0 = 10^(−zero_ref_max_snr_db/10),
   ε = 1e-8. Active references use `loss_fn` (default: the thresholded log-MSE
-  at 30 dB, SPEC §1.1). With π the one-to-one matching of references to
+  at 30 dB, docs/losses.md#thresholded-snr). With π the one-to-one matching of references to
   outputs, A the active references and U the outputs not matched to one,
     `loss = (1/S)·(Σ_{i∈A} L(s_i, ŝ_π(i)) + zero_ref_weight·Σ_{m∈U} Z(ŝ_m))`,
-  minimised over π. The (1/S) normalisation is SPEC's; for S = M it equals
+  minimised over π. The (1/S) normalisation is the library's (docs/losses.md#pit); for S = M it equals
   the original's per-example weight 1/num_reference_slots. For S < M the
   M − S extra outputs add to the sum but not to the normaliser, so the loss of
   S references and M outputs is the loss of M zero-padded references times M/S.

@@ -1,0 +1,219 @@
+"""One run setup for every training loop (`loop.train`, `classifier_loop.train_classifier`).
+
+A run is a folder and a training model. `start` builds the strategy, this
+worker's write folder, the model and its optimizer under the strategy's
+scope at the run's precision, the checkpoint manager, and restores the
+latest checkpoint (or initialises from a baseline for fine-tuning); the
+chief writes `config.gin` and the model's description. `callbacks` gives
+the callbacks every run has; `fit` trains one fit epoch per checkpoint
+interval to `num_steps`; `finish` removes a non-chief worker's scratch
+folder and says what the run reached (`TrainResult`).
+"""
+
+import math
+import os
+import typing
+
+import gin
+import keras
+import tensorflow as tf
+from absl import logging
+
+from sound_separation.models import folders
+from sound_separation.training import callbacks as callbacks_lib
+from sound_separation.training import checkpoints
+from sound_separation.training import keras_compat
+from sound_separation.training import strategies
+
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+class TrainResult(typing.NamedTuple):
+  """What a training loop returns.
+
+  Attributes:
+    trainer: the training model (`MixITTrainer` with its trained separator
+      `trainer.separator`, or `ClassifierTrainer`).
+    step: the optimizer step training ended at.
+    stopped_on_time: True if `time_limit_seconds` ended the run early.
+    metrics: the training metrics of the last checkpoint interval
+      `{name: float}` (means over its steps; empty if no step ran).
+    validation: the last validation metrics `{name: float}` (empty without
+      validation data), e.g. `{'loss': ..., 'mixit': ...}`.
+    initial_validation: the validation metrics before the first step of a
+      new run (empty when resuming or without validation data).
+  """
+  trainer: keras.Model
+  step: int
+  stopped_on_time: bool
+  metrics: dict
+  validation: dict
+  initial_validation: dict
+
+
+class Run(typing.NamedTuple):
+  """A started run (`start`).
+
+  Attributes:
+    model_dir: the run's folder.
+    write_dir: where this worker writes checkpoints (`model_dir` on the chief).
+    is_chief: whether this worker writes the run's files.
+    trainer: the training model, built, compiled, restored.
+    manager: its `tf.train.CheckpointManager`.
+    step: the step it was restored at (0 for a new run).
+  """
+  model_dir: str
+  write_dir: str
+  is_chief: bool
+  trainer: keras.Model
+  manager: tf.train.CheckpointManager
+  step: int
+
+
+def check_positive_int(name, value, hint=""):
+  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    raise ValueError(f"{name} must be a positive integer{hint}, got {value!r}.")
+
+
+def worker_model_dir(strategy, model_dir):
+  """`(folder this worker writes to, is_chief)`: `model_dir` on the chief.
+
+  Every MultiWorkerMirrored worker must take part in saving a checkpoint
+  (the save runs collective ops), but only the chief's copy is the run's; the
+  others write to a folder of their own that is deleted at the end, and all
+  resume from the chief's checkpoints (`model_dir` must be on storage every
+  worker reads, as TensorFlow's multi-worker training requires).
+  """
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+    return model_dir, True
+  task_type, task_id = resolver.task_type, resolver.task_id
+  cluster = resolver.cluster_spec().as_dict()
+  is_chief = task_type in (None, "chief") or (
+      task_type == "worker" and task_id == 0 and "chief" not in cluster)
+  if is_chief:
+    return model_dir, True
+  return os.path.join(model_dir, f".{task_type}_{task_id}"), False
+
+
+def write_run_config(model_dir, step):
+  """Writes the gin configuration to `config.gin`, or beside it when a resume changed it."""
+  os.makedirs(model_dir, exist_ok=True)
+  config = gin.config_str()
+  path = os.path.join(model_dir, "config.gin")
+  if step and os.path.exists(path):
+    with open(path, encoding="utf-8") as f:
+      if f.read() != config:
+        path = os.path.join(model_dir, f"config-resumed-at-{step}.gin")
+        logging.warning("The gin configuration differs from the one the run started "
+                        "with; writing it to %s.", path)
+  with open(path, "w", encoding="utf-8") as f:
+    f.write(config)
+
+
+def start(model_dir, build_trainer, optimizer, *, max_checkpoints_to_keep=5,
+          init_checkpoint=None, precision="float32", jit_compile=False,
+          steps_per_execution=1, describe=None):
+  """Builds, compiles and restores a run's training model; returns a `Run`.
+
+  Args:
+    model_dir: the run's folder.
+    build_trainer: `(dtype) -> training model`, called under the strategy's
+      scope with `precision` as `dtype`: the model passes its dtype policy on
+      to every sub-layer it makes (the global policy is left alone).
+    optimizer: `() -> keras optimizer`.
+    max_checkpoints_to_keep: checkpoint retention.
+    init_checkpoint: for a new run: a run folder or checkpoint prefix whose
+      separator initialises this one (`checkpoints.restore_or_initialize`).
+    precision: one of `PRECISIONS`.
+    jit_compile, steps_per_execution: as `keras.Model.compile` takes them.
+    describe: `(model_dir, trainer) -> None`, run on the chief: writes the
+      model's description (`separator.json`, `classifier.json`).
+  """
+  if precision not in PRECISIONS:
+    raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
+  strategy = strategies.get_strategy()
+  write_dir, is_chief = worker_model_dir(strategy, model_dir)
+  with strategy.scope():
+    trainer = build_trainer(precision)
+    # Keras wraps the optimizer in a LossScaleOptimizer for a mixed_float16 model.
+    trainer.compile(optimizer=optimizer(), jit_compile=jit_compile,
+                    steps_per_execution=steps_per_execution)
+    trainer.optimizer.build(trainer.trainable_variables)
+    manager = checkpoints.make_manager(trainer, write_dir, max_checkpoints_to_keep)
+    step = checkpoints.restore_or_initialize(
+        manager, trainer, init_checkpoint, resume_dir=folders.checkpoint_dir(model_dir))
+  if is_chief:
+    write_run_config(model_dir, step)
+    if describe is not None:
+      describe(model_dir, trainer)
+  return Run(model_dir, write_dir, is_chief, trainer, manager, step)
+
+
+def already_done(run, num_steps, stream):
+  """A `TrainResult` when the run is already at `num_steps` (said on `stream`), else None."""
+  if run.step < num_steps:
+    return None
+  print(f"{run.model_dir} is already at step {run.step} >= num_steps={num_steps}.",
+        file=stream, flush=True)
+  return TrainResult(run.trainer, run.step, False, {}, {}, {})
+
+
+def callbacks(run, num_steps, *, stream, log_every, summary_every, time_limit_seconds=None,
+              max_consecutive_nonfinite=20, keep_checkpoint_every_steps=None,
+              validators=(), audio=None, sample_rate=16000):
+  """The callbacks of every run, in order; returns `(callbacks, stopper, summaries)`.
+
+  Stop at `num_steps` (or the time limit), the non-finite guard, the
+  checkpoint saver, then `validators` (which add `val_*` logs at each
+  checkpoint), the progress line and, on the chief, TensorBoard summaries
+  (`summaries`, else None) with `audio` examples.
+  """
+  stopper = callbacks_lib.StopAtStep(num_steps, time_limit_seconds)
+  run_callbacks = [stopper, callbacks_lib.NonFiniteGuard(max_consecutive_nonfinite, stream),
+                   checkpoints.CheckpointSaver(run.manager, keep_checkpoint_every_steps),
+                   *validators,
+                   callbacks_lib.ProgressLogger(num_steps, log_every, stream, time_limit_seconds)]
+  summaries = None
+  if run.is_chief:
+    summaries = callbacks_lib.TensorBoardSummaries(
+        os.path.join(run.model_dir, "summaries"), summary_every, audio, sample_rate)
+    run_callbacks.append(summaries)
+  return run_callbacks, stopper, summaries
+
+
+def fit(run, train_ds, num_steps, steps_per_checkpoint, run_callbacks, stopper, stream,
+        validation_ds=None):
+  """`trainer.fit` from the run's step to `num_steps`, one fit epoch per checkpoint interval.
+
+  Returns:
+    `(the step reached, the last training logs, the last validation logs
+    without their `val_` prefix)`.
+  """
+  trainer = run.trainer
+  initial_epoch = run.step // steps_per_checkpoint
+  epochs = initial_epoch + math.ceil((num_steps - run.step) / steps_per_checkpoint)
+  history = trainer.fit(train_ds, epochs=epochs, initial_epoch=initial_epoch,
+                        steps_per_epoch=steps_per_checkpoint, validation_data=validation_ds,
+                        callbacks=run_callbacks, shuffle=False, verbose=0)
+  step = int(trainer.optimizer.iterations.numpy())
+  last = {k: keras_compat.scalar(v[-1]) for k, v in history.history.items() if v}
+  metrics = {k: v for k, v in last.items() if not k.startswith("val_")}
+  validation = {k[4:]: v for k, v in last.items() if k.startswith("val_")}
+  if stopper.stopped_on_time:
+    print(f"Stopped at step {step}: the time limit of {stopper.time_limit_seconds:g} s was "
+          f"reached.", file=stream, flush=True)
+  return step, metrics, validation
+
+
+def finish(run):
+  """Removes a non-chief worker's scratch folder."""
+  if not run.is_chief:
+    tf.io.gfile.rmtree(run.write_dir)
+
+
+def make_data(data, builder):
+  """`data` (a dataset or a function returning one), or `builder()` when None."""
+  if data is None:
+    return builder()
+  return data() if callable(data) else data

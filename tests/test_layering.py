@@ -1,0 +1,119 @@
+"""Imports flow one way through the package (docs/architecture.md, "Package map").
+
+Every module of `sound_separation` is parsed (not imported) and each of its
+imports of the package, at module level or inside a function, is checked
+against the order below: a module may import its own subpackage and anything
+earlier in the list, never anything later.
+"""
+
+import ast
+import pathlib
+
+import pytest
+
+PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "sound_separation"
+
+# Lowest first. `_tf_check` and `gin_utils` are the package's plumbing;
+# `pretrained` is the shipped model folder beside the model-folder format;
+# `corpus` builds on disk what `data` reads.
+ORDER = ("_tf_check", "gin_utils", "layers", "losses", "models", "pretrained", "data",
+         "corpus", "evaluation", "training", "inference", "study", "demo", "cli", "__main__")
+
+
+def _module_name(path, root):
+  parts = list(path.relative_to(root.parent).with_suffix("").parts)
+  if parts[-1] == "__init__":
+    parts = parts[:-1]
+  return parts
+
+
+def package_imports(path, root):
+  """`[(line, 'sound_separation.x.y')]`: the package imports of one file."""
+  me = _module_name(path, root)
+  is_package = path.name == "__init__.py"
+  found = []
+  for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    if isinstance(node, ast.Import):
+      found += [(node.lineno, alias.name) for alias in node.names]
+    elif isinstance(node, ast.ImportFrom):
+      if node.level:
+        base = me if is_package else me[:-1]
+        base = base[:len(base) - node.level + 1]
+        module = ".".join(base + ([node.module] if node.module else []))
+      else:
+        module = node.module
+      if module == root.name:
+        # `from sound_separation import training` names a subpackage.
+        found += [(node.lineno, f"{module}.{alias.name}") for alias in node.names]
+      else:
+        found.append((node.lineno, module))
+  return [(line, name) for line, name in found
+          if name == root.name or name.startswith(root.name + ".")]
+
+
+def upward_imports(root=PACKAGE):
+  """Every import against `ORDER` in the package at `root`, as messages."""
+  rank = {name: i for i, name in enumerate(ORDER)}
+  problems = []
+  for path in sorted(root.rglob("*.py")):
+    me = _module_name(path, root)
+    if len(me) < 2:
+      continue  # the package's __init__ imports only _tf_check (checked below)
+    if me[1] not in rank:
+      problems.append(f"{path}: {me[1]!r} has no place in ORDER")
+      continue
+    for line, name in package_imports(path, root):
+      target = name.split(".")
+      if len(target) < 2:
+        problems.append(f"{path}:{line}: imports the package root")
+      elif target[1] not in rank:
+        problems.append(f"{path}:{line}: imports {name}, which has no place in ORDER")
+      elif rank[target[1]] > rank[me[1]]:
+        problems.append(f"{path}:{line}: {me[1]} imports {name} (later in ORDER)")
+  return problems
+
+
+def test_every_subpackage_has_a_place():
+  names = {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir()
+           if (p.is_file() and p.suffix == ".py" and p.name != "__init__.py")
+           or (p.is_dir() and (p / "__init__.py").exists())}
+  assert names == set(ORDER)
+
+
+def test_no_import_goes_up():
+  assert upward_imports() == []
+
+
+def test_package_root_imports_only_the_tf_check():
+  names = [name for _, name in package_imports(PACKAGE / "__init__.py", PACKAGE)]
+  assert names == ["sound_separation._tf_check"]
+
+
+@pytest.mark.parametrize("where, statement", [
+    ("layers/planted.py", "from sound_separation import losses\n"),
+    ("models/planted.py", "def f():\n  from sound_separation.training import loop\n"),
+    ("data/planted.py", "import sound_separation.evaluation.metrics\n"),
+    ("evaluation/planted.py", "from ..inference import separate\n"),
+    ("losses/sub/planted.py", "from ...models import classifier\n"),
+])
+def test_a_planted_upward_import_is_found(tmp_path, where, statement):
+  root = tmp_path / "sound_separation"
+  for folder in ("layers", "models", "data", "evaluation", "losses", "losses/sub"):
+    (root / folder).mkdir(parents=True, exist_ok=True)
+    (root / folder / "__init__.py").write_text("")
+  (root / "__init__.py").write_text("")
+  (root / "layers" / "ok.py").write_text("from sound_separation import gin_utils\n")
+  (root / where).write_text(statement)
+  problems = upward_imports(root)
+  assert len(problems) == 1 and where in problems[0] and "later in ORDER" in problems[0]
+
+
+def test_downward_and_sibling_imports_are_allowed(tmp_path):
+  root = tmp_path / "sound_separation"
+  (root / "training").mkdir(parents=True)
+  (root / "__init__.py").write_text("")
+  (root / "training" / "__init__.py").write_text("from . import loop\n")
+  (root / "training" / "loop.py").write_text(
+      "from sound_separation.layers import tdcn\nfrom . import trainer\n"
+      "def f():\n  from sound_separation import evaluation\n")
+  assert upward_imports(root) == []
