@@ -99,10 +99,10 @@ def run(out_dir="sound_separation_demo", minutes=8.0, seed=0, num_train_clips=60
       raise ValueError(f"num_validation_clips must be at least 2 (a MoM), got "
                        f"{num_validation_clips!r}")
     corpus_dir = os.path.join(out_dir, "corpus")
-    lists = _corpus(corpus_dir, seed, num_train_clips, num_validation_clips, stream)
-    train_list = lists["train"]
+    corpus_lists = _corpus(corpus_dir, seed, num_train_clips, num_validation_clips, stream)
+    train_list = corpus_lists["train"]
     eval_list = os.path.join(corpus_dir, "validation_example_list.txt")
-    validation = [f"VALIDATION_CLIP_LIST = {lists['validation']!r}"]
+    validation = [f"VALIDATION_CLIP_LIST = {corpus_lists['validation']!r}"]
     num_validation = num_validation_clips
   else:
     for name, path in (("train_list", train_list), ("eval_list", eval_list)):
