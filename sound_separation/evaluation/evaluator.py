@@ -22,6 +22,7 @@ import sys
 
 import numpy as np
 
+from sound_separation import filesystem
 from sound_separation.data import audio
 from sound_separation.data import examples
 from sound_separation.data import lists
@@ -122,7 +123,7 @@ def write_examples_csv(path, rows):
   columns = []
   for row in rows:
     columns.extend(k for k in row if k not in columns)
-  with open(path, "w", newline="", encoding="utf-8") as f:
+  with filesystem.open_file(path, "w", newline="") as f:
     writer = csv.DictWriter(f, fieldnames=columns, restval="")
     writer.writeheader()
     for row in rows:
@@ -160,7 +161,9 @@ def evaluate(separate_fn, list_path, task="fuss", sample_rate=16000, out_dir=Non
   """
   _check_args(task, max_examples)
   sample_rate = audio.check_sample_rate(sample_rate)
-  list_path = os.path.abspath(os.fspath(list_path))
+  list_path = os.fspath(list_path)
+  if not filesystem.is_remote(list_path):
+    list_path = os.path.abspath(list_path)
   examples = lists.read_fuss_list(list_path)
   if max_examples is not None:
     examples = examples[:max_examples]
@@ -178,11 +181,10 @@ def evaluate(separate_fn, list_path, task="fuss", sample_rate=16000, out_dir=Non
   summary = metrics.summarize(records)
   summary.update(task=task, list_path=list_path, sample_rate=sample_rate)
   if out_dir is not None:
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, SUMMARY_FILE), "w", encoding="utf-8") as f:
-      json.dump(summary, f, indent=2)
-      f.write("\n")
-    write_examples_csv(os.path.join(out_dir, EXAMPLES_FILE), rows)
+    filesystem.makedirs(out_dir)
+    with filesystem.open_file(filesystem.join(out_dir, SUMMARY_FILE), "w") as f:
+      f.write(json.dumps(summary, indent=2) + "\n")
+    write_examples_csv(filesystem.join(out_dir, EXAMPLES_FILE), rows)
   print(format_table(summary), file=sys.stdout if stream is None else stream)
   return summary
 

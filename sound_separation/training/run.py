@@ -11,7 +11,6 @@ folder and says what the run reached (`TrainResult`).
 """
 
 import math
-import os
 import typing
 
 import gin
@@ -19,6 +18,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from sound_separation import filesystem
 from sound_separation.models import folders
 from sound_separation.training import callbacks as callbacks_lib
 from sound_separation.training import checkpoints
@@ -93,21 +93,19 @@ def worker_model_dir(strategy, model_dir):
       task_type == "worker" and task_id == 0 and "chief" not in cluster)
   if is_chief:
     return model_dir, True
-  return os.path.join(model_dir, f".{task_type}_{task_id}"), False
+  return filesystem.join(model_dir, f".{task_type}_{task_id}"), False
 
 
 def write_run_config(model_dir, step):
   """Writes the gin configuration to `config.gin`, or beside it when a resume changed it."""
-  os.makedirs(model_dir, exist_ok=True)
+  filesystem.makedirs(model_dir)
   config = gin.config_str()
-  path = os.path.join(model_dir, "config.gin")
-  if step and os.path.exists(path):
-    with open(path, encoding="utf-8") as f:
-      if f.read() != config:
-        path = os.path.join(model_dir, f"config-resumed-at-{step}.gin")
-        logging.warning("The gin configuration differs from the one the run started "
-                        "with; writing it to %s.", path)
-  with open(path, "w", encoding="utf-8") as f:
+  path = filesystem.join(model_dir, "config.gin")
+  if step and filesystem.exists(path) and filesystem.read_text(path) != config:
+    path = filesystem.join(model_dir, f"config-resumed-at-{step}.gin")
+    logging.warning("The gin configuration differs from the one the run started "
+                    "with; writing it to %s.", path)
+  with filesystem.open_file(path, "w") as f:
     f.write(config)
 
 
@@ -177,7 +175,7 @@ def callbacks(run, num_steps, *, stream, log_every, summary_every, time_limit_se
   summaries = None
   if run.is_chief:
     summaries = callbacks_lib.TensorBoardSummaries(
-        os.path.join(run.model_dir, "summaries"), summary_every, audio, sample_rate)
+        filesystem.join(run.model_dir, "summaries"), summary_every, audio, sample_rate)
     run_callbacks.append(summaries)
   return run_callbacks, stopper, summaries
 
