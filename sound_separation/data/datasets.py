@@ -34,13 +34,14 @@ from sound_separation.data import audio
 from sound_separation.data import batches
 from sound_separation.data import examples
 from sound_separation.data import lists
+from sound_separation.data import records
 
 _LOG = logging.getLogger(__name__)
 
 ON_ERROR = ("raise", "skip")
 _PASSED_ARGS = ["clip_seconds", "sample_rate", "shuffle", "repeat", "seed", "on_error",
                 "skip_counter", "backend"]
-UNSUPERVISED_FORMATS = ("clips", "fuss")
+UNSUPERVISED_FORMATS = ("clips", "fuss", "records")
 
 
 class SkipCounter:
@@ -293,6 +294,94 @@ def fuss_dataset(list_path, batch_size, clip_seconds=10.0, sample_rate=16000, sh
       on_error=on_error, skip_counter=skip_counter, num_parallel_calls=num_parallel_calls)
 
 
+def records_dataset(index_path, batch_size, clip_seconds=10.0, sample_rate=16000, shuffle=True,
+                    repeat=True, seed=None, vocabulary=None, max_sources=lists.MAX_FUSS_SOURCES,
+                    shuffle_buffer=1024, cycle_length=8, num_parallel_calls=tf.data.AUTOTUNE):
+  """Batches from a sharded records corpus (`data.records`), as the list pipelines give them.
+
+  Shards are read `cycle_length` at a time, interleaved record by record (in
+  a seeded shuffled order each epoch with `shuffle`), records shuffled in a
+  `shuffle_buffer`, then cropped (a uniform offset drawn from `(seed,
+  position in the stream)`: reproducible for a seed, whatever thread reads)
+  or zero-padded at the end, as `clip_dataset` / `fuss_dataset` do.
+
+  Args:
+    index_path: the corpus's `<prefix>.index.json`.
+    batch_size, clip_seconds, shuffle, repeat, seed: as in `clip_dataset`.
+    sample_rate: must be the corpus's (records are stored at the model's
+      rate; `make_records.py` resamples once).
+    vocabulary: for a clips corpus: None, or True / the class names to emit
+      multi-hot `'labels'` over the corpus's vocabulary.
+    max_sources: S of a FUSS corpus's `'sources'` rows.
+    shuffle_buffer, cycle_length, num_parallel_calls: tf.data settings.
+
+  Returns:
+    A `tf.data.Dataset` of `{'mixtures': [B, T]}` (+ `'labels': [B, K]`) for
+    a clips corpus, `{'mixtures': [B, T], 'sources': [B, S, T]}` for FUSS.
+    A bad record stops iteration with an error naming its shard, position
+    and source file.
+  """
+  _check_common_args(batch_size, "raise", seed, sample_rate, "auto")
+  length, _ = audio.clip_samples(clip_seconds, sample_rate)
+  index = records.read_index(index_path)
+  if index["sample_rate"] != sample_rate:
+    raise ValueError(f"'{index_path}' holds audio at {index['sample_rate']} Hz, not "
+                     f"sample_rate={sample_rate}; make the records at the model's rate")
+  kind = index["format"]
+  num_classes = 0
+  if vocabulary is not None:
+    if kind != "clips" or not index.get("vocabulary"):
+      raise ValueError(f"'{index_path}' has no clip labels (vocabulary)")
+    names = index["vocabulary"]
+    if vocabulary is not True and list(lists.as_vocabulary(vocabulary)) != list(names):
+      raise ValueError(f"the vocabulary differs from the one of '{index_path}'")
+    num_classes = len(names)
+  crop_seed = seed if seed is not None else int(np.random.SeedSequence().entropy % 2 ** 31)
+  shards = index["shard_paths"]
+
+  files = tf.data.Dataset.from_tensor_slices(shards)
+  if shuffle:
+    files = files.shuffle(len(shards), seed=seed, reshuffle_each_iteration=True)
+  if repeat:
+    files = files.repeat()
+
+  def read_shard(shard):
+    return tf.data.TFRecordDataset(shard).enumerate().map(
+        lambda position, record: (shard, position, record))
+
+  ds = files.interleave(read_shard, cycle_length=min(cycle_length, len(shards)),
+                        block_length=1, num_parallel_calls=num_parallel_calls,
+                        deterministic=True)
+  if shuffle:
+    ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+  ds = ds.enumerate()
+
+  def load(position, item):
+    shard, record, serialized = item
+    waveforms, labels, _ = records.parse(serialized, shard, record)
+    excess = tf.shape(waveforms)[1] - length
+    offset = 0
+    if shuffle:
+      offset = tf.random.stateless_uniform(
+          [], tf.stack([tf.constant(crop_seed, tf.int64), position]),
+          minval=0, maxval=tf.maximum(excess, 0) + 1, dtype=tf.int32)
+    cropped = waveforms[:, offset:offset + length]
+    cropped = tf.pad(cropped, [[0, 0], [0, length - tf.shape(cropped)[1]]])
+    example = {batches.MIXTURES: tf.ensure_shape(cropped[0], [length])}
+    if kind == "fuss":
+      sources = cropped[1:1 + max_sources]
+      sources = tf.pad(sources, [[0, max_sources - tf.shape(sources)[0]], [0, 0]])
+      example[batches.SOURCES] = tf.ensure_shape(sources, [max_sources, length])
+    if num_classes:
+      # Multi-hot; an unlabelled clip (no indices) is all zeros.
+      hot = tf.minimum(tf.reduce_sum(tf.one_hot(labels, num_classes), axis=0), 1.0)
+      example[batches.LABELS] = tf.ensure_shape(hot, [num_classes])
+    return example
+
+  ds = ds.map(load, num_parallel_calls=num_parallel_calls, deterministic=True)
+  return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
 def _check_batch_size(name, value, list_name, list_path):
   if isinstance(value, bool) or not isinstance(value, int) or value < 0:
     raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
@@ -320,9 +409,10 @@ def training_dataset(batch_size=0, unsupervised_list=None, unsupervised_format="
     unsupervised_list: the MixIT data: a clip list (`read_clip_list`) or,
       with `unsupervised_format='fuss'`, a FUSS list whose mixtures are used
       and whose sources are ignored.
-    unsupervised_format: 'clips' or 'fuss'.
-    supervised_list: a FUSS list of examples with sources, scored by PIT;
-      None for none.
+    unsupervised_format: 'clips', 'fuss' or 'records' (a records index,
+      `<prefix>.index.json` of clips or FUSS examples: `records_dataset`).
+    supervised_list: a FUSS list (or FUSS records index) of examples with
+      sources, scored by PIT; None for none.
     supervised_batch_size: FUSS examples per batch from `supervised_list`.
     supervised_as_moms: pair consecutive supervised examples into MoMs with
       their 2·max_sources sources (`supervised_moms`): the "MoMs" PIT
@@ -354,21 +444,34 @@ def training_dataset(batch_size=0, unsupervised_list=None, unsupervised_format="
   if unsupervised_format not in UNSUPERVISED_FORMATS:
     raise ValueError(f"unsupervised_format must be one of {UNSUPERVISED_FORMATS}, got "
                      f"{unsupervised_format!r}")
-  if vocabulary is not None and (unsupervised_list is None or unsupervised_format != "clips"):
-    raise ValueError("vocabulary (weak labels) needs a clip list as unsupervised_list")
+  if vocabulary is not None and (unsupervised_list is None
+                                 or unsupervised_format not in ("clips", "records")):
+    raise ValueError("vocabulary (weak labels) needs a clip list or clip records as "
+                     "unsupervised_list")
   common = dict(clip_seconds=clip_seconds, sample_rate=sample_rate, shuffle=shuffle,
                 repeat=repeat, on_error=on_error, skip_counter=skip_counter, backend=backend)
+  from_records = dict(clip_seconds=clip_seconds, sample_rate=sample_rate, shuffle=shuffle,
+                      repeat=repeat)
   parts = []
   if unsupervised_list is not None:
-    if unsupervised_format == "clips":
+    if unsupervised_format == "records":
+      ds = records_dataset(unsupervised_list, batch_size, seed=seed, vocabulary=vocabulary,
+                           **from_records)
+      ds = ds.map(lambda b: {k: v for k, v in b.items() if k != batches.SOURCES})
+    elif unsupervised_format == "clips":
       ds = clip_dataset(unsupervised_list, batch_size, seed=seed, vocabulary=vocabulary, **common)
     else:
       ds = fuss_dataset(unsupervised_list, batch_size, seed=seed, max_sources=max_sources,
                         **common).map(lambda b: {batches.MIXTURES: b[batches.MIXTURES]})
     parts.append(ds)
   if supervised_list is not None:
-    ds = fuss_dataset(supervised_list, supervised_batch_size,
-                      seed=None if seed is None else seed + 1, max_sources=max_sources, **common)
+    supervised_seed = None if seed is None else seed + 1
+    if records.is_index(supervised_list):
+      ds = records_dataset(supervised_list, supervised_batch_size, seed=supervised_seed,
+                           max_sources=max_sources, **from_records)
+    else:
+      ds = fuss_dataset(supervised_list, supervised_batch_size, seed=supervised_seed,
+                        max_sources=max_sources, **common)
     if supervised_as_moms:
       ds = ds.map(batches.supervised_moms)
     parts.append(ds.map(lambda b: {batches.SUPERVISED_MIXTURES: b[batches.MIXTURES],

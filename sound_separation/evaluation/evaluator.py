@@ -15,6 +15,7 @@ Tasks and their list lines (tab-separated, relative to the list's folder):
 """
 
 import csv
+import itertools
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from sound_separation import filesystem
 from sound_separation.data import audio
 from sound_separation.data import examples
 from sound_separation.data import lists
+from sound_separation.data import records as records_lib
 from sound_separation.evaluation import metrics
 
 _LOG = logging.getLogger(__name__)
@@ -70,6 +72,26 @@ def _read_example(task, list_path, number, mixture_path, source_paths, sample_ra
           f"'{mixture_path}' has {mixture.shape[0]} (example {number} of list '{list_path}')")
     sources.append(source)
   return mixture, np.stack(sources)
+
+
+def _records_examples(task, index_path, sample_rate):
+  """`(source path, read(number))` of a FUSS records corpus (`data.records`), in order."""
+  index = records_lib.read_index(index_path)
+  if index["format"] != "fuss":
+    raise ValueError(f"'{index_path}' holds {index['format']} records; evaluation needs FUSS "
+                     f"records (a mixture and its sources)")
+  if index["sample_rate"] != sample_rate:
+    raise ValueError(f"'{index_path}' holds audio at {index['sample_rate']} Hz, not "
+                     f"{sample_rate} Hz")
+  expected = _NUM_SOURCES[task]
+  for waveforms, _, path in records_lib.examples(index_path):
+    def read(number, waveforms=waveforms, path=path):
+      if expected is not None and waveforms.shape[0] - 1 != expected:
+        raise examples.ExampleError(
+            path, f"record {number} of '{index_path}' has {waveforms.shape[0] - 1} "
+            f"source(s); task {task!r} needs {expected} ({_SOURCE_NAMES[task]})")
+      return waveforms[0], waveforms[1:]
+    yield path, read
 
 
 def _separate(separate_fn, waveform, mixture_path, what):
@@ -139,7 +161,8 @@ def evaluate(separate_fn, list_path, task="fuss", sample_rate=16000, out_dir=Non
       `np.asarray` takes), the separated outputs in full-scale units. Called
       once per example, twice for "speech" and "enhancement" (also on the
       first source alone).
-    list_path: a FUSS-format list (see the module docstring).
+    list_path: a FUSS-format list (see the module docstring), or the index
+      of FUSS records (`data.records`; audio at `sample_rate`).
     task: one of TASKS.
     sample_rate: Hz; audio at other rates is resampled on reading.
     out_dir: if given, created and filled with `summary.json` (the
@@ -164,19 +187,26 @@ def evaluate(separate_fn, list_path, task="fuss", sample_rate=16000, out_dir=Non
   list_path = os.fspath(list_path)
   if not filesystem.is_remote(list_path):
     list_path = os.path.abspath(list_path)
-  examples = lists.read_fuss_list(list_path)
+  if records_lib.is_index(list_path):
+    examples = _records_examples(task, list_path, sample_rate)
+    total = sum(records_lib.read_index(list_path)["counts"])
+  else:
+    listed = lists.read_fuss_list(list_path)
+    total = len(listed)
+    examples = ((mixture_path, lambda number, m=mixture_path, s=source_paths: _read_example(
+        task, list_path, number, m, s, sample_rate)) for mixture_path, source_paths in listed)
   if max_examples is not None:
-    examples = examples[:max_examples]
+    examples = itertools.islice(examples, max_examples)
+    total = min(total, max_examples)
 
   records, rows = [], []
-  for number, (mixture_path, source_paths) in enumerate(examples, start=1):
-    mixture, sources = _read_example(task, list_path, number, mixture_path, source_paths,
-                                     sample_rate)
+  for number, (mixture_path, read) in enumerate(examples, start=1):
+    mixture, sources = read(number)
     record = _score(task, separate_fn, mixture, sources, mixture_path, number)
     records.append(record)
     rows.append({"index": number, "mixture": mixture_path, **_flatten(record)})
     if number % 100 == 0:
-      _LOG.info("evaluated %d/%d examples", number, len(examples))
+      _LOG.info("evaluated %d/%d examples", number, total)
 
   summary = metrics.summarize(records)
   summary.update(task=task, list_path=list_path, sample_rate=sample_rate)
