@@ -72,6 +72,23 @@ def read_text(path):
   return _read(path, "r")
 
 
+def write_bytes(path, data):
+  """Writes a whole file through a temporary name renamed over `path`.
+
+  A reader never sees half a file, and an existing longer file cannot leave
+  its tail behind (TensorFlow's `ram://` does not truncate on rewrite).
+  """
+  temporary = f"{os.fspath(path)}.partial-{os.getpid()}"
+  with open_file(temporary, "wb") as f:
+    f.write(data)
+  rename(temporary, path, overwrite=True)
+
+
+def write_text(path, text):
+  """`write_bytes` of UTF-8 text."""
+  write_bytes(path, text.encode("utf-8"))
+
+
 def readable(path):
   """What libsndfile can open: the local path itself, or the remote file's bytes (`BytesIO`)."""
   if is_remote(path):

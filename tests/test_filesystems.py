@@ -143,3 +143,32 @@ def test_model_folder_evaluation_and_separation_on_ram(tmp_path, ram_root, model
   assert not [n for n in filesystem.listdir(f"{ram_root}/out/example0/mixture_wav")
               if ".partial" in n]
   assert os.path.exists(local_folder)
+
+
+def test_a_training_run_entirely_on_ram(tmp_path, ram_root):
+  import gin  # pylint: disable=import-outside-toplevel
+  from sound_separation import gin_utils  # pylint: disable=import-outside-toplevel
+  from sound_separation.training import loop  # pylint: disable=import-outside-toplevel
+  _, clip = _both(tmp_path, ram_root)[1]
+  model_dir = f"{ram_root}/run"
+  gin.clear_config()
+  try:
+    gin_utils.parse_gin(["models/tiny"], [
+        f"sound_separation.training_dataset.unsupervised_list = '{clip}'",
+        "sound_separation.training_dataset.batch_size = 4",
+        "sound_separation.training_dataset.clip_seconds = 0.05",
+        f"sound_separation.training_dataset.sample_rate = {RATE}",
+        "sound_separation.train.steps_per_checkpoint = 2"])
+    result = loop.train(model_dir, num_steps=4, log_every=2, num_audio_examples=1,
+                        sample_rate=RATE, stream=io.StringIO())
+    assert result.step == 4
+    # Resumed from ram://: nothing left to do.
+    again = io.StringIO()
+    assert loop.train(model_dir, num_steps=4, sample_rate=RATE, stream=again).step == 4
+    assert "already at step 4" in again.getvalue()
+  finally:
+    gin.clear_config()
+  assert {"checkpoints", "config.gin", "separator.json", "summaries"} <= set(
+      filesystem.listdir(model_dir))
+  loaded = separator_lib.load_model(model_dir)
+  assert loaded(np.zeros((1, 800), np.float32)).shape == (1, 4, 800)

@@ -101,6 +101,5 @@ def write_records(list_path, out_prefix, list_format="clips", sample_rate=16000,
            "vocabulary": names, "max_sources": max_sources or None,
            "source_list": str(list_path)}
   index_path = out_prefix + records.INDEX_SUFFIX
-  with filesystem.open_file(index_path, "w") as f:
-    f.write(json.dumps(index, indent=1) + "\n")
+  filesystem.write_text(index_path, json.dumps(index, indent=1) + "\n")
   return RecordsFiles(index=index_path, shards=shard_paths, count=total)

@@ -392,5 +392,4 @@ def _write(path, waveform, sample_rate, subtype):
   buffer = io.BytesIO()
   extension = path.rsplit(".", 1)[-1].upper() if "." in filesystem.basename(path) else ""
   soundfile.write(buffer, waveform, sample_rate, subtype=subtype, format=extension or None)
-  with filesystem.open_file(path, "wb") as f:
-    f.write(buffer.getvalue())
+  filesystem.write_bytes(path, buffer.getvalue())

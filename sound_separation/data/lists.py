@@ -212,10 +212,7 @@ def _write_lines(path, lines, what):
   if not lines:
     raise ValueError(f"{what} '{path}' would be empty (the readers refuse empty lists)")
   filesystem.makedirs(filesystem.dirname(path))
-  partial = path + ".partial"
-  with filesystem.open_file(partial, "w", newline="\n") as f:
-    f.write("".join(line + "\n" for line in lines))
-  filesystem.rename(partial, path, overwrite=True)
+  filesystem.write_text(path, "".join(line + "\n" for line in lines))
   return path
 
 

@@ -15,6 +15,7 @@ Tasks and their list lines (tab-separated, relative to the list's folder):
 """
 
 import csv
+import io
 import itertools
 import json
 import logging
@@ -145,11 +146,12 @@ def write_examples_csv(path, rows):
   columns = []
   for row in rows:
     columns.extend(k for k in row if k not in columns)
-  with filesystem.open_file(path, "w", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=columns, restval="")
-    writer.writeheader()
-    for row in rows:
-      writer.writerow({k: "" if v is None else v for k, v in row.items()})
+  buffer = io.StringIO(newline="")
+  writer = csv.DictWriter(buffer, fieldnames=columns, restval="")
+  writer.writeheader()
+  for row in rows:
+    writer.writerow({k: "" if v is None else v for k, v in row.items()})
+  filesystem.write_text(path, buffer.getvalue())
 
 
 def evaluate(separate_fn, list_path, task="fuss", sample_rate=16000, out_dir=None,
@@ -212,8 +214,8 @@ def evaluate(separate_fn, list_path, task="fuss", sample_rate=16000, out_dir=Non
   summary.update(task=task, list_path=list_path, sample_rate=sample_rate)
   if out_dir is not None:
     filesystem.makedirs(out_dir)
-    with filesystem.open_file(filesystem.join(out_dir, SUMMARY_FILE), "w") as f:
-      f.write(json.dumps(summary, indent=2) + "\n")
+    filesystem.write_text(filesystem.join(out_dir, SUMMARY_FILE),
+                          json.dumps(summary, indent=2) + "\n")
     write_examples_csv(filesystem.join(out_dir, EXAMPLES_FILE), rows)
   print(format_table(summary), file=sys.stdout if stream is None else stream)
   return summary

@@ -93,9 +93,9 @@ def write_separator_config(model_dir, separator, sample_rate):
   library is imported (its classes are registered).
   """
   filesystem.makedirs(model_dir)
-  with filesystem.open_file(filesystem.join(model_dir, SEPARATOR_FILE), "w") as f:
-    json.dump({"sample_rate": int(sample_rate),
-               "model": keras.saving.serialize_keras_object(separator)}, f, indent=1)
+  filesystem.write_text(filesystem.join(model_dir, SEPARATOR_FILE), json.dumps(
+      {"sample_rate": int(sample_rate),
+       "model": keras.saving.serialize_keras_object(separator)}, indent=1))
 
 
 def save_separator(separator, model_dir, sample_rate, step=0):
@@ -148,10 +148,10 @@ def write_classifier_config(model_dir, classifier, sample_rate, class_names=None
   if class_names is not None and len(class_names) != classifier.num_classes:
     raise ValueError(f"{len(class_names)} class names for a classifier of "
                      f"{classifier.num_classes} classes.")
-  with filesystem.open_file(filesystem.join(model_dir, CLASSIFIER_FILE), "w") as f:
-    json.dump({"sample_rate": int(sample_rate),
-               "class_names": None if class_names is None else list(class_names),
-               "model": keras.saving.serialize_keras_object(classifier)}, f, indent=1)
+  filesystem.write_text(filesystem.join(model_dir, CLASSIFIER_FILE), json.dumps(
+      {"sample_rate": int(sample_rate),
+       "class_names": None if class_names is None else list(class_names),
+       "model": keras.saving.serialize_keras_object(classifier)}, indent=1))
 
 
 def read_classifier_config(model_dir):

@@ -116,8 +116,7 @@ def write_run_config(model_dir, step):
     path = filesystem.join(model_dir, f"config-resumed-at-{step}.gin")
     logging.warning("The gin configuration differs from the one the run started "
                     "with; writing it to %s.", path)
-  with filesystem.open_file(path, "w") as f:
-    f.write(config)
+  filesystem.write_text(path, config)
 
 
 def start(model_dir, build_trainer, optimizer, *, max_checkpoints_to_keep=5,
