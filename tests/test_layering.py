@@ -16,7 +16,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "sound_separation"
 # Lowest first. `_tf_check` and `gin_utils` are the package's plumbing;
 # `pretrained` is the shipped model folder beside the model-folder format;
 # `corpus` builds on disk what `data` reads.
-ORDER = ("_tf_check", "gin_utils", "layers", "losses", "models", "pretrained", "data",
+ORDER = ("_tf_check", "gin_utils", "filesystem", "layers", "losses", "models", "pretrained", "data",
          "corpus", "evaluation", "training", "inference", "study", "demo", "cli", "__main__")
 
 

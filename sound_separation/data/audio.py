@@ -12,6 +12,7 @@ only with TensorFlow 2.16–2.17 and NumPy < 2, so it is probed once, by
 importing it and decoding a tiny wav, before it is used.
 """
 
+import contextlib
 import functools
 import io
 import math
@@ -21,6 +22,8 @@ import threading
 import numpy as np
 import scipy.signal
 import soundfile
+
+from sound_separation import filesystem
 
 BACKENDS = ("auto", "soundfile", "tfio")
 
@@ -153,10 +156,16 @@ def require_tfio():
         f"backend='soundfile'. (Probe failure: {reason})")
 
 
-def _read_soundfile(path):
-  """`(samples [T, C] float32, rate)`; raises AudioReadError."""
+def _rewound(source):
+  if not isinstance(source, str):
+    source.seek(0)
+  return source
+
+
+def _read_soundfile(path, source):
+  """`(samples [T, C] float32, rate)` of `source` (`filesystem.readable(path)`); raises AudioReadError."""
   try:
-    samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
+    samples, rate = soundfile.read(_rewound(source), dtype="float32", always_2d=True)
   except (RuntimeError, OSError, ValueError, TypeError) as e:
     # soundfile.LibsndfileError (a RuntimeError) covers unknown formats,
     # truncated files and missing files.
@@ -201,7 +210,7 @@ def _read_tfio(path):
   return samples, rate
 
 
-def _riff_declared_frames(path):
+def _riff_declared_frames(source):
   """Frames a RIFF/WAVE header promises (its 'data' size / block size), or None.
 
   None where the header states no usable size: not a RIFF file, no 'fmt '
@@ -209,7 +218,8 @@ def _riff_declared_frames(path):
   also RF64's marker).
   """
   try:
-    with open(path, "rb") as f:
+    with (open(source, "rb") if isinstance(source, str)
+          else contextlib.nullcontext(_rewound(source))) as f:
       head = f.read(12)
       if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         return None
@@ -235,7 +245,7 @@ def _riff_declared_frames(path):
     return None
 
 
-def _check_complete(path, frames_read):
+def _check_complete(path, source, frames_read):
   """AudioReadError if the file holds fewer frames than its header promises.
 
   libsndfile reads a truncated file's intact part without a word (a wav's
@@ -244,10 +254,10 @@ def _check_complete(path, frames_read):
   a wav's 'data' chunk size, else libsndfile's frame count (e.g. FLAC's
   STREAMINFO).
   """
-  promised = _riff_declared_frames(path)
+  promised = _riff_declared_frames(source)
   if promised is None:
     try:
-      promised = soundfile.info(path).frames
+      promised = soundfile.info(_rewound(source)).frames
     except (RuntimeError, OSError, ValueError, TypeError):
       return
   if 0 < promised < 2 ** 62 and frames_read < promised:
@@ -260,7 +270,7 @@ def file_sample_rate(path):
   """The sample rate of an audio file, in Hz (from its header); raises AudioReadError."""
   path = str(path)
   try:
-    return int(soundfile.info(path).samplerate)
+    return int(soundfile.info(filesystem.readable(path)).samplerate)
   except (RuntimeError, OSError, ValueError, TypeError) as e:
     raise AudioReadError(path, f"{type(e).__name__}: {e}") from e
 
@@ -288,11 +298,15 @@ def read_audio(path, sample_rate=16000, backend="auto"):
   if backend not in BACKENDS:
     raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
   path = str(path)
+  try:
+    source = filesystem.readable(path)
+  except OSError as e:
+    raise AudioReadError(path, f"{type(e).__name__}: {e}") from e
   if backend == "tfio":
     samples, rate = _read_tfio(path)
   else:
-    samples, rate = _read_soundfile(path)
-  _check_complete(path, samples.shape[0])
+    samples, rate = _read_soundfile(path, source)
+  _check_complete(path, source, samples.shape[0])
   if samples.shape[0] == 0:
     raise AudioReadError(path, "the file has no samples")
   if samples.shape[1] == 0:
@@ -352,7 +366,7 @@ def write_audio(path, waveform, sample_rate, subtype="PCM_16"):
       raise ValueError(f"waveform for '{path}' must be [T] or [T, C], got shape {waveform.shape}")
     if subtype != "PCM_16":
       raise ValueError(f"int16 samples for '{path}' are written as PCM_16, not {subtype!r}")
-    soundfile.write(str(path), waveform, sample_rate, subtype=subtype)
+    _write(path, waveform, sample_rate, subtype)
     return
   waveform = np.asarray(waveform, np.float32)
   if waveform.ndim not in (1, 2):
@@ -365,4 +379,17 @@ def write_audio(path, waveform, sample_rate, subtype="PCM_16"):
       raise ValueError(
           f"waveform for '{path}' peaks at {peak:.4g} > 1, beyond the range of "
           f"{subtype}; scale it or use subtype='FLOAT'")
-  soundfile.write(str(path), waveform, sample_rate, subtype=subtype)
+  _write(path, waveform, sample_rate, subtype)
+
+
+def _write(path, waveform, sample_rate, subtype):
+  path = str(path)
+  if not filesystem.is_remote(path):
+    soundfile.write(path, waveform, sample_rate, subtype=subtype)
+    return
+  # libsndfile cannot write to a TensorFlow filesystem: the file is made in
+  # memory, in the format its extension names, and copied there.
+  buffer = io.BytesIO()
+  extension = path.rsplit(".", 1)[-1].upper() if "." in filesystem.basename(path) else ""
+  soundfile.write(buffer, waveform, sample_rate, subtype=subtype, format=extension or None)
+  filesystem.write_bytes(path, buffer.getvalue())

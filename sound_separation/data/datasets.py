@@ -34,13 +34,14 @@ from sound_separation.data import audio
 from sound_separation.data import batches
 from sound_separation.data import examples
 from sound_separation.data import lists
+from sound_separation.data import records
 
 _LOG = logging.getLogger(__name__)
 
 ON_ERROR = ("raise", "skip")
 _PASSED_ARGS = ["clip_seconds", "sample_rate", "shuffle", "repeat", "seed", "on_error",
-                "skip_counter", "backend"]
-UNSUPERVISED_FORMATS = ("clips", "fuss")
+                "skip_counter", "backend", "start_example", "shard"]
+UNSUPERVISED_FORMATS = ("clips", "fuss", "records")
 
 
 class SkipCounter:
@@ -123,7 +124,8 @@ def _check_common_args(batch_size, on_error, seed, sample_rate, backend):
 
 
 def _indexed_dataset(num_items, read_item, names, shapes, *, list_path, batch_size,
-                     shuffle, repeat, seed, on_error, skip_counter, num_parallel_calls):
+                     shuffle, repeat, seed, on_error, skip_counter, num_parallel_calls,
+                     start_example=0, shard=(1, 0)):
   """Batches of `read_item(index, rng)` over `range(num_items)`.
 
   `read_item` returns a tuple of float32 arrays with the given `shapes` and
@@ -162,13 +164,20 @@ def _indexed_dataset(num_items, read_item, names, shapes, *, list_path, batch_si
     arrays = [tf.ensure_shape(a, s) for a, s in zip(outputs[:-1], shapes)]
     return dict(zip(names, arrays)), tf.ensure_shape(outputs[-1], [])
 
-  ds = tf.data.Dataset.range(num_items)
+  num_shards, shard_index = shard
+  if num_items < num_shards:
+    raise ValueError(f"'{list_path}' has {num_items} examples for {num_shards} input "
+                     f"pipelines")
+  # This input pipeline's share of the list: every num_shards-th index.
+  ds = tf.data.Dataset.range(num_items).shard(num_shards, shard_index)
   if shuffle:
-    # The whole list fits the buffer: indices are 8 bytes each.
-    ds = ds.shuffle(num_items, seed=seed, reshuffle_each_iteration=True)
+    # The whole share fits the buffer: indices are 8 bytes each.
+    ds = ds.shuffle(-(-num_items // num_shards), seed=seed, reshuffle_each_iteration=True)
   if repeat:
     ds = ds.repeat()
-  ds = ds.enumerate()
+  # Positions count from the stream's start, so skipping (before any audio is
+  # read) resumes it exactly: the same shuffles, the same crops.
+  ds = ds.enumerate().skip(start_example)
   ds = ds.map(load_op, num_parallel_calls=num_parallel_calls, deterministic=True)
   if on_error == "skip":
     ds = ds.filter(lambda example, ok: ok)
@@ -182,7 +191,8 @@ def _indexed_dataset(num_items, read_item, names, shapes, *, list_path, batch_si
 @gin_utils.configurable(denylist=_PASSED_ARGS + ["vocabulary"])
 def clip_dataset(list_path, batch_size, clip_seconds=10.0, sample_rate=16000, shuffle=True,
                  repeat=True, seed=None, vocabulary=None, on_error="raise",
-                 skip_counter=None, backend="auto", num_parallel_calls=tf.data.AUTOTUNE):
+                 skip_counter=None, backend="auto", num_parallel_calls=tf.data.AUTOTUNE,
+                 start_example=0, shard=(1, 0)):
   """Batches of single clips (and weak labels) from a clip list.
 
   Args:
@@ -202,6 +212,12 @@ def clip_dataset(list_path, batch_size, clip_seconds=10.0, sample_rate=16000, sh
     skip_counter: a `SkipCounter` to count skipped clips in.
     backend: audio decoder, see `audio.read_audio`.
     num_parallel_calls: parallel reads.
+    start_example: the position in the (shuffled, repeated) stream to start
+      at, for an exact resume: `step · batch_size` after `step` batches.
+      Skipped positions are not read. (With on_error='skip', positions count
+      the skipped examples too.)
+    shard: `(n, i)`: read only the list indices `i, i + n, ...` (one input
+      pipeline of n, `training_dataset(input_context=...)`).
 
   Returns:
     A `tf.data.Dataset` of `{'mixtures': float32 [batch_size, T]}`, plus
@@ -228,7 +244,8 @@ def clip_dataset(list_path, batch_size, clip_seconds=10.0, sample_rate=16000, sh
   return _indexed_dataset(
       len(paths), read_item, names, shapes, list_path=list_path, batch_size=batch_size,
       shuffle=shuffle, repeat=repeat, seed=seed, on_error=on_error,
-      skip_counter=skip_counter, num_parallel_calls=num_parallel_calls)
+      skip_counter=skip_counter, num_parallel_calls=num_parallel_calls,
+      start_example=start_example, shard=shard)
 
 
 # `training_dataset`, `validation_dataset` and the classifier's loop pass these;
@@ -237,7 +254,8 @@ def clip_dataset(list_path, batch_size, clip_seconds=10.0, sample_rate=16000, sh
 def fuss_dataset(list_path, batch_size, clip_seconds=10.0, sample_rate=16000, shuffle=True,
                  repeat=True, seed=None, max_sources=lists.MAX_FUSS_SOURCES,
                  mixture_tolerance=1e-3, on_error="raise", skip_counter=None,
-                 backend="auto", num_parallel_calls=tf.data.AUTOTUNE):
+                 backend="auto", num_parallel_calls=tf.data.AUTOTUNE, start_example=0,
+                 shard=(1, 0)):
   """Batches of FUSS mixtures and their sources.
 
   Each example's mixture and sources are cropped with one common window (or
@@ -247,7 +265,8 @@ def fuss_dataset(list_path, batch_size, clip_seconds=10.0, sample_rate=16000, sh
   Args:
     list_path: a FUSS list (see `read_fuss_list`), parsed once here.
     batch_size, clip_seconds, sample_rate, shuffle, repeat, seed, on_error,
-      skip_counter, backend, num_parallel_calls: as in `clip_dataset`. With
+      skip_counter, backend, num_parallel_calls, start_example, shard: as in
+      `clip_dataset`. With
       'skip', inconsistent examples are skipped like unreadable files.
     max_sources: S, the number of source rows; an example with more sources
       is an error when the dataset is built.
@@ -290,7 +309,105 @@ def fuss_dataset(list_path, batch_size, clip_seconds=10.0, sample_rate=16000, sh
   return _indexed_dataset(
       len(listed), read_item, ["mixtures", "sources"], [[length], [max_sources, length]],
       list_path=list_path, batch_size=batch_size, shuffle=shuffle, repeat=repeat, seed=seed,
-      on_error=on_error, skip_counter=skip_counter, num_parallel_calls=num_parallel_calls)
+      on_error=on_error, skip_counter=skip_counter, num_parallel_calls=num_parallel_calls,
+      start_example=start_example, shard=shard)
+
+
+def records_dataset(index_path, batch_size, clip_seconds=10.0, sample_rate=16000, shuffle=True,
+                    repeat=True, seed=None, vocabulary=None, max_sources=lists.MAX_FUSS_SOURCES,
+                    shuffle_buffer=1024, cycle_length=8, num_parallel_calls=tf.data.AUTOTUNE,
+                    start_example=0, shard=(1, 0)):
+  """Batches from a sharded records corpus (`data.records`), as the list pipelines give them.
+
+  Shards are read `cycle_length` at a time, interleaved record by record (in
+  a seeded shuffled order each epoch with `shuffle`), records shuffled in a
+  `shuffle_buffer`, then cropped (a uniform offset drawn from `(seed,
+  position in the stream)`: reproducible for a seed, whatever thread reads)
+  or zero-padded at the end, as `clip_dataset` / `fuss_dataset` do.
+
+  Args:
+    index_path: the corpus's `<prefix>.index.json`.
+    batch_size, clip_seconds, shuffle, repeat, seed: as in `clip_dataset`.
+    sample_rate: must be the corpus's (records are stored at the model's
+      rate; `make_records.py` resamples once).
+    vocabulary: for a clips corpus: None, or True / the class names to emit
+      multi-hot `'labels'` over the corpus's vocabulary.
+    max_sources: S of a FUSS corpus's `'sources'` rows.
+    shuffle_buffer, cycle_length, num_parallel_calls: tf.data settings.
+    start_example: as in `clip_dataset` (skipped records are read, not
+      decoded).
+    shard: `(n, i)`: read only the shard files `i, i + n, ...` (one input
+      pipeline of n); the corpus needs at least n shards.
+
+  Returns:
+    A `tf.data.Dataset` of `{'mixtures': [B, T]}` (+ `'labels': [B, K]`) for
+    a clips corpus, `{'mixtures': [B, T], 'sources': [B, S, T]}` for FUSS.
+    A bad record stops iteration with an error naming its shard, position
+    and source file.
+  """
+  _check_common_args(batch_size, "raise", seed, sample_rate, "auto")
+  length, _ = audio.clip_samples(clip_seconds, sample_rate)
+  index = records.read_index(index_path)
+  if index["sample_rate"] != sample_rate:
+    raise ValueError(f"'{index_path}' holds audio at {index['sample_rate']} Hz, not "
+                     f"sample_rate={sample_rate}; make the records at the model's rate")
+  kind = index["format"]
+  num_classes = 0
+  if vocabulary is not None:
+    if kind != "clips" or not index.get("vocabulary"):
+      raise ValueError(f"'{index_path}' has no clip labels (vocabulary)")
+    names = index["vocabulary"]
+    if vocabulary is not True and list(lists.as_vocabulary(vocabulary)) != list(names):
+      raise ValueError(f"the vocabulary differs from the one of '{index_path}'")
+    num_classes = len(names)
+  crop_seed = seed if seed is not None else int(np.random.SeedSequence().entropy % 2 ** 31)
+  num_pipelines, pipeline = shard
+  shards = index["shard_paths"][pipeline::num_pipelines]
+  if len(index["shard_paths"]) < num_pipelines:
+    raise ValueError(f"'{index_path}' has {len(index['shard_paths'])} shards for "
+                     f"{num_pipelines} input pipelines; make at least one shard per host")
+
+  files = tf.data.Dataset.from_tensor_slices(shards)
+  if shuffle:
+    files = files.shuffle(len(shards), seed=seed, reshuffle_each_iteration=True)
+  if repeat:
+    files = files.repeat()
+
+  def read_shard(shard):
+    return tf.data.TFRecordDataset(shard).enumerate().map(
+        lambda position, record: (shard, position, record))
+
+  ds = files.interleave(read_shard, cycle_length=min(cycle_length, len(shards)),
+                        block_length=1, num_parallel_calls=num_parallel_calls,
+                        deterministic=True)
+  if shuffle:
+    ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+  ds = ds.enumerate().skip(start_example)
+
+  def load(position, item):
+    shard, record, serialized = item
+    waveforms, labels, _ = records.parse(serialized, shard, record)
+    excess = tf.shape(waveforms)[1] - length
+    offset = 0
+    if shuffle:
+      offset = tf.random.stateless_uniform(
+          [], tf.stack([tf.constant(crop_seed, tf.int64), position]),
+          minval=0, maxval=tf.maximum(excess, 0) + 1, dtype=tf.int32)
+    cropped = waveforms[:, offset:offset + length]
+    cropped = tf.pad(cropped, [[0, 0], [0, length - tf.shape(cropped)[1]]])
+    example = {batches.MIXTURES: tf.ensure_shape(cropped[0], [length])}
+    if kind == "fuss":
+      sources = cropped[1:1 + max_sources]
+      sources = tf.pad(sources, [[0, max_sources - tf.shape(sources)[0]], [0, 0]])
+      example[batches.SOURCES] = tf.ensure_shape(sources, [max_sources, length])
+    if num_classes:
+      # Multi-hot; an unlabelled clip (no indices) is all zeros.
+      hot = tf.minimum(tf.reduce_sum(tf.one_hot(labels, num_classes), axis=0), 1.0)
+      example[batches.LABELS] = tf.ensure_shape(hot, [num_classes])
+    return example
+
+  ds = ds.map(load, num_parallel_calls=num_parallel_calls, deterministic=True)
+  return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
 def _check_batch_size(name, value, list_name, list_path):
@@ -301,12 +418,14 @@ def _check_batch_size(name, value, list_name, list_path):
                      f"positive {name} (got {list_name}={list_path!r})")
 
 
-@gin_utils.configurable
+# The training loop passes these (they follow the run, not the configuration).
+@gin_utils.configurable(denylist=["start_batch", "default_seed", "input_context"])
 def training_dataset(batch_size=0, unsupervised_list=None, unsupervised_format="clips",
                      supervised_list=None, supervised_batch_size=0, supervised_as_moms=False,
                      vocabulary=None, clip_seconds=10.0, sample_rate=16000, shuffle=True,
                      repeat=True, seed=None, max_sources=lists.MAX_FUSS_SOURCES, on_error="raise",
-                     skip_counter=None, backend="auto"):
+                     skip_counter=None, backend="auto", start_batch=0, default_seed=None,
+                     input_context=None):
   """Batches in the format `MixITTrainer` trains on, from a run's list files.
 
   Every batch joins `batch_size` single mixtures for MixIT (paired into MoMs
@@ -320,9 +439,10 @@ def training_dataset(batch_size=0, unsupervised_list=None, unsupervised_format="
     unsupervised_list: the MixIT data: a clip list (`read_clip_list`) or,
       with `unsupervised_format='fuss'`, a FUSS list whose mixtures are used
       and whose sources are ignored.
-    unsupervised_format: 'clips' or 'fuss'.
-    supervised_list: a FUSS list of examples with sources, scored by PIT;
-      None for none.
+    unsupervised_format: 'clips', 'fuss' or 'records' (a records index,
+      `<prefix>.index.json` of clips or FUSS examples: `records_dataset`).
+    supervised_list: a FUSS list (or FUSS records index) of examples with
+      sources, scored by PIT; None for none.
     supervised_batch_size: FUSS examples per batch from `supervised_list`.
     supervised_as_moms: pair consecutive supervised examples into MoMs with
       their 2·max_sources sources (`supervised_moms`): the "MoMs" PIT
@@ -332,6 +452,15 @@ def training_dataset(batch_size=0, unsupervised_list=None, unsupervised_format="
     clip_seconds, sample_rate, shuffle, repeat, seed, max_sources, on_error,
       skip_counter, backend: as in `clip_dataset` and `fuss_dataset`
       (`seed` seeds the unsupervised stream, `seed + 1` the supervised one).
+    start_batch: the batches already trained on: the streams start where a
+      run that took them would be (an exact resume, docs/training.md).
+    default_seed: the seed when `seed` is None (the loop derives one from
+      the run folder, so a resumed run sees the same order).
+    input_context: a `tf.distribute.InputContext` (from
+      `strategy.distribute_datasets_from_function`): this pipeline reads only
+      its share (list indices, or record shards, `i mod n`) and batches the
+      per-replica sizes of `batch_size` and `supervised_batch_size`, which
+      are global.
 
   Returns:
     A `tf.data.Dataset` of dicts: `'mixtures'` float32 `[batch_size, T]`
@@ -354,21 +483,55 @@ def training_dataset(batch_size=0, unsupervised_list=None, unsupervised_format="
   if unsupervised_format not in UNSUPERVISED_FORMATS:
     raise ValueError(f"unsupervised_format must be one of {UNSUPERVISED_FORMATS}, got "
                      f"{unsupervised_format!r}")
-  if vocabulary is not None and (unsupervised_list is None or unsupervised_format != "clips"):
-    raise ValueError("vocabulary (weak labels) needs a clip list as unsupervised_list")
+  if vocabulary is not None and (unsupervised_list is None
+                                 or unsupervised_format not in ("clips", "records")):
+    raise ValueError("vocabulary (weak labels) needs a clip list or clip records as "
+                     "unsupervised_list")
+  if seed is None:
+    seed = default_seed
+  shard = (1, 0)
+  # Examples a global step takes from this pipeline (it feeds all its replicas).
+  local_batch, local_supervised = batch_size, supervised_batch_size
+  if input_context is not None:
+    pipelines = input_context.num_input_pipelines
+    shard = (pipelines, input_context.input_pipeline_id)
+    per_replica = input_context.get_per_replica_batch_size  # checks divisibility
+    batch_size, supervised_batch_size = per_replica(batch_size), per_replica(
+        supervised_batch_size)
+    local_batch, local_supervised = local_batch // pipelines, local_supervised // pipelines
+    if batch_size % 2:
+      raise ValueError(f"the per-replica batch ({batch_size}) must be even: mixtures are "
+                       f"paired into MoMs on each replica")
   common = dict(clip_seconds=clip_seconds, sample_rate=sample_rate, shuffle=shuffle,
-                repeat=repeat, on_error=on_error, skip_counter=skip_counter, backend=backend)
+                repeat=repeat, on_error=on_error, skip_counter=skip_counter, backend=backend,
+                shard=shard)
+  from_records = dict(clip_seconds=clip_seconds, sample_rate=sample_rate, shuffle=shuffle,
+                      repeat=repeat, shard=shard)
+  start = start_batch * local_batch
+  supervised_start = start_batch * local_supervised
   parts = []
   if unsupervised_list is not None:
-    if unsupervised_format == "clips":
-      ds = clip_dataset(unsupervised_list, batch_size, seed=seed, vocabulary=vocabulary, **common)
+    if unsupervised_format == "records":
+      ds = records_dataset(unsupervised_list, batch_size, seed=seed, vocabulary=vocabulary,
+                           start_example=start, **from_records)
+      ds = ds.map(lambda b: {k: v for k, v in b.items() if k != batches.SOURCES})
+    elif unsupervised_format == "clips":
+      ds = clip_dataset(unsupervised_list, batch_size, seed=seed, vocabulary=vocabulary,
+                        start_example=start, **common)
     else:
       ds = fuss_dataset(unsupervised_list, batch_size, seed=seed, max_sources=max_sources,
-                        **common).map(lambda b: {batches.MIXTURES: b[batches.MIXTURES]})
+                        start_example=start, **common).map(
+                            lambda b: {batches.MIXTURES: b[batches.MIXTURES]})
     parts.append(ds)
   if supervised_list is not None:
-    ds = fuss_dataset(supervised_list, supervised_batch_size,
-                      seed=None if seed is None else seed + 1, max_sources=max_sources, **common)
+    supervised_seed = None if seed is None else seed + 1
+    if records.is_index(supervised_list):
+      ds = records_dataset(supervised_list, supervised_batch_size, seed=supervised_seed,
+                           max_sources=max_sources, start_example=supervised_start,
+                           **from_records)
+    else:
+      ds = fuss_dataset(supervised_list, supervised_batch_size, seed=supervised_seed,
+                        max_sources=max_sources, start_example=supervised_start, **common)
     if supervised_as_moms:
       ds = ds.map(batches.supervised_moms)
     parts.append(ds.map(lambda b: {batches.SUPERVISED_MIXTURES: b[batches.MIXTURES],

@@ -18,6 +18,8 @@ import os
 
 import numpy as np
 
+from sound_separation import filesystem
+
 MAX_FUSS_SOURCES = 4
 
 
@@ -28,8 +30,7 @@ def _list_lines(path):
   Fields are stripped of surrounding whitespace (so CRLF files parse).
   """
   try:
-    with open(path, encoding="utf-8") as f:
-      lines = f.read().splitlines()
+    lines = filesystem.read_text(path).splitlines()
   except (OSError, UnicodeDecodeError) as e:
     raise ValueError(f"cannot read list file '{path}': {e}") from e
   for number, line in enumerate(lines, start=1):
@@ -40,8 +41,7 @@ def _list_lines(path):
 
 
 def _resolve(list_path, entry):
-  # os.path.join keeps `entry` as is when it is absolute.
-  return os.path.join(os.path.dirname(os.path.abspath(list_path)), entry)
+  return filesystem.resolve(list_path, entry)
 
 
 def read_label_vocabulary(path):
@@ -186,9 +186,14 @@ def _list_entry(list_dir, path):
   Entries the readers would misparse (tabs, line breaks, surrounding spaces,
   a leading '#') are refused.
   """
-  absolute = os.path.abspath(os.fspath(path))
-  relative = os.path.relpath(absolute, list_dir)
-  if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+  path = os.fspath(path)
+  absolute = path if filesystem.is_remote(path) else os.path.abspath(path)
+  if filesystem.is_remote(path) != filesystem.is_remote(list_dir):
+    relative = os.pardir
+  else:
+    relative = filesystem.relative(absolute, list_dir)
+  if relative == os.pardir or relative.startswith(os.pardir + os.sep) \
+      or relative.startswith("../"):
     entry = absolute
   else:
     entry = relative.replace(os.sep, "/")
@@ -206,11 +211,8 @@ def _write_lines(path, lines, what):
   path = os.fspath(path)
   if not lines:
     raise ValueError(f"{what} '{path}' would be empty (the readers refuse empty lists)")
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  partial = path + ".partial"
-  with open(partial, "w", encoding="utf-8", newline="\n") as f:
-    f.write("".join(line + "\n" for line in lines))
-  os.replace(partial, path)
+  filesystem.makedirs(filesystem.dirname(path))
+  filesystem.write_text(path, "".join(line + "\n" for line in lines))
   return path
 
 
@@ -260,7 +262,7 @@ def write_clip_list(path, clips, vocabulary=None):
     `path`.
   """
   path = os.fspath(path)
-  list_dir = os.path.dirname(os.path.abspath(path))
+  list_dir = filesystem.dirname(path)
   index = None if vocabulary is None else {n: k for k, n in enumerate(as_vocabulary(vocabulary))}
   lines = []
   for file, labels in clips:
@@ -287,7 +289,7 @@ def write_fuss_list(path, examples):
     `path`.
   """
   path = os.fspath(path)
-  list_dir = os.path.dirname(os.path.abspath(path))
+  list_dir = filesystem.dirname(path)
   lines = []
   for mixture, sources in examples:
     sources = list(sources)

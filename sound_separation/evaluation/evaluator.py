@@ -15,6 +15,8 @@ Tasks and their list lines (tab-separated, relative to the list's folder):
 """
 
 import csv
+import io
+import itertools
 import json
 import logging
 import os
@@ -22,9 +24,11 @@ import sys
 
 import numpy as np
 
+from sound_separation import filesystem
 from sound_separation.data import audio
 from sound_separation.data import examples
 from sound_separation.data import lists
+from sound_separation.data import records as records_lib
 from sound_separation.evaluation import metrics
 
 _LOG = logging.getLogger(__name__)
@@ -69,6 +73,26 @@ def _read_example(task, list_path, number, mixture_path, source_paths, sample_ra
           f"'{mixture_path}' has {mixture.shape[0]} (example {number} of list '{list_path}')")
     sources.append(source)
   return mixture, np.stack(sources)
+
+
+def _records_examples(task, index_path, sample_rate):
+  """`(source path, read(number))` of a FUSS records corpus (`data.records`), in order."""
+  index = records_lib.read_index(index_path)
+  if index["format"] != "fuss":
+    raise ValueError(f"'{index_path}' holds {index['format']} records; evaluation needs FUSS "
+                     f"records (a mixture and its sources)")
+  if index["sample_rate"] != sample_rate:
+    raise ValueError(f"'{index_path}' holds audio at {index['sample_rate']} Hz, not "
+                     f"{sample_rate} Hz")
+  expected = _NUM_SOURCES[task]
+  for waveforms, _, path in records_lib.examples(index_path):
+    def read(number, waveforms=waveforms, path=path):
+      if expected is not None and waveforms.shape[0] - 1 != expected:
+        raise examples.ExampleError(
+            path, f"record {number} of '{index_path}' has {waveforms.shape[0] - 1} "
+            f"source(s); task {task!r} needs {expected} ({_SOURCE_NAMES[task]})")
+      return waveforms[0], waveforms[1:]
+    yield path, read
 
 
 def _separate(separate_fn, waveform, mixture_path, what):
@@ -122,11 +146,12 @@ def write_examples_csv(path, rows):
   columns = []
   for row in rows:
     columns.extend(k for k in row if k not in columns)
-  with open(path, "w", newline="", encoding="utf-8") as f:
-    writer = csv.DictWriter(f, fieldnames=columns, restval="")
-    writer.writeheader()
-    for row in rows:
-      writer.writerow({k: "" if v is None else v for k, v in row.items()})
+  buffer = io.StringIO(newline="")
+  writer = csv.DictWriter(buffer, fieldnames=columns, restval="")
+  writer.writeheader()
+  for row in rows:
+    writer.writerow({k: "" if v is None else v for k, v in row.items()})
+  filesystem.write_text(path, buffer.getvalue())
 
 
 def evaluate(separate_fn, list_path, task="fuss", sample_rate=16000, out_dir=None,
@@ -138,7 +163,8 @@ def evaluate(separate_fn, list_path, task="fuss", sample_rate=16000, out_dir=Non
       `np.asarray` takes), the separated outputs in full-scale units. Called
       once per example, twice for "speech" and "enhancement" (also on the
       first source alone).
-    list_path: a FUSS-format list (see the module docstring).
+    list_path: a FUSS-format list (see the module docstring), or the index
+      of FUSS records (`data.records`; audio at `sample_rate`).
     task: one of TASKS.
     sample_rate: Hz; audio at other rates is resampled on reading.
     out_dir: if given, created and filled with `summary.json` (the
@@ -160,29 +186,37 @@ def evaluate(separate_fn, list_path, task="fuss", sample_rate=16000, out_dir=Non
   """
   _check_args(task, max_examples)
   sample_rate = audio.check_sample_rate(sample_rate)
-  list_path = os.path.abspath(os.fspath(list_path))
-  examples = lists.read_fuss_list(list_path)
+  list_path = os.fspath(list_path)
+  if not filesystem.is_remote(list_path):
+    list_path = os.path.abspath(list_path)
+  if records_lib.is_index(list_path):
+    examples = _records_examples(task, list_path, sample_rate)
+    total = sum(records_lib.read_index(list_path)["counts"])
+  else:
+    listed = lists.read_fuss_list(list_path)
+    total = len(listed)
+    examples = ((mixture_path, lambda number, m=mixture_path, s=source_paths: _read_example(
+        task, list_path, number, m, s, sample_rate)) for mixture_path, source_paths in listed)
   if max_examples is not None:
-    examples = examples[:max_examples]
+    examples = itertools.islice(examples, max_examples)
+    total = min(total, max_examples)
 
   records, rows = [], []
-  for number, (mixture_path, source_paths) in enumerate(examples, start=1):
-    mixture, sources = _read_example(task, list_path, number, mixture_path, source_paths,
-                                     sample_rate)
+  for number, (mixture_path, read) in enumerate(examples, start=1):
+    mixture, sources = read(number)
     record = _score(task, separate_fn, mixture, sources, mixture_path, number)
     records.append(record)
     rows.append({"index": number, "mixture": mixture_path, **_flatten(record)})
     if number % 100 == 0:
-      _LOG.info("evaluated %d/%d examples", number, len(examples))
+      _LOG.info("evaluated %d/%d examples", number, total)
 
   summary = metrics.summarize(records)
   summary.update(task=task, list_path=list_path, sample_rate=sample_rate)
   if out_dir is not None:
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, SUMMARY_FILE), "w", encoding="utf-8") as f:
-      json.dump(summary, f, indent=2)
-      f.write("\n")
-    write_examples_csv(os.path.join(out_dir, EXAMPLES_FILE), rows)
+    filesystem.makedirs(out_dir)
+    filesystem.write_text(filesystem.join(out_dir, SUMMARY_FILE),
+                          json.dumps(summary, indent=2) + "\n")
+    write_examples_csv(filesystem.join(out_dir, EXAMPLES_FILE), rows)
   print(format_table(summary), file=sys.stdout if stream is None else stream)
   return summary
 

@@ -30,6 +30,7 @@ import typing
 import numpy as np
 import scipy.optimize
 
+from sound_separation import filesystem
 from sound_separation.data import audio
 
 # What a folder argument expands to (libsndfile's formats, by extension).
@@ -148,15 +149,15 @@ def separate_file(separator, path, out_dir, num_sources=None, chunk_seconds=10.0
   restored = audio.resample(separated[keep], separator.sample_rate, rate)
   restored = restored[:, :waveform.shape[0]]
   restored = np.pad(restored, [(0, 0), (0, waveform.shape[0] - restored.shape[1])])
-  os.makedirs(out_dir, exist_ok=True)
-  name = os.path.splitext(os.path.basename(path))[0]
+  filesystem.makedirs(out_dir)
+  name = os.path.splitext(filesystem.basename(path))[0]
   written = []
   for j, source in zip(keep, restored):
-    out_path = os.path.join(out_dir, f"{name}_source{j}.wav")
+    out_path = filesystem.join(out_dir, f"{name}_source{j}.wav")
     # Renamed when complete: a kill never leaves a truncated wav under its name.
-    partial = os.path.join(out_dir, f".{name}_source{j}{_PARTIAL}{os.getpid()}.wav")
+    partial = filesystem.join(out_dir, f".{name}_source{j}{_PARTIAL}{os.getpid()}.wav")
     audio.write_audio(partial, source, rate, subtype)
-    os.replace(partial, out_path)
+    filesystem.rename(partial, out_path, overwrite=True)
     written.append(out_path)
   return written
 
@@ -164,8 +165,13 @@ def separate_file(separator, path, out_dir, num_sources=None, chunk_seconds=10.0
 def _write_atomically(folder, write):
   """Runs `write(temporary_folder)`, then renames the folder to `folder`.
 
-  An existing `folder` is replaced only after the new one is complete.
+  An existing `folder` is replaced only after the new one is complete. On a
+  remote filesystem (no folder renames there) the files are written into
+  `folder` directly, each still renamed into place when complete.
   """
+  if filesystem.is_remote(folder):
+    filesystem.makedirs(folder)
+    return write(folder)
   parent, name = os.path.split(os.path.abspath(folder))
   os.makedirs(parent, exist_ok=True)
   # What a killed earlier run left of this folder (its names carry its pid).
@@ -207,23 +213,23 @@ def expand_inputs(paths):
   found, missing, roots = [], [], []
   for path in paths:
     path = os.fspath(path)
-    if os.path.isdir(path):
-      roots.append(os.path.abspath(path))
+    if filesystem.isdir(path):
+      roots.append(filesystem.absolute(path))
       before = len(found)
-      for folder, subfolders, files in os.walk(path):
+      for folder, subfolders, files in filesystem.walk(path):
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-        found += [os.path.join(folder, f) for f in sorted(files)
+        found += [filesystem.join(folder, f) for f in sorted(files)
                   if os.path.splitext(f)[1].lower() in AUDIO_EXTENSIONS]
       if len(found) == before:
         missing.append((path, f"the folder holds no audio files ({', '.join(AUDIO_EXTENSIONS)})"))
-    elif os.path.exists(path):
-      roots.append(os.path.dirname(os.path.abspath(path)))
+    elif filesystem.exists(path):
+      roots.append(filesystem.dirname(path))
       found.append(path)
     else:
       missing.append((path, "no such file or folder"))
-  root = os.path.commonpath(roots) if roots else os.getcwd()
+  root = filesystem.commonpath(roots) if roots else os.getcwd()
   unique = list(dict.fromkeys(found))
-  return [Input(p, os.path.relpath(os.path.abspath(p), root)) for p in unique], missing
+  return [Input(p, filesystem.relative(filesystem.absolute(p), root)) for p in unique], missing
 
 
 def output_folder(out_dir, relative):
@@ -234,7 +240,8 @@ def output_folder(out_dir, relative):
   """
   folder, name = os.path.split(relative)
   stem, extension = os.path.splitext(name)
-  return os.path.join(out_dir, folder, f"{stem}_{extension[1:]}" if extension else stem)
+  leaf = f"{stem}_{extension[1:]}" if extension else stem
+  return filesystem.join(out_dir, folder, leaf) if folder else filesystem.join(out_dir, leaf)
 
 
 class Summary(typing.NamedTuple):
@@ -285,7 +292,7 @@ def separate_files(separator, paths, out_dir, overwrite=False, num_sources=None,
            f" ETA {_duration((time.monotonic() - start) / done * (len(inputs) - done))}")
     filled = 20 * done // len(inputs)
     prefix = f"[{'#' * filled}{'.' * (20 - filled)}] {number}/{len(inputs)}{eta}"
-    if os.path.exists(folder) and not overwrite:
+    if filesystem.exists(folder) and not overwrite:
       skipped.append(item.path)
       print(f"{prefix} {item.path}: skipped, {folder} exists (--overwrite replaces it)",
             file=stream, flush=True)

@@ -15,11 +15,12 @@ See docs/formats.md.
 """
 
 import json
-import os
 
 import gin
 import keras
 import tensorflow as tf
+
+from sound_separation import filesystem
 from absl import logging
 
 from sound_separation.layers import fused_block
@@ -29,7 +30,7 @@ from sound_separation.models import separation_model as _separation_model  # noq
 
 
 def checkpoint_dir(model_dir):
-  return os.path.join(model_dir, "checkpoints")
+  return filesystem.join(model_dir, "checkpoints")
 
 
 def restore_separator(separator, checkpoint):
@@ -91,10 +92,10 @@ def write_separator_config(model_dir, separator, sample_rate):
   config deserialises with `keras.saving.deserialize_keras_object` once this
   library is imported (its classes are registered).
   """
-  os.makedirs(model_dir, exist_ok=True)
-  with open(os.path.join(model_dir, SEPARATOR_FILE), "w", encoding="utf-8") as f:
-    json.dump({"sample_rate": int(sample_rate),
-               "model": keras.saving.serialize_keras_object(separator)}, f, indent=1)
+  filesystem.makedirs(model_dir)
+  filesystem.write_text(filesystem.join(model_dir, SEPARATOR_FILE), json.dumps(
+      {"sample_rate": int(sample_rate),
+       "model": keras.saving.serialize_keras_object(separator)}, indent=1))
 
 
 def save_separator(separator, model_dir, sample_rate, step=0):
@@ -125,7 +126,7 @@ def load_separator(model_dir, checkpoint=None):
     (separator, sample_rate, checkpoint prefix read).
   """
   config = _read_description(
-      os.path.join(model_dir, SEPARATOR_FILE), "separator",
+      filesystem.join(model_dir, SEPARATOR_FILE), "separator",
       "--model_dir must be a training run's folder (or one written by import-tf1)")
   model_config, sample_rate = config["model"], config["sample_rate"]
   separator = keras.saving.deserialize_keras_object(model_config)
@@ -143,20 +144,20 @@ def write_classifier_config(model_dir, classifier, sample_rate, class_names=None
   The file holds `{"sample_rate": Hz, "class_names": [K names] or null,
   "model": <Keras config>}`.
   """
-  os.makedirs(model_dir, exist_ok=True)
+  filesystem.makedirs(model_dir)
   if class_names is not None and len(class_names) != classifier.num_classes:
     raise ValueError(f"{len(class_names)} class names for a classifier of "
                      f"{classifier.num_classes} classes.")
-  with open(os.path.join(model_dir, CLASSIFIER_FILE), "w", encoding="utf-8") as f:
-    json.dump({"sample_rate": int(sample_rate),
-               "class_names": None if class_names is None else list(class_names),
-               "model": keras.saving.serialize_keras_object(classifier)}, f, indent=1)
+  filesystem.write_text(filesystem.join(model_dir, CLASSIFIER_FILE), json.dumps(
+      {"sample_rate": int(sample_rate),
+       "class_names": None if class_names is None else list(class_names),
+       "model": keras.saving.serialize_keras_object(classifier)}, indent=1))
 
 
 def read_classifier_config(model_dir):
   """`(keras config, sample_rate, class_names or None)` of a classifier run."""
   config = _read_description(
-      os.path.join(model_dir, CLASSIFIER_FILE), "classifier",
+      filesystem.join(model_dir, CLASSIFIER_FILE), "classifier",
       "a classifier folder is a run of 'sound-separation train-classifier'")
   return config["model"], config["sample_rate"], config.get("class_names")
 

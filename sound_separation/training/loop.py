@@ -15,8 +15,12 @@ the separator from a baseline run for fine-tuning), and trains with
   which rebuild it without gin (`folders.load_separator`).
 
 The run setup (strategy, checkpoints, callbacks, fit) is `run`, shared
-with the classifier's loop. A resumed run continues from the checkpoint's step with fresh input
-iterators: the data order after a restart differs from the killed run's.
+with the classifier's loop. A resumed run continues exactly where the killed
+one was: the input streams skip the batches already trained on (their
+shuffles and crops are seeded: by `training_dataset.seed`, else by a seed
+derived from the run folder), and the trainer's random choices (MoM pairing)
+are seeded by the step, so with deterministic ops the resumed run reaches the
+uninterrupted run's weights (docs/training.md).
 """
 
 import os
@@ -42,7 +46,7 @@ def train(model_dir, num_steps=None, steps_per_checkpoint=1000, max_checkpoints_
           log_every=100, summary_every=100, num_audio_examples=2, sample_rate=16000,
           validation=False, evaluation_list=None, evaluation_task="fuss",
           evaluation_max_examples=None, time_limit_seconds=None, max_consecutive_nonfinite=20,
-          train_data=None, validation_data=None, stream=None):
+          seed=None, train_data=None, validation_data=None, stream=None):
   """Trains (or resumes training) a separator with MixIT; see the module doc.
 
   The trainer (`MixITTrainer`: losses and weights), its separator, the
@@ -58,6 +62,10 @@ def train(model_dir, num_steps=None, steps_per_checkpoint=1000, max_checkpoints_
     keep_checkpoint_every_steps: None, or also keep (never delete) the
       checkpoints at multiples of this step, in `checkpoints/kept/`; it
       should be a multiple of `steps_per_checkpoint`.
+    seed: the run's seed: the initial weights and (when
+      `training_dataset.seed` is not bound) the input order and crops.
+      Default: one derived from `model_dir`, so a resumed run sees the
+      order it would have seen.
     init_checkpoint: for a new run: a baseline run's folder or checkpoint
       prefix to initialise the separator from (fine-tuning); ignored when the
       run already has a checkpoint.
@@ -124,21 +132,29 @@ def train(model_dir, num_steps=None, steps_per_checkpoint=1000, max_checkpoints_
                       max_checkpoints_to_keep=max_checkpoints_to_keep,
                       init_checkpoint=init_checkpoint, precision=precision,
                       jit_compile=jit_compile, steps_per_execution=steps_per_execution,
-                      describe=describe)
+                      describe=describe, seed=seed)
   done = run_lib.already_done(run, num_steps, stream)
   if done is not None:
     return done
   trainer, step = run.trainer, run.step
 
-  train_ds = run_lib.make_data(train_data, datasets.training_dataset)
+  seed = run.seed
+  if train_data is None:
+    train_ds = run_lib.input_data(run, lambda context: datasets.training_dataset(
+        start_batch=step, default_seed=seed, input_context=context))
+  else:
+    train_ds = run_lib.make_data(train_data, None)
   validation_ds = None
   if validation or validation_data is not None:
     validation_ds = run_lib.make_data(validation_data, datasets.validation_dataset)
 
   audio = None
   if run.is_chief and num_audio_examples:
-    audio = callbacks_lib.audio_examples(
-        train_ds if validation_ds is None else validation_ds, num_audio_examples)
+    source = validation_ds
+    if source is None:
+      source = (datasets.training_dataset(default_seed=seed)
+                if run_lib.per_host(run.strategy) else train_ds)
+    audio = callbacks_lib.audio_examples(source, num_audio_examples)
   run_callbacks, stopper, summaries = run_lib.callbacks(
       run, num_steps, stream=stream, log_every=log_every, summary_every=summary_every,
       time_limit_seconds=time_limit_seconds, max_consecutive_nonfinite=max_consecutive_nonfinite,

@@ -13,12 +13,14 @@ folder and says what the run reached (`TrainResult`).
 import math
 import os
 import typing
+import zlib
 
 import gin
 import keras
 import tensorflow as tf
 from absl import logging
 
+from sound_separation import filesystem
 from sound_separation.models import folders
 from sound_separation.training import callbacks as callbacks_lib
 from sound_separation.training import checkpoints
@@ -61,6 +63,8 @@ class Run(typing.NamedTuple):
     trainer: the training model, built, compiled, restored.
     manager: its `tf.train.CheckpointManager`.
     step: the step it was restored at (0 for a new run).
+    strategy: the `tf.distribute` strategy it runs under.
+    seed: the run's seed (`start`).
   """
   model_dir: str
   write_dir: str
@@ -68,6 +72,8 @@ class Run(typing.NamedTuple):
   trainer: keras.Model
   manager: tf.train.CheckpointManager
   step: int
+  strategy: tf.distribute.Strategy
+  seed: int
 
 
 def check_positive_int(name, value, hint=""):
@@ -93,27 +99,29 @@ def worker_model_dir(strategy, model_dir):
       task_type == "worker" and task_id == 0 and "chief" not in cluster)
   if is_chief:
     return model_dir, True
-  return os.path.join(model_dir, f".{task_type}_{task_id}"), False
+  return filesystem.join(model_dir, f".{task_type}_{task_id}"), False
+
+
+def folder_seed(model_dir):
+  """A seed that is the run folder's own: the same on every worker and after a resume."""
+  return zlib.crc32(os.fspath(model_dir).rstrip("/").encode()) & 0x7FFFFFFF
 
 
 def write_run_config(model_dir, step):
   """Writes the gin configuration to `config.gin`, or beside it when a resume changed it."""
-  os.makedirs(model_dir, exist_ok=True)
+  filesystem.makedirs(model_dir)
   config = gin.config_str()
-  path = os.path.join(model_dir, "config.gin")
-  if step and os.path.exists(path):
-    with open(path, encoding="utf-8") as f:
-      if f.read() != config:
-        path = os.path.join(model_dir, f"config-resumed-at-{step}.gin")
-        logging.warning("The gin configuration differs from the one the run started "
-                        "with; writing it to %s.", path)
-  with open(path, "w", encoding="utf-8") as f:
-    f.write(config)
+  path = filesystem.join(model_dir, "config.gin")
+  if step and filesystem.exists(path) and filesystem.read_text(path) != config:
+    path = filesystem.join(model_dir, f"config-resumed-at-{step}.gin")
+    logging.warning("The gin configuration differs from the one the run started "
+                    "with; writing it to %s.", path)
+  filesystem.write_text(path, config)
 
 
 def start(model_dir, build_trainer, optimizer, *, max_checkpoints_to_keep=5,
           init_checkpoint=None, precision="float32", jit_compile=False,
-          steps_per_execution=1, describe=None):
+          steps_per_execution=1, describe=None, seed=None):
   """Builds, compiles and restores a run's training model; returns a `Run`.
 
   Args:
@@ -129,11 +137,15 @@ def start(model_dir, build_trainer, optimizer, *, max_checkpoints_to_keep=5,
     jit_compile, steps_per_execution: as `keras.Model.compile` takes them.
     describe: `(model_dir, trainer) -> None`, run on the chief: writes the
       model's description (`separator.json`, `classifier.json`).
+    seed: seeds Python's, NumPy's and TensorFlow's generators before the
+      model is made (its initial weights); default `folder_seed(model_dir)`.
   """
   if precision not in PRECISIONS:
     raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
   strategy = strategies.get_strategy()
   write_dir, is_chief = worker_model_dir(strategy, model_dir)
+  seed = folder_seed(model_dir) if seed is None else int(seed)
+  keras.utils.set_random_seed(seed)
   with strategy.scope():
     trainer = build_trainer(precision)
     # Keras wraps the optimizer in a LossScaleOptimizer for a mixed_float16 model.
@@ -147,7 +159,26 @@ def start(model_dir, build_trainer, optimizer, *, max_checkpoints_to_keep=5,
     write_run_config(model_dir, step)
     if describe is not None:
       describe(model_dir, trainer)
-  return Run(model_dir, write_dir, is_chief, trainer, manager, step)
+  return Run(model_dir, write_dir, is_chief, trainer, manager, step, strategy, seed)
+
+
+def per_host(strategy):
+  """Whether each host must build its own input pipeline (multi-worker, TPU)."""
+  return keras_compat.is_multi_worker(strategy) or isinstance(
+      strategy, (tf.distribute.TPUStrategy, tf.distribute.experimental.TPUStrategy))
+
+
+def input_data(run, make_dataset):
+  """The training input: `make_dataset(input_context)`, one pipeline per host where needed.
+
+  Under a multi-worker or TPU strategy each host builds its own pipeline
+  with its `tf.distribute.InputContext` (`strategy.distribute_datasets_from_function`)
+  and reads only its share; elsewhere `make_dataset(None)` is the one
+  pipeline and Keras splits its batches over the local replicas.
+  """
+  if per_host(run.strategy):
+    return run.strategy.distribute_datasets_from_function(make_dataset)
+  return make_dataset(None)
 
 
 def already_done(run, num_steps, stream):
@@ -177,7 +208,7 @@ def callbacks(run, num_steps, *, stream, log_every, summary_every, time_limit_se
   summaries = None
   if run.is_chief:
     summaries = callbacks_lib.TensorBoardSummaries(
-        os.path.join(run.model_dir, "summaries"), summary_every, audio, sample_rate)
+        filesystem.join(run.model_dir, "summaries"), summary_every, audio, sample_rate)
     run_callbacks.append(summaries)
   return run_callbacks, stopper, summaries
 

@@ -121,7 +121,7 @@ class MixITTrainer(training_model.TrainingModel):
       examples.
     pairing: 'consecutive' or 'random' pairing of the single mixtures into
       MoMs (`form_moms`; 'random' draws a new permutation of the replica's
-      batch every step, with stateful `tf.random`).
+      batch every step, seeded by the step so a resumed run draws alike).
     recompute: if True, each TDCN++ block of the separator recomputes its
       activations in the backward pass (`tf.recompute_grad`) instead of
       keeping them: less memory, one more forward pass of the blocks, the
@@ -288,7 +288,8 @@ class MixITTrainer(training_model.TrainingModel):
           and self.classification_weight > 0):
         raise ValueError(f"classification_weight > 0 needs weak labels: the batch has no "
                          f"'{LABELS}' (give training_dataset a vocabulary).")
-      moms = batches.form_moms(batch[MIXTURES], labels=labels, pairing=self.pairing)
+      moms = batches.form_moms(batch[MIXTURES], labels=labels, pairing=self.pairing,
+                               seed=self._step_seed(0))
       separated = self._separate(moms["mom"], training)  # [B/2, M, T]
       mixit_loss, _ = mixture_invariant.mixit(moms["references"], separated,
                                   solver=self.mixit_solver,
@@ -340,7 +341,8 @@ class MixITTrainer(training_model.TrainingModel):
       if length is not None and crop > length:
         raise ValueError(f"classifier_crop_samples={crop} exceeds the clip length {length}.")
       if training:
-        offset = tf.random.uniform([], 0, shape[2] - crop + 1, dtype=tf.int32)
+        offset = tf.random.stateless_uniform([], self._step_seed(1), 0, shape[2] - crop + 1,
+                                             dtype=tf.int32)
       else:
         offset = 0
       # tf.slice with a constant size: a dynamic slice that XLA compiles.
@@ -367,6 +369,12 @@ class MixITTrainer(training_model.TrainingModel):
       raise ValueError(f"batch must have '{MIXTURES}' or "
                        f"'{SUPERVISED_MIXTURES}', got keys {sorted(x)}.")
     return x
+
+  def _step_seed(self, stream):
+    """`[stream, step]`: random choices of a step that a resumed run makes again alike."""
+    step = (self.optimizer.iterations if self.optimizer is not None
+            else tf.constant(0, tf.int64))
+    return tf.stack([tf.constant(stream, tf.int64), tf.cast(step, tf.int64)])
 
   def step_losses(self, batch, training):
     terms = self.compute_losses(batch, training=training)
