@@ -4,6 +4,7 @@ Keras 3 layers and TensorFlow losses for "Sparse, Efficient, and Semantic Mixtur
 Invariant Training" (Wisdom et al., WASPAA 2021). Subpackages, in the order
 they may import one another (each only earlier ones; docs/architecture.md):
 
+- `filesystem`: paths on any TensorFlow filesystem (local, `gs://`, ...).
 - `layers`: encoder, decoder, TDCN++, mixture consistency, classifier blocks.
 - `losses`: every loss of the paper as a callable on tensors (`mixit`,
   `pit`, signal losses, sparsity, covariance, classification).

@@ -20,7 +20,6 @@ from sound_separation.data import audio
 from sound_separation.data import datasets
 from sound_separation.data import lists
 from sound_separation.evaluation import evaluator
-from sound_separation.inference import separate
 from sound_separation.inference import separator as separator_lib
 from sound_separation.models import folders
 
