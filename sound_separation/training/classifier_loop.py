@@ -101,7 +101,8 @@ def train_classifier(model_dir, train_list=None, vocabulary=None, validation_lis
     steps_per_checkpoint, max_checkpoints_to_keep, jit_compile, log_every,
       summary_every, time_limit_seconds, max_consecutive_nonfinite, stream: as
       in `loop.train`.
-    seed: the training data's shuffle and crop seed.
+    seed: the run's seed: the initial weights and the training data's
+      shuffle and crops (default: derived from `model_dir`, `run.start`).
     train_data, validation_data: datasets (or functions returning one) of
       `{'mixtures', 'labels'}` batches in place of the lists; validation data
       must be finite.
@@ -133,7 +134,7 @@ def train_classifier(model_dir, train_list=None, vocabulary=None, validation_lis
 
   run = run_lib.start(model_dir, build_trainer, lambda: keras.optimizers.Adam(learning_rate),
                       max_checkpoints_to_keep=max_checkpoints_to_keep, jit_compile=jit_compile,
-                      describe=describe)
+                      describe=describe, seed=seed)
   done = run_lib.already_done(run, num_steps, stream)
   if done is not None:
     return done

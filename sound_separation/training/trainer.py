@@ -372,8 +372,8 @@ class MixITTrainer(training_model.TrainingModel):
 
   def _step_seed(self, stream):
     """`[stream, step]`: random choices of a step that a resumed run makes again alike."""
-    step = (self.optimizer.iterations if self.optimizer is not None
-            else tf.constant(0, tf.int64))
+    optimizer = getattr(self, "optimizer", None)  # none before `compile`
+    step = optimizer.iterations if optimizer is not None else tf.constant(0, tf.int64)
     return tf.stack([tf.constant(stream, tf.int64), tf.cast(step, tf.int64)])
 
   def step_losses(self, batch, training):
