@@ -76,3 +76,42 @@ def tiny_checkpoint_separator(prefix):
     gin.clear_config()
   folders.restore_separator(separator, prefix)
   return separator
+
+
+def run_local_workers(command, num_workers=2, cwd=None, timeout=600, capture_stdout=False,
+                      env=None):
+  """Runs `command` as `num_workers` MultiWorkerMirroredStrategy workers on loopback.
+
+  Each process gets a TF_CONFIG naming its index in one cluster of free local
+  ports. Returns `[(returncode, stdout or None, stderr)]` in worker order;
+  every process is killed if one outlives `timeout`.
+  """
+  import json  # pylint: disable=import-outside-toplevel
+  import os  # pylint: disable=import-outside-toplevel
+  import socket  # pylint: disable=import-outside-toplevel
+  import subprocess  # pylint: disable=import-outside-toplevel
+
+  def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+      s.bind(("127.0.0.1", 0))
+      return s.getsockname()[1]
+
+  cluster = {"worker": [f"127.0.0.1:{free_port()}" for _ in range(num_workers)]}
+  workers, results = [], []
+  try:
+    for index in range(num_workers):
+      worker_env = dict(env if env is not None else os.environ, CUDA_VISIBLE_DEVICES="",
+                        TF_CONFIG=json.dumps({"cluster": cluster,
+                                              "task": {"type": "worker", "index": index}}))
+      workers.append(subprocess.Popen(
+          command, env=worker_env, cwd=cwd, text=True, stderr=subprocess.PIPE,
+          stdout=subprocess.PIPE if capture_stdout else subprocess.DEVNULL))
+    for w in workers:
+      out, err = w.communicate(timeout=timeout)
+      results.append((w.returncode, out, err))
+  finally:
+    for w in workers:
+      if w.poll() is None:
+        w.kill()
+        w.wait()
+  return results

@@ -3,13 +3,12 @@
 import json
 import os
 import pathlib
-import socket
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from conftest import run_local_workers
 from sound_separation.corpus import records as records_writer
 from sound_separation.data import audio
 from sound_separation.data import lists
@@ -17,12 +16,6 @@ from sound_separation.data import lists
 SCRIPT = str(pathlib.Path(__file__).resolve().parent / "input_sharding_worker.py")
 REPO = str(pathlib.Path(__file__).resolve().parents[1])
 NUM_CLIPS = 16
-
-
-def _free_port():
-  with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
 
 
 def _clips(root):
@@ -44,23 +37,9 @@ def test_two_workers_read_every_example_exactly_once(tmp_path, data_format):
     # Records keep 16-bit PCM: (i + 1) / 1000 rounds to within 1.5e-5, still distinct.
     data = records_writer.write_records(data, str(tmp_path / "rec" / "clips"), "clips",
                                         sample_rate=16000, num_shards=4).index
-  cluster = {"worker": [f"127.0.0.1:{_free_port()}" for _ in range(2)]}
-  workers = []
-  try:
-    for index in range(2):
-      env = dict(os.environ, PYTHONPATH=REPO, CUDA_VISIBLE_DEVICES="",
-                 TF_CONFIG=json.dumps({"cluster": cluster,
-                                       "task": {"type": "worker", "index": index}}))
-      workers.append(subprocess.Popen([sys.executable, SCRIPT, data, str(tmp_path), data_format],
-                                      env=env, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE, text=True))
-    errors = [w.communicate(timeout=300)[1] for w in workers]
-  finally:
-    for w in workers:
-      if w.poll() is None:
-        w.kill()
-        w.wait()
-  assert [w.returncode for w in workers] == [0, 0], errors[0][-4000:]
+  results = run_local_workers([sys.executable, SCRIPT, data, str(tmp_path), data_format],
+                              env=dict(os.environ, PYTHONPATH=REPO), timeout=300)
+  assert [r[0] for r in results] == [0, 0], results[0][2][-4000:]
   seen = [json.loads((tmp_path / f"worker{i}.json").read_text()) for i in range(2)]
   assert seen[0]["replicas"] == 2
   first, second = seen[0]["seen"], seen[1]["seen"]
@@ -71,7 +50,6 @@ def test_two_workers_read_every_example_exactly_once(tmp_path, data_format):
 @pytest.mark.slow
 def test_training_under_two_workers_reads_per_host_and_checkpoints(tmp_path):
   data = _clips(tmp_path)
-  cluster = {"worker": [f"127.0.0.1:{_free_port()}" for _ in range(2)]}
   params = [f"sound_separation.training_dataset.unsupervised_list = '{data}'",
             "sound_separation.training_dataset.batch_size = 8",
             "sound_separation.training_dataset.clip_seconds = 0.02",
@@ -82,21 +60,10 @@ def test_training_under_two_workers_reads_per_host_and_checkpoints(tmp_path):
   command = ([sys.executable, "-m", "sound_separation", "train", "--strategy=multi_worker",
               f"--model_dir={tmp_path / 'run'}", "--gin_file=models/tiny"]
              + [f"--gin_param={p}" for p in params])
-  workers = []
-  try:
-    for index in range(2):
-      env = dict(os.environ, PYTHONPATH=REPO, CUDA_VISIBLE_DEVICES="",
-                 TF_CONFIG=json.dumps({"cluster": cluster,
-                                       "task": {"type": "worker", "index": index}}))
-      workers.append(subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True))
-    outputs = [w.communicate(timeout=600) for w in workers]
-  finally:
-    for w in workers:
-      if w.poll() is None:
-        w.kill()
-        w.wait()
-  assert [w.returncode for w in workers] == [0, 0], outputs[0][1][-4000:]
+  results = run_local_workers(command, cwd=tmp_path, capture_stdout=True,
+                              env=dict(os.environ, PYTHONPATH=REPO))
+  assert [r[0] for r in results] == [0, 0], results[0][2][-4000:]
+  outputs = [(r[1], r[2]) for r in results]
   assert "step 4/4" in outputs[0][0]
   checkpoints = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("ckpt-*.index"))
   assert checkpoints == ["ckpt-2.index", "ckpt-4.index"]

@@ -1,6 +1,5 @@
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -12,6 +11,7 @@ import tensorflow as tf
 
 import distributed_equivalence as dist
 from conftest import assert_finite
+from conftest import run_local_workers
 from sound_separation.layers.tdcn import TDCNBlock
 from sound_separation.layers.tdcn import TDCNPlusPlus
 from sound_separation.losses import covariance_loss
@@ -327,33 +327,12 @@ def test_mirrored_strategy_matches_one_device(mirrored_run):
                              result["single_losses"], rtol=1e-6)
 
 
-def _free_port():
-  with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_multi_worker_mirrored_strategy_matches_one_device(mirrored_run,
                                                            tmp_path):
   _, (single, single_losses) = mirrored_run
-  cluster = {"worker": [f"127.0.0.1:{_free_port()}" for _ in range(2)]}
-  workers = []
-  try:
-    for index in range(2):
-      tf_config = {"cluster": cluster,
-                   "task": {"type": "worker", "index": index}}
-      env = dict(os.environ, TF_CONFIG=json.dumps(tf_config))
-      workers.append(subprocess.Popen(
-          [sys.executable, SCRIPT, "worker", str(tmp_path)], env=env,
-          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
-    errors = [w.communicate(timeout=300)[1] for w in workers]
-  finally:
-    for w in workers:
-      if w.poll() is None:
-        w.kill()
-        w.wait()
-  assert [w.returncode for w in workers] == [0, 0], errors[0][-4000:]
+  results = run_local_workers([sys.executable, SCRIPT, "worker", str(tmp_path)], timeout=300)
+  assert [r[0] for r in results] == [0, 0], results[0][2][-4000:]
   weights, losses = dist.load_weights(tmp_path / "multi_worker.npz")
   with np.load(tmp_path / "multi_worker.npz") as data:
     assert int(data["num_replicas"]) == 2
