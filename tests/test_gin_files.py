@@ -287,3 +287,33 @@ def test_a_configurable_loss_argument_is_honoured():
   finally:
     gin.clear_config()
   assert bound == explicit != default
+
+
+@pytest.mark.parametrize("precision, compute", [("mixed_bfloat16", "bfloat16"),
+                                                ("mixed_float16", "float16")])
+def test_a_run_at_reduced_precision_leaves_the_global_policy_alone(tmp_path, precision,
+                                                                   compute):
+  import keras  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  lines = []
+  for i in range(4):
+    soundfile.write(str(tmp_path / f"c{i}.wav"), 0.1 * rng.standard_normal(1600), 16000,
+                    subtype="FLOAT")
+    lines.append(f"c{i}.wav")
+  (tmp_path / "clips.txt").write_text("\n".join(lines) + "\n")
+  gin.clear_config()
+  try:
+    gin_utils.parse_gin(["models/tiny"], [
+        f"sound_separation.training_dataset.unsupervised_list = '{tmp_path / 'clips.txt'}'",
+        "sound_separation.training_dataset.batch_size = 4",
+        "sound_separation.training_dataset.clip_seconds = 0.05"])
+    result = loop.train(str(tmp_path / "run"), num_steps=2, steps_per_checkpoint=2,
+                        precision=precision, num_audio_examples=0, stream=io.StringIO())
+  finally:
+    gin.clear_config()
+  assert keras.config.dtype_policy().name == "float32"
+  assert result.trainer.separator.tdcn.conv_block_0.dense1.dense.compute_dtype == compute
+  assert all(v.dtype == "float32" for v in result.trainer.trainable_variables)
+  assert isinstance(result.trainer.optimizer, keras.optimizers.LossScaleOptimizer) == (
+      precision == "mixed_float16")
+  assert np.isfinite(result.metrics["loss"])
