@@ -13,7 +13,6 @@ import io
 import os
 import posixpath
 import re
-import shutil
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 
@@ -124,7 +123,7 @@ def is_absolute(path):
 def resolve(list_path, entry):
   """`entry` of a list file as a path: absolute entries (or URLs) as they are,
   relative ones against the list's folder, on the list's filesystem."""
-  if is_absolute(entry) or _SCHEME.match(entry):
+  if is_absolute(entry):
     return entry
   return join(dirname(list_path), entry)
 
@@ -138,13 +137,6 @@ def relative(path, start):
 
 def exists(path):
   return _gfile().exists(os.fspath(path)) if is_remote(path) else os.path.exists(_local(path))
-
-
-def isfile(path):
-  if is_remote(path):
-    gfile = _gfile()
-    return gfile.exists(os.fspath(path)) and not gfile.isdir(os.fspath(path))
-  return os.path.isfile(_local(path))
 
 
 def isdir(path):
@@ -162,20 +154,6 @@ def listdir(path):
   if is_remote(path):
     return sorted(name.rstrip("/") for name in _gfile().listdir(os.fspath(path)))
   return sorted(os.listdir(_local(path)))
-
-
-def remove(path):
-  if is_remote(path):
-    _gfile().remove(os.fspath(path))
-  else:
-    os.remove(_local(path))
-
-
-def rmtree(path):
-  if is_remote(path):
-    _gfile().rmtree(os.fspath(path))
-  else:
-    shutil.rmtree(_local(path))
 
 
 def rename(source, target, overwrite=False):

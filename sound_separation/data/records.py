@@ -23,6 +23,7 @@ list path's file decoding (docs/benchmarks.md#input-pipeline).
 
 import json
 
+import numpy as np
 import tensorflow as tf
 
 from sound_separation import filesystem
@@ -69,7 +70,6 @@ def read_index(path):
 
 def serialize(pcm16, labels=(), path=""):
   """One record: `pcm16` int16 `[C, T]` (or `[T]`), label indices, source path."""
-  import numpy as np  # pylint: disable=import-outside-toplevel
   pcm16 = np.asarray(pcm16)
   if pcm16.dtype != np.int16:
     raise TypeError(f"records hold int16 PCM, got {pcm16.dtype}")
@@ -107,13 +107,14 @@ def parse(serialized, shard, position):
   return waveforms, tf.sparse.to_dense(example["labels"]), example["path"]
 
 
-def examples(index_path):
+def examples(index):
   """Yields `(waveforms float32 [C, T], label indices, source path)` of every record, in order.
 
-  Eager iteration for evaluation and checks; training reads through
-  `datasets.records_dataset`.
+  `index`: the index's path, or what `read_index` returned. Eager iteration
+  for evaluation and checks; training reads through `datasets.records_dataset`.
   """
-  index = read_index(index_path)
+  if not isinstance(index, dict):
+    index = read_index(index)
   for shard in index["shard_paths"]:
     for position, serialized in tf.data.TFRecordDataset(shard).enumerate():
       waveforms, labels, path = parse(serialized, shard, position)

@@ -76,7 +76,7 @@ def _read_example(task, list_path, number, mixture_path, source_paths, sample_ra
 
 
 def _records_examples(task, index_path, sample_rate):
-  """`(source path, read(number))` of a FUSS records corpus (`data.records`), in order."""
+  """`(count, iterator of (source path, read(number)))` of a FUSS records corpus, in order."""
   index = records_lib.read_index(index_path)
   if index["format"] != "fuss":
     raise ValueError(f"'{index_path}' holds {index['format']} records; evaluation needs FUSS "
@@ -85,14 +85,18 @@ def _records_examples(task, index_path, sample_rate):
     raise ValueError(f"'{index_path}' holds audio at {index['sample_rate']} Hz, not "
                      f"{sample_rate} Hz")
   expected = _NUM_SOURCES[task]
-  for waveforms, _, path in records_lib.examples(index_path):
-    def read(number, waveforms=waveforms, path=path):
-      if expected is not None and waveforms.shape[0] - 1 != expected:
-        raise examples.ExampleError(
-            path, f"record {number} of '{index_path}' has {waveforms.shape[0] - 1} "
-            f"source(s); task {task!r} needs {expected} ({_SOURCE_NAMES[task]})")
-      return waveforms[0], waveforms[1:]
-    yield path, read
+
+  def items():
+    for waveforms, _, path in records_lib.examples(index):
+      def read(number, waveforms=waveforms, path=path):
+        if expected is not None and waveforms.shape[0] - 1 != expected:
+          raise examples.ExampleError(
+              path, f"record {number} of '{index_path}' has {waveforms.shape[0] - 1} "
+              f"source(s); task {task!r} needs {expected} ({_SOURCE_NAMES[task]})")
+        return waveforms[0], waveforms[1:]
+      yield path, read
+
+  return sum(index["counts"]), items()
 
 
 def _separate(separate_fn, waveform, mixture_path, what):
@@ -190,19 +194,18 @@ def evaluate(separate_fn, list_path, task="fuss", sample_rate=16000, out_dir=Non
   if not filesystem.is_remote(list_path):
     list_path = os.path.abspath(list_path)
   if records_lib.is_index(list_path):
-    examples = _records_examples(task, list_path, sample_rate)
-    total = sum(records_lib.read_index(list_path)["counts"])
+    total, items = _records_examples(task, list_path, sample_rate)
   else:
     listed = lists.read_fuss_list(list_path)
     total = len(listed)
-    examples = ((mixture_path, lambda number, m=mixture_path, s=source_paths: _read_example(
+    items = ((mixture_path, lambda number, m=mixture_path, s=source_paths: _read_example(
         task, list_path, number, m, s, sample_rate)) for mixture_path, source_paths in listed)
   if max_examples is not None:
-    examples = itertools.islice(examples, max_examples)
+    items = itertools.islice(items, max_examples)
     total = min(total, max_examples)
 
   records, rows = [], []
-  for number, (mixture_path, read) in enumerate(examples, start=1):
+  for number, (mixture_path, read) in enumerate(items, start=1):
     mixture, sources = read(number)
     record = _score(task, separate_fn, mixture, sources, mixture_path, number)
     records.append(record)
