@@ -29,15 +29,23 @@ Commands:
 
 `sound-separation <command> --help` lists a command's flags. Flags are
 absl-style (`--name=value`; repeat multi-valued flags).
+
+The command line is quiet: TensorFlow's, XLA's and absl's internal log lines
+are hidden (set before TensorFlow loads; `--help` does not load it at all).
+`--verbose` before or after the command, or `SOUND_SEPARATION_VERBOSE=1`,
+shows them.
 """
 
 import os
+import re
 import sys
+import tempfile
 import traceback
 
 from absl import flags
 
 PROG = "sound-separation"
+VERBOSE_ENV = "SOUND_SEPARATION_VERBOSE"
 
 
 class UsageError(Exception):
@@ -193,6 +201,9 @@ def _separate_flags():
                      "this length...", flag_values=fv)
   flags.DEFINE_float("overlap_seconds", 1.0, "...overlapping by at least this much, "
                      "matched and cross-faded.", flag_values=fv)
+  flags.DEFINE_bool("report", False, "Also write OUT_DIR/index.html: every input and its "
+                    "outputs with audio players, spectrograms and levels (opens from disk).",
+                    flag_values=fv)
   return fv
 
 
@@ -217,7 +228,7 @@ def _run_separate(fv, stream, paths):
   print(f"Model: {separator.description}", file=stream, flush=True)
   summary = separate.separate_files(separator, paths, fv.out_dir, fv.overwrite,
                                     fv.num_sources, fv.chunk_seconds, fv.overlap_seconds,
-                                    stream)
+                                    stream, report=fv.report)
   return 1 if summary.failed else 0
 
 
@@ -235,13 +246,17 @@ def _study_flags():
                             "\"DEV='/data/devcorpus'\"; repeatable.", flag_values=fv)
   flags.DEFINE_string("only", None, "Train only the runs matching this pattern (e.g. "
                       "'m4/*'); the report covers every finished run.", flag_values=fv)
+  flags.DEFINE_boolean("train_only", False, "Only train (or resume) the runs that can start; "
+                       "select, test and report nothing (a later run without it does).",
+                       flag_values=fv)
   return fv
 
 
 def _run_study(fv, stream):
   from sound_separation.study import runner  # pylint: disable=import-outside-toplevel
   _require(fv, "config", "out_dir")
-  runner.run_study(fv.config, fv.out_dir, fv.results_dir, fv.gin_param, fv.only, stream)
+  runner.run_study(fv.config, fv.out_dir, fv.results_dir, fv.gin_param, fv.only, stream,
+                   train_only=fv.train_only)
 
 
 def _require(fv, *names):
@@ -319,8 +334,68 @@ def _usage():
   lines = [f"usage: {PROG} <command> [--flags]", "", "commands:"]
   width = max(len(name) for name in COMMANDS) + 2
   lines += [f"  {name:{width}s}{text}" for name, (_, _, text) in COMMANDS.items()]
-  lines += ["", f"'{PROG} <command> --help' lists a command's flags."]
+  lines += ["", f"'{PROG} <command> --help' lists a command's flags; '--verbose' (or "
+            f"{VERBOSE_ENV}=1) shows TensorFlow's log lines."]
   return "\n".join(lines)
+
+
+def quiet_logs(verbose):
+  """Hides TensorFlow's C++ (and XLA's) log lines below errors unless `verbose`.
+
+  Must run before TensorFlow is imported: its C++ logging reads the level
+  once, at load. The user's own `TF_CPP_MIN_LOG_LEVEL` wins.
+  """
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "2")
+
+
+# TensorFlow's C++ start-up notices (oneDNN, CPU features), written at
+# import before its log level applies; their continuation lines follow them.
+_STARTUP_NOTICE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\)"
+                             r"|[IW]\d{4} \d\d:\d\d:[\d.]+ +\d+ [\w.]+:\d+\])")
+_LOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:[\d.]+ +\d+ [\w.]+:\d+\]")
+
+
+def import_tensorflow_quietly():
+  """Imports TensorFlow with its start-up notices filtered out of stderr.
+
+  TensorFlow 2.18+ writes its info and warning notices at import through
+  absl's C++ logging, which `TF_CPP_MIN_LOG_LEVEL` does not reach yet; they go
+  straight to file descriptor 2. So the import runs with descriptor 2 on a
+  temporary file, and what it wrote goes back to stderr less the notices
+  (and their continuation lines). Errors pass; if the import fails,
+  everything it wrote is shown.
+  """
+  if "tensorflow" in sys.modules:
+    return
+  sys.stderr.flush()
+  saved = os.dup(2)
+  failed = True
+  with tempfile.TemporaryFile() as capture:
+    os.dup2(capture.fileno(), 2)
+    try:
+      import tensorflow  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+      failed = False
+    finally:
+      sys.stderr.flush()
+      os.dup2(saved, 2)
+      os.close(saved)
+      capture.seek(0)
+      dropping = False
+      for line in capture.read().decode("utf-8", "replace").splitlines():
+        if not failed:
+          if _STARTUP_NOTICE.match(line):
+            dropping = True
+            continue
+          if dropping and not _LOG_LINE.match(line):
+            continue  # a dropped notice's continuation
+          dropping = False
+        print(line, file=sys.stderr)
+
+
+def _set_python_logging(verbose):
+  """absl's Python logging (TensorFlow's and our INFO lines) at INFO only when verbose."""
+  from absl import logging  # pylint: disable=import-outside-toplevel
+  logging.set_verbosity(logging.INFO if verbose else logging.WARNING)
 
 
 def main(argv=None, stream=None):
@@ -328,6 +403,8 @@ def main(argv=None, stream=None):
   argv = list(sys.argv if argv is None else argv)
   stream = stream or sys.stdout
   args = argv[1:]
+  verbose = "--verbose" in args or os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+  args = [a for a in args if a != "--verbose"]
   if not args or args[0] in ("-h", "--help", "help"):
     print(_usage(), file=stream)
     return 0 if args else 2
@@ -341,7 +418,7 @@ def main(argv=None, stream=None):
     print(f"usage: {PROG} {command} [--flags]\n\n{fv.get_help()}", file=stream)
     return 0
   # TensorFlow's C++ start-up chatter would bury the progress lines.
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  quiet_logs(verbose)
   # TensorFlow's default CPU allocator hands large buffers back to the system
   # and faults them in again every step; BFC keeps them. Paper-size step
   # (tools/bench_train_step.py): 16.1 vs 20.2 CPU-s, 4.77 vs 5.32 GB. It only
@@ -351,8 +428,9 @@ def main(argv=None, stream=None):
     rest = fv([f"{PROG} {command}"] + args)[1:]
     if rest and command not in POSITIONAL:
       raise UsageError(f"unexpected arguments {rest}")
-    from absl import logging  # pylint: disable=import-outside-toplevel
-    logging.set_verbosity(logging.INFO)
+    _set_python_logging(verbose)
+    if not verbose:
+      import_tensorflow_quietly()
     status = run(fv, stream, rest) if command in POSITIONAL else run(fv, stream)
   except (flags.Error, UsageError) as e:
     print(f"{PROG} {command}: error: {e}\n(see '{PROG} {command} --help')", file=sys.stderr)

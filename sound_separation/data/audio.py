@@ -275,6 +275,16 @@ def file_sample_rate(path):
     raise AudioReadError(path, f"{type(e).__name__}: {e}") from e
 
 
+def file_duration(path):
+  """The length of an audio file in seconds (from its header); raises AudioReadError."""
+  path = str(path)
+  try:
+    info = soundfile.info(filesystem.readable(path))
+  except (RuntimeError, OSError, ValueError, TypeError) as e:
+    raise AudioReadError(path, f"{type(e).__name__}: {e}") from e
+  return info.frames / float(info.samplerate)
+
+
 def read_audio(path, sample_rate=16000, backend="auto"):
   """Reads an audio file as a mono float32 waveform at `sample_rate`.
 

@@ -158,6 +158,45 @@ def write_examples_csv(path, rows):
   filesystem.write_text(path, buffer.getvalue())
 
 
+def score_examples(separate_fn, list_path, task="fuss", sample_rate=16000, max_examples=None):
+  """Separates and scores every example of a list, one at a time.
+
+  Args: as `evaluate`.
+
+  Returns:
+    `(records, rows)`: the `metrics.score_*` record of each example (what
+    `metrics.summarize` aggregates; e.g. for bootstrap intervals), and the
+    same as flat CSV rows ("index", "mixture" path, the record's fields).
+
+  Raises: as `evaluate`.
+  """
+  _check_args(task, max_examples)
+  sample_rate = audio.check_sample_rate(sample_rate)
+  list_path = os.fspath(list_path)
+  if not filesystem.is_remote(list_path):
+    list_path = os.path.abspath(list_path)
+  if records_lib.is_index(list_path):
+    total, items = _records_examples(task, list_path, sample_rate)
+  else:
+    listed = lists.read_fuss_list(list_path)
+    total = len(listed)
+    items = ((mixture_path, lambda number, m=mixture_path, s=source_paths: _read_example(
+        task, list_path, number, m, s, sample_rate)) for mixture_path, source_paths in listed)
+  if max_examples is not None:
+    items = itertools.islice(items, max_examples)
+    total = min(total, max_examples)
+
+  records, rows = [], []
+  for number, (mixture_path, read) in enumerate(items, start=1):
+    mixture, sources = read(number)
+    record = _score(task, separate_fn, mixture, sources, mixture_path, number)
+    records.append(record)
+    rows.append({"index": number, "mixture": mixture_path, **_flatten(record)})
+    if number % 100 == 0:
+      _LOG.info("evaluated %d/%d examples", number, total)
+  return records, rows
+
+
 def evaluate(separate_fn, list_path, task="fuss", sample_rate=16000, out_dir=None,
              max_examples=None, stream=None):
   """Separates and scores every example of a list; returns the summary.
@@ -188,33 +227,12 @@ def evaluate(separate_fn, list_path, task="fuss", sample_rate=16000, out_dir=Non
       with the wrong number of files for `task`, or a source whose length
       differs from its mixture's (naming the file).
   """
-  _check_args(task, max_examples)
-  sample_rate = audio.check_sample_rate(sample_rate)
+  records, rows = score_examples(separate_fn, list_path, task, sample_rate, max_examples)
+  summary = metrics.summarize(records)
   list_path = os.fspath(list_path)
   if not filesystem.is_remote(list_path):
     list_path = os.path.abspath(list_path)
-  if records_lib.is_index(list_path):
-    total, items = _records_examples(task, list_path, sample_rate)
-  else:
-    listed = lists.read_fuss_list(list_path)
-    total = len(listed)
-    items = ((mixture_path, lambda number, m=mixture_path, s=source_paths: _read_example(
-        task, list_path, number, m, s, sample_rate)) for mixture_path, source_paths in listed)
-  if max_examples is not None:
-    items = itertools.islice(items, max_examples)
-    total = min(total, max_examples)
-
-  records, rows = [], []
-  for number, (mixture_path, read) in enumerate(items, start=1):
-    mixture, sources = read(number)
-    record = _score(task, separate_fn, mixture, sources, mixture_path, number)
-    records.append(record)
-    rows.append({"index": number, "mixture": mixture_path, **_flatten(record)})
-    if number % 100 == 0:
-      _LOG.info("evaluated %d/%d examples", number, total)
-
-  summary = metrics.summarize(records)
-  summary.update(task=task, list_path=list_path, sample_rate=sample_rate)
+  summary.update(task=task, list_path=list_path, sample_rate=audio.check_sample_rate(sample_rate))
   if out_dir is not None:
     filesystem.makedirs(out_dir)
     filesystem.write_text(filesystem.join(out_dir, SUMMARY_FILE),

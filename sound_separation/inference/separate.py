@@ -32,11 +32,18 @@ import scipy.optimize
 
 from sound_separation import filesystem
 from sound_separation.data import audio
+from sound_separation.evaluation import listening
 
 # What a folder argument expands to (libsndfile's formats, by extension).
 AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
                     ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64", ".voc", ".sd2")
 _PARTIAL = ".partial-"
+# Compiling the fixed-length function (XLA) costs more on its first call than
+# tracing the any-length graph, and saves time on every later chunk. Measured
+# with the shipped model (tools/bench_cli.py, docs/benchmarks.md): about
+# 1.5 s more up front, 0.11 s less per 10 s chunk, so it pays from about 14
+# chunks on; a job with fewer chunks in all runs uncompiled.
+COMPILE_MIN_CHUNKS = 16
 
 
 def _chunk_starts(num_samples, chunk, hop):
@@ -57,8 +64,15 @@ def _match(previous, current):
   return columns[np.argsort(rows)]
 
 
+def num_chunks(num_samples, sample_rate, chunk_seconds=10.0, overlap_seconds=1.0):
+  """How many chunks `separate_waveform` cuts `num_samples` at `sample_rate` into."""
+  chunk = int(round(chunk_seconds * sample_rate))
+  overlap = int(round(overlap_seconds * sample_rate))
+  return len(_chunk_starts(int(num_samples), chunk, chunk - overlap))
+
+
 def separate_waveform(separator, waveform, chunk_seconds=10.0, overlap_seconds=1.0,
-                      batch_size=4):
+                      batch_size=4, compiled=True):
   """Separates one long waveform at the model's rate.
 
   Args:
@@ -71,6 +85,9 @@ def separate_waveform(separator, waveform, chunk_seconds=10.0, overlap_seconds=1
     overlap_seconds: at least this much overlap between consecutive chunks
       (the last chunk is aligned to the end, so its overlap may be longer).
     batch_size: chunks per call of the separator.
+    compiled: use the separator's compiled fixed-length function where it
+      has one (False: always the any-length graph, which starts sooner; see
+      `COMPILE_MIN_CHUNKS`).
 
   Returns:
     float32 `[M, T]`.
@@ -91,8 +108,8 @@ def separate_waveform(separator, waveform, chunk_seconds=10.0, overlap_seconds=1
   # length, where it has one: one program for every file. A shorter input
   # takes the any-length graph rather than being padded, since padding would
   # change the separator's statistics over time and so its outputs.
-  compiled = getattr(separator, "has_fixed_length", None)
-  compiled = compiled is not None and num_samples >= chunk and compiled(chunk)
+  has_fixed = getattr(separator, "has_fixed_length", None)
+  compiled = compiled and has_fixed is not None and num_samples >= chunk and has_fixed(chunk)
   call = separator.fixed_length(chunk) if compiled else separator
   starts = _chunk_starts(num_samples, chunk, chunk - overlap)
   length = min(chunk, num_samples)
@@ -124,7 +141,7 @@ def loudest(separated, num_sources):
 
 
 def separate_file(separator, path, out_dir, num_sources=None, chunk_seconds=10.0,
-                  overlap_seconds=1.0, subtype="FLOAT"):
+                  overlap_seconds=1.0, subtype="FLOAT", compiled=True):
   """Separates an audio file; writes `<out_dir>/<name>_source<j>.wav` per output.
 
   Args:
@@ -136,6 +153,7 @@ def separate_file(separator, path, out_dir, num_sources=None, chunk_seconds=10.0
     chunk_seconds, overlap_seconds: as in `separate_waveform`.
     subtype: libsndfile subtype of the written wavs; 'FLOAT' keeps samples
       beyond full scale, which separated sources of a loud mixture can have.
+    compiled: as in `separate_waveform`.
 
   Returns:
     The written paths, in output order.
@@ -143,7 +161,7 @@ def separate_file(separator, path, out_dir, num_sources=None, chunk_seconds=10.0
   rate = audio.file_sample_rate(path)
   waveform = audio.read_audio(path, sample_rate=rate)
   separated = separate_waveform(separator, audio.resample(waveform, rate, separator.sample_rate),
-                                chunk_seconds, overlap_seconds)
+                                chunk_seconds, overlap_seconds, compiled=compiled)
   keep = (np.arange(separated.shape[0]) if num_sources is None
           else loudest(separated, num_sources))
   restored = audio.resample(separated[keep], separator.sample_rate, rate)
@@ -255,8 +273,56 @@ def _duration(seconds):
   return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
+def _job_chunks(inputs, sample_rate, chunk_seconds, overlap_seconds):
+  """Chunks of all inputs together, from their headers (unreadable files count 0)."""
+  total = 0
+  for item in inputs:
+    try:
+      seconds = audio.file_duration(item.path)
+    except audio.AudioReadError:
+      continue
+    total += num_chunks(max(1, int(seconds * sample_rate)), sample_rate, chunk_seconds,
+                        overlap_seconds)
+  return total
+
+
+def write_listening_page(out_dir, items, description, stream=None):
+  """`<out_dir>/index.html`: each input with its outputs, players and spectrograms.
+
+  Args:
+    out_dir: the root of the output folders.
+    items: `(input path, output folder)` pairs whose outputs exist.
+    description: the model, for the page's introduction.
+    stream: where to say what was written (None: nowhere).
+
+  Returns:
+    the page's path.
+  """
+  page = listening.ListeningPage(
+      "Separations", f"Model: {description}. Each input with its separated outputs; an "
+      f"output is marked active when its level is within "
+      f"{listening.ACTIVE_BELOW_MIXTURE_DB:g} dB of its input's.")
+  for path, folder in items:
+    rate = audio.file_sample_rate(path)
+    limit = int(listening.MAX_PICTURE_SECONDS * rate)
+    mixture = audio.read_audio(path, sample_rate=rate)[:limit]
+    outputs = sorted(f for f in filesystem.listdir(folder) if f.endswith(".wav"))
+    waveforms = [audio.read_audio(filesystem.join(folder, f), sample_rate=rate)[:limit]
+                 for f in outputs]
+    active = listening.outputs_activity(waveforms, mixture)
+    tracks = [listening.Track("input", path, mixture, rate)]
+    tracks += [listening.Track(os.path.splitext(f)[0].rsplit("_", 1)[-1], filesystem.join(
+        folder, f), w, rate, active=a) for f, w, a in zip(outputs, waveforms, active)]
+    page.add(os.fspath(path), tracks, scores={
+        "active outputs": f"{sum(active)} of {len(active)}"})
+  written = page.write(out_dir)
+  if stream is not None:
+    print(f"Listening page: {written}", file=stream, flush=True)
+  return written
+
+
 def separate_files(separator, paths, out_dir, overwrite=False, num_sources=None,
-                   chunk_seconds=10.0, overlap_seconds=1.0, stream=None):
+                   chunk_seconds=10.0, overlap_seconds=1.0, stream=None, report=False):
   """Separates many files and folders; never overwrites, never stops at a bad file.
 
   Each input's outputs (`separate_file`) go to `output_folder(out_dir, ...)`.
@@ -271,6 +337,8 @@ def separate_files(separator, paths, out_dir, overwrite=False, num_sources=None,
       they are skipped, so a re-run resumes a big job).
     num_sources, chunk_seconds, overlap_seconds: as in `separate_file`.
     stream: progress and summary (default stdout).
+    report: also write `<out_dir>/index.html` (`write_listening_page`) with
+      every input whose outputs are there (separated now or before).
 
   Returns:
     A `Summary`.
@@ -285,6 +353,9 @@ def separate_files(separator, paths, out_dir, overwrite=False, num_sources=None,
       raise ValueError(f"inputs {sources} would share the output folder {folder}; rename one")
   separated, skipped = [], []
   start = time.monotonic()
+  # A short job (one 10 s file) runs sooner uncompiled: COMPILE_MIN_CHUNKS.
+  compiled = _job_chunks(inputs, separator.sample_rate, chunk_seconds,
+                         overlap_seconds) >= COMPILE_MIN_CHUNKS
   for number, item in enumerate(inputs, start=1):
     folder = output_folder(out_dir, item.relative)
     done = number - 1
@@ -299,7 +370,8 @@ def separate_files(separator, paths, out_dir, overwrite=False, num_sources=None,
       continue
     try:
       written = _write_atomically(folder, lambda tmp, item=item: separate_file(
-          separator, item.path, tmp, num_sources, chunk_seconds, overlap_seconds))
+          separator, item.path, tmp, num_sources, chunk_seconds, overlap_seconds,
+          compiled=compiled))
     except Exception as e:  # pylint: disable=broad-except
       # One bad file must not stop a batch of thousands; the reason is kept.
       failed.append((item.path, f"{type(e).__name__}: {e}"))
@@ -312,4 +384,9 @@ def separate_files(separator, paths, out_dir, overwrite=False, num_sources=None,
         flush=True)
   for path, reason in failed:
     print(f"  failed: {path}: {reason}", file=stream, flush=True)
+  if report:
+    done = set(separated) | set(skipped)
+    write_listening_page(out_dir, [(i.path, output_folder(out_dir, i.relative)) for i in inputs
+                                   if i.path in done],
+                         getattr(separator, "description", "?"), stream)
   return Summary(separated, skipped, failed)

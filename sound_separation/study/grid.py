@@ -11,28 +11,79 @@ for each M:
   `mixit` (MixIT only: the control that separates the effect of the loss
   from the effect of training longer), `l1`, `l1_l2`, `covariance`,
   `l1_l2+covariance` (L1/L2 at the weight, covariance at
-  `covariance_weight`).
+  `covariance_weight`); `mixit_efficient` and `l1_l2_efficient`, the same
+  trained with the efficient (least-squares) MixIT solver instead of the
+  recipe's exact one (paper claim 2); and the semantic arms, which need a
+  pretrained classifier (`classifier_dir`) and weakly labelled training clips
+  (`label_vocabulary`): `soft_or` and `soft_xor` (classification loss at the
+  weight, classifier frozen), `cosine` (cosine-similarity loss at the weight,
+  classifier trained jointly, as the paper found necessary) and
+  `soft_or+cosine+l1_l2` (the paper's best row: soft-OR at the weight, cosine
+  at `cosine_weight`, L1/L2 at `sparsity_weight`, classifier joint);
+- `..._s<seed>`: the same run again with another seed (`extra_seeds`).
+
+Every run binds its seed (`train.seed`) when the study sets `seed`: seeds
+are the study's parameters, written in the results, not derived from paths.
+A baseline may also be given as a model folder (`baseline_models`): it is
+then evaluated like a trained one, not trained again.
 """
 
 import dataclasses
 import math
 import os
+import re
 import typing
 
 from sound_separation import gin_utils
 
-# Each arm's gin bindings for a weight `w` (and the study's covariance weight).
+# Each arm's gin bindings for a weight `w`, given the study (its covariance,
+# cosine and sparsity weights, its classifier).
 _TRAINER = "sound_separation.MixITTrainer"
+
+
+def _sparsity(kind, weight):
+  return [f"{_TRAINER}.sparsity = {kind!r}", f"{_TRAINER}.sparsity_weight = {weight!r}"]
+
+
+def _efficient():
+  return [f"{_TRAINER}.mixit_solver = 'efficient'"]
+
+
+def _classifier(study, joint):
+  if not study.classifier_dir or not study.label_vocabulary:
+    raise ValueError("the semantic arms need Study.classifier_dir (a train-classifier run) and "
+                     "Study.label_vocabulary (its class names; the training list must carry "
+                     "weak labels)")
+  return [f"sound_separation.load_classifier.model_dir = {study.classifier_dir!r}",
+          f"{_TRAINER}.classifier = @sound_separation.load_classifier()",
+          f"{_TRAINER}.joint_classifier = {joint!r}",
+          f"sound_separation.training_dataset.vocabulary = {study.label_vocabulary!r}"]
+
+
+def _classification(study, aggregation, weight, joint):
+  return _classifier(study, joint) + [
+      f"{_TRAINER}.classification_aggregation = {aggregation!r}",
+      f"{_TRAINER}.classification_weight = {weight!r}"]
+
+
 ARMS = {
-    "mixit": lambda w, cov: [],
-    "l1": lambda w, cov: [f"{_TRAINER}.sparsity = 'l1'", f"{_TRAINER}.sparsity_weight = {w!r}"],
-    "l1_l2": lambda w, cov: [f"{_TRAINER}.sparsity = 'l1_l2'",
-                             f"{_TRAINER}.sparsity_weight = {w!r}"],
-    "covariance": lambda w, cov: [f"{_TRAINER}.covariance_weight = {w!r}"],
-    "l1_l2+covariance": lambda w, cov: [f"{_TRAINER}.sparsity = 'l1_l2'",
-                                        f"{_TRAINER}.sparsity_weight = {w!r}",
-                                        f"{_TRAINER}.covariance_weight = {cov!r}"],
+    "mixit": lambda w, study: [],
+    "l1": lambda w, study: _sparsity("l1", w),
+    "l1_l2": lambda w, study: _sparsity("l1_l2", w),
+    "covariance": lambda w, study: [f"{_TRAINER}.covariance_weight = {w!r}"],
+    "l1_l2+covariance": lambda w, study: _sparsity("l1_l2", w) + [
+        f"{_TRAINER}.covariance_weight = {float(study.covariance_weight)!r}"],
+    "mixit_efficient": lambda w, study: _efficient(),
+    "l1_l2_efficient": lambda w, study: _sparsity("l1_l2", w) + _efficient(),
+    "soft_or": lambda w, study: _classification(study, "or", w, False),
+    "soft_xor": lambda w, study: _classification(study, "xor", w, False),
+    "cosine": lambda w, study: _classifier(study, True) + [f"{_TRAINER}.cosine_weight = {w!r}"],
+    "soft_or+cosine+l1_l2": lambda w, study: (
+        _classification(study, "or", w, True)
+        + [f"{_TRAINER}.cosine_weight = {float(study.cosine_weight)!r}"]
+        + _sparsity("l1_l2", float(study.sparsity_weight))),
 }
+SEMANTIC_ARMS = ("soft_or", "soft_xor", "cosine", "soft_or+cosine+l1_l2")
 # The study's lists (paths relative to `data_root`).
 LISTS = ("train_list", "selection_list", "test_list", "mom_list", "speech_list",
          "enhancement_list")
@@ -40,7 +91,13 @@ LISTS = ("train_list", "selection_list", "test_list", "mom_list", "speech_list",
 # How the report names the arms (the paper's Table 1 wording).
 ARM_TITLES = {"baseline": "Baseline (MixIT)", "mixit": "MixIT continued (control)",
               "l1": "L1 sparsity", "l1_l2": "L1/L2 sparsity", "covariance": "Covariance",
-              "l1_l2+covariance": "L1/L2 sparsity + covariance"}
+              "l1_l2+covariance": "L1/L2 sparsity + covariance",
+              "mixit_efficient": "MixIT continued, efficient solver",
+              "l1_l2_efficient": "L1/L2 sparsity, efficient solver",
+              "soft_or": "Soft-OR classification (frozen classifier)",
+              "soft_xor": "Soft-XOR classification (frozen classifier)",
+              "cosine": "Cosine similarity (joint classifier)",
+              "soft_or+cosine+l1_l2": "Soft-OR + cosine + L1/L2 sparsity (joint classifier)"}
 
 
 class RunSpec(typing.NamedTuple):
@@ -54,6 +111,9 @@ class RunSpec(typing.NamedTuple):
     num_steps: the run's step budget.
     init_from: the baseline run's name for a fine-tune, else None.
     gin_params: the bindings the run adds to the recipe.
+    seed: the run's seed (`train.seed`), or None: derived from its folder.
+    init_model: for a baseline given as a model folder (not trained): its
+      path; else None.
   """
   name: str
   num_sources: int
@@ -62,6 +122,13 @@ class RunSpec(typing.NamedTuple):
   num_steps: int
   init_from: typing.Optional[str]
   gin_params: typing.Tuple[str, ...]
+  seed: typing.Optional[int] = None
+  init_model: typing.Optional[str] = None
+
+  @property
+  def row(self):
+    """The run's name without its seed suffix: the runs of one row differ only in seed."""
+    return re.sub(r"_s\d+$", "", self.name)
 
 
 def _positive_int(name, value):
@@ -101,6 +168,20 @@ class Study:
     speech_list: optional two-speaker list (task 'speech').
     enhancement_list: optional speech + noise list (task 'enhancement').
     msi_tolerance_db: the selection rule's MSi budget (`selection.py`).
+    seed: None (each run's seed derives from its folder, as in the first
+      round), or the seed every run binds (`train.seed`).
+    extra_seeds: `{run name: [seeds]}`: the named runs again with each of
+      these seeds, as `<name>_s<seed>` (error bars for the key rows).
+    baseline_models: `{M: model folder}`: use this separator as `m<M>/baseline`
+      instead of training one (e.g. an earlier round's selected baseline),
+      relative to `results_root`.
+    results_root: folder against which relative `baseline_models` resolve
+      (the study runner binds the study file's folder).
+    classifier_dir, label_vocabulary: the pretrained classifier (a
+      `train-classifier` run) and its class-name file (relative to
+      `data_root`), for the semantic arms.
+    cosine_weight: the cosine weight of `soft_or+cosine+l1_l2`.
+    sparsity_weight: the L1/L2 weight of `soft_or+cosine+l1_l2`.
   """
   name: str = "study"
   recipe: str = "studies/small_recipe"
@@ -121,6 +202,14 @@ class Study:
   speech_list: typing.Optional[str] = None
   enhancement_list: typing.Optional[str] = None
   msi_tolerance_db: float = 1.0
+  seed: typing.Optional[int] = None
+  extra_seeds: typing.Mapping[str, typing.Sequence[int]] = dataclasses.field(default_factory=dict)
+  baseline_models: typing.Mapping[int, str] = dataclasses.field(default_factory=dict)
+  results_root: str = ""
+  classifier_dir: typing.Optional[str] = None
+  label_vocabulary: typing.Optional[str] = None
+  cosine_weight: float = 1.0
+  sparsity_weight: float = 0.0
 
   def __post_init__(self):
     for name in ("baseline_steps", "finetune_steps", "steps_per_checkpoint"):
@@ -159,6 +248,23 @@ class Study:
       if not os.path.isfile(path):
         raise FileNotFoundError(f"Study.{name}: no such list {path!r}")
       setattr(self, name, os.path.abspath(path))
+    if self.label_vocabulary:
+      path = os.path.join(os.path.expanduser(self.data_root), self.label_vocabulary)
+      if not os.path.isfile(path):
+        raise FileNotFoundError(f"Study.label_vocabulary: no such file {path!r}")
+      self.label_vocabulary = os.path.abspath(path)
+    if self.seed is not None:
+      _positive_int("seed", self.seed)
+    for name, seeds in dict(self.extra_seeds).items():
+      for seed in seeds:
+        _positive_int(f"extra_seeds[{name!r}]", seed)
+    for m, folder in dict(self.baseline_models).items():
+      if m not in self.num_sources:
+        raise ValueError(f"Study.baseline_models names M = {m}, which is not in "
+                         f"Study.num_sources = {list(self.num_sources)}")
+      path = os.path.join(os.path.expanduser(self.results_root), folder)
+      if not os.path.isdir(path):
+        raise FileNotFoundError(f"Study.baseline_models[{m}]: no such model folder {path!r}")
     if not self.msi_tolerance_db >= 0:
       raise ValueError(f"Study.msi_tolerance_db must be >= 0, got {self.msi_tolerance_db!r}")
 
@@ -167,7 +273,7 @@ class Study:
     return dict(dict(self.arms_by_num_sources).get(num_sources, self.arms))
 
   def runs(self):
-    """The grid: `[RunSpec]`, each M's baseline before its fine-tunes."""
+    """The grid: `[RunSpec]`, each M's baseline before its fine-tunes, extra seeds last."""
     specs = []
     for m in self.num_sources:
       baseline = f"m{m}/baseline"
@@ -176,14 +282,33 @@ class Study:
                 f"sound_separation.train.steps_per_checkpoint = {self.steps_per_checkpoint}",
                 f"sound_separation.train.keep_checkpoint_every_steps = "
                 f"{self.steps_per_checkpoint}")
-      specs.append(RunSpec(baseline, m, "baseline", 0.0, self.baseline_steps, None,
+      init_model = dict(self.baseline_models).get(m)
+      if init_model is not None:
+        init_model = os.path.abspath(os.path.join(os.path.expanduser(self.results_root),
+                                                  init_model))
+      specs.append(RunSpec(baseline, m, "baseline", 0.0,
+                           0 if init_model else self.baseline_steps, None,
                            common + (f"sound_separation.train.num_steps = "
-                                     f"{self.baseline_steps}",)))
+                                     f"{self.baseline_steps}",),
+                           seed=self.seed, init_model=init_model))
       for arm, weights in self.arms_for(m).items():
         for w in weights:
           w = float(w)
           specs.append(RunSpec(
               f"m{m}/{arm}_w{weight_name(w)}", m, arm, w, self.finetune_steps, baseline,
               common + (f"sound_separation.train.num_steps = {self.finetune_steps}",
-                        *ARMS[arm](w, float(self.covariance_weight)))))
+                        *ARMS[arm](w, self)), seed=self.seed))
+    by_name = {spec.name: spec for spec in specs}
+    for name, seeds in dict(self.extra_seeds).items():
+      if name not in by_name:
+        raise ValueError(f"Study.extra_seeds names {name!r}, which is not a run of the grid "
+                         f"({', '.join(sorted(by_name))})")
+      spec = by_name[name]
+      if spec.init_model:
+        raise ValueError(f"Study.extra_seeds names {name!r}, a baseline given as a model "
+                         f"folder: it is not trained, so it has no seed to vary")
+      for seed in seeds:
+        if seed == self.seed:
+          raise ValueError(f"Study.extra_seeds[{name!r}] repeats Study.seed = {seed}")
+        specs.append(spec._replace(name=f"{name}_s{seed}", seed=seed))
     return specs

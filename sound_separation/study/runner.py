@@ -35,17 +35,21 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
+import zlib
 
 import numpy as np
 import tensorflow as tf
 
 from sound_separation import gin_utils
+from sound_separation.corpus import mom_sets
 from sound_separation.data import audio
 from sound_separation.data import lists
 from sound_separation.evaluation import evaluator
+from sound_separation.evaluation import metrics as metrics_lib
 from sound_separation.losses import mixture_invariant as mixit_lib
 from sound_separation.losses import snr
 from sound_separation.models import folders
@@ -63,6 +67,14 @@ def result_path(results_dir, name):
 
 def baseline_dir(results_dir, num_sources):
   return os.path.join(results_dir, "baselines", f"m{num_sources}")
+
+
+def scores_path(results_dir, name, task):
+  """Where a run's per-example test scores of one task live (JSON, committed)."""
+  return os.path.join(results_dir, "scores", name, task + ".json")
+
+
+TRAIN_TIME_FILE = "train_time.json"
 
 
 def _write_json(path, value):
@@ -90,6 +102,8 @@ def train_run(spec, study, run_dir, results_dir, stream, python=sys.executable):
     RuntimeError: the child failed (naming the run and its log).
   """
   params = list(study.gin_params) + list(spec.gin_params)
+  if spec.seed is not None:
+    params.append(f"sound_separation.train.seed = {spec.seed}")
   if spec.init_from is not None:
     params.append(f"sound_separation.train.init_checkpoint = "
                   f"{baseline_dir(results_dir, spec.num_sources)!r}")
@@ -97,6 +111,7 @@ def train_run(spec, study, run_dir, results_dir, stream, python=sys.executable):
   command = [python, "-m", "sound_separation", "train", f"--model_dir={run_dir}",
              f"--gin_file={study.recipe}"] + [f"--gin_param={p}" for p in params]
   log_path = os.path.join(run_dir, "train.log")
+  start = time.monotonic()
   with open(log_path, "a", encoding="utf-8") as log:
     log.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n")
     log.flush()
@@ -107,8 +122,24 @@ def train_run(spec, study, run_dir, results_dir, stream, python=sys.executable):
       if line.startswith(("step ", "Resumed", "Done", "Stopped")) or "already at step" in line:
         print(f"[{spec.name}] {line.rstrip()}", file=stream, flush=True)
     code = child.wait()
+  _add_train_time(run_dir, time.monotonic() - start)
   if code:
     raise RuntimeError(f"training run {spec.name} failed (exit status {code}); see {log_path}")
+
+
+def _add_train_time(run_dir, seconds):
+  """Adds one training invocation's wall time to `<run_dir>/train_time.json` (resumes add up)."""
+  path = os.path.join(run_dir, TRAIN_TIME_FILE)
+  spent = _read_json(path) if os.path.exists(path) else {"seconds": 0.0, "invocations": 0}
+  spent["seconds"] += seconds
+  spent["invocations"] += 1
+  _write_json(path, spent)
+
+
+def train_time(run_dir):
+  """`{"seconds", "invocations"}` of a run's training so far (zeros if none)."""
+  path = os.path.join(run_dir, TRAIN_TIME_FILE)
+  return _read_json(path) if os.path.exists(path) else {"seconds": 0.0, "invocations": 0}
 
 
 def kept_checkpoints(run_dir):
@@ -147,11 +178,14 @@ def _metrics(summary):
   return {k: summary.get(k) for k in keep}
 
 
-def evaluate_checkpoints(model, run_dir, list_path, stream, name):
-  """Selection-list metrics of every kept checkpoint, cached: `[{step, prefix, metrics}]`."""
+def evaluate_checkpoints(model, run_dir, list_path, stream, name, cache_dir=None):
+  """Selection-list metrics of every kept checkpoint, cached: `[{step, prefix, metrics}]`.
+
+  The cache is `<cache_dir or run_dir>/selection/step-<N>.json`.
+  """
   history = []
   for step, prefix in kept_checkpoints(run_dir):
-    cache = os.path.join(run_dir, "selection", f"step-{step}.json")
+    cache = os.path.join(cache_dir or run_dir, "selection", f"step-{step}.json")
     if os.path.exists(cache):
       metrics = _read_json(cache)
     else:
@@ -170,12 +204,14 @@ def _db(value):
   return "n/a" if value is None else f"{value:.2f}"
 
 
-def solver_agreement(model, list_path, max_moms=None):
+def solver_agreement(model, list_path, max_moms=None, seed=None):
   """How often efficient MixIT picks the exhaustive mixing matrix (paper claim 2).
 
-  The list's mixtures are paired in order (1+2, 3+4, ...) into MoMs; each
-  MoM is separated and both solvers choose the mixing matrix of the two
-  mixtures from the outputs, under the thresholded SNR loss of training.
+  The list's mixtures are paired into MoMs, in order (1+2, 3+4, ...) or,
+  given a `seed`, in a random order drawn from it (so that each model can be
+  measured on MoMs of its own); each MoM is separated and both solvers
+  choose the mixing matrix of the two mixtures from the outputs, under the
+  thresholded SNR loss of training.
 
   Returns:
     dict: "num_moms"; "same_matrix" (share with identical matrices);
@@ -186,7 +222,9 @@ def solver_agreement(model, list_path, max_moms=None):
   """
   examples = lists.read_fuss_list(list_path)
   mixtures = [audio.read_audio(m, model.sample_rate) for m, _ in examples]
-  pairs = [(mixtures[i], mixtures[i + 1]) for i in range(0, len(mixtures) - 1, 2)]
+  order = mom_sets.pair_indices(len(mixtures), "consecutive" if seed is None else "random",
+                                seed=seed or 0)
+  pairs = [(mixtures[i], mixtures[j]) for i, j in order]
   if max_moms is not None:
     pairs = pairs[:max_moms]
   loss_fn = snr.get_signal_loss("thresholded_log_mse")
@@ -216,8 +254,32 @@ def solver_agreement(model, list_path, max_moms=None):
           "max_gap_db": float(differing.max()) if differing.size else 0.0}
 
 
-def _test(model, study, run_dir, prefix, stream, name):
-  """Test metrics of the selected checkpoint on each list the study names (cached)."""
+def _compact(record, list_dir):
+  """A metrics record for the results: floats to 4 decimals, paths relative to the list."""
+  def round_(value):
+    if isinstance(value, float):
+      return round(value, 4)
+    if isinstance(value, list):
+      return [round_(v) for v in value]
+    return value
+  compact = {k: round_(v) for k, v in record.items()}
+  if "mixture" in compact:
+    compact["mixture"] = os.path.relpath(compact["mixture"], list_dir)
+  return compact
+
+
+def read_scores(results_dir, name, task):
+  """A run's per-example test records of one task (`metrics.score_*` dicts), or None."""
+  path = scores_path(results_dir, name, task)
+  return _read_json(path)["records"] if os.path.exists(path) else None
+
+
+def _test(model, study, run_dir, prefix, stream, name, results_dir):
+  """Test metrics of the selected checkpoint on each list the study names (cached).
+
+  Every example's scores are kept in `scores_path(results_dir, name, task)`
+  (for intervals); the summary is computed from them.
+  """
   results = {}
   tasks = (("fuss", study.test_list), ("mom", study.mom_list),
            ("speech", study.speech_list), ("enhancement", study.enhancement_list))
@@ -225,15 +287,20 @@ def _test(model, study, run_dir, prefix, stream, name):
   for task, list_path in tasks:
     if not list_path:
       continue
-    cache = os.path.join(run_dir, "test", f"step-{step}", f"{task}.json")
-    if os.path.exists(cache):
-      results[task] = _read_json(cache)
+    path = scores_path(results_dir, name, task)
+    if os.path.exists(path) and _read_json(path).get("step") == int(step):
+      results[task] = _metrics(metrics_lib.summarize(_read_json(path)["records"]))
       continue
     start = time.monotonic()
-    summary = evaluator.evaluate(model.load(prefix), list_path, task, model.sample_rate,
-                                 stream=io.StringIO())
+    records, rows = evaluator.score_examples(model.load(prefix), list_path, task,
+                                             model.sample_rate)
+    summary = metrics_lib.summarize(records)
     results[task] = _metrics(summary)
-    _write_json(cache, results[task])
+    list_dir = os.path.dirname(list_path)
+    _write_json(path, {"run": name, "step": int(step), "task": task,
+                       "list": os.path.basename(list_path),
+                       "records": [_compact({"mixture": row["mixture"], **record}, list_dir)
+                                   for record, row in zip(records, rows)]})
     values = "  ".join(f"{k} {_db(summary[k])}" for k in evaluator.METRICS
                        if summary.get(k) is not None)
     print(f"[{name}] test ({task}, {summary['num_examples']} examples, "
@@ -241,12 +308,31 @@ def _test(model, study, run_dir, prefix, stream, name):
   return results
 
 
+def install_baseline(spec, results_dir):
+  """Copies a baseline given as a model folder to `baseline_dir` (once); returns that folder."""
+  target = baseline_dir(results_dir, spec.num_sources)
+  if not os.path.isdir(target):
+    partial = target + ".partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(spec.init_model, partial)
+    os.replace(partial, target)
+  return target
+
+
 def complete_run(spec, study, out_dir, results_dir, stream, baseline_result=None):
   """Trains, selects, tests one run and writes its result JSON; returns the result."""
   run_dir = os.path.join(out_dir, spec.name)
-  train_run(spec, study, run_dir, results_dir, stream)
-  model = _Model(run_dir)
-  history = evaluate_checkpoints(model, run_dir, study.selection_list, stream, spec.name)
+  eval_start = None
+  if spec.init_model:
+    model_dir = install_baseline(spec, results_dir)
+    os.makedirs(run_dir, exist_ok=True)
+  else:
+    train_run(spec, study, run_dir, results_dir, stream)
+    model_dir = run_dir
+  eval_start = time.monotonic()
+  model = _Model(model_dir)
+  history = evaluate_checkpoints(model, model_dir, study.selection_list, stream, spec.name,
+                                 cache_dir=run_dir)
   if not history:
     raise RuntimeError(f"run {spec.name} has no checkpoints in {run_dir}/checkpoints")
   if spec.init_from is None:
@@ -259,15 +345,19 @@ def complete_run(spec, study, out_dir, results_dir, stream, baseline_result=None
   print(f"[{spec.name}] selected step {chosen['step']} (TRF {_db(chosen['metrics']['TRF'])}, "
         f"MSi {_db(chosen['metrics']['MSi'])} dB against the floor {msi_floor:.2f} dB"
         f"{'' if meets else ': no checkpoint reaches it'})", file=stream, flush=True)
-  if spec.init_from is None:
+  if spec.init_from is None and not spec.init_model:
     model.load(chosen["prefix"])
     target = baseline_dir(results_dir, spec.num_sources)
     if os.path.isdir(target):
       for old in glob.glob(os.path.join(target, "checkpoints", "*")):
         os.remove(old)
     folders.save_separator(model.separator, target, model.sample_rate, step=chosen["step"])
-  test = _test(model, study, run_dir, chosen["prefix"], stream, spec.name)
-  agreement = solver_agreement(model.load(chosen["prefix"]), study.selection_list)
+  test = _test(model, study, run_dir, chosen["prefix"], stream, spec.name, results_dir)
+  # Each model's own random MoMs when the study is seeded (round 2 on); in
+  # list order otherwise, as the first round measured it.
+  agreement = solver_agreement(
+      model.load(chosen["prefix"]), study.selection_list,
+      seed=None if study.seed is None else zlib.crc32(spec.name.encode()))
   print(f"[{spec.name}] efficient MixIT picks the exhaustive matrix on "
         f"{agreement['same_matrix']:.0%} of {agreement['num_moms']} selection MoMs "
         f"(same loss on {agreement['same_loss']:.0%})", file=stream, flush=True)
@@ -282,6 +372,11 @@ def complete_run(spec, study, out_dir, results_dir, stream, baseline_result=None
       "test": test,
       "solver_agreement": agreement,
   }
+  if study.seed is not None:  # Round 2 on: compute spent (round 1 did not record it).
+    result["compute"] = {"train_seconds": round(train_time(run_dir)["seconds"], 1),
+                         "train_invocations": train_time(run_dir)["invocations"],
+                         "evaluation_seconds": round(time.monotonic() - eval_start, 1),
+                         "steps": spec.num_steps}
   _write_json(result_path(results_dir, spec.name), result)
   return result
 
@@ -348,7 +443,8 @@ class _RunLock:
       self.held = False
 
 
-def run_study(study_file, out_dir, results_dir=None, gin_params=(), only=None, stream=None):
+def run_study(study_file, out_dir, results_dir=None, gin_params=(), only=None, stream=None,
+              train_only=False):
   """Runs (or resumes, or re-reports) a study; writes the report.
 
   Args:
@@ -360,6 +456,9 @@ def run_study(study_file, out_dir, results_dir=None, gin_params=(), only=None, s
     only: a shell pattern of run names (e.g. 'm4/*'): train only those; the
       report covers every finished run.
     stream: progress (default stdout).
+    train_only: only train (or resume) the runs that can start (fine-tunes
+      of a baseline that is selected or given as a model folder); select,
+      test and report nothing. A later run without it evaluates them.
 
   Returns:
     `{run name: result}` of the finished runs.
@@ -368,9 +467,13 @@ def run_study(study_file, out_dir, results_dir=None, gin_params=(), only=None, s
   study_file = os.path.abspath(study_file)
   results_dir = os.path.abspath(results_dir or os.path.dirname(study_file))
   out_dir = os.path.abspath(out_dir)
-  gin_utils.parse_gin([study_file], gin_params)
+  gin_utils.parse_gin([study_file], [f"sound_separation.Study.results_root = "
+                                     f"{os.path.dirname(study_file)!r}"] + list(gin_params))
   study = grid.Study()
   specs = study.runs()
+  for spec in specs:
+    if spec.init_model:
+      install_baseline(spec, results_dir)
   results = {}
   for spec in specs:
     path = result_path(results_dir, spec.name)
@@ -380,7 +483,15 @@ def run_study(study_file, out_dir, results_dir=None, gin_params=(), only=None, s
       continue
     if only is not None and not fnmatch.fnmatch(spec.name, only):
       continue
-    if spec.init_from is not None and spec.init_from not in results:
+    baseline_ready = spec.init_from is None or os.path.isdir(
+        baseline_dir(results_dir, spec.num_sources))
+    if train_only:
+      if spec.init_model:
+        continue
+      if not baseline_ready:
+        print(f"[{spec.name}] waiting for {spec.init_from}", file=stream, flush=True)
+        continue
+    elif spec.init_from is not None and spec.init_from not in results:
       base_path = result_path(results_dir, spec.init_from)
       if not os.path.exists(base_path):  # another process may have finished it
         print(f"[{spec.name}] waiting for {spec.init_from}", file=stream, flush=True)
@@ -391,6 +502,9 @@ def run_study(study_file, out_dir, results_dir=None, gin_params=(), only=None, s
       print(f"[{spec.name}] in progress in process {lock.owner()}", file=stream, flush=True)
       continue
     try:
+      if train_only:
+        train_run(spec, study, os.path.join(out_dir, spec.name), results_dir, stream)
+        continue
       if os.path.exists(path):  # finished by another process meanwhile
         results[spec.name] = _read_json(path)
         continue
@@ -398,6 +512,8 @@ def run_study(study_file, out_dir, results_dir=None, gin_params=(), only=None, s
                                         results.get(spec.init_from))
     finally:
       lock.release()
+  if train_only:
+    return results
   for spec in specs:  # runs other processes finished meanwhile
     path = result_path(results_dir, spec.name)
     if spec.name not in results and os.path.exists(path):

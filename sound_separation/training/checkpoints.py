@@ -47,11 +47,12 @@ def restore_or_initialize(manager, trainer, init_checkpoint=None, resume_dir=Non
   if latest:
     manager.checkpoint.restore(latest).assert_existing_objects_matched()
     step = int(trainer.optimizer.iterations.numpy())
-    logging.info("Resumed from %s at step %d.", latest, step)
+    # Progress the user (and the study, which echoes it) reads: not a log line.
+    print(f"Resumed from {latest} at step {step}.", flush=True)
     return step
   if init_checkpoint:
     path = folders.restore_separator(trainer.separator, init_checkpoint)
-    logging.info("Initialised the separator from %s.", path)
+    print(f"Initialised the separator from {path}.", flush=True)
   return 0
 
 

@@ -1,0 +1,180 @@
+"""Error bars and test independence of a study: bootstrap, seed intervals, verdicts, disjointness."""
+
+import numpy as np
+import pytest
+
+from sound_separation.evaluation import metrics
+from sound_separation.study import independence
+from sound_separation.study import intervals
+
+
+def _fuss_record(rng, num_refs, msi=None, one_source=None, outputs=None):
+  """A record shaped like `metrics.score_example`'s, with planted scores."""
+  record = {"kind": "fuss", "num_references": 4, "num_outputs": 4,
+            "num_active_refs": num_refs, "num_active_outputs": outputs or num_refs,
+            "under_separation": int((outputs or num_refs) < num_refs) if num_refs else None,
+            "over_separation": int((outputs or num_refs) > num_refs) if num_refs else None,
+            "MSi": None, "1S": None}
+  if num_refs >= 2:
+    values = list(msi + rng.normal(0.0, 1.0, size=num_refs))
+    active = [True] * num_refs
+    if num_refs >= 3:  # one inactive pair: it must not count
+      values[-1], active[-1] = 99.0, False
+    record["si_snri"] = values + [None] * (4 - num_refs)
+    record["pair_active"] = active + [False] * (4 - num_refs)
+    record["MSi"] = float(np.mean([v for v, a in zip(values, active) if a]))
+  else:
+    record["si_snri"] = [None] * 4
+    record["pair_active"] = [num_refs == 1] + [False] * 3
+    if num_refs == 1:
+      record["si_snri"][0] = 0.0
+      record["1S"] = one_source
+  return record
+
+
+def _planted(rng, num, msi, one_source, shift=0.0, noise=None):
+  """`num` records with 0-4 active references; `noise[i]` perturbs example i (shared)."""
+  noise = np.zeros(num) if noise is None else noise
+  records = []
+  for i in range(num):
+    refs = i % 5  # includes silent examples
+    records.append(_fuss_record(rng, refs, msi=msi + noise[i] + shift,
+                                one_source=one_source + noise[i] + shift))
+  return records
+
+
+def test_vectorised_metrics_equal_summarize_on_resamples():
+  rng = np.random.default_rng(0)
+  records = _planted(rng, 60, msi=5.0, one_source=12.0)
+  records[3]["num_active_outputs"] = 1  # an under-separated 3-source example
+  records[3]["under_separation"] = 1
+  scores = intervals.Scores(records)
+  draws = rng.integers(0, len(records), size=(25, len(records)))
+  for name in ("MSi", "1S", "TRF", "over_separation", "under_separation"):
+    vectorised = scores.metric(name, draws)
+    for r, draw in enumerate(draws):
+      summary = metrics.summarize([records[i] for i in draw])
+      if name.endswith("_separation"):
+        scored = sum(records[i]["num_active_refs"] > 0 for i in draw)
+        expected = summary[name] / scored
+      else:
+        expected = summary[name]
+      if expected is None:
+        assert np.isnan(vectorised[r]), (name, r)
+      else:
+        assert vectorised[r] == pytest.approx(expected, abs=1e-9), (name, r)
+
+
+def test_mom_metric_equals_summarize():
+  rng = np.random.default_rng(1)
+  records = [{"kind": "mom", "num_active_refs": 2, "si_snri": list(rng.normal(3.0, 2.0, size=2))}
+             for _ in range(30)]
+  draw = rng.integers(0, 30, size=(1, 30))
+  expected = metrics.summarize([records[i] for i in draw[0]])["MoMi"]
+  assert intervals.Scores(records).metric("MoMi", draw)[0] == pytest.approx(expected)
+
+
+def test_paired_bootstrap_finds_a_planted_effect_and_not_a_null_one():
+  rng = np.random.default_rng(2)
+  # Per-example difficulty shared by both rows (what pairing removes),
+  # much larger than the planted effect.
+  difficulty = rng.normal(0.0, 6.0, size=200)
+  control = _planted(np.random.default_rng(3), 200, 5.0, 12.0, noise=difficulty)
+  better = _planted(np.random.default_rng(4), 200, 5.0, 12.0, shift=1.5, noise=difficulty)
+  same = _planted(np.random.default_rng(5), 200, 5.0, 12.0, noise=difficulty)
+  found = intervals.paired_bootstrap([better], [control], "MSi", num_resamples=1000)
+  assert found["low"] > 0.5 and found["high"] < 2.5
+  assert found["delta"] == pytest.approx(
+      metrics.summarize(better)["MSi"] - metrics.summarize(control)["MSi"])
+  null = intervals.paired_bootstrap([same], [control], "MSi", num_resamples=1000)
+  assert null["low"] < 0 < null["high"]
+  # Unpaired noise of this size would hide the effect: the pairing matters.
+  assert found["high"] - found["low"] < 2.0
+
+
+def test_bootstrap_over_seeds_widens_with_seed_spread():
+  rng = np.random.default_rng(6)
+  difficulty = rng.normal(0.0, 3.0, size=100)
+  control = [_planted(np.random.default_rng(10 + s), 100, 5.0, 12.0, noise=difficulty)
+             for s in range(3)]
+  tight = [_planted(np.random.default_rng(20 + s), 100, 5.0, 12.0, shift=1.0, noise=difficulty)
+           for s in range(3)]
+  spread = [_planted(np.random.default_rng(30 + s), 100, 5.0, 12.0, shift=1.0 + 3.0 * (s - 1),
+                     noise=difficulty) for s in range(3)]
+  narrow = intervals.paired_bootstrap(tight, control, "MSi", num_resamples=800)
+  wide = intervals.paired_bootstrap(spread, control, "MSi", num_resamples=800)
+  assert narrow["seeds_a"] == 3 and narrow["low"] > 0
+  assert (wide["high"] - wide["low"]) > 2 * (narrow["high"] - narrow["low"])
+
+
+def test_bootstrap_refuses_rows_on_different_lists():
+  rng = np.random.default_rng(7)
+  with pytest.raises(ValueError, match="same test list"):
+    intervals.paired_bootstrap([_planted(rng, 10, 5, 10)], [_planted(rng, 12, 5, 10)], "MSi")
+
+
+def test_seed_interval_is_the_student_t_interval():
+  mean, low, high = intervals.seed_interval([1.0, 2.0, 3.0])
+  # t_{0.975,2} = 4.303, sd = 1, n = 3.
+  assert mean == 2.0
+  assert high - mean == pytest.approx(4.303 / np.sqrt(3), rel=1e-4)
+  assert low == pytest.approx(2.0 - 4.303 / np.sqrt(3), rel=1e-4)
+  assert intervals.seed_interval([4.0]) == (4.0, None, None)
+  assert intervals.seed_interval([None]) == (None, None, None)
+
+
+@pytest.mark.parametrize("low,high,expected", [
+    (11.0, 20.0, "reproduced"),      # above 0, inside the paper's range
+    (2.0, 12.0, "reproduced"),       # above 0, overlaps it
+    (1.0, 6.0, "not reproduced"),    # excludes the paper's >= 10
+    (-3.0, 12.0, "inconclusive"),    # holds 0 and part of the range
+    (None, None, "not tested"),
+])
+def test_verdicts_by_the_stated_criterion(low, high, expected):
+  assert intervals.verdict(low, high, 10.0) == expected
+
+
+@pytest.mark.parametrize("low,high,expected", [
+    (-0.3, 0.4, "reproduced"), (0.6, 2.0, "not reproduced"), (-0.2, 0.9, "inconclusive"),
+    (None, None, "not tested")])
+def test_equivalence_verdicts(low, high, expected):
+  assert intervals.equivalence_verdict(low, high, 0.5) == expected
+
+
+# ---------------------------------------------------------------------------
+# Test independence, on planted labels tables.
+
+
+def _labels(path, rows):
+  lines = ["example\tsource\tmixture\tgroup\tlabel\tspeaker\torigin\tonset_s\toffset_s\tlevel_db"]
+  lines += [f"{example}\t{source}\t\tsfx\tanimal\t\t{origin}\t0\t10\t-20"
+            for example, source, origin in rows]
+  path.write_text("\n".join(lines) + "\n")
+  return path
+
+
+def test_disjointness_check_on_planted_lists(tmp_path):
+  selection = _labels(tmp_path / "validation_labels.tsv", [
+      ("validation/example00000", "background0", "pkg/a.wav"),
+      ("validation/example00000", "foreground0", "pkg/b.wav|pkg/c.wav"),
+      ("validation/example00001", "background0", "pkg/d.wav")])
+  clean_test = _labels(tmp_path / "test_labels.tsv", [
+      ("test/example00000", "background0", "pkg/e.wav"),
+      ("test/example00001", "foreground0", "pkg/f.wav|pkg/g.wav")])
+  leaky_test = _labels(tmp_path / "leaky_labels.tsv", [
+      ("test/example00000", "background0", "pkg/e.wav|pkg/c.wav")])
+  chosen = independence.origins(selection, ["validation/example00000"])
+  assert chosen == {"pkg/a.wav", "pkg/b.wav", "pkg/c.wav"}  # `|`-joined origins split
+  assert independence.check_disjoint(
+      {"test": independence.origins(clean_test), "selection": chosen}) == \
+      {"test": 3, "selection": 3}
+  with pytest.raises(independence.OverlapError, match="share 1 source file.*pkg/c.wav"):
+    independence.check_disjoint({"test": independence.origins(leaky_test),
+                                 "selection": chosen})
+  # Only the selected examples count: example00001's file is free for testing.
+  assert "pkg/d.wav" not in chosen
+  with pytest.raises(ValueError, match="no rows"):
+    independence.origins(selection, ["validation/example00009"])
+  assert independence.labels_table("/d/test_example_list.txt") == "/d/test_labels.tsv"
+  with pytest.raises(ValueError, match="cannot tell"):
+    independence.labels_table("/d/list.txt")
