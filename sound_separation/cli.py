@@ -36,6 +36,7 @@ are hidden (set before TensorFlow loads; `--help` does not load it at all).
 shows them.
 """
 
+import json
 import os
 import re
 import sys
@@ -106,6 +107,12 @@ def _evaluate_flags():
                       "shipped model, none: the table is printed).", flag_values=fv)
   flags.DEFINE_integer("max_examples", None, "Evaluate only the first examples.",
                        flag_values=fv)
+  flags.DEFINE_bool("report", False, "Also write a listening page (index.html) in the output "
+                    "folder (default: ./evaluation_report without one): a sample of the "
+                    "list's examples with references, outputs, players, spectrograms and "
+                    "scores.", flag_values=fv)
+  flags.DEFINE_integer("report_examples", 8, "Examples on the listening page (spread over "
+                       "the list).", flag_values=fv)
   return fv
 
 
@@ -120,10 +127,11 @@ def _run_evaluate(fv, stream):
   if fv.saved_model and fv.checkpoint:
     raise UsageError("--checkpoint applies to --model_dir, not to --saved_model")
   out_dir = fv.out_dir
-  if out_dir is None and fv.model_dir:
+  model_dir = _model_path(fv.model_dir)  # a published model's name: its cached folder
+  if out_dir is None and model_dir:
     name = os.path.splitext(os.path.basename(fv.data))[0]
-    out_dir = os.path.join(fv.model_dir, "eval", f"{name}_{fv.task}")
-  separator = separator_lib.load_model(fv.model_dir or fv.saved_model or None, fv.checkpoint)
+    out_dir = os.path.join(model_dir, "eval", f"{name}_{fv.task}")
+  separator = separator_lib.load_model(model_dir or fv.saved_model or None, fv.checkpoint)
   print(f"Evaluating {separator.description} on {fv.data}", file=stream, flush=True)
   # In chunks (stitched as `separate` does) past 10 s: memory stays bounded
   # for long examples, and full chunks take the compiled path.
@@ -134,6 +142,12 @@ def _run_evaluate(fv, stream):
   if out_dir is not None:
     print(f"Wrote {out_dir}/{evaluator.SUMMARY_FILE} and {evaluator.EXAMPLES_FILE}.",
           file=stream, flush=True)
+  if fv.report:
+    page = evaluator.write_listening_page(
+        lambda waveform: separate.separate_waveform(separator, waveform), fv.data,
+        out_dir or "evaluation_report", fv.task, separator.sample_rate,
+        sample_size=fv.report_examples, intro=f"Model: {separator.description}.")
+    print(f"Listening page: {page}", file=stream, flush=True)
 
 
 def _import_tf1_flags():
@@ -207,10 +221,16 @@ def _separate_flags():
   return fv
 
 
+def _model_path(value):
+  """A model argument as given, or the cached folder of a published model's name."""
+  from sound_separation.pretrained import registry  # pylint: disable=import-outside-toplevel
+  return registry.resolve(value)
+
+
 def _run_export(fv, stream):
   from sound_separation.inference import export  # pylint: disable=import-outside-toplevel
   _require(fv, "model_dir", "out")
-  result = export.export_saved_model(fv.model_dir, fv.out, checkpoint=fv.checkpoint,
+  result = export.export_saved_model(_model_path(fv.model_dir), fv.out, checkpoint=fv.checkpoint,
                                      tflite=fv.tflite)
   print(f"Exported {result['checkpoint']} ({result['num_sources']} outputs, "
         f"{result['sample_rate']} Hz) to {result['saved_model']}"
@@ -309,6 +329,36 @@ def _run_demo(fv, stream):
            stream=stream)
 
 
+def _models_flags():
+  return flags.FlagValues()
+
+
+def _run_models(fv, stream):
+  del fv
+  from sound_separation import pretrained  # pylint: disable=import-outside-toplevel
+  from sound_separation.pretrained import registry  # pylint: disable=import-outside-toplevel
+  rows = [("name", "rate", "M", "size", "licence", "cached")]
+  for spec in registry.PUBLISHED.values():
+    cached = registry.is_cached(spec.name)
+    size = f"{registry.folder_size(registry.model_dir(spec.name)) / 1e6:.0f} MB" if cached \
+        else "?"
+    rows.append((spec.name, f"{spec.sample_rate} Hz", str(spec.num_sources), size,
+                 spec.licence.split(" ")[0], registry.model_dir(spec.name) if cached else "no"))
+  default = pretrained.default_model_dir()
+  with open(os.path.join(default, "separator.json"), encoding="utf-8") as f:
+    info = json.load(f)
+  rows.append(("(default, shipped)", f"{info.get('sample_rate', '?')} Hz",
+               str(info.get("model", {}).get("config", {}).get("num_sources", "?")),
+               f"{registry.folder_size(default) / 1e6:.1f} MB", "see its MODEL_CARD.md",
+               default))
+  widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+  for row in rows:
+    print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip(), file=stream)
+  print(f"\nCache: {registry.cache_root()} (${registry.CACHE_ENV}). Use a name as "
+        f"--model=NAME (separate), --model_dir=NAME (evaluate, export) or "
+        f"load_model('NAME'); the first use downloads and converts it.", file=stream)
+
+
 COMMANDS = {
     "train": (_train_flags, _run_train, "train or resume a run from gin files"),
     "train-classifier": (_train_flags, _run_train_classifier, "pretrain the sound-event "
@@ -324,6 +374,8 @@ COMMANDS = {
                  "--model=DIR --out_dir=DIR in.wav ..."),
     "study": (_study_flags, _run_study, "run or resume a grid of baselines and loss-weight "
               "fine-tunes, and report Table 1 and Figure 1"),
+    "models": (_models_flags, _run_models, "list the published models (--model=NAME) and "
+               "the shipped one"),
 }
 
 # Commands that take positional arguments (the rest are flags only).

@@ -158,7 +158,11 @@ def _evaluate(separator, eval_list, out_dir, num_examples, what, stream):
     os.makedirs(folder, exist_ok=True)
     shutil.copyfile(mixture, os.path.join(folder, "input" + os.path.splitext(mixture)[1]))
     separate.separate_file(separator, mixture, folder)
+  page = evaluator.write_listening_page(
+      lambda waveform: separate.separate_waveform(separator, waveform), eval_list,
+      os.path.join(out_dir, "evaluation"), "fuss", separator.sample_rate, sample_size=8,
+      title="Demo: held-out mixtures", intro=f"Model: {separator.description}{what}.")
   print(f"\nEvaluation: {os.path.join(out_dir, 'evaluation')} (summary.json, examples.csv). "
-        f"Separations of {num_examples} evaluation mixtures: {examples_dir}.", file=stream,
-        flush=True)
+        f"Separations of {num_examples} evaluation mixtures: {examples_dir}. "
+        f"Listen and look: {page}", file=stream, flush=True)
   return summary

@@ -210,3 +210,51 @@ def test_separate_prints_no_tensorflow_log_lines(model_folder, tmp_path):
                            capture_output=True, text=True, timeout=300, env=env, check=False)
   assert verbose.returncode == 0, verbose.stderr
   assert re.search(r"^[IW]\d{4} ", verbose.stderr, re.M), verbose.stderr[-2000:]
+
+
+def _fuss_list(tmp_path, count=5):
+  """A FUSS-format list of `count` 1 s mixtures at RATE with 1-3 sources each."""
+  rng = np.random.default_rng(2)
+  lines = []
+  for i in range(count):
+    folder = tmp_path / "fuss" / f"example{i}_sources"
+    folder.mkdir(parents=True)
+    sources = [(0.05 * rng.standard_normal(RATE)).astype(np.float32)
+               for _ in range(1 + i % 3)]
+    names = []
+    for j, source in enumerate(sources):
+      soundfile.write(str(folder / f"s{j}.wav"), source, RATE, subtype="FLOAT")
+      names.append(f"example{i}_sources/s{j}.wav")
+    soundfile.write(str(tmp_path / "fuss" / f"example{i}.wav"), np.sum(sources, 0), RATE,
+                    subtype="FLOAT")
+    lines.append("\t".join([f"example{i}.wav"] + names))
+  path = tmp_path / "fuss" / "list.txt"
+  path.write_text("\n".join(lines) + "\n")
+  return path
+
+
+def test_evaluate_report_shows_a_sample_with_references(model_folder, tmp_path):
+  folder, _ = model_folder
+  out = tmp_path / "eval"
+  text = io.StringIO()
+  status = cli.main(["prog", "evaluate", f"--model_dir={folder}", f"--data={_fuss_list(tmp_path)}",
+                     f"--out_dir={out}", "--report", "--report_examples=3"], stream=text)
+  assert status == 0, text.getvalue()
+  links, page = _links(out / "index.html")
+  assert "Shown: 3 of the list&#x27;s 5 examples" in page
+  # Examples 1, 3 and 5 (spread evenly): 1, 3 and 2 sources.
+  assert [int(n) for n in re.findall(r"<h2>Example (\d+):", page)] == [1, 3, 5]
+  expected = sum(1 + refs + 4 for refs in (1, 3, 2))  # mixture, references, 4 outputs
+  assert len([l for l in links if l.endswith(".png")]) == expected
+  for link in links:
+    assert not os.path.isabs(link) and (out / link).is_file(), link
+  # Each output is marked by the evaluator's activity rule; matches are named.
+  assert page.count("class='badge") == 3 * 4
+  assert "↔ source 1" in page
+  assert re.search(r"<b>1S</b> -?\d+\.\d\d dB", page)  # the single-source example's score
+
+
+def test_sample_indices_spread_over_the_list():
+  from sound_separation.evaluation import evaluator  # pylint: disable=import-outside-toplevel
+  assert evaluator.sample_indices(5, 8) == [1, 2, 3, 4, 5]
+  assert evaluator.sample_indices(100, 4) == [1, 34, 67, 100]

@@ -29,6 +29,7 @@ from sound_separation.data import audio
 from sound_separation.data import examples
 from sound_separation.data import lists
 from sound_separation.data import records as records_lib
+from sound_separation.evaluation import listening
 from sound_separation.evaluation import metrics
 
 _LOG = logging.getLogger(__name__)
@@ -240,6 +241,86 @@ def evaluate(separate_fn, list_path, task="fuss", sample_rate=16000, out_dir=Non
     write_examples_csv(filesystem.join(out_dir, EXAMPLES_FILE), rows)
   print(format_table(summary), file=sys.stdout if stream is None else stream)
   return summary
+
+
+_REFERENCE_NAMES = {"fuss": "source", "speech": "speaker", "enhancement": "reference",
+                    "mom": "mixture"}
+
+
+def sample_indices(total, sample_size):
+  """`sample_size` example numbers (1-based) spread evenly over `total`, first and last in."""
+  if total <= sample_size:
+    return list(range(1, total + 1))
+  return sorted({int(round(x)) for x in np.linspace(1, total, sample_size)})
+
+
+def write_listening_page(separate_fn, list_path, out_dir, task="fuss", sample_rate=16000,
+                         sample_size=8, title=None, intro=""):
+  """`<out_dir>/index.html`: a sample of a list's examples, outputs beside references.
+
+  Each sampled example shows its mixture, its references and the separator's
+  outputs (players, spectrograms, levels), each output marked active or
+  silent as the evaluator decides (`metrics.active_outputs`) and labelled
+  with the reference it was matched to and that pair's SI-SNRi; the
+  example's scores (MSi, 1S, MoMi) above. The page says how many of the
+  list's examples it shows.
+
+  Args:
+    separate_fn, list_path, task, sample_rate: as in `evaluate` (a FUSS-format
+      list; records are not supported here).
+    out_dir: the page's folder (outputs are written into `<out_dir>/report/`).
+    sample_size: at most this many examples, spread over the list
+      (`sample_indices`).
+    title, intro: the page's heading and first paragraph.
+
+  Returns:
+    the page's path.
+  """
+  _check_args(task, None)
+  list_path = os.fspath(list_path)
+  listed = lists.read_fuss_list(list_path)
+  chosen = sample_indices(len(listed), sample_size)
+  shown = (f"{len(chosen)} of the list's {len(listed)} examples, spread evenly over it"
+           if len(chosen) < len(listed) else f"all {len(listed)} examples of the list")
+  page = listening.ListeningPage(title or f"Evaluation: {os.path.basename(list_path)}",
+                                 (intro + " " if intro else "") + f"Shown: {shown}.")
+  assets = filesystem.join(out_dir, listening.ASSET_FOLDER)
+  filesystem.makedirs(assets)
+  reference_name = _REFERENCE_NAMES[task]
+  for number in chosen:
+    mixture_path, source_paths = listed[number - 1]
+    mixture, sources = _read_example(task, list_path, number, mixture_path, source_paths,
+                                     sample_rate)
+    estimates = _separate(separate_fn, mixture, mixture_path, "mixture")
+    record = _score(task, lambda _, e=estimates: e, mixture, sources, mixture_path, number)
+    active = metrics.active_outputs(estimates, sources)
+    # A single-source mixture equals its source, so its improvement is
+    # meaningless; show the SI-SNR (its 1S) there, the SI-SNRi elsewhere.
+    single = record.get("num_active_refs") == 1
+    values = record.get("si_snr" if single else "si_snri") or []
+    matched = {}
+    for ref, (out, value) in enumerate(zip(record.get("output_index") or [], values)):
+      if out is not None:
+        matched[out] = (ref, value)
+    tracks = [listening.Track("mixture", mixture_path, mixture, sample_rate)]
+    tracks += [listening.Track(f"{reference_name} {j + 1}", path, source, sample_rate)
+               for j, (path, source) in enumerate(zip(source_paths, sources))]
+    for j, estimate in enumerate(estimates):
+      output_path = filesystem.join(assets, f"example{number:05d}_output{j}.wav")
+      audio.write_audio(output_path, estimate, sample_rate, subtype="PCM_16")
+      note = ""
+      if j in matched and matched[j][1] is not None:
+        note = (f"↔ {reference_name} {matched[j][0] + 1}: SI-SNR{'' if single else 'i'} "
+                f"{matched[j][1]:.1f} dB")
+      tracks.append(listening.Track(f"output {j + 1}", output_path, estimate, sample_rate,
+                                    active=bool(active[j]), note=note))
+    scores = {name: f"{record[name]:.2f} dB" for name in ("MSi", "1S", "MoMi")
+              if record.get(name) is not None}
+    if record.get("num_active_outputs") is not None:
+      scores["active outputs / references"] = (f"{record['num_active_outputs']} / "
+                                               f"{record['num_active_refs']}")
+    page.add(f"Example {number}: {filesystem.basename(mixture_path)}", tracks, scores)
+  return page.write(out_dir)
 
 
 def _db(value, width=8):

@@ -7,7 +7,9 @@
   library;
 - a SavedModel written by `export_saved_model` (`saved_model.pb` +
   `assets.extra/sound_separation.json`);
-- nothing: the model that ships with the library (`sound_separation.pretrained`).
+- nothing: the model that ships with the library (`sound_separation.pretrained`);
+- the name of a published model (`pretrained.registry`, e.g. 'yfcc100m-mixit'):
+  fetched and converted into the cache the first time.
 
 Both give a `Separator`: `separator(waveforms [B, T]) -> [B, M, T]` float32
 NumPy, with `sample_rate` and `num_sources`.
@@ -21,6 +23,7 @@ import tensorflow as tf
 
 from sound_separation import pretrained
 from sound_separation.models import folders
+from sound_separation.pretrained import registry
 
 SAVED_MODEL_INFO = os.path.join("assets.extra", "sound_separation.json")
 
@@ -90,15 +93,17 @@ def load_model(path=None, checkpoint=None):
   """Loads a model folder or an exported SavedModel as a `Separator`.
 
   Args:
-    path: a model folder (`separator.json`) or a SavedModel folder; None for
-      the model that ships with the library (`pretrained.default_model_dir`).
+    path: a model folder (`separator.json`), a SavedModel folder, a
+      published model's name (`pretrained.registry.PUBLISHED`; fetched into
+      the cache on first use), or None for the model that ships with the
+      library (`pretrained.default_model_dir`).
     checkpoint: for a model folder, a checkpoint prefix to read instead of
       its latest (e.g. `runs/m8/checkpoints/best/ckpt-300000`).
 
   Raises:
     FileNotFoundError: `path` is neither.
   """
-  path = pretrained.default_model_dir() if path is None else os.fspath(path)
+  path = pretrained.default_model_dir() if path is None else os.fspath(registry.resolve(path))
   if is_saved_model(path):
     if checkpoint is not None:
       raise ValueError(f"checkpoint applies to a model folder, not to the SavedModel {path}")

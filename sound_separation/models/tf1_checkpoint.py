@@ -148,18 +148,50 @@ def to_original(path):
   return f"(no original name for {path})"
 
 
+_DATA_SHARD = re.compile(r"^(?P<prefix>.+)\.data-(?P<shard>\d+)-of-(?P<count>\d+)$")
+_STEP = re.compile(r"-(\d+)$")
+
+
+def newest_complete_checkpoint(file_names):
+  """The prefix of the newest checkpoint whose index and every data shard are listed.
+
+  Args:
+    file_names: the file names in one folder (e.g. `model.ckpt-5.index`,
+      `model.ckpt-5.data-00000-of-00002`, `graph.pbtxt`, `events...`).
+
+  Returns:
+    The prefix (e.g. `model.ckpt-5`) with the highest step among the complete
+    ones (a prefix without a step counts as step -1), or None.
+  """
+  names = set(file_names)
+  complete = []
+  for name in names:
+    if not name.endswith(".index"):
+      continue
+    prefix = name[:-len(".index")]
+    shards = [_DATA_SHARD.match(n) for n in names if n.startswith(prefix + ".data-")]
+    shards = [m for m in shards if m and m.group("prefix") == prefix]
+    if not shards:
+      continue
+    count = int(shards[0].group("count"))
+    if {int(m.group("shard")) for m in shards} == set(range(count)) and all(
+        int(m.group("count")) == count for m in shards):
+      step = _STEP.search(prefix)
+      complete.append((int(step.group(1)) if step else -1, prefix))
+  return max(complete)[1] if complete else None
+
+
 def resolve_checkpoint(checkpoint):
   """A checkpoint prefix from a prefix or a folder (its latest checkpoint)."""
   if tf.io.gfile.isdir(checkpoint):
     latest = tf.train.latest_checkpoint(checkpoint)
     if latest:
       return latest
-    # A copied folder may have lost its `checkpoint` state file: take the
-    # prefix with the highest step.
-    indexes = tf.io.gfile.glob(os.path.join(checkpoint, "*.index"))
-    if indexes:
-      step = lambda p: int(re.search(r"(\d*)\.index$", p).group(1) or -1)
-      return max(indexes, key=step)[:-len(".index")]
+    # A copied folder may have lost its `checkpoint` state file (the bird
+    # models' folders ship none): take the newest complete checkpoint.
+    newest = newest_complete_checkpoint(tf.io.gfile.listdir(checkpoint))
+    if newest:
+      return os.path.join(checkpoint, newest)
   elif tf.io.gfile.exists(checkpoint + ".index"):
     return checkpoint
   raise FileNotFoundError(f"{checkpoint!r} is neither a TF1 checkpoint prefix "

@@ -1,0 +1,150 @@
+#!/usr/bin/env python
+"""Where a small-study training step's time goes: seconds per step, per configuration.
+
+The small study (`results/waspaa2021_round2/`) trains the demo-size separator
+with `gin/studies/small_recipe.gin` (4 MoMs of 4 s a step) on 2 CPU cores.
+This script trains each configuration below for `--steps` steps through the
+real training loop (`training.loop.train`), in its own process, and reports
+the mean wall seconds per step over the steps after the first `--warmup`
+(tracing and compilation excluded) and the steps per hour:
+
+- `sparsity`: L1/L2 sparsity, the real input pipeline (wav clips, crops);
+- `sparsity-synthetic`: the same on one batch held in memory (the input
+  pipeline's cost is the difference);
+- `sparsity-xla`: the whole train step compiled by XLA (`train.jit_compile`);
+- `sparsity-efficient`: the efficient MixIT solver instead of `exact_gram`;
+- `semantic`: soft-OR + cosine + L1/L2 with the study's classifier trained
+  jointly (the most expensive semantic arm);
+- `semantic-frozen`: soft-OR with the classifier frozen;
+- `semantic-xla`: `semantic` with XLA.
+
+Usage (the lists of `tools/prepare_study_data.py --round 2` and a classifier
+of `gin/studies/small_classifier.gin`):
+
+  python tools/profile_study_step.py --data DEV/study2 --classifier CLASSIFIER \\
+      [--configs sparsity semantic] [--steps 60] [--warmup 10]
+
+Prints a table and writes JSON (default bench_results/study_step.json). Run
+it on an otherwise idle machine: it measures time.
+"""
+
+import argparse
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+import bench_common  # tools/, the scripts' own folder
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+_T = "sound_separation.MixITTrainer"
+_SPARSITY = [f"{_T}.sparsity = 'l1_l2'", f"{_T}.sparsity_weight = 5.0"]
+
+
+def _semantic(joint, cosine):
+  return ["sound_separation.load_classifier.model_dir = %CLASSIFIER",
+          f"{_T}.classifier = @sound_separation.load_classifier()",
+          f"{_T}.joint_classifier = {joint}", f"{_T}.classification_weight = 3.0",
+          "sound_separation.training_dataset.vocabulary = %VOCABULARY"] + (
+              [f"{_T}.cosine_weight = 3.0"] + _SPARSITY if cosine else [])
+
+
+CONFIGS = {
+    "sparsity": dict(params=_SPARSITY),
+    "sparsity-synthetic": dict(params=_SPARSITY, synthetic=True),
+    "sparsity-xla": dict(params=_SPARSITY + ["sound_separation.train.jit_compile = True"]),
+    "sparsity-efficient": dict(params=_SPARSITY + [f"{_T}.mixit_solver = 'efficient'"]),
+    "semantic": dict(params=_semantic(True, True)),
+    "semantic-frozen": dict(params=_semantic(False, False)),
+    "semantic-xla": dict(params=_semantic(True, True)
+                         + ["sound_separation.train.jit_compile = True"]),
+}
+
+
+def _child(name, data, classifier, steps, warmup):
+  """Trains one configuration; returns its measurements (run in a fresh process)."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from sound_separation import gin_utils  # pylint: disable=import-outside-toplevel
+  from sound_separation.training import loop  # pylint: disable=import-outside-toplevel
+  config = CONFIGS[name]
+  params = [f"CLASSIFIER = {classifier!r}",
+            f"VOCABULARY = {os.path.join(data, 'labels.txt')!r}",
+            f"sound_separation.training_dataset.unsupervised_list = "
+            f"{os.path.join(data, 'train_clip_list.txt')!r}",
+            f"sound_separation.train.num_steps = {steps}",
+            "sound_separation.train.steps_per_checkpoint = 1000",
+            "sound_separation.train.log_every = 1", "sound_separation.train.seed = 1"]
+  gin_utils.parse_gin(["studies/small_recipe"], params + config["params"])
+  train_data = None
+  if config.get("synthetic"):
+    from sound_separation.data import datasets  # pylint: disable=import-outside-toplevel
+    batch = next(iter(datasets.training_dataset(default_seed=1)))
+    train_data = tf.data.Dataset.from_tensors(batch).repeat()
+  stream = io.StringIO()
+  with tempfile.TemporaryDirectory() as model_dir:
+    start = time.monotonic()
+    loop.train(model_dir, train_data=train_data, stream=stream)
+    total = time.monotonic() - start
+  # The loop's progress lines: "step N/M ... X s/step" (mean since the last line).
+  per_step = [float(m.group(2)) for m in re.finditer(r"^step (\d+)/\d+ .* ([\d.]+) s/step",
+                                                     stream.getvalue(), re.M)
+              if int(m.group(1)) > warmup]
+  seconds = float(np.mean(per_step))
+  return {"config": name, "seconds_per_step": seconds, "steps_per_hour": 3600.0 / seconds,
+          "steps_timed": len(per_step), "total_seconds": total,
+          "cpu_seconds": time.process_time(), "peak_rss_gb": bench_common.status_kb(
+              "VmHWM") / 2 ** 20}
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--data", required=True, help="DEV/study2 (lists and labels.txt)")
+  parser.add_argument("--classifier", required=True, help="a train-classifier run folder")
+  parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+  parser.add_argument("--steps", type=int, default=60)
+  parser.add_argument("--warmup", type=int, default=10)
+  parser.add_argument("--out", default=None)
+  parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+  args = parser.parse_args(argv)
+  if args.child:
+    print("RESULT " + json.dumps(_child(args.child, args.data, args.classifier, args.steps,
+                                        args.warmup)))
+    return
+  rows = []
+  for name in args.configs:
+    command = [sys.executable, os.path.abspath(__file__), "--data", args.data, "--classifier",
+               args.classifier, "--steps", str(args.steps), "--warmup", str(args.warmup),
+               "--child", name]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    lines = [l for l in result.stdout.splitlines() if l.startswith("RESULT ")]
+    if result.returncode or not lines:
+      raise SystemExit(f"{name} failed:\n{result.stderr[-3000:]}")
+    rows.append(json.loads(lines[-1][len("RESULT "):]))
+    row = rows[-1]
+    print(f"{name:20s} {row['seconds_per_step']:7.3f} s/step  {row['steps_per_hour']:7.0f} "
+          f"steps/h  peak {row['peak_rss_gb']:.2f} GB", flush=True)
+  base = {r["config"]: r["seconds_per_step"] for r in rows}
+  print("\n| configuration | s/step | steps/hour | × sparsity | peak RSS GB |")
+  print("|---|---|---|---|---|")
+  for r in rows:
+    ratio = (f"{r['seconds_per_step'] / base['sparsity']:.2f}" if "sparsity" in base else "–")
+    print(f"| {r['config']} | {r['seconds_per_step']:.3f} | {r['steps_per_hour']:.0f} | "
+          f"{ratio} | {r['peak_rss_gb']:.2f} |")
+  out = args.out or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                 "bench_results", "study_step.json")
+  os.makedirs(os.path.dirname(out), exist_ok=True)
+  with open(out, "w", encoding="utf-8") as f:
+    json.dump({"machine": bench_common.machine(), "steps": args.steps, "warmup": args.warmup,
+               "rows": rows}, f, indent=1)
+  print(f"\nWrote {out}")
+
+
+if __name__ == "__main__":
+  main()
