@@ -1,5 +1,6 @@
 """The study runner: grid, selection rule, solver agreement, resume, no retraining."""
 
+import io
 import json
 import os
 import pathlib
@@ -327,13 +328,14 @@ def test_a_study_killed_mid_run_resumes_it(tmp_path):
 
 
 def test_run_locks_exclude_live_processes_and_take_over_dead_ones(tmp_path):
-  first, second = runner._RunLock(str(tmp_path), "m4/a"), runner._RunLock(str(tmp_path), "m4/a")
-  assert first.acquire()
-  (tmp_path / "m4" / "a.lock").write_text(str(os.getppid()))  # a live process
-  assert not second.acquire()
+  first, second = runner.run_lock(str(tmp_path), "m4/a"), runner.run_lock(str(tmp_path), "m4/a")
+  assert first.try_acquire()
+  (tmp_path / "m4" / "a.lock").write_text(str(os.getppid()))  # a live process (old format)
+  assert not second.try_acquire()
   dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                         capture_output=True, text=True, check=True).stdout.strip()
   (tmp_path / "m4" / "a.lock").write_text(dead)  # a process that has ended
-  assert second.acquire() and (tmp_path / "m4" / "a.lock").read_text() == str(os.getpid())
+  assert second.try_acquire(io.StringIO())
+  assert json.loads((tmp_path / "m4" / "a.lock").read_text())["pid"] == os.getpid()
   second.release()
   assert not (tmp_path / "m4" / "a.lock").exists()

@@ -11,10 +11,17 @@ what `import-tf1` and `save_separator` write, and what `load_model`,
   training run's also hold the optimizer, which readers here ignore.
 
 `serving_function` is the any-length inference graph of a separator.
+`newest_intact` finds a folder's newest checkpoint that reads back whole
+(every tensor, with TensorFlow's checksums), so that a checkpoint damaged by
+a full disk or an interrupted copy is named and skipped instead of stopping
+training or inference (docs/robustness.md#damaged-checkpoints).
 See docs/formats.md.
 """
 
 import json
+import os
+import re
+import sys
 
 import gin
 import keras
@@ -69,10 +76,111 @@ def restore_submodel(model, attribute, checkpoint):
   return path
 
 
+DAMAGED_FOLDER = "damaged"
+_CKPT_STEP = re.compile(r"-(\d+)$")
+
+
+class DamagedCheckpointError(RuntimeError):
+  """Every checkpoint of a folder is damaged (the message names each file and why)."""
+
+
+def checkpoint_files(prefix):
+  """The files of one checkpoint: `<prefix>.index` and its data shards."""
+  folder = filesystem.dirname(prefix)
+  name = filesystem.basename(prefix)
+  return sorted(filesystem.join(folder, f) for f in filesystem.listdir(folder)
+                if f == name + ".index" or f.startswith(name + ".data-"))
+
+
+def checkpoint_problem(prefix):
+  """None if every tensor of the checkpoint reads back; else what is wrong, in words.
+
+  Reading a tensor checks its length and CRC32C against the index, so a
+  truncated data file ("Read less bytes than requested") and a flipped bit
+  ("Checksum does not match") are both found.
+  """
+  if not filesystem.exists(prefix + ".index"):
+    return f"{prefix}.index is missing"
+  try:
+    reader = tf.train.load_checkpoint(prefix)
+    for name in reader.get_variable_to_shape_map():
+      reader.get_tensor(name)
+  except (tf.errors.OpError, ValueError, IndexError, RuntimeError, OSError) as e:
+    message = " ".join(str(getattr(e, "message", e)).split())
+    return f"{type(e).__name__}: {message[:300]}"
+  return None
+
+
+def _candidates(folder):
+  """Checkpoint prefixes of a folder, newest first (state file and `*.index` files)."""
+  found = set()
+  state = tf.train.get_checkpoint_state(folder)
+  if state is not None:
+    for path in list(state.all_model_checkpoint_paths) + [state.model_checkpoint_path]:
+      if path:
+        found.add(path if filesystem.is_absolute(path) else filesystem.join(folder, path))
+  for name in filesystem.listdir(folder):
+    if name.endswith(".index"):
+      found.add(filesystem.join(folder, name[:-len(".index")]))
+  step = lambda p: int(_CKPT_STEP.search(p).group(1)) if _CKPT_STEP.search(p) else -1
+  return sorted(found, key=lambda p: (step(p), p), reverse=True)
+
+
+def newest_intact(folder, move_damaged=False, stream=None):
+  """The newest checkpoint of `folder` that reads back whole, or None if it has none.
+
+  Damaged newer checkpoints are named in a warning on `stream` (stderr by
+  default). With `move_damaged` (a run resuming in its own folder), their
+  files are moved to `<folder>/damaged/` — kept, not deleted — and the
+  folder's `checkpoint` state file is rewritten to list the intact ones, so
+  that TensorFlow's checkpoint manager resumes from the intact one.
+
+  Raises:
+    DamagedCheckpointError: the folder has checkpoints and all are damaged.
+  """
+  stream = stream if stream is not None else sys.stderr
+  if not filesystem.isdir(folder):
+    return None
+  candidates = _candidates(folder)
+  damaged = []
+  for prefix in candidates:
+    problem = checkpoint_problem(prefix)
+    if problem is None:
+      break
+    damaged.append((prefix, problem))
+  else:
+    prefix = None
+  for bad, problem in damaged:
+    files = checkpoint_files(bad) or [bad + ".index"]
+    where = ""
+    if move_damaged:
+      aside = filesystem.join(folder, DAMAGED_FOLDER)
+      filesystem.makedirs(aside)
+      for path in files:
+        filesystem.rename(path, filesystem.join(aside, filesystem.basename(path)),
+                          overwrite=True)
+      where = f"; moved to {aside}/"
+    print(f"warning: checkpoint {bad} is damaged ({problem}); files: "
+          f"{', '.join(filesystem.basename(f) for f in files)}{where}", file=stream, flush=True)
+  if damaged and prefix is None:
+    raise DamagedCheckpointError(
+        f"every checkpoint in {folder} is damaged: " + "; ".join(
+            f"{filesystem.basename(p)} ({problem})" for p, problem in damaged)
+        + ". Restore the folder from a copy, or start the run in a new folder.")
+  if damaged:
+    print(f"warning: using the newest intact checkpoint instead: {prefix}", file=stream,
+          flush=True)
+    if move_damaged:
+      intact = [p for p in candidates if p not in dict(damaged)]
+      tf.compat.v1.train.update_checkpoint_state(folder, prefix,
+                                                 all_model_checkpoint_paths=list(reversed(intact)))
+  return prefix
+
+
 def _resolve(path):
   for folder in (path, checkpoint_dir(path)):
     if tf.io.gfile.isdir(folder):
-      latest = tf.train.latest_checkpoint(folder)
+      latest = newest_intact(folder)
       if latest:
         return latest
   if tf.io.gfile.exists(path + ".index"):

@@ -56,6 +56,7 @@ from sound_separation.models import folders
 from sound_separation.study import grid
 from sound_separation.study import report
 from sound_separation.study import selection
+from sound_separation.training import locks
 
 RESULT_VERSION = 1
 _CKPT = re.compile(r"ckpt-(\d+)\.index$")
@@ -381,66 +382,13 @@ def complete_run(spec, study, out_dir, results_dir, stream, baseline_result=None
   return result
 
 
-class _RunLock:
-  """`<out_dir>/<run>.lock`: one process per run, so several can share a study.
+def run_lock(out_dir, name):
+  """`<out_dir>/<run>.lock`: one study process per run, so several can share a study.
 
-  The lock file holds the owner's pid; a lock whose process is gone (killed)
-  is taken over.
+  A `training.locks.FileLock` (holder's host, pid, command); a lock whose
+  process is gone is taken over.
   """
-
-  def __init__(self, out_dir, name):
-    self.path = os.path.join(out_dir, name + ".lock")
-    self.held = False
-
-  @staticmethod
-  def _alive(pid):
-    try:
-      os.kill(pid, 0)
-    except ProcessLookupError:
-      return False
-    except PermissionError:
-      return True
-    return True
-
-  def acquire(self):
-    """True if this process now holds the lock; False if a live process does."""
-    os.makedirs(os.path.dirname(self.path), exist_ok=True)
-    for _ in range(2):
-      try:
-        fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-      except FileExistsError:
-        try:
-          with open(self.path, encoding="utf-8") as f:
-            owner = int(f.read().strip() or 0)
-        except (OSError, ValueError):
-          owner = 0
-        if owner and owner != os.getpid() and self._alive(owner):
-          return False
-        try:
-          os.remove(self.path)  # a stale lock of a killed process
-        except FileNotFoundError:
-          pass
-        continue
-      with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(str(os.getpid()))
-      self.held = True
-      return True
-    return False
-
-  def owner(self):
-    try:
-      with open(self.path, encoding="utf-8") as f:
-        return f.read().strip()
-    except OSError:
-      return "?"
-
-  def release(self):
-    if self.held:
-      try:
-        os.remove(self.path)
-      except FileNotFoundError:
-        pass
-      self.held = False
+  return locks.FileLock(os.path.join(out_dir, name + ".lock"), f"study run {name}")
 
 
 def run_study(study_file, out_dir, results_dir=None, gin_params=(), only=None, stream=None,
@@ -497,9 +445,10 @@ def run_study(study_file, out_dir, results_dir=None, gin_params=(), only=None, s
         print(f"[{spec.name}] waiting for {spec.init_from}", file=stream, flush=True)
         continue
       results[spec.init_from] = _read_json(base_path)
-    lock = _RunLock(out_dir, spec.name)
-    if not lock.acquire():
-      print(f"[{spec.name}] in progress in process {lock.owner()}", file=stream, flush=True)
+    lock = run_lock(out_dir, spec.name)
+    if not lock.try_acquire(stream):
+      print(f"[{spec.name}] in progress in {lock.describe(lock.holder())}", file=stream,
+            flush=True)
       continue
     try:
       if train_only:

@@ -25,6 +25,7 @@ from sound_separation.models import folders
 from sound_separation.training import callbacks as callbacks_lib
 from sound_separation.training import checkpoints
 from sound_separation.training import keras_compat
+from sound_separation.training import locks
 from sound_separation.training import strategies
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -144,6 +145,8 @@ def start(model_dir, build_trainer, optimizer, *, max_checkpoints_to_keep=5,
     raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
   strategy = strategies.get_strategy()
   write_dir, is_chief = worker_model_dir(strategy, model_dir)
+  if is_chief:  # one writer per run folder: a second process refuses, naming the holder
+    locks.run_folder_lock(model_dir).acquire()
   seed = folder_seed(model_dir) if seed is None else int(seed)
   keras.utils.set_random_seed(seed)
   with strategy.scope():
@@ -152,6 +155,8 @@ def start(model_dir, build_trainer, optimizer, *, max_checkpoints_to_keep=5,
     trainer.compile(optimizer=optimizer(), jit_compile=jit_compile,
                     steps_per_execution=steps_per_execution)
     trainer.optimizer.build(trainer.trainable_variables)
+    if is_chief:  # a damaged newest checkpoint is named, moved aside, and skipped
+      folders.newest_intact(folders.checkpoint_dir(model_dir), move_damaged=True)
     manager = checkpoints.make_manager(trainer, write_dir, max_checkpoints_to_keep)
     step = checkpoints.restore_or_initialize(
         manager, trainer, init_checkpoint, resume_dir=folders.checkpoint_dir(model_dir))
@@ -238,8 +243,10 @@ def fit(run, train_ds, num_steps, steps_per_checkpoint, run_callbacks, stopper, 
 
 
 def finish(run):
-  """Removes a non-chief worker's scratch folder."""
-  if not run.is_chief:
+  """Releases the run folder's lock (chief); removes a non-chief worker's scratch folder."""
+  if run.is_chief:
+    locks.run_folder_lock(run.model_dir).release_if_mine()
+  else:
     tf.io.gfile.rmtree(run.write_dir)
 
 
