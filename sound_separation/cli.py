@@ -487,14 +487,32 @@ def main(argv=None, stream=None):
   except (flags.Error, UsageError) as e:
     print(f"{PROG} {command}: error: {e}\n(see '{PROG} {command} --help')", file=sys.stderr)
     return 2
-  except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
-    # Configuration errors (bad gin bindings, missing files) name their
-    # cause, which a long traceback would bury; where it was raised is kept.
-    frame = traceback.extract_tb(e.__traceback__)[-1]
-    print(f"{PROG} {command}: error: {e}\n  ({type(e).__name__} raised at "
-          f"{frame.filename}:{frame.lineno})", file=sys.stderr)
-    return 1
+  except (ValueError, OSError, RuntimeError) as e:
+    # Configuration errors (bad gin bindings, missing files) and I/O errors
+    # (a full disk, a read-only folder: OSError names the file and the
+    # cause) say what happened, which a long traceback would bury; where it
+    # was raised is kept.
+    return _report_error(command, e)
+  except Exception as e:  # pylint: disable=broad-except
+    if not _is_tensorflow_error(e):
+      raise
+    # TensorFlow's I/O errors (checkpoints, SavedModels) name the file and
+    # the cause (e.g. "No space left on device") in their message.
+    return _report_error(command, e)
   return status or 0
+
+
+def _report_error(command, e):
+  frame = traceback.extract_tb(e.__traceback__)[-1]
+  message = " ".join(str(getattr(e, "message", None) or e).split())
+  print(f"{PROG} {command}: error: {message}\n  ({type(e).__name__} raised at "
+        f"{frame.filename}:{frame.lineno})", file=sys.stderr)
+  return 1
+
+
+def _is_tensorflow_error(e):
+  tf = sys.modules.get("tensorflow")
+  return tf is not None and isinstance(e, tf.errors.OpError)
 
 
 def console_main():

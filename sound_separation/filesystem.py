@@ -13,6 +13,7 @@ import io
 import os
 import posixpath
 import re
+import shutil
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 
@@ -81,6 +82,38 @@ def write_bytes(path, data):
   with open_file(temporary, "wb") as f:
     f.write(data)
   rename(temporary, path, overwrite=True)
+
+
+def write_failure_cause(path):
+  """Why writing a file at `path` fails, in the system's words, or None if it cannot tell.
+
+  Libraries that write through their own C code (libsndfile) report a full
+  disk as "System error." So a small probe file is written beside `path`:
+  its OSError names the cause ("No space left on device", "Read-only file
+  system", "Permission denied"); a missing folder is named as such. When the
+  probe succeeds (a nearly full disk, a transient error) the free space is
+  reported instead. Local paths only (None for remote ones).
+  """
+  if is_remote(path):
+    return None
+  folder = os.path.dirname(os.path.abspath(_local(path)))
+  if not os.path.isdir(folder):
+    return f"No such folder: {folder}"
+  probe = os.path.join(folder, f".write-probe-{os.getpid()}")
+  try:
+    with builtins.open(probe, "wb") as f:
+      f.write(b"\0" * 65536)
+      f.flush()
+      os.fsync(f.fileno())
+  except OSError as e:
+    return e.strerror or str(e)
+  finally:
+    try:
+      os.remove(probe)
+    except OSError:
+      pass
+  free = shutil.disk_usage(folder).free
+  return f"{free / 1e6:.1f} MB free on that filesystem" if free < 100e6 else None
 
 
 def write_text(path, text):

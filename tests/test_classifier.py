@@ -342,3 +342,15 @@ def test_train_classifier_command(tmp_path):
   help_out = io.StringIO()
   assert cli.main(["sound-separation", "train-classifier", "--help"], stream=help_out) == 0
   assert "--gin_file" in help_out.getvalue()
+
+
+def test_d_prime_is_the_normal_quantile_of_the_auc():
+  from scipy.stats import norm  # pylint: disable=import-outside-toplevel
+  from sound_separation.evaluation import tagging  # pylint: disable=import-outside-toplevel
+  assert tagging.d_prime(0.5) == 0.0
+  # AUC = Φ(d'/√2) for equal-variance Gaussian scores: d' = 1 at AUC = Φ(1/√2).
+  assert abs(tagging.d_prime(norm.cdf(1 / np.sqrt(2))) - 1.0) < 1e-9
+  assert tagging.d_prime(0.2) < 0
+  result = tagging.tagging_metrics(np.array([[1, 0], [0, 1], [1, 1], [0, 0]]),
+                                   np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.6], [0.1, 0.3]]))
+  assert result["mean_auc"] == 1.0 and result["d_prime"] > 8

@@ -141,3 +141,88 @@ def test_a_lock_of_another_host_is_never_taken_over(tmp_path):
   path.write_text(json.dumps({"host": "elsewhere.example", "pid": 1}))
   with pytest.raises(locks.FolderBusyError, match="process 1 on elsewhere.example"):
     locks.FileLock(str(path)).acquire()
+
+
+# ---------------------------------------------------------------------------
+# Errors that say what happened: a full disk, a read-only folder.
+
+
+def _mount_tmpfs(path, options):
+  path.mkdir(parents=True, exist_ok=True)
+  result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                          capture_output=True, text=True, check=False)
+  if result.returncode:
+    pytest.skip(f"cannot mount a small tmpfs here ({result.stderr.strip() or 'not root'}): "
+                f"the full-disk and read-only cases need one")
+  return path
+
+
+@pytest.fixture()
+def full_disk(tmp_path):
+  path = _mount_tmpfs(tmp_path / "full", "size=192k")
+  yield path
+  subprocess.run(["umount", str(path)], check=False)
+
+
+@pytest.fixture()
+def read_only(tmp_path):
+  path = _mount_tmpfs(tmp_path / "ro", "ro,size=64k")
+  yield path
+  subprocess.run(["umount", str(path)], check=False)
+
+
+def _wavs(tmp_path, count=2, seconds=2.0):
+  paths = []
+  for i in range(count):
+    path = tmp_path / f"in{i}.wav"
+    soundfile.write(str(path), (0.1 * np.random.default_rng(i).standard_normal(
+        int(16000 * seconds))).astype(np.float32), 16000)
+    paths.append(str(path))
+  return paths
+
+
+def test_separate_onto_a_full_disk_names_the_cause(trained, tmp_path, full_disk):
+  _, model_dir, _ = trained
+  out = io.StringIO()
+  status = cli.main(["prog", "separate", f"--model={model_dir}", f"--out_dir={full_disk}",
+                     *_wavs(tmp_path)], stream=out)
+  assert status == 1
+  text = out.getvalue()
+  assert "No space left on device" in text and str(full_disk) in text, text
+  # Only complete folders under final names (here: none fits).
+  finals = [n for n in os.listdir(full_disk) if not n.startswith(".")]
+  for name in finals:
+    assert len(os.listdir(full_disk / name)) == 4
+
+
+def test_separate_into_a_read_only_folder_names_the_cause(trained, tmp_path, read_only):
+  _, model_dir, _ = trained
+  out = io.StringIO()
+  status = cli.main(["prog", "separate", f"--model={model_dir}",
+                     f"--out_dir={read_only / 'out'}", *_wavs(tmp_path, 1)], stream=out)
+  assert status == 1
+  assert "Read-only file system" in out.getvalue() and str(read_only) in out.getvalue()
+
+
+def test_evaluate_and_export_onto_a_full_disk_name_the_cause(trained, tmp_path, full_disk,
+                                                            capsys):
+  _, model_dir, _ = trained
+  lines = []
+  for i, path in enumerate(_wavs(tmp_path, 2, 1.0)):
+    lines.append(f"{path}\t{path}")
+  data = tmp_path / "list.txt"
+  data.write_text("\n".join(lines) + "\n")
+  filler = full_disk / "filler"
+  with open(filler, "wb") as f:  # leave almost nothing
+    try:
+      f.write(b"\0" * (190 * 1024))
+    except OSError:
+      pass
+  status = cli.main(["prog", "evaluate", f"--model_dir={model_dir}", f"--data={data}",
+                     f"--out_dir={full_disk / 'eval'}"], stream=io.StringIO())
+  err = capsys.readouterr().err
+  assert status == 1 and "No space left on device" in err, err
+  status = cli.main(["prog", "export", f"--model_dir={model_dir}",
+                     f"--out={full_disk / 'exported'}"], stream=io.StringIO())
+  err = capsys.readouterr().err
+  assert status == 1 and "No space left on device" in err, err

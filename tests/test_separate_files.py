@@ -109,19 +109,19 @@ def test_a_failure_mid_write_leaves_no_folder_and_no_temporary(model_folder, tmp
   wav = str(tmp_path / "a.wav")
   _clip(wav, 5)
   separator = separator_lib.load_model(folder)
-  real_write, calls = audio.write_audio, []
+  real_write, calls = audio.AudioWriter.write, []
 
-  def failing_write(path, *args, **kwargs):
-    calls.append(path)
-    if len(calls) == 3:
+  def failing_write(writer, block):
+    calls.append(writer.path)
+    if len(calls) == 3:  # the third output's first block
       raise OSError("disk full")
-    return real_write(path, *args, **kwargs)
-  monkeypatch.setattr(audio, "write_audio", failing_write)
+    return real_write(writer, block)
+  monkeypatch.setattr(audio.AudioWriter, "write", failing_write)
   summary = separate.separate_files(separator, [wav], str(tmp_path / "out"),
                                     stream=io.StringIO())
   assert summary.failed and "disk full" in summary.failed[0][1]
   assert os.listdir(tmp_path / "out") == []
-  monkeypatch.setattr(audio, "write_audio", real_write)
+  monkeypatch.setattr(audio.AudioWriter, "write", real_write)
   summary = separate.separate_files(separator, [wav], str(tmp_path / "out"),
                                     stream=io.StringIO())
   assert summary.separated == [wav] and len(os.listdir(tmp_path / "out" / "a_wav")) == M

@@ -67,6 +67,12 @@ class AudioReadError(FileError):
   message = "cannot read audio file '{path}': {reason}"
 
 
+class AudioWriteError(FileError):
+  """An audio file could not be written (the reason names the cause: a full disk, ...)."""
+
+  message = "cannot write audio file '{path}': {reason}"
+
+
 def check_sample_rate(sample_rate, name="sample_rate"):
   """Returns `sample_rate` as an int; ValueError naming `name` unless a positive integer."""
   if (isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer))
@@ -266,6 +272,11 @@ def _check_complete(path, source, frames_read):
         f"holds {frames_read} ({100.0 * frames_read / promised:.1f} %)")
 
 
+def check_not_truncated(path, frames):
+  """AudioReadError if the file's header promises more than `frames` frames (`read_audio`'s check)."""
+  _check_complete(str(path), filesystem.readable(str(path)), frames)
+
+
 def file_sample_rate(path):
   """The sample rate of an audio file, in Hz (from its header); raises AudioReadError."""
   path = str(path)
@@ -392,10 +403,65 @@ def write_audio(path, waveform, sample_rate, subtype="PCM_16"):
   _write(path, waveform, sample_rate, subtype)
 
 
+class AudioWriter:
+  """A mono audio file written block by block (local paths), for outputs of any length.
+
+  `write(block [n])` appends float samples; `close()` finishes the file.
+  Non-finite samples, samples beyond ±1 for an integer subtype, and write
+  failures raise (AudioWriteError names the file and the cause: a full disk,
+  a read-only folder). Use as a context manager.
+  """
+
+  def __init__(self, path, sample_rate, subtype="FLOAT"):
+    self.path = str(path)
+    self.subtype = subtype
+    self._integer = subtype is not None and subtype.upper().startswith("PCM")
+    try:
+      self._file = soundfile.SoundFile(self.path, "w", check_sample_rate(sample_rate), 1,
+                                       subtype)
+    except (RuntimeError, OSError) as e:
+      raise self._error(e) from e
+
+  def _error(self, e):
+    cause = filesystem.write_failure_cause(self.path)
+    return AudioWriteError(self.path, f"{cause} ({type(e).__name__}: {e})" if cause
+                           else f"{type(e).__name__}: {e}")
+
+  def write(self, block):
+    block = np.asarray(block, np.float32)
+    if not np.all(np.isfinite(block)):
+      raise ValueError(f"waveform for '{self.path}' has non-finite samples")
+    if self._integer and block.size and float(np.max(np.abs(block))) > 1.0:
+      raise ValueError(f"waveform for '{self.path}' peaks at {float(np.max(np.abs(block))):.4g}"
+                       f" > 1, beyond the range of {self.subtype}; use subtype='FLOAT'")
+    try:
+      self._file.write(block)
+    except (RuntimeError, OSError) as e:
+      raise self._error(e) from e
+
+  def close(self):
+    try:
+      self._file.close()
+    except (RuntimeError, OSError) as e:
+      raise self._error(e) from e
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self._file.close()
+
+
 def _write(path, waveform, sample_rate, subtype):
   path = str(path)
   if not filesystem.is_remote(path):
-    soundfile.write(path, waveform, sample_rate, subtype=subtype)
+    try:
+      soundfile.write(path, waveform, sample_rate, subtype=subtype)
+    except (RuntimeError, OSError) as e:
+      # libsndfile says "System error." for a full disk or a read-only folder.
+      cause = filesystem.write_failure_cause(path)
+      raise AudioWriteError(path, f"{cause} ({type(e).__name__}: {e})" if cause
+                            else f"{type(e).__name__}: {e}") from e
     return
   # libsndfile cannot write to a TensorFlow filesystem: the file is made in
   # memory, in the format its extension names, and copied there.

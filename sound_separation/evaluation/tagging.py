@@ -9,6 +9,7 @@ classes); labels are binary (anything > 0.5 is positive).
 """
 
 import numpy as np
+import scipy.special
 
 
 def average_precision(labels, scores):
@@ -73,6 +74,15 @@ def roc_auc(labels, scores):
   return float(u / (num_positive * num_negative))
 
 
+def d_prime(auc):
+  """Sensitivity index d' = √2·Φ⁻¹(AUC) (AudioSet's convention); NaN for NaN."""
+  auc = float(auc)
+  if not np.isfinite(auc):
+    return float("nan")
+  auc = min(max(auc, 1e-12), 1.0 - 1e-12)
+  return float(np.sqrt(2.0) * scipy.special.ndtri(auc))
+
+
 def tagging_metrics(labels, scores, class_names=None):
   """mAP and mean AUC over the classes of a labelled set.
 
@@ -85,7 +95,8 @@ def tagging_metrics(labels, scores, class_names=None):
     class_names: optional K names for `per_class`.
 
   Returns:
-    `{'map': float, 'mean_auc': float, 'num_classes_scored': int,
+    `{'map': float, 'mean_auc': float, 'd_prime': d' of the mean AUC,
+    'num_classes_scored': int,
     'average_precision': [K] array, 'auc': [K] array,
     'per_class': {name: {'ap': ..., 'auc': ..., 'positives': int}}}`
     (`per_class` only with `class_names`). The means are NaN if no class
@@ -102,6 +113,7 @@ def tagging_metrics(labels, scores, class_names=None):
   result = {
       "map": float(np.nanmean(ap)) if np.isfinite(ap).any() else float("nan"),
       "mean_auc": float(np.nanmean(auc)) if np.isfinite(auc).any() else float("nan"),
+      "d_prime": d_prime(np.nanmean(auc)) if np.isfinite(auc).any() else float("nan"),
       "num_classes_scored": int(np.isfinite(ap).sum()),
       "average_precision": ap, "auc": auc}
   if class_names is not None:

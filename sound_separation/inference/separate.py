@@ -12,6 +12,11 @@ linearly over the overlap. The fades sum to one, so when each chunk's
 outputs sum to its input (mixture consistency), the stitched outputs sum
 to the whole input.
 
+A file is separated as a stream (`inference.streaming`): read a few chunks
+at a time, resampled exactly as the whole file would be, each output block
+written as soon as it is final, so memory does not grow with the
+recording's length.
+
 Many files (`separate_files`): each input's outputs go to a folder of its
 own that mirrors the input's path (see `output_folder`), so no two inputs
 collide; a folder that exists is a finished input and is skipped unless
@@ -24,15 +29,16 @@ import glob
 import os
 import shutil
 import sys
+import tempfile
 import time
 import typing
 
 import numpy as np
-import scipy.optimize
 
 from sound_separation import filesystem
 from sound_separation.data import audio
 from sound_separation.evaluation import listening
+from sound_separation.inference import streaming
 
 # What a folder argument expands to (libsndfile's formats, by extension).
 AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
@@ -46,29 +52,11 @@ _PARTIAL = ".partial-"
 COMPILE_MIN_CHUNKS = 16
 
 
-def _chunk_starts(num_samples, chunk, hop):
-  """Starts of equal-length chunks covering [0, num_samples); the last ends at the end."""
-  if num_samples <= chunk:
-    return [0]
-  starts = list(range(0, num_samples - chunk, hop))
-  starts.append(num_samples - chunk)
-  return starts
-
-
-def _match(previous, current):
-  """Permutation `p` with `current[p[j]]` best matching `previous[j]`, both `[M, L]`."""
-  # ‖a − b‖² = ‖a‖² + ‖b‖² − 2⟨a, b⟩ for every pair, as one product.
-  cost = (np.sum(previous ** 2, 1)[:, None] + np.sum(current ** 2, 1)[None, :]
-          - 2.0 * previous @ current.T)
-  rows, columns = scipy.optimize.linear_sum_assignment(cost)
-  return columns[np.argsort(rows)]
-
-
 def num_chunks(num_samples, sample_rate, chunk_seconds=10.0, overlap_seconds=1.0):
   """How many chunks `separate_waveform` cuts `num_samples` at `sample_rate` into."""
   chunk = int(round(chunk_seconds * sample_rate))
   overlap = int(round(overlap_seconds * sample_rate))
-  return len(_chunk_starts(int(num_samples), chunk, chunk - overlap))
+  return len(streaming.chunk_starts(int(num_samples), chunk, chunk - overlap))
 
 
 def separate_waveform(separator, waveform, chunk_seconds=10.0, overlap_seconds=1.0,
@@ -96,6 +84,16 @@ def separate_waveform(separator, waveform, chunk_seconds=10.0, overlap_seconds=1
   if waveform.ndim != 1 or waveform.size == 0:
     raise ValueError(f"waveform must be [samples] with samples >= 1, got shape "
                      f"{waveform.shape}")
+  call, chunk, overlap = _chunk_function(separator, waveform.shape[0], chunk_seconds,
+                                         overlap_seconds, compiled)
+  blocks = [block for _, block in streaming.stitch(
+      call, lambda start, stop: waveform[start:stop], waveform.shape[0], chunk, overlap,
+      batch_size)]
+  return np.concatenate(blocks, axis=1)
+
+
+def _chunk_function(separator, num_samples, chunk_seconds, overlap_seconds, compiled):
+  """`(call, chunk, overlap)`: the function chunks go through, and the chunking in samples."""
   rate = separator.sample_rate
   chunk = int(round(chunk_seconds * rate))
   overlap = int(round(overlap_seconds * rate))
@@ -103,81 +101,106 @@ def separate_waveform(separator, waveform, chunk_seconds=10.0, overlap_seconds=1
     raise ValueError(f"need chunk_seconds > overlap_seconds > 0 (at least one sample at "
                      f"{rate} Hz), got chunk_seconds={chunk_seconds!r}, "
                      f"overlap_seconds={overlap_seconds!r}")
-  num_samples = waveform.shape[0]
   # Full chunks go through the separator's function compiled for the chunk
   # length, where it has one: one program for every file. A shorter input
   # takes the any-length graph rather than being padded, since padding would
   # change the separator's statistics over time and so its outputs.
   has_fixed = getattr(separator, "has_fixed_length", None)
   compiled = compiled and has_fixed is not None and num_samples >= chunk and has_fixed(chunk)
-  call = separator.fixed_length(chunk) if compiled else separator
-  starts = _chunk_starts(num_samples, chunk, chunk - overlap)
-  length = min(chunk, num_samples)
-  pieces = []
-  for i in range(0, len(starts), batch_size):
-    batch = np.stack([waveform[s:s + length] for s in starts[i:i + batch_size]])
-    pieces.extend(call(batch))
-  output = np.array(pieces[0], np.float32)
-  if len(starts) == 1:
-    return output
-  output = np.pad(output, [(0, 0), (0, num_samples - length)])
-  for index in range(1, len(starts)):
-    start, end = starts[index], starts[index - 1] + length
-    piece = pieces[index]
-    piece = piece[_match(output[:, start:end], piece[:, :end - start])]
-    fade = (np.arange(end - start, dtype=np.float32) + 0.5) / (end - start)
-    output[:, start:end] = output[:, start:end] * (1.0 - fade) + piece[:, :end - start] * fade
-    output[:, end:start + length] = piece[:, end - start:]
-  return output
+  return (separator.fixed_length(chunk) if compiled else separator), chunk, overlap
 
 
 def loudest(separated, num_sources):
   """Indices of the `num_sources` outputs of `[M, T]` with the most energy, in output order."""
-  if not 1 <= num_sources <= separated.shape[0]:
-    raise ValueError(f"num_sources must be between 1 and the model's {separated.shape[0]} "
+  return loudest_by_energy(np.sum(np.square(separated, dtype=np.float64), axis=1), num_sources)
+
+
+def loudest_by_energy(energy, num_sources):
+  """Indices of the `num_sources` largest of `energy` `[M]`, in output order."""
+  if not 1 <= num_sources <= len(energy):
+    raise ValueError(f"num_sources must be between 1 and the model's {len(energy)} "
                      f"outputs, got {num_sources!r}")
-  energy = np.sum(np.square(separated, dtype=np.float64), axis=1)
-  return np.sort(np.argsort(-energy, kind="stable")[:num_sources])
+  return np.sort(np.argsort(-np.asarray(energy), kind="stable")[:num_sources])
 
 
 def separate_file(separator, path, out_dir, num_sources=None, chunk_seconds=10.0,
-                  overlap_seconds=1.0, subtype="FLOAT", compiled=True):
-  """Separates an audio file; writes `<out_dir>/<name>_source<j>.wav` per output.
+                  overlap_seconds=1.0, subtype="FLOAT", compiled=True, batch_size=4):
+  """Separates an audio file as a stream; writes `<out_dir>/<name>_source<j>.wav` per output.
+
+  The file is read a few chunks at a time at the model's rate (resampled
+  exactly as `audio.resample` would resample the whole file), separated and
+  stitched (`streaming.stitch`), and each output is resampled back to the
+  file's rate and written block by block: memory holds a few chunks,
+  whatever the file's length. The outputs equal those of
+  `separate_waveform` on the whole file, resampled back and cut to its
+  length, up to float rounding.
 
   Args:
     separator: a `Separator`.
     path: any file libsndfile reads (wav, flac, ogg, ...), any rate, any
       number of channels (averaged).
     out_dir: created if missing.
-    num_sources: keep only this many outputs, the loudest (None: all M).
+    num_sources: keep only this many outputs, the loudest (by their energy
+      at the model's rate; None: all M).
     chunk_seconds, overlap_seconds: as in `separate_waveform`.
     subtype: libsndfile subtype of the written wavs; 'FLOAT' keeps samples
       beyond full scale, which separated sources of a loud mixture can have.
     compiled: as in `separate_waveform`.
+    batch_size: chunks per call of the separator.
 
   Returns:
     The written paths, in output order.
   """
-  rate = audio.file_sample_rate(path)
-  waveform = audio.read_audio(path, sample_rate=rate)
-  separated = separate_waveform(separator, audio.resample(waveform, rate, separator.sample_rate),
-                                chunk_seconds, overlap_seconds, compiled=compiled)
-  keep = (np.arange(separated.shape[0]) if num_sources is None
-          else loudest(separated, num_sources))
-  restored = audio.resample(separated[keep], separator.sample_rate, rate)
-  restored = restored[:, :waveform.shape[0]]
-  restored = np.pad(restored, [(0, 0), (0, waveform.shape[0] - restored.shape[1])])
-  filesystem.makedirs(out_dir)
   name = os.path.splitext(filesystem.basename(path))[0]
-  written = []
-  for j, source in zip(keep, restored):
-    out_path = filesystem.join(out_dir, f"{name}_source{j}.wav")
-    # Renamed when complete: a kill never leaves a truncated wav under its name.
-    partial = filesystem.join(out_dir, f".{name}_source{j}{_PARTIAL}{os.getpid()}.wav")
-    audio.write_audio(partial, source, rate, subtype)
-    filesystem.rename(partial, out_path, overwrite=True)
-    written.append(out_path)
-  return written
+  remote = filesystem.is_remote(out_dir)
+  work = tempfile.mkdtemp(prefix=".separate-") if remote else out_dir
+  filesystem.makedirs(out_dir)
+  partial = lambda j: os.path.join(work, f".{name}_source{j}{_PARTIAL}{os.getpid()}.wav")
+  writers, energy = [], None
+  try:
+    with streaming.FileSource(path, separator.sample_rate) as source:
+      call, chunk, overlap = _chunk_function(separator, source.num_samples, chunk_seconds,
+                                             overlap_seconds, compiled)
+      back = streaming.OutputResampler(separator.sample_rate, source.file_rate, source.frames)
+
+      def write(block):
+        for writer, channel in zip(writers, block):
+          writer.write(channel)
+
+      for _, block in streaming.stitch(call, source.read, source.num_samples, chunk, overlap,
+                                       batch_size):
+        if not writers:
+          writers = [audio.AudioWriter(partial(j), source.file_rate, subtype)
+                     for j in range(block.shape[0])]
+          energy = np.zeros(block.shape[0])
+        energy += np.sum(np.square(block, dtype=np.float64), axis=1)
+        write(back.push(block))
+      write(back.flush(len(writers)))
+      for writer in writers:
+        writer.close()
+    keep = (np.arange(len(writers)) if num_sources is None
+            else loudest_by_energy(energy, num_sources))
+    written = []
+    for j in range(len(writers)):
+      if j not in keep:
+        os.remove(partial(j))
+        continue
+      # Renamed when complete: a kill never leaves a truncated wav under its name.
+      out_path = filesystem.join(out_dir, f"{name}_source{j}.wav")
+      if remote:
+        with open(partial(j), "rb") as f:
+          filesystem.write_bytes(out_path, f.read())
+        os.remove(partial(j))
+      else:
+        filesystem.rename(partial(j), out_path, overwrite=True)
+      written.append(out_path)
+    return written
+  finally:
+    for j in range(len(writers)):
+      if os.path.exists(partial(j)):
+        os.remove(partial(j))
+    if remote:
+      shutil.rmtree(work, ignore_errors=True)
 
 
 def _write_atomically(folder, write):

@@ -116,9 +116,11 @@ def _candidates(folder):
   found = set()
   state = tf.train.get_checkpoint_state(folder)
   if state is not None:
+    # Checkpoints live in the folder itself; the state file may hold paths
+    # relative to another working directory, or of the folder before a move.
     for path in list(state.all_model_checkpoint_paths) + [state.model_checkpoint_path]:
       if path:
-        found.add(path if filesystem.is_absolute(path) else filesystem.join(folder, path))
+        found.add(filesystem.join(folder, filesystem.basename(path)))
   for name in filesystem.listdir(folder):
     if name.endswith(".index"):
       found.add(filesystem.join(folder, name[:-len(".index")]))
@@ -286,6 +288,18 @@ def _read_description(path, what, hint):
     except (ValueError, KeyError, TypeError) as e:
       raise ValueError(f"{path} is not a {what} description ({e!r}).") from None
   return config
+
+
+def save_classifier(classifier, model_dir, sample_rate, class_names=None, step=0):
+  """Writes a classifier's weights alone (no optimizer) as a folder `load_classifier` reads.
+
+  Returns:
+    The checkpoint prefix written.
+  """
+  write_classifier_config(model_dir, classifier, sample_rate, class_names)
+  checkpoint = tf.train.Checkpoint(model=tf.train.Checkpoint(classifier=classifier))
+  manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir(model_dir), max_to_keep=None)
+  return manager.save(checkpoint_number=step)
 
 
 @gin.configurable(module="sound_separation")

@@ -178,7 +178,8 @@ class Study:
     results_root: folder against which relative `baseline_models` resolve
       (the study runner binds the study file's folder).
     classifier_dir, label_vocabulary: the pretrained classifier (a
-      `train-classifier` run) and its class-name file (relative to
+      `train-classifier` run, or its weights alone: `folders.save_classifier`;
+      relative to `results_root`) and its class-name file (relative to
       `data_root`), for the semantic arms.
     cosine_weight: the cosine weight of `soft_or+cosine+l1_l2`.
     sparsity_weight: the L1/L2 weight of `soft_or+cosine+l1_l2`.
@@ -248,6 +249,9 @@ class Study:
       if not os.path.isfile(path):
         raise FileNotFoundError(f"Study.{name}: no such list {path!r}")
       setattr(self, name, os.path.abspath(path))
+    if self.classifier_dir and not os.path.isabs(os.path.expanduser(self.classifier_dir)):
+      self.classifier_dir = os.path.abspath(os.path.join(
+          os.path.expanduser(self.results_root), self.classifier_dir))
     if self.label_vocabulary:
       path = os.path.join(os.path.expanduser(self.data_root), self.label_vocabulary)
       if not os.path.isfile(path):
