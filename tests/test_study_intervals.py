@@ -126,12 +126,15 @@ def test_seed_interval_is_the_student_t_interval():
 @pytest.mark.parametrize("low,high,expected", [
     (11.0, 20.0, "reproduced"),      # above 0, inside the paper's range
     (2.0, 12.0, "reproduced"),       # above 0, overlaps it
-    (1.0, 6.0, "not reproduced"),    # excludes the paper's >= 10
+    (1.0, 6.0, "direction only"),    # above 0 but below the paper's 10-17
+    (18.0, 25.0, "direction only"),  # above the paper's range
+    (-6.0, -1.0, "not reproduced"),  # the other way
+    (-3.0, 5.0, "not reproduced"),   # holds 0 and excludes the whole range
     (-3.0, 12.0, "inconclusive"),    # holds 0 and part of the range
     (None, None, "not tested"),
 ])
 def test_verdicts_by_the_stated_criterion(low, high, expected):
-  assert intervals.verdict(low, high, 10.0) == expected
+  assert intervals.verdict(low, high, 10.0, 17.0) == expected
 
 
 @pytest.mark.parametrize("low,high,expected", [
@@ -178,3 +181,54 @@ def test_disjointness_check_on_planted_lists(tmp_path):
   assert independence.labels_table("/d/test_example_list.txt") == "/d/test_labels.tsv"
   with pytest.raises(ValueError, match="cannot tell"):
     independence.labels_table("/d/list.txt")
+
+
+# ---------------------------------------------------------------------------
+# Claims: verdicts from planted rows.
+
+
+def _result(name, arm, weight, records, seed=1, selection_msi=5.0):
+  summary = metrics.summarize(records)
+  return {"run": {"name": name, "num_sources": 4, "arm": arm, "weight": weight, "seed": seed},
+          "selected": {"selection": {"MSi": selection_msi, "1S": summary["1S"],
+                                     "TRF": summary["TRF"]}, "meets_floor": True, "step": 1},
+          "test": {"fuss": {**summary, "num_examples": len(records)}}, "checkpoints": []}
+
+
+def test_claims_find_a_planted_sparsity_gain_and_an_untested_claim():
+  from sound_separation.study import claims  # pylint: disable=import-outside-toplevel
+  from sound_separation.study import grid  # pylint: disable=import-outside-toplevel
+  difficulty = np.random.default_rng(8).normal(0.0, 3.0, size=200)
+  planted = {
+      "m4/baseline": ("baseline", 0.0, 0.0, 0.0, 5.0),
+      "m4/mixit_w0": ("mixit", 0.0, 0.0, 0.0, 5.0),
+      # L1/L2: +12 dB of 1S for 0.3 dB of MSi; the selection list agrees.
+      "m4/l1_l2_w5": ("l1_l2", 5.0, -0.3, 12.0, 4.7),
+      # Collapsed: huge 1S, MSi far below the floor: the rule must not pick it.
+      "m4/l1_l2_w30": ("l1_l2", 30.0, -5.0, 40.0, 0.5),
+  }
+  results, scores = {}, {}
+  for i, (name, (arm, weight, msi_shift, one_shift, sel)) in enumerate(planted.items()):
+    records = []
+    rng = np.random.default_rng(100 + i)
+    for j in range(200):
+      refs = j % 5
+      records.append(_fuss_record(rng, refs, msi=5.0 + msi_shift + difficulty[j],
+                                  one_source=10.0 + one_shift + difficulty[j]))
+    results[name] = _result(name, arm, weight, records, selection_msi=sel)
+    scores[name] = records
+  specs = [grid.RunSpec(name, 4, arm, weight, 1, None, ())
+           for name, (arm, weight, *_rest) in planted.items()]
+  study = type("S", (), {"num_sources": [4], "msi_tolerance_db": 1.0, "sparsity_weight": 5.0})
+  rows = claims.gather(specs, results, lambda name, task: scores.get(name) if task == "fuss"
+                       else None)
+  verdicts = claims.judge(study, rows)
+  by_what = {v["what"]: v for v in verdicts}
+  gain = by_what["M = 4: Δ1S, L1/L2 (5, chosen) − control"]
+  assert gain["verdict"] == "reproduced" and 10.5 < gain["delta"] < 13.5
+  assert by_what["M = 4: ΔMSi, L1/L2 (5, chosen) − control"]["verdict"] == "reproduced"
+  # No efficient or semantic runs, one M: those claims are not tested.
+  assert {v["verdict"] for v in verdicts if v["claim"] in (3, 4)} == {"not tested"}
+  assert not [v for v in verdicts if v["claim"] == 2]
+  table = "\n".join(claims.row_table(rows))
+  assert "m4/l1_l2_w5" in table and "| 1 |" in table  # one seed: no interval

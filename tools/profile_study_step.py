@@ -109,6 +109,8 @@ def main(argv=None):
   parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
   parser.add_argument("--steps", type=int, default=60)
   parser.add_argument("--warmup", type=int, default=10)
+  parser.add_argument("--timeout", type=float, default=600.0,
+                      help="seconds a configuration may take (XLA compiles can take longer)")
   parser.add_argument("--out", default=None)
   parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
@@ -122,15 +124,27 @@ def main(argv=None):
                args.classifier, "--steps", str(args.steps), "--warmup", str(args.warmup),
                "--child", name]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    try:
+      result = subprocess.run(command, capture_output=True, text=True, env=env, check=False,
+                              timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+      rows.append({"config": name, "failed": f"did not finish in {args.timeout:g} s"})
+      print(f"{name:20s} did not finish in {args.timeout:g} s", flush=True)
+      continue
     lines = [l for l in result.stdout.splitlines() if l.startswith("RESULT ")]
     if result.returncode or not lines:
-      raise SystemExit(f"{name} failed:\n{result.stderr[-3000:]}")
+      rows.append({"config": name, "failed": result.stderr[-500:]})
+      print(f"{name:20s} failed: {result.stderr[-500:]}", flush=True)
+      continue
     rows.append(json.loads(lines[-1][len("RESULT "):]))
     row = rows[-1]
     print(f"{name:20s} {row['seconds_per_step']:7.3f} s/step  {row['steps_per_hour']:7.0f} "
           f"steps/h  peak {row['peak_rss_gb']:.2f} GB", flush=True)
+  failed = [r for r in rows if "failed" in r]
+  rows = [r for r in rows if "failed" not in r]
   base = {r["config"]: r["seconds_per_step"] for r in rows}
+  for r in failed:
+    print(f"{r['config']}: {r['failed']}")
   print("\n| configuration | s/step | steps/hour | × sparsity | peak RSS GB |")
   print("|---|---|---|---|---|")
   for r in rows:
@@ -142,7 +156,7 @@ def main(argv=None):
   os.makedirs(os.path.dirname(out), exist_ok=True)
   with open(out, "w", encoding="utf-8") as f:
     json.dump({"machine": bench_common.machine(), "steps": args.steps, "warmup": args.warmup,
-               "rows": rows}, f, indent=1)
+               "rows": rows, "failed": failed}, f, indent=1)
   print(f"\nWrote {out}")
 
 

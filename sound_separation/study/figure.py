@@ -114,3 +114,107 @@ def plot_tradeoff(points, out_path, title=None, annotate="weight"):
   finally:
     plt.close(figure)
   return out_path
+
+
+class RowPoint(typing.NamedTuple):
+  """A row of a seeded study for `plot_frontier` (test metrics, dB)."""
+  name: str
+  loss: str  # the series (colour); the baseline is its own series.
+  weight: float
+  num_sources: int
+  msi: typing.Tuple  # (mean, low, high); low/high None with one seed
+  one_source: typing.Tuple
+  chosen: bool = False  # picked by the selection rule for its loss
+  below_floor: bool = False  # its selection MSi misses the budget
+  shipped: bool = False
+
+
+def plot_frontier(points, out_path, budget_db=1.0, title=None):
+  """Figure 1 of a seeded study: MSi against 1S per M, one line per loss.
+
+  Panels (one per M) share their axes. Each loss's line starts at its M's
+  baseline and runs through its weights in order; seed intervals are drawn
+  as error bars; the rule's chosen rows are ringed, the shipped one starred,
+  rows below the MSi floor hollow; a dashed line marks the baseline's test
+  MSi minus the budget.
+  """
+  plt = _pyplot()
+  points = list(points)
+  panels = sorted({p.num_sources for p in points})
+  losses = list(dict.fromkeys(p.loss for p in points if p.weight > 0 or p.loss != "baseline"))
+  figure, axes_list = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 4.8), dpi=150,
+                                   squeeze=False, sharex=True, sharey=True)
+  try:
+    for axes, m in zip(axes_list[0], panels):
+      here = [p for p in points if p.num_sources == m]
+      base = next((p for p in here if p.loss == "Baseline (MixIT)"), None)
+      if base is not None:
+        axes.axhline(base.msi[0] - budget_db, color="grey", linestyle="--", linewidth=0.8,
+                     label=f"baseline MSi − {budget_db:g} dB")
+      for k, loss in enumerate(losses):
+        series = sorted((p for p in here if p.loss == loss), key=lambda p: p.weight)
+        if not series:
+          continue
+        color = f"C{k % 10}"
+        line = ([base] if base is not None and loss != base.loss else []) + series
+        axes.plot([p.one_source[0] for p in line], [p.msi[0] for p in line], color=color,
+                  linewidth=0.9, alpha=0.7)
+        for p in series:
+          xerr = None if p.one_source[1] is None else [[p.one_source[0] - p.one_source[1]],
+                                                       [p.one_source[2] - p.one_source[0]]]
+          yerr = None if p.msi[1] is None else [[p.msi[0] - p.msi[1]], [p.msi[2] - p.msi[0]]]
+          axes.errorbar(p.one_source[0], p.msi[0], xerr=xerr, yerr=yerr, color=color,
+                        marker="o", markersize=6,
+                        markerfacecolor="white" if p.below_floor else color,
+                        markeredgecolor="black" if p.chosen else color, capsize=2,
+                        linewidth=0.8, label=loss if p is series[0] else None)
+          if p.weight > 0:
+            axes.annotate(f"{p.weight:g}", (p.one_source[0], p.msi[0]),
+                          textcoords="offset points", xytext=(5, 4), fontsize=7)
+          if p.shipped:
+            axes.scatter([p.one_source[0]], [p.msi[0]], s=260, marker="*", color="gold",
+                         edgecolors="black", zorder=5, label="shipped")
+      axes.set_title(f"M = {m}")
+      axes.set_xlabel("1S: single-source SI-SNR (dB)")
+      axes.set_ylabel("MSi: multi-source SI-SNRi (dB)")
+      axes.grid(True, linewidth=0.3)
+      axes.legend(fontsize=7, title="black edge: chosen; hollow: below the MSi floor",
+                  title_fontsize=7)
+    if title:
+      figure.suptitle(title)
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    figure.savefig(out_path, format="png")
+  finally:
+    plt.close(figure)
+  return out_path
+
+
+def plot_training(histories, out_path, title=None):
+  """Selection-list MSi and 1S against the fine-tuning step, one line per run.
+
+  Args:
+    histories: `{run name: [(step, MSi, 1S)]}`.
+  """
+  plt = _pyplot()
+  figure, (left, right) = plt.subplots(1, 2, figsize=(12.0, 4.4), dpi=150)
+  try:
+    for k, (name, history) in enumerate(histories.items()):
+      steps = [h[0] for h in history]
+      left.plot(steps, [h[1] for h in history], marker="o", markersize=3, color=f"C{k % 10}",
+                label=name)
+      right.plot(steps, [h[2] for h in history], marker="o", markersize=3, color=f"C{k % 10}",
+                 label=name)
+    for axes, what in ((left, "MSi (dB)"), (right, "1S (dB)")):
+      axes.set_xlabel("step")
+      axes.set_ylabel(f"selection-list {what}")
+      axes.grid(True, linewidth=0.3)
+    left.legend(fontsize=7)
+    if title:
+      figure.suptitle(title)
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    figure.savefig(out_path, format="png")
+  finally:
+    plt.close(figure)
+  return out_path

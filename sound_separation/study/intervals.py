@@ -34,7 +34,7 @@ _T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 
          9: 2.262, 10: 2.228}
 MAX_SOURCES = 4
 
-VERDICTS = ("reproduced", "not reproduced", "inconclusive", "not tested")
+VERDICTS = ("reproduced", "direction only", "not reproduced", "inconclusive", "not tested")
 
 
 class Scores:
@@ -197,30 +197,30 @@ def paired_bootstrap(rows_a, rows_b, metric, num_resamples=2000, seed=0, level=0
 
 
 def verdict(low, high, paper_low, paper_high=math.inf):
-  """The study's verdict on one claim, from an interval of the measured effect.
+  """The study's verdict on one claim, from the 95 % interval of the measured effect.
 
-  The paper's claim is an effect in `[paper_low, paper_high]` (e.g. 1S
-  gain of at least +10 dB: `(10, inf)`; "no significant difference":
-  `(-x, x)` handled by the caller as a claim of equivalence). The criterion:
+  The paper claims an effect in `[paper_low, paper_high]` on one side of
+  zero (e.g. a 1S gain of +10 to +17 dB: `(10, 17)`; "positive":
+  `(tiny, inf)`). The criterion (docs/study.md#verdicts):
 
-  - "reproduced": the interval excludes no effect (0) and lies on the
-    paper's side of it, and it overlaps the paper's range;
-  - "not reproduced": the interval excludes the paper's whole range;
-  - "inconclusive": otherwise (the interval holds 0 and part of the paper's
-    range);
+  - "reproduced": the interval excludes no effect (0), on the paper's side,
+    and overlaps the paper's range;
+  - "direction only": it excludes no effect on the paper's side but lies
+    outside the paper's range (the effect is there, smaller or larger);
+  - "not reproduced": it excludes no effect on the other side, or it holds
+    zero and excludes the whole of the paper's range;
+  - "inconclusive": it holds zero and part of the paper's range;
   - "not tested": no interval.
   """
   if low is None or high is None:
     return "not tested"
+  positive = paper_low > 0
   overlaps_paper = high >= paper_low and low <= paper_high
-  if not overlaps_paper:
+  if (low > 0 and positive) or (high < 0 and not positive):
+    return "reproduced" if overlaps_paper else "direction only"
+  if low > 0 or high < 0:
     return "not reproduced"
-  excludes_zero = low > 0 or high < 0
-  paper_positive = paper_low > 0
-  paper_negative = paper_high < 0
-  if excludes_zero and ((low > 0 and paper_positive) or (high < 0 and paper_negative)):
-    return "reproduced"
-  return "inconclusive"
+  return "inconclusive" if overlaps_paper else "not reproduced"
 
 
 def equivalence_verdict(low, high, margin):

@@ -16,10 +16,20 @@ re-run of a finished study rewrites the same files without training:
 import json
 import os
 
+from sound_separation.study import claims
 from sound_separation.study import figure
 from sound_separation.study import grid
 from sound_separation.study import selection
 
+VERDICT_RULE = (
+    "Verdicts: **reproduced** when the 95 % interval of the difference excludes no effect, "
+    "lies on the paper's side and overlaps the paper's size; **direction only** when it "
+    "excludes no effect on the paper's side but misses the paper's size; **not reproduced** "
+    "when it excludes the paper's effect; **inconclusive** otherwise; **not tested** without "
+    "the runs. A claim of no difference (claim 2) is reproduced when the whole interval lies "
+    "within ±{eq:g} dB. Intervals: paired two-level bootstrap ({n} replicates) over the same "
+    "test mixtures and the rows' seeds; row values: mean over seeds with a Student-t 95 % "
+    "interval.")
 RULE = ("highest TRF on the selection list among candidates whose MSi is at most "
         "{tol:g} dB below the reference MSi (a baseline's checkpoints: their best MSi; "
         "fine-tunes, weights and the shipped model: the baseline's selected MSi)")
@@ -135,8 +145,52 @@ def _facts(study, specs, results):
   return lines
 
 
-def write_report(study, specs, results, results_dir, study_file):
-  """Writes table.md, results.json and figure1.png; returns the paths written."""
+def _seeded_figures(study, specs, results, rows_by_name, chosen, shipped, results_dir):
+  """figure1.png (the frontier with seed intervals) and training.png of a seeded study."""
+  chosen_names = {claims.row_name(name) for name, _, _ in chosen}
+  floors = {}
+  for m in study.num_sources:
+    base = rows_by_name.get(f"m{m}/baseline")
+    if base is not None and base.selection()["MSi"] is not None:
+      floors[m] = selection.floor(base.selection()["MSi"], study.msi_tolerance_db)
+  points = []
+  for row in rows_by_name.values():
+    msi, one = row.test("MSi"), row.test("1S")
+    if msi[0] is None or one[0] is None:
+      continue
+    sel = row.selection()["MSi"]
+    points.append(figure.RowPoint(
+        row.name, grid.ARM_TITLES[row.arm], row.weight, row.num_sources, msi, one,
+        chosen=row.name in chosen_names,
+        below_floor=sel is not None and sel < floors.get(row.num_sources, float("-inf")),
+        shipped=shipped is not None and claims.row_name(shipped) == row.name))
+  paths = []
+  if points:
+    paths.append(figure.plot_frontier(points, os.path.join(results_dir, "figure1.png"),
+                                      study.msi_tolerance_db,
+                                      title=f"{study.name}: test MSi vs 1S"))
+  histories = {}
+  for spec in specs:
+    result = results.get(spec.name)
+    if result is None or spec.arm == "baseline" or spec.name != spec.row:
+      continue
+    if claims.row_name(spec.name) in chosen_names or spec.arm in ("mixit",) + grid.SEMANTIC_ARMS:
+      histories[spec.name] = [(c["step"], c["selection"].get("MSi"), c["selection"].get("1S"))
+                              for c in result["checkpoints"]]
+  if histories:
+    paths.append(figure.plot_training(histories, os.path.join(results_dir, "training.png"),
+                                      title="Selection-list metrics during fine-tuning"))
+  return paths
+
+
+def write_report(study, specs, results, results_dir, study_file, read_scores=None):
+  """Writes table.md, results.json and figure1.png; returns the paths written.
+
+  A seeded study (`Study.seed` set) whose runs kept per-example scores
+  (`read_scores(run, task)`) also gets every row with seed intervals, every
+  row against its control with bootstrap intervals, and a verdict per claim
+  (`claims`); `results.json` holds the verdicts.
+  """
   os.makedirs(results_dir, exist_ok=True)
   rows = chosen_rows(study, specs, results)
   shipped = shipped_run(study, rows)
@@ -149,6 +203,23 @@ def write_report(study, specs, results, results_dir, study_file):
            "", f"Shipped model: {shipped or '(none yet)'}.", "",
            "## Every run", ""] + _all_runs(specs, results) + [
            "", "## Facts for the paper's claims", ""] + _facts(study, specs, results)
+  verdicts = None
+  if study.seed is not None and read_scores is not None:
+    rows_by_name = claims.gather(specs, results, read_scores)
+    verdicts = claims.judge(study, rows_by_name)
+    lines += ["", "## Rows: mean over seeds [95 % interval], test list", ""]
+    lines += claims.row_table(rows_by_name, shipped and claims.row_name(shipped))
+    lines += ["", "## Against the MixIT-only control: difference [95 % interval]", ""]
+    lines += claims.delta_table(rows_by_name)
+    lines += ["", "## Verdicts", "", VERDICT_RULE.format(eq=claims.EQUIVALENCE_DB,
+                                                         n=claims.NUM_RESAMPLES), ""]
+    lines += claims.verdict_lines(verdicts)
+    compute = [r.get("compute") for r in results.values() if r.get("compute")]
+    if compute:
+      hours = sum(c["train_seconds"] + c["evaluation_seconds"] for c in compute) / 3600
+      lines += ["", f"Compute: {len(compute)} runs, {hours:.1f} h of wall time on 2 CPU cores "
+                    f"(training {sum(c['train_seconds'] for c in compute) / 3600:.1f} h, "
+                    f"evaluation {sum(c['evaluation_seconds'] for c in compute) / 3600:.1f} h)."]
   paths = []
   table_path = os.path.join(results_dir, "table.md")
   with open(table_path, "w", encoding="utf-8") as f:
@@ -159,23 +230,26 @@ def write_report(study, specs, results, results_dir, study_file):
     json.dump({"study": study.name, "study_file": os.path.basename(study_file),
                "selection_rule": rule, "chosen": [name for name, _, _ in rows],
                "shipped": shipped, "runs": {s.name: results[s.name] for s in specs
-                                            if s.name in results}},
+                                            if s.name in results},
+               **({"verdicts": verdicts} if verdicts is not None else {})},
               f, indent=1, sort_keys=True)
     f.write("\n")
   paths.append(json_path)
-  points = []
-  for spec in specs:
-    result = results.get(spec.name)
-    if result is None or result["test"].get("fuss", {}).get("MSi") is None:
-      continue
-    fuss = result["test"]["fuss"]
-    arm = "baseline" if spec.arm == "baseline" else spec.arm
-    points.append(figure.Point(spec.name, grid.ARM_TITLES[arm], spec.weight, fuss["MSi"],
-                               fuss["1S"], f"M = {spec.num_sources}"))
-  if points:
-    try:
-      paths.append(figure.plot_tradeoff(points, os.path.join(results_dir, "figure1.png"),
-                                        title=f"{study.name}: test MSi vs 1S"))
-    except figure.MissingDependency as e:
-      print(f"figure1.png not written: {e}")
+  try:
+    if verdicts is not None:
+      paths += _seeded_figures(study, specs, results, rows_by_name, rows, shipped, results_dir)
+    else:
+      points = []
+      for spec in specs:
+        result = results.get(spec.name)
+        if result is None or result["test"].get("fuss", {}).get("MSi") is None:
+          continue
+        fuss = result["test"]["fuss"]
+        points.append(figure.Point(spec.name, grid.ARM_TITLES[spec.arm], spec.weight,
+                                   fuss["MSi"], fuss["1S"], f"M = {spec.num_sources}"))
+      if points:
+        paths.append(figure.plot_tradeoff(points, os.path.join(results_dir, "figure1.png"),
+                                          title=f"{study.name}: test MSi vs 1S"))
+  except figure.MissingDependency as e:
+    print(f"figures not written: {e}")
   return paths

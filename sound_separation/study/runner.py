@@ -467,6 +467,7 @@ def run_study(study_file, out_dir, results_dir=None, gin_params=(), only=None, s
     path = result_path(results_dir, spec.name)
     if spec.name not in results and os.path.exists(path):
       results[spec.name] = _read_json(path)
-  written = report.write_report(study, specs, results, results_dir, study_file)
+  written = report.write_report(study, specs, results, results_dir, study_file,
+                                lambda name, task: read_scores(results_dir, name, task))
   print(f"Report: {', '.join(os.path.relpath(p) for p in written)}", file=stream, flush=True)
   return results

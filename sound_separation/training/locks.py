@@ -75,7 +75,7 @@ class FileLock:
   def describe(self, record):
     if not record:
       return "another process (its lock file holds no record yet)"
-    return (f"process {record.get('pid', '?')} on {record.get('host', '?')}"
+    return (f"process {record.get('pid', '?')} on {record.get('host', 'this host')}"
             + (f" since {record['started']}" if record.get("started") else "")
             + (f" ({record['command']})" if record.get("command") else ""))
 
