@@ -4,6 +4,7 @@ import io
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -261,6 +262,16 @@ def _outputs(results_dir):
   return {name: (results_dir / name).read_bytes() for name in ("table.md", "results.json")}
 
 
+def _refuse_rework(monkeypatch):
+  """Makes any training or model loading fail: a finished study must do neither."""
+  def refuse(*args, **kwargs):
+    raise AssertionError("a finished study must not train or evaluate")
+  monkeypatch.setattr(runner, "train_run", refuse)
+  monkeypatch.setattr(runner, "_Model", refuse)
+  with gin.unlock_config():
+    gin.clear_config()
+
+
 def test_two_run_study_then_rerun_trains_nothing(tmp_path, monkeypatch):
   corpus = _corpus(tmp_path)
   study = _write_study(tmp_path, corpus)
@@ -290,12 +301,7 @@ def test_two_run_study_then_rerun_trains_nothing(tmp_path, monkeypatch):
   before = _outputs(results_dir)
 
   # A finished study: nothing trains, loads or evaluates; the same report.
-  def refuse(*args, **kwargs):
-    raise AssertionError("a finished study must not train or evaluate")
-  monkeypatch.setattr(runner, "train_run", refuse)
-  monkeypatch.setattr(runner, "_Model", refuse)
-  with gin.unlock_config():
-    gin.clear_config()
+  _refuse_rework(monkeypatch)
   runner.run_study(study, runs)
   assert _outputs(results_dir) == before
 
@@ -339,3 +345,40 @@ def test_run_locks_exclude_live_processes_and_take_over_dead_ones(tmp_path):
   assert json.loads((tmp_path / "m4" / "a.lock").read_text())["pid"] == os.getpid()
   second.release()
   assert not (tmp_path / "m4" / "a.lock").exists()
+
+
+def test_a_seeded_study_keeps_scores_seeds_verdicts_and_a_listening_page(tmp_path, monkeypatch):
+  corpus = _corpus(tmp_path)
+  study = _write_study(tmp_path, corpus)
+  with open(study, "a", encoding="utf-8") as f:
+    f.write("sound_separation.Study.seed = 7\n"
+            "sound_separation.Study.arms = {'mixit': [0], 'l1_l2': [1.0]}\n"
+            "sound_separation.Study.extra_seeds = {'m2/mixit_w0': [8]}\n")
+  runs = tmp_path / "runs"
+  results = runner.run_study(study, runs, stream=io.StringIO())
+  assert sorted(results) == ["m2/baseline", "m2/l1_l2_w1", "m2/mixit_w0", "m2/mixit_w0_s8"]
+  results_dir = study.parent
+  # Seeds come from the study, not from the folders: bound in every run and recorded.
+  assert "sound_separation.train.seed = 8" in (runs / "m2" / "mixit_w0_s8" / "train.log").read_text()
+  assert results["m2/mixit_w0"]["run"]["seed"] == 7 and results["m2/mixit_w0_s8"]["run"]["seed"] == 8
+  # Every test example's scores are kept, and the summary is theirs.
+  kept = runner.read_scores(str(results_dir), "m2/l1_l2_w1", "fuss")
+  assert len(kept) == 4
+  from sound_separation.evaluation import metrics  # pylint: disable=import-outside-toplevel
+  assert metrics.summarize(kept)["MSi"] == pytest.approx(
+      results["m2/l1_l2_w1"]["test"]["fuss"]["MSi"], abs=1e-3)
+  assert results["m2/l1_l2_w1"]["compute"]["steps"] == 2
+  table = (results_dir / "table.md").read_text()
+  assert "## Verdicts" in table and "m2/mixit_w0 | 2 |" in table and "7, 8" in table
+  verdicts = json.loads((results_dir / "results.json").read_text())["verdicts"]
+  assert {v["claim"] for v in verdicts} >= {1, 3, 4}
+  page = (results_dir / "listen" / "index.html").read_text()
+  assert "MixIT continued (control)" in page and page.count("<audio") == 4 * (1 + 3 * 2)
+  for link in re.findall(r'src="([^"]+)"', page):
+    assert (results_dir / "listen" / link).is_file()
+  before = {**_outputs(results_dir), "page": page}
+
+  _refuse_rework(monkeypatch)
+  runner.run_study(study, runs, stream=io.StringIO())
+  after = {**_outputs(results_dir), "page": (results_dir / "listen" / "index.html").read_text()}
+  assert after == before

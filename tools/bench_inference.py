@@ -13,7 +13,13 @@ a user has:
   writing) with the model folder; `separate_graph`: the same through the
   any-length graph only (what `separate` did before it had the compiled path);
 - `saved_model` / `saved_model_chunk`: an exported SavedModel's any-length
-  `serve` function / its fixed-length `serve_chunk` function (10 s).
+  `serve` function / its fixed-length `serve_chunk` function (10 s);
+- `separate_cli`: `separate_files`, what `sound-separation separate` runs
+  (it decides whether to compile: `COMPILE_MIN_CHUNKS`, `compiled_is_faster`);
+- `separate_long`: `separate_files` on a long recording (e.g. 30 min, 2 h;
+  written to disk block by block, so the benchmark holds none of it), timed
+  once; its peak memory is the whole process's, start-up and model included.
+  `--model=shipped` runs it with the shipped model instead of the paper's.
 
 `graph`, `compiled` and the SavedModel functions see the whole input at
 once, except that fixed-length functions take 10 s chunks (a 60 s input is 6
@@ -30,8 +36,10 @@ Prints a table and writes JSON (default bench_results/inference.json).
 """
 
 import argparse
+import io
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -42,7 +50,8 @@ import bench_common  # tools/, the scripts' own folder
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-PATHS = ("graph", "compiled", "separate_graph", "separate", "saved_model", "saved_model_chunk")
+PATHS = ("graph", "compiled", "separate_graph", "separate", "separate_cli", "saved_model",
+         "saved_model_chunk", "separate_long")
 RATE = 16000
 CHUNK_SECONDS = 10.0
 FULL = dict(num_sources=8)  # the paper's separator (SeparationModel defaults)
@@ -81,10 +90,12 @@ def run_child(path, folder, seconds, repeats):
   from sound_separation.inference import separator as separator_lib  # pylint: disable=import-outside-toplevel
   from sound_separation.inference import separate  # pylint: disable=import-outside-toplevel
 
+  if path == "separate_long":
+    return _run_long(folder, seconds)
   samples = int(seconds * RATE)
   x = (0.1 * np.random.default_rng(1).standard_normal((1, samples))).astype(np.float32)
   chunk = int(CHUNK_SECONDS * RATE)
-  if path in ("graph", "compiled", "separate", "separate_graph"):
+  if path in ("graph", "compiled", "separate", "separate_graph", "separate_cli"):
     separator = separator_lib.load_model(os.path.join(folder, "model"))
   else:
     separator = separator_lib.load_model(os.path.join(folder, "saved_model"))
@@ -112,6 +123,9 @@ def run_child(path, folder, seconds, repeats):
     out_dir = os.path.join(folder, f"out_{seconds:g}")
 
     def call():
+      if path == "separate_cli":
+        return separate.separate_files(separator, [wav], out_dir, overwrite=True,
+                                       stream=io.StringIO())
       return separate.separate_file(separator, wav, out_dir)
 
   start = time.perf_counter()
@@ -129,6 +143,31 @@ def run_child(path, folder, seconds, repeats):
           "peak_rss_gb": bench_common.status_kb("VmHWM") / 2 ** 20}
 
 
+def _run_long(folder, seconds):
+  """`separate_files` once on a long recording written block by block; time and peak memory."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  import soundfile  # pylint: disable=import-outside-toplevel
+  from sound_separation.inference import separator as separator_lib  # pylint: disable=import-outside-toplevel
+  from sound_separation.inference import separate  # pylint: disable=import-outside-toplevel
+  wav = os.path.join(folder, f"long_{seconds:g}.wav")
+  rng = np.random.default_rng(1)
+  with soundfile.SoundFile(wav, "w", RATE, 1, "PCM_16") as f:
+    for start in range(0, int(seconds * RATE), 60 * RATE):
+      f.write((0.1 * rng.standard_normal(min(60 * RATE, int(seconds * RATE) - start)))
+              .astype(np.float32))
+  model = os.path.join(folder, "model")
+  separator = separator_lib.load_model(None if os.path.exists(model + ".shipped") else model)
+  start = time.perf_counter()
+  out_dir = os.path.join(folder, f"out_long_{seconds:g}")
+  separate.separate_files(separator, [wav], out_dir, stream=io.StringIO())
+  elapsed = time.perf_counter() - start
+  shutil.rmtree(out_dir)
+  os.remove(wav)
+  return {"path": "separate_long", "seconds": seconds, "first_s": elapsed, "steady_s": elapsed,
+          "all_s": [elapsed], "rtf": elapsed / seconds, "first_rtf": elapsed / seconds,
+          "peak_rss_gb": bench_common.status_kb("VmHWM") / 2 ** 20}
+
+
 def main():
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
@@ -137,6 +176,8 @@ def main():
   parser.add_argument("--seconds", nargs="+", type=float, default=[10.0, 60.0])
   parser.add_argument("--repeats", type=int, default=3)
   parser.add_argument("--smoke", action="store_true")
+  parser.add_argument("--model", choices=("paper", "shipped"), default="paper",
+                      help="separate_long only: the paper-size model or the shipped one")
   parser.add_argument("--json", default=None)
   parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
   args = parser.parse_args()
@@ -146,6 +187,11 @@ def main():
     return
   with tempfile.TemporaryDirectory() as folder:
     params = _write_model(folder, args.smoke)
+    if args.model == "shipped":
+      if set(args.paths) != {"separate_long"}:
+        sys.exit("--model=shipped applies to --paths separate_long only")
+      open(os.path.join(folder, "model.shipped"), "w").close()
+      params = "the shipped model's"
     results = []
     for seconds in args.seconds:
       for path in args.paths:
@@ -159,7 +205,9 @@ def main():
         print(f"{path:18s} {seconds:5g} s  first {r['first_s']:7.2f} s  steady "
               f"{r['steady_s']:7.2f} s  RTF {r['rtf']:.3f}  peak {r['peak_rss_gb']:.2f} GB",
               flush=True)
-  lines = [f"M = {'4 (smoke)' if args.smoke else 8}, {params:,} parameters, one input at "
+  described = (params if isinstance(params, str) else
+               f"M = {'4 (smoke)' if args.smoke else 8}, {params:,}")
+  lines = [f"{described} parameters, one input at "
            f"{RATE} Hz; steady: median of {args.repeats} calls after the first", "",
            "| path | input s | first call s | steady s | RTF | peak RSS GB |",
            "|---|---|---|---|---|---|"]
@@ -173,7 +221,9 @@ def main():
         f"{machine['tensorflow']}")
   out = args.json or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                   "bench_results",
-                                  "inference_smoke.json" if args.smoke else "inference.json")
+                                  "inference_smoke.json" if args.smoke else
+                                  f"inference_long_{args.model}.json"
+                                  if args.paths == ["separate_long"] else "inference.json")
   os.makedirs(os.path.dirname(out), exist_ok=True)
   with open(out, "w", encoding="utf-8") as f:
     json.dump({"machine": machine, "parameters": params, "results": results, "table": table},

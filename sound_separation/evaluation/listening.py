@@ -114,7 +114,7 @@ class Track:
   Args:
     label: e.g. 'mixture', 'output 2', 'reference 1'.
     audio_path: the audio file the page plays, or None (the page writes
-      `waveform` as a wav).
+      `waveform`, as a wav or an Ogg Vorbis file: `ListeningPage.audio_format`).
     waveform: float `[T]` (for the picture and level), at `sample_rate`.
     sample_rate: Hz.
     active: None (not shown), True or False.
@@ -147,9 +147,12 @@ class ListeningPage:
     intro: a paragraph under it (e.g. what model, which sample of a list).
   """
 
-  def __init__(self, title, intro=""):
+  def __init__(self, title, intro="", audio_format="wav"):
+    if audio_format not in ("wav", "ogg"):
+      raise ValueError(f"audio_format must be 'wav' or 'ogg', got {audio_format!r}")
     self.title = title
     self.intro = intro
+    self.audio_format = audio_format  # of tracks written by the page (no file of their own)
     self.items = []
 
   def add(self, title, tracks, scores=None, note=""):
@@ -181,7 +184,7 @@ class ListeningPage:
         image = f"item{number:03d}_{j:02d}.png"
         filesystem.write_bytes(filesystem.join(assets, image), png_bytes(colorize(picture, top)))
         rows.append(self._row(track, f"{ASSET_FOLDER}/{image}", cut, out_dir, assets,
-                              f"item{number:03d}_{j:02d}"))
+                              f"item{number:03d}_{j:02d}", self.audio_format))
       score_text = "".join(f"<li><b>{html.escape(k)}</b> {html.escape(str(v))}</li>"
                            for k, v in scores.items())
       sections.append(
@@ -203,7 +206,7 @@ class ListeningPage:
     return path
 
   @staticmethod
-  def _row(track, image, cut, out_dir, assets, stem):
+  def _row(track, image, cut, out_dir, assets, stem, audio_format):
     root = filesystem.absolute(out_dir)
     source = None if track.audio_path is None else filesystem.absolute(track.audio_path)
     try:
@@ -217,9 +220,10 @@ class ListeningPage:
       filesystem.write_bytes(filesystem.join(assets, name), filesystem.read_bytes(source))
       link = f"{ASSET_FOLDER}/{name}"
     else:
-      name = f"{stem}.wav"
+      name = f"{stem}.{audio_format}"
+      # Ogg Vorbis keeps pages that are committed small (about a tenth of a wav).
       audio.write_audio(filesystem.join(assets, name), track.waveform, track.sample_rate,
-                        subtype="PCM_16")
+                        subtype="PCM_16" if audio_format == "wav" else "VORBIS")
       link = f"{ASSET_FOLDER}/{name}"
     level = level_db(track.waveform)
     badge = ""

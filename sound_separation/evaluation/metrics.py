@@ -250,42 +250,103 @@ def score_example(mixture, references, estimates, kind="fuss"):
   if mixture.shape[0] != references.shape[1]:
     raise ValueError(f"mixture has {mixture.shape[0]} samples, references "
                      f"{references.shape[1]}")
-  ref_active = active_references(references)
-  out_active = active_outputs(estimates, references)
-  output_index, scores = align(estimates, references)
-  mix_scores = np.where(ref_active, si_snr(mixture[np.newaxis], references), np.nan)
-  pair_active = ref_active & out_active[np.maximum(output_index, 0)]
-  improvements = scores - mix_scores
+  stats = ExampleStats(references.shape[0], estimates.shape[0])
+  stats.add(mixture, references, estimates)
+  return stats.score(kind)
 
-  num_active_refs = int(ref_active.sum())
-  num_active_outputs = int(out_active.sum())
-  record = {
-      "kind": kind,
-      "num_references": int(references.shape[0]),
-      "num_outputs": int(estimates.shape[0]),
-      "num_active_refs": num_active_refs,
-      "num_active_outputs": num_active_outputs,
-      "under_separation": None,
-      "over_separation": None,
-      "MSi": None,
-      "1S": None,
-  }
-  if num_active_refs:
-    record["under_separation"] = int(num_active_outputs < num_active_refs)
-    record["over_separation"] = int(num_active_outputs > num_active_refs)
-  if num_active_refs >= 2:
-    record["MSi"] = _mean_or_none([float(v) for v in improvements[pair_active]])
-  elif num_active_refs == 1 and pair_active.any():
-    record["1S"] = float(scores[pair_active][0])
-  record.update({
-      "reference_power_db": [power_db(r) for r in references],
-      "output_index": [int(i) if i >= 0 else None for i in output_index],
-      "si_snr": [_opt(v) for v in scores],
-      "si_snr_mixture": [_opt(v) for v in mix_scores],
-      "si_snri": [_opt(v) for v in improvements],
-      "pair_active": [bool(v) for v in pair_active],
-  })
-  return record
+
+class ExampleStats:
+  """What `score_example` needs of a long example, summed block by block (float64).
+
+  Every number of a FUSS example's record is a function of sums over time:
+  the energies of the references, the outputs and the mixture, and the inner
+  products of each reference with each output and with the mixture
+  (SI-SNR, power and activity all come from them). So an example of any
+  length is scored by `add`ing consecutive aligned blocks and calling
+  `score`, without holding its signals.
+
+  Args:
+    num_references: S.
+    num_outputs: M.
+  """
+
+  def __init__(self, num_references, num_outputs):
+    self.num_samples = 0
+    self.reference_energy = np.zeros(num_references)
+    self.output_energy = np.zeros(num_outputs)
+    self.cross = np.zeros((num_references, num_outputs))  # ⟨r_s, ŝ_m⟩
+    self.mixture_energy = 0.0
+    self.mixture_cross = np.zeros(num_references)  # ⟨x, r_s⟩
+
+  def add(self, mixture, references, estimates):
+    """Adds aligned blocks: mixture `[n]`, references `[S, n]`, estimates `[M, n]`."""
+    mixture = np.asarray(mixture, np.float64)
+    references = np.asarray(references, np.float64)
+    estimates = np.asarray(estimates, np.float64)
+    self.num_samples += mixture.shape[0]
+    self.reference_energy += np.sum(references * references, axis=-1)
+    self.output_energy += np.sum(estimates * estimates, axis=-1)
+    self.cross += references @ estimates.T
+    self.mixture_energy += float(mixture @ mixture)
+    self.mixture_cross += references @ mixture
+
+  def score(self, kind="fuss"):
+    """The `score_example` record of everything added."""
+    num_references, num_outputs = self.cross.shape
+    length = max(self.num_samples, 1)
+    ref_power = self.reference_energy / length
+    ref_active = ref_power > ACTIVE_REFERENCE_POWER
+    if ref_active.any():
+      threshold = ref_power[ref_active].min() * 10.0 ** (-ACTIVE_OUTPUT_DB / 10.0)
+      out_active = self.output_energy / length > threshold
+    else:
+      out_active = np.zeros(num_outputs, bool)
+    rows = np.flatnonzero(ref_active)
+    if rows.size > num_outputs:
+      raise ValueError(f"{rows.size} active references but only {num_outputs} "
+                       "outputs; each reference needs a distinct output")
+    output_index = np.full(num_references, -1, dtype=np.int64)
+    scores = np.full(num_references, np.nan)
+    if rows.size:
+      matrix = si_snr_from_stats(self.output_energy[np.newaxis, :], self.cross[rows],
+                                 self.reference_energy[rows][:, np.newaxis])
+      row_ix, col_ix = scipy.optimize.linear_sum_assignment(matrix, maximize=True)
+      output_index[rows[row_ix]] = col_ix
+      scores[rows[row_ix]] = matrix[row_ix, col_ix]
+    mix_scores = np.where(ref_active, si_snr_from_stats(
+        self.mixture_energy, self.mixture_cross, self.reference_energy), np.nan)
+    pair_active = ref_active & out_active[np.maximum(output_index, 0)]
+    improvements = scores - mix_scores
+    num_active_refs = int(ref_active.sum())
+    num_active_outputs = int(out_active.sum())
+    record = {
+        "kind": kind,
+        "num_references": int(num_references),
+        "num_outputs": int(num_outputs),
+        "num_active_refs": num_active_refs,
+        "num_active_outputs": num_active_outputs,
+        "under_separation": None,
+        "over_separation": None,
+        "MSi": None,
+        "1S": None,
+    }
+    if num_active_refs:
+      record["under_separation"] = int(num_active_outputs < num_active_refs)
+      record["over_separation"] = int(num_active_outputs > num_active_refs)
+    if num_active_refs >= 2:
+      record["MSi"] = _mean_or_none([float(v) for v in improvements[pair_active]])
+    elif num_active_refs == 1 and pair_active.any():
+      record["1S"] = float(scores[pair_active][0])
+    record.update({
+        "reference_power_db": [float(10.0 * np.log10(p)) if p > 0 else None
+                               for p in ref_power],
+        "output_index": [int(i) if i >= 0 else None for i in output_index],
+        "si_snr": [_opt(v) for v in scores],
+        "si_snr_mixture": [_opt(v) for v in mix_scores],
+        "si_snri": [_opt(v) for v in improvements],
+        "pair_active": [bool(v) for v in pair_active],
+    })
+    return record
 
 
 def score_speech(mixture, references, estimates, solo_estimates=None):

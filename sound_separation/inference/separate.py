@@ -50,6 +50,10 @@ _PARTIAL = ".partial-"
 # 1.5 s more up front, 0.11 s less per 10 s chunk, so it pays from about 14
 # chunks on; a job with fewer chunks in all runs uncompiled.
 COMPILE_MIN_CHUNKS = 16
+# Chunks per call of the separator. Two keep the paper-size separator's
+# working memory small (peak 1.11 GB against 1.28 GB with four, for the same
+# speed per chunk: docs/benchmarks.md#long-recordings).
+BATCH_CHUNKS = 2
 
 
 def num_chunks(num_samples, sample_rate, chunk_seconds=10.0, overlap_seconds=1.0):
@@ -60,7 +64,7 @@ def num_chunks(num_samples, sample_rate, chunk_seconds=10.0, overlap_seconds=1.0
 
 
 def separate_waveform(separator, waveform, chunk_seconds=10.0, overlap_seconds=1.0,
-                      batch_size=4, compiled=True):
+                      batch_size=BATCH_CHUNKS, compiled=True):
   """Separates one long waveform at the model's rate.
 
   Args:
@@ -124,7 +128,7 @@ def loudest_by_energy(energy, num_sources):
 
 
 def separate_file(separator, path, out_dir, num_sources=None, chunk_seconds=10.0,
-                  overlap_seconds=1.0, subtype="FLOAT", compiled=True, batch_size=4):
+                  overlap_seconds=1.0, subtype="FLOAT", compiled=True, batch_size=BATCH_CHUNKS):
   """Separates an audio file as a stream; writes `<out_dir>/<name>_source<j>.wav` per output.
 
   The file is read a few chunks at a time at the model's rate (resampled
@@ -296,6 +300,29 @@ def _duration(seconds):
   return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
+def compiled_is_faster(separator, chunk_seconds=10.0, batch_size=BATCH_CHUNKS):
+  """Whether the compiled fixed-length function beats the any-length graph on this machine.
+
+  Which is faster depends on the model and the processor: with the paper's
+  separator, XLA's compiled chunks were 1.4× faster on a 2-core AVX2 machine
+  and slower than TensorFlow's own (oneDNN) kernels on an AVX-512 one
+  (docs/benchmarks.md#separation-inference). So both are timed on a batch of
+  silent chunks (each once to warm up, then once) and the faster is used.
+  """
+  has_fixed = getattr(separator, "has_fixed_length", None)
+  chunk = int(round(chunk_seconds * separator.sample_rate))
+  if has_fixed is None or not has_fixed(chunk):
+    return False
+  probe = np.zeros((batch_size, chunk), np.float32)
+  times = {}
+  for name, function in (("graph", separator), ("compiled", separator.fixed_length(chunk))):
+    function(probe)
+    start = time.perf_counter()
+    function(probe)
+    times[name] = time.perf_counter() - start
+  return times["compiled"] < times["graph"]
+
+
 def _job_chunks(inputs, sample_rate, chunk_seconds, overlap_seconds):
   """Chunks of all inputs together, from their headers (unreadable files count 0)."""
   total = 0
@@ -377,8 +404,9 @@ def separate_files(separator, paths, out_dir, overwrite=False, num_sources=None,
   separated, skipped = [], []
   start = time.monotonic()
   # A short job (one 10 s file) runs sooner uncompiled: COMPILE_MIN_CHUNKS.
-  compiled = _job_chunks(inputs, separator.sample_rate, chunk_seconds,
-                         overlap_seconds) >= COMPILE_MIN_CHUNKS
+  # A long one uses the compiled function only where it is faster here.
+  compiled = (_job_chunks(inputs, separator.sample_rate, chunk_seconds, overlap_seconds)
+              >= COMPILE_MIN_CHUNKS and compiled_is_faster(separator, chunk_seconds))
   for number, item in enumerate(inputs, start=1):
     folder = output_folder(out_dir, item.relative)
     done = number - 1

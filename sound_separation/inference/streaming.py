@@ -143,7 +143,7 @@ class FileSource:
     self.close()
 
 
-def stitch(call, read, num_samples, chunk, overlap, batch_size=4):
+def stitch(call, read, num_samples, chunk, overlap, batch_size=2):
   """The chunked separation of a long input, as a stream of final output blocks.
 
   Args:

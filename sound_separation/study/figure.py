@@ -60,6 +60,15 @@ def _pyplot():
   return plt
 
 
+def _save(figure, out_path, title):
+  """Titles, lays out and writes a figure as PNG (its folder created)."""
+  if title:
+    figure.suptitle(title)
+  figure.tight_layout()
+  os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+  figure.savefig(out_path, format="png")
+
+
 def plot_tradeoff(points, out_path, title=None, annotate="weight"):
   """Draws the points (one panel per `Point.panel`) and writes a PNG; returns `out_path`.
 
@@ -106,11 +115,7 @@ def plot_tradeoff(points, out_path, title=None, annotate="weight"):
       # `legend_handles` is matplotlib >= 3.7's name of `legendHandles`.
       for handle in getattr(legend, "legend_handles", None) or legend.legendHandles:
         handle.set_sizes([60.0])
-    if title:
-      figure.suptitle(title)
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    figure.savefig(out_path, format="png")
+    _save(figure, out_path, title)
   finally:
     plt.close(figure)
   return out_path
@@ -180,11 +185,7 @@ def plot_frontier(points, out_path, budget_db=1.0, title=None):
       axes.grid(True, linewidth=0.3)
       axes.legend(fontsize=7, title="black edge: chosen; hollow: below the MSi floor",
                   title_fontsize=7)
-    if title:
-      figure.suptitle(title)
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    figure.savefig(out_path, format="png")
+    _save(figure, out_path, title)
   finally:
     plt.close(figure)
   return out_path
@@ -210,11 +211,7 @@ def plot_training(histories, out_path, title=None):
       axes.set_ylabel(f"selection-list {what}")
       axes.grid(True, linewidth=0.3)
     left.legend(fontsize=7)
-    if title:
-      figure.suptitle(title)
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    figure.savefig(out_path, format="png")
+    _save(figure, out_path, title)
   finally:
     plt.close(figure)
   return out_path

@@ -49,6 +49,7 @@ from sound_separation.corpus import mom_sets
 from sound_separation.data import audio
 from sound_separation.data import lists
 from sound_separation.evaluation import evaluator
+from sound_separation.evaluation import listening
 from sound_separation.evaluation import metrics as metrics_lib
 from sound_separation.losses import mixture_invariant as mixit_lib
 from sound_separation.losses import snr
@@ -391,6 +392,89 @@ def run_lock(out_dir, name):
   return locks.FileLock(os.path.join(out_dir, name + ".lock"), f"study run {name}")
 
 
+LISTEN_FOLDER = "listen"
+LISTEN_MIXTURES = 4
+
+
+def _listening_models(study, specs, results, out_dir, results_dir):
+  """`[(title, model dir, checkpoint prefix, run name, step)]`: what the listening page plays."""
+  chosen_names = {name for name, _, _ in report.chosen_rows(study, specs, results)}
+  m = min(study.num_sources)
+  wanted = [("MixIT baseline", f"m{m}/baseline"), ("MixIT continued (control)", f"m{m}/mixit_w0")]
+  sparse = [n for n in chosen_names if n.startswith(f"m{m}/l1_l2_w")]
+  semantic = [n for n in chosen_names if n.startswith(f"m{m}/")
+              and results[n]["run"]["arm"] in grid.SEMANTIC_ARMS]
+  if sparse:
+    wanted.append(("chosen L1/L2 sparsity", sparse[0]))
+  if semantic:
+    best = max(semantic, key=lambda n: results[n]["selected"]["selection"]["TRF"] or -1e9)
+    wanted.append((f"best semantic ({results[best]['run']['arm']})", best))
+  models = []
+  for title, name in wanted:
+    result = results.get(name)
+    if result is None:
+      continue
+    step = result["selected"]["step"]
+    folder = (baseline_dir(results_dir, m) if name.endswith("/baseline")
+              else os.path.join(out_dir, name))
+    prefix = dict(kept_checkpoints(folder)).get(step)
+    if prefix is None:  # the run folder is not on this machine
+      return None
+    models.append((title, folder, prefix, name, step))
+  return models
+
+
+def write_listening_page(study, specs, results, out_dir, results_dir, stream):
+  """`<results_dir>/listen/index.html`: test mixtures through each key model, to hear them.
+
+  The same `LISTEN_MIXTURES` test mixtures (spread over the list) through the
+  baseline, the control, the chosen L1/L2 model and the best semantic model
+  at the smallest M (those that are finished), outputs as Ogg Vorbis. Written
+  again only when that set of models changes (`listen/models.json`), and only
+  where the runs' folders are on this machine.
+  """
+  models = _listening_models(study, specs, results, out_dir, results_dir)
+  if not models:
+    return None
+  folder = os.path.join(results_dir, LISTEN_FOLDER)
+  record = [[title, name, step] for title, _, _, name, step in models]
+  manifest = os.path.join(folder, "models.json")
+  if os.path.exists(manifest) and _read_json(manifest) == record:
+    return None
+  examples = lists.read_fuss_list(study.test_list)
+  chosen = evaluator.sample_indices(len(examples), LISTEN_MIXTURES)
+  loaded = [(title, _Model(path).load(prefix)) for title, path, prefix, _, _ in models]
+  rate = loaded[0][1].sample_rate
+  page = listening.ListeningPage(
+      f"{study.name}: listen", "The same test mixtures through the baseline, the MixIT-only "
+      "control, the L1/L2 model the selection rule chose and the best semantic model "
+      f"({', '.join(f'{n} at step {s}' for _, n, s in record)}). Outputs are marked active "
+      "or silent by the evaluator's rule; each model's MSi or 1S on the mixture is listed.",
+      audio_format="ogg")
+  shutil.rmtree(folder, ignore_errors=True)
+  for number in chosen:
+    mixture_path, source_paths = examples[number - 1]
+    mixture = audio.read_audio(mixture_path, rate)
+    sources = np.stack([audio.read_audio(p, rate) for p in source_paths])
+    tracks = [listening.Track("mixture", None, mixture, rate)]
+    scores = {"references": str(len(source_paths))}
+    for title, model in loaded:
+      estimates = model(mixture)
+      record_ = metrics_lib.score_example(mixture, sources, estimates)
+      active = metrics_lib.active_outputs(estimates, sources)
+      value = record_["MSi"] if record_["MSi"] is not None else record_["1S"]
+      scores[title] = ("–" if value is None else
+                       f"{'MSi' if record_['MSi'] is not None else '1S'} {value:.1f} dB, "
+                       f"{record_['num_active_outputs']} active")
+      tracks += [listening.Track(f"{title} · {j + 1}", None, e, rate, active=bool(a))
+                 for j, (e, a) in enumerate(zip(estimates, active))]
+    page.add(f"Test mixture {number}: {os.path.basename(mixture_path)}", tracks, scores)
+  written = page.write(folder)
+  _write_json(manifest, record)
+  print(f"Listening page: {os.path.relpath(written)}", file=stream, flush=True)
+  return written
+
+
 def run_study(study_file, out_dir, results_dir=None, gin_params=(), only=None, stream=None,
               train_only=False):
   """Runs (or resumes, or re-reports) a study; writes the report.
@@ -469,5 +553,8 @@ def run_study(study_file, out_dir, results_dir=None, gin_params=(), only=None, s
       results[spec.name] = _read_json(path)
   written = report.write_report(study, specs, results, results_dir, study_file,
                                 lambda name, task: read_scores(results_dir, name, task))
+  if study.seed is not None:
+    page = write_listening_page(study, specs, results, out_dir, results_dir, stream)
+    written += [page] if page else []
   print(f"Report: {', '.join(os.path.relpath(p) for p in written)}", file=stream, flush=True)
   return results
