@@ -8,6 +8,7 @@ import textwrap
 import numpy as np
 import pytest
 import soundfile
+import tensorflow as tf
 
 from sound_separation.inference import export
 from sound_separation.inference import separate
@@ -223,3 +224,22 @@ def test_cli_export_and_separate(model_folder, tmp_path, capsys):
   assert cli.main(["prog", "export", f"--model_dir={folder}", f"--out={saved}2",
                    "extra"]) == 2
   assert "unexpected arguments" in capsys.readouterr().err
+
+
+def _xla_functions(function):
+  """How many functions of a restored endpoint's graph must be compiled by XLA."""
+  concrete = function.concrete_functions[0] if hasattr(function, "concrete_functions") \
+      else function
+  library = concrete.graph.as_graph_def().library
+  return sum(1 for f in library.function
+             if "_XlaMustCompile" in f.attr and f.attr["_XlaMustCompile"].b)
+
+
+def test_the_any_length_endpoint_has_no_xla_and_the_chunk_one_has(model_folder, tmp_path):
+  folder, _ = model_folder
+  out = str(tmp_path / "saved")
+  export.export_saved_model(folder, out, chunk_seconds=0.2)
+  loaded = tf.saved_model.load(out)
+  # XLA compiles for every new input length; `serve` takes any length.
+  assert _xla_functions(loaded.serve) == 0
+  assert _xla_functions(loaded.serve_chunk) > 0

@@ -15,7 +15,7 @@ a user has:
 - `saved_model` / `saved_model_chunk`: an exported SavedModel's any-length
   `serve` function / its fixed-length `serve_chunk` function (10 s);
 - `separate_cli`: `separate_files`, what `sound-separation separate` runs
-  (it decides whether to compile: `COMPILE_MIN_CHUNKS`, `compiled_is_faster`);
+  (it decides whether to compile: `worth_compiling`);
 - `separate_long`: `separate_files` on a long recording (e.g. 30 min, 2 h;
   written to disk block by block, so the benchmark holds none of it), timed
   once; its peak memory is the whole process's, start-up and model included.

@@ -159,6 +159,14 @@ def write_examples_csv(path, rows):
   filesystem.write_text(path, buffer.getvalue())
 
 
+def count_examples(list_path):
+  """How many examples a FUSS-format list (or a records index) holds."""
+  list_path = os.fspath(list_path)
+  if records_lib.is_index(list_path):
+    return sum(records_lib.read_index(list_path)["counts"])
+  return len(lists.read_fuss_list(list_path))
+
+
 def score_examples(separate_fn, list_path, task="fuss", sample_rate=16000, max_examples=None):
   """Separates and scores every example of a list, one at a time.
 

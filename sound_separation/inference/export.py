@@ -45,19 +45,19 @@ def export_saved_model(model_dir, out, checkpoint=None, tflite=False, chunk_seco
   separator, sample_rate, read = folders.load_separator(model_dir, checkpoint)
   archive = keras.export.ExportArchive()
   archive.track(separator)
-  call = lambda waveforms: separator(waveforms, training=False)
   # The first endpoint is also `serving_default`. Plain ops, not XLA: a graph
   # that takes any length would otherwise compile for each new one, and
-  # TFLite cannot convert XLA calls.
-  with fused_block.xla_middles(False):
-    archive.add_endpoint("serve", call, input_signature=[
-        tf.TensorSpec([None, None], tf.float32, name="waveforms")])
+  # TFLite cannot convert XLA calls. The choice is made inside the traced
+  # function: the archive traces its endpoints again when it writes them,
+  # outside any context set around `add_endpoint` (which once gave `serve`
+  # XLA middles; tests/test_inference.py checks).
+  archive.add_endpoint("serve", _traced_with_xla(separator, False), input_signature=[
+      tf.TensorSpec([None, None], tf.float32, name="waveforms")])
   chunk_samples = None
   if chunk_seconds is not None:
     chunk_samples = int(round(chunk_seconds * sample_rate))
-    with fused_block.xla_middles(True):
-      archive.add_endpoint("serve_chunk", call, input_signature=[
-          tf.TensorSpec([None, chunk_samples], tf.float32, name="waveforms")])
+    archive.add_endpoint("serve_chunk", _traced_with_xla(separator, True), input_signature=[
+        tf.TensorSpec([None, chunk_samples], tf.float32, name="waveforms")])
   archive.write_out(out, verbose=False)
   info = {"sample_rate": sample_rate, "num_sources": separator.num_sources,
           "chunk_samples": chunk_samples, "model_dir": os.path.abspath(model_dir),
@@ -69,6 +69,14 @@ def export_saved_model(model_dir, out, checkpoint=None, tflite=False, chunk_seco
   if tflite:
     result["tflite"] = _write_tflite(out)
   return result
+
+
+def _traced_with_xla(separator, xla):
+  """The separator's inference call, its TDCN++ middles XLA-compiled or not whenever traced."""
+  def call(waveforms):
+    with fused_block.xla_middles(xla):
+      return separator(waveforms, training=False)
+  return call
 
 
 def _write_tflite(saved_model):

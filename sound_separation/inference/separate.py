@@ -44,12 +44,13 @@ from sound_separation.inference import streaming
 AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
                     ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64", ".voc", ".sd2")
 _PARTIAL = ".partial-"
-# Compiling the fixed-length function (XLA) costs more on its first call than
-# tracing the any-length graph, and saves time on every later chunk. Measured
-# with the shipped model (tools/bench_cli.py, docs/benchmarks.md): about
-# 1.5 s more up front, 0.11 s less per 10 s chunk, so it pays from about 14
-# chunks on; a job with fewer chunks in all runs uncompiled.
-COMPILE_MIN_CHUNKS = 16
+# Compiling the fixed-length function (XLA) costs one to two seconds on its
+# first call and then runs a chunk in about half the any-length graph's time
+# (tools/bench_cli.py, tools/bench_inference.py; docs/benchmarks.md). So a
+# job compiles when the any-length graph, timed on one chunk, would need more
+# than this many seconds for all of its chunks: a 10 s file with the shipped
+# model does not, a minute with the paper's separator or a hundred files do.
+COMPILE_WHEN_GRAPH_SECONDS = 4.0
 # Chunks per call of the separator. Two keep the paper-size separator's
 # working memory small (peak 1.11 GB against 1.28 GB with four, for the same
 # speed per chunk: docs/benchmarks.md#long-recordings).
@@ -79,7 +80,7 @@ def separate_waveform(separator, waveform, chunk_seconds=10.0, overlap_seconds=1
     batch_size: chunks per call of the separator.
     compiled: use the separator's compiled fixed-length function where it
       has one (False: always the any-length graph, which starts sooner; see
-      `COMPILE_MIN_CHUNKS`).
+      `worth_compiling`).
 
   Returns:
     float32 `[M, T]`.
@@ -300,27 +301,23 @@ def _duration(seconds):
   return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def compiled_is_faster(separator, chunk_seconds=10.0, batch_size=BATCH_CHUNKS):
-  """Whether the compiled fixed-length function beats the any-length graph on this machine.
+def worth_compiling(separator, num_chunks, chunk_seconds=10.0):
+  """Whether a job of `num_chunks` full chunks should use the compiled fixed-length function.
 
-  Which is faster depends on the model and the processor: with the paper's
-  separator, XLA's compiled chunks were 1.4× faster on a 2-core AVX2 machine
-  and slower than TensorFlow's own (oneDNN) kernels on an AVX-512 one
-  (docs/benchmarks.md#separation-inference). So both are timed on a batch of
-  silent chunks (each once to warm up, then once) and the faster is used.
+  Times the any-length graph on one silent chunk (traced first, then timed)
+  and compiles when all the chunks would take it more than
+  `COMPILE_WHEN_GRAPH_SECONDS`; never for a separator without a compiled
+  function.
   """
   has_fixed = getattr(separator, "has_fixed_length", None)
   chunk = int(round(chunk_seconds * separator.sample_rate))
-  if has_fixed is None or not has_fixed(chunk):
+  if has_fixed is None or not has_fixed(chunk) or num_chunks < 1:
     return False
-  probe = np.zeros((batch_size, chunk), np.float32)
-  times = {}
-  for name, function in (("graph", separator), ("compiled", separator.fixed_length(chunk))):
-    function(probe)
-    start = time.perf_counter()
-    function(probe)
-    times[name] = time.perf_counter() - start
-  return times["compiled"] < times["graph"]
+  probe = np.zeros((1, chunk), np.float32)
+  separator(probe)
+  start = time.perf_counter()
+  separator(probe)
+  return num_chunks * (time.perf_counter() - start) > COMPILE_WHEN_GRAPH_SECONDS
 
 
 def _job_chunks(inputs, sample_rate, chunk_seconds, overlap_seconds):
@@ -403,10 +400,10 @@ def separate_files(separator, paths, out_dir, overwrite=False, num_sources=None,
       raise ValueError(f"inputs {sources} would share the output folder {folder}; rename one")
   separated, skipped = [], []
   start = time.monotonic()
-  # A short job (one 10 s file) runs sooner uncompiled: COMPILE_MIN_CHUNKS.
-  # A long one uses the compiled function only where it is faster here.
-  compiled = (_job_chunks(inputs, separator.sample_rate, chunk_seconds, overlap_seconds)
-              >= COMPILE_MIN_CHUNKS and compiled_is_faster(separator, chunk_seconds))
+  # A short job (one 10 s file, small model) runs sooner uncompiled.
+  compiled = worth_compiling(separator, _job_chunks(inputs, separator.sample_rate,
+                                                    chunk_seconds, overlap_seconds),
+                             chunk_seconds)
   for number, item in enumerate(inputs, start=1):
     folder = output_folder(out_dir, item.relative)
     done = number - 1
