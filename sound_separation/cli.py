@@ -134,8 +134,8 @@ def _run_evaluate(fv, stream):
   separator = separator_lib.load_model(model_dir or fv.saved_model or None, fv.checkpoint)
   print(f"Evaluating {separator.description} on {fv.data}", file=stream, flush=True)
   # In chunks (stitched as `separate` does) past 10 s, full chunks through
-  # the compiled function when the list is long enough to repay compiling.
-  compiled = separate.worth_compiling(separator, evaluator.count_examples(fv.data))
+  # the compiled function once the list's remaining examples repay compiling.
+  compiled = separate.JobChunks(separator, evaluator.count_examples(fv.data))
 
   def separate_fn(waveform):
     return separate.separate_waveform(separator, waveform, compiled=compiled)

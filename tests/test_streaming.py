@@ -140,3 +140,44 @@ def test_peak_memory_does_not_grow_with_the_length(model_folder, tmp_path):
   # 360 s more at 8 kHz: input 11.5 MB, 4 outputs 46 MB as float32, float64
   # copies twice that. A streamed separation holds none of it.
   assert peaks[400] - peaks[40] < 20e6, peaks
+
+
+class _TimedSeparator:
+  """A stand-in with an any-length path that takes `graph_seconds` a chunk and a fixed one."""
+
+  sample_rate = 100
+
+  def __init__(self, graph_seconds):
+    self.graph_seconds = graph_seconds
+    self.calls = []
+
+  def __call__(self, batch):
+    import time  # pylint: disable=import-outside-toplevel
+    time.sleep(self.graph_seconds * len(batch))
+    self.calls.append("graph")
+    return np.stack([batch, -batch], 1)
+
+  def has_fixed_length(self, length):
+    return length == 1000
+
+  def fixed_length(self, length):
+    def call(batch):
+      self.calls.append("compiled")
+      return np.stack([batch, -batch], 1)
+    return call
+
+
+@pytest.mark.parametrize("graph_seconds,expected", [
+    (0.02, ["graph"] * 6),                    # 11 chunks x 0.02 s: never worth compiling
+    (0.3, ["graph"] + ["compiled"] * 5),      # 9 more chunks x 0.3 s > 1 s: compile
+])
+def test_a_job_compiles_only_when_the_graph_would_take_long(monkeypatch, graph_seconds,
+                                                            expected):
+  monkeypatch.setattr(separate, "COMPILE_WHEN_GRAPH_SECONDS", 1.0)
+  model = _TimedSeparator(graph_seconds)
+  job = separate.JobChunks(model, num_chunks=11, chunk_seconds=10.0)
+  x = np.random.default_rng(5).standard_normal(1000 * 10).astype(np.float32)
+  out = separate.separate_waveform(model, x, chunk_seconds=10.0, overlap_seconds=1.0,
+                                   batch_size=2, compiled=job)
+  assert model.calls == expected
+  np.testing.assert_allclose(out.sum(axis=0), 0.0, atol=1e-6)  # the outputs are ±x, stitched

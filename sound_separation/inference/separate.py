@@ -47,9 +47,10 @@ _PARTIAL = ".partial-"
 # Compiling the fixed-length function (XLA) costs one to two seconds on its
 # first call and then runs a chunk in about half the any-length graph's time
 # (tools/bench_cli.py, tools/bench_inference.py; docs/benchmarks.md). So a
-# job compiles when the any-length graph, timed on one chunk, would need more
-# than this many seconds for all of its chunks: a 10 s file with the shipped
-# model does not, a minute with the paper's separator or a hundred files do.
+# job compiles once the any-length graph, timed on the chunks done so far,
+# would need more than this many seconds for the rest (`JobChunks`): a 10 s
+# file with the shipped model does not, a minute with the paper's separator
+# or a hundred files do.
 COMPILE_WHEN_GRAPH_SECONDS = 4.0
 # Chunks per call of the separator. Two keep the paper-size separator's
 # working memory small (peak 1.11 GB against 1.28 GB with four, for the same
@@ -79,8 +80,8 @@ def separate_waveform(separator, waveform, chunk_seconds=10.0, overlap_seconds=1
       (the last chunk is aligned to the end, so its overlap may be longer).
     batch_size: chunks per call of the separator.
     compiled: use the separator's compiled fixed-length function where it
-      has one (False: always the any-length graph, which starts sooner; see
-      `worth_compiling`).
+      has one (False: always the any-length graph, which starts sooner), or a
+      `JobChunks` that decides as the job goes.
 
   Returns:
     float32 `[M, T]`.
@@ -110,6 +111,8 @@ def _chunk_function(separator, num_samples, chunk_seconds, overlap_seconds, comp
   # length, where it has one: one program for every file. A shorter input
   # takes the any-length graph rather than being padded, since padding would
   # change the separator's statistics over time and so its outputs.
+  if isinstance(compiled, JobChunks):
+    return (compiled if num_samples >= chunk else separator), chunk, overlap
   has_fixed = getattr(separator, "has_fixed_length", None)
   compiled = compiled and has_fixed is not None and num_samples >= chunk and has_fixed(chunk)
   return (separator.fixed_length(chunk) if compiled else separator), chunk, overlap
@@ -301,23 +304,37 @@ def _duration(seconds):
   return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def worth_compiling(separator, num_chunks, chunk_seconds=10.0):
-  """Whether a job of `num_chunks` full chunks should use the compiled fixed-length function.
+class JobChunks:
+  """The chunk function of a job of `num_chunks` full chunks, compiling only if it pays.
 
-  Times the any-length graph on one silent chunk (traced first, then timed)
-  and compiles when all the chunks would take it more than
-  `COMPILE_WHEN_GRAPH_SECONDS`; never for a separator without a compiled
-  function.
+  Chunks go through the any-length graph first; each call is timed, and as
+  soon as the job's remaining chunks would take the graph more than
+  `COMPILE_WHEN_GRAPH_SECONDS`, the rest go through the fixed-length function
+  compiled by XLA (about twice as fast once compiled). A one-file job with
+  the shipped model never compiles; a minute with the paper's separator
+  compiles after its first call. Both give the same outputs up to float
+  rounding. Pass one as `compiled` to `separate_file`.
   """
-  has_fixed = getattr(separator, "has_fixed_length", None)
-  chunk = int(round(chunk_seconds * separator.sample_rate))
-  if has_fixed is None or not has_fixed(chunk) or num_chunks < 1:
-    return False
-  probe = np.zeros((1, chunk), np.float32)
-  separator(probe)
-  start = time.perf_counter()
-  separator(probe)
-  return num_chunks * (time.perf_counter() - start) > COMPILE_WHEN_GRAPH_SECONDS
+
+  def __init__(self, separator, num_chunks, chunk_seconds=10.0):
+    self.separator = separator
+    self.remaining = int(num_chunks)
+    self.chunk = int(round(chunk_seconds * separator.sample_rate))
+    has_fixed = getattr(separator, "has_fixed_length", None)
+    self.can_compile = has_fixed is not None and has_fixed(self.chunk)
+    self.compiled = False
+
+  def __call__(self, batch):
+    if self.compiled:
+      self.remaining -= len(batch)
+      return self.separator.fixed_length(self.chunk)(batch)
+    start = time.perf_counter()
+    out = self.separator(batch)
+    per_chunk = (time.perf_counter() - start) / len(batch)
+    self.remaining -= len(batch)
+    if self.can_compile and self.remaining * per_chunk > COMPILE_WHEN_GRAPH_SECONDS:
+      self.compiled = True
+    return out
 
 
 def _job_chunks(inputs, sample_rate, chunk_seconds, overlap_seconds):
@@ -401,9 +418,8 @@ def separate_files(separator, paths, out_dir, overwrite=False, num_sources=None,
   separated, skipped = [], []
   start = time.monotonic()
   # A short job (one 10 s file, small model) runs sooner uncompiled.
-  compiled = worth_compiling(separator, _job_chunks(inputs, separator.sample_rate,
-                                                    chunk_seconds, overlap_seconds),
-                             chunk_seconds)
+  compiled = JobChunks(separator, _job_chunks(inputs, separator.sample_rate, chunk_seconds,
+                                              overlap_seconds), chunk_seconds)
   for number, item in enumerate(inputs, start=1):
     folder = output_folder(out_dir, item.relative)
     done = number - 1
