@@ -22,7 +22,7 @@ REQUIRE_BROWSER = os.environ.get("SOUND_SEPARATION_REQUIRE_BROWSER", "") not in 
 
 
 def _decode_png(data):
-  """A minimal PNG reader for 8-bit RGB, filter 0 (what `png_bytes` writes)."""
+  """A minimal PNG reader for 8-bit RGB or indexed colour, filter 0 (what `png_bytes` writes)."""
   assert data[:8] == b"\x89PNG\r\n\x1a\n"
   position, chunks = 8, {}
   while position < len(data):
@@ -35,11 +35,17 @@ def _decode_png(data):
     chunks[kind] += body
     position += 12 + length
   width, height, depth, color = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
-  assert (depth, color) == (8, 2)
+  assert depth == 8 and color in (2, 3)
+  per_pixel = 3 if color == 2 else 1
   raw = zlib.decompress(chunks[b"IDAT"])
-  rows = [raw[y * (1 + 3 * width):(y + 1) * (1 + 3 * width)] for y in range(height)]
+  rows = [raw[y * (1 + per_pixel * width):(y + 1) * (1 + per_pixel * width)]
+          for y in range(height)]
   assert all(r[0] == 0 for r in rows)
-  return np.frombuffer(b"".join(r[1:] for r in rows), np.uint8).reshape(height, width, 3)
+  pixels = np.frombuffer(b"".join(r[1:] for r in rows), np.uint8)
+  if color == 2:
+    return pixels.reshape(height, width, 3)
+  colours = np.frombuffer(chunks[b"PLTE"], np.uint8).reshape(-1, 3)
+  return colours[pixels.reshape(height, width)]
 
 
 def test_png_round_trips_pixels():
@@ -47,6 +53,15 @@ def test_png_round_trips_pixels():
   np.testing.assert_array_equal(_decode_png(listening.png_bytes(rgb)), rgb)
   with pytest.raises(ValueError, match="height, width"):
     listening.png_bytes(np.zeros((0, 3, 3), np.uint8))
+  # Indexed: the palette's colours at the indices.
+  indices = np.random.default_rng(1).integers(0, 256, size=(4, 6), dtype=np.uint8)
+  colours = listening.palette()
+  np.testing.assert_array_equal(_decode_png(listening.png_bytes(indices, colours)),
+                                colours[indices])
+  # The palette is the colour scale: its ends are the scale's ends.
+  np.testing.assert_array_equal(colours[0], listening._STOPS[0])
+  np.testing.assert_array_equal(colours[-1], listening._STOPS[-1])
+  assert listening.levels(np.array([[-200.0, -40.0, 5.0]]), 0.0).tolist() == [[0, 128, 255]]
 
 
 def test_spectrogram_puts_a_tone_at_its_frequency():

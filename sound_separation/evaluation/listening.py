@@ -34,8 +34,8 @@ from sound_separation.data import audio
 
 PAGE_FILE = "index.html"
 ASSET_FOLDER = "report"
-MAX_COLUMNS = 800
-ROWS = 160
+MAX_COLUMNS = 600  # the picture's displayed width in CSS pixels
+ROWS = 120
 MAX_PICTURE_SECONDS = 600.0
 DYNAMIC_RANGE_DB = 80.0
 ACTIVE_BELOW_MIXTURE_DB = 30.0
@@ -81,6 +81,17 @@ def spectrogram_db(waveform, sample_rate, max_columns=MAX_COLUMNS, rows=ROWS):
   return (10.0 * np.log10(bands.T[::-1] + 1e-20)).astype(np.float32)
 
 
+def palette():
+  """The colour map as 256 RGB entries (uint8 `[256, 3]`), quiet to loud."""
+  return colorize(np.linspace(-DYNAMIC_RANGE_DB, 0.0, 256)[np.newaxis], 0.0)[0]
+
+
+def levels(db, top_db, range_db=DYNAMIC_RANGE_DB):
+  """uint8 palette indices `[rows, columns]` of dB values on `[top_db - range_db, top_db]`."""
+  position = np.clip((np.asarray(db, np.float64) - (top_db - range_db)) / range_db, 0.0, 1.0)
+  return np.round(position * 255).astype(np.uint8)
+
+
 def colorize(db, top_db, range_db=DYNAMIC_RANGE_DB):
   """uint8 RGB `[rows, columns, 3]` of dB values on the scale `[top_db - range_db, top_db]`."""
   position = np.clip((np.asarray(db, np.float64) - (top_db - range_db)) / range_db, 0.0, 1.0)
@@ -91,21 +102,33 @@ def colorize(db, top_db, range_db=DYNAMIC_RANGE_DB):
   return np.round(_STOPS[low] * (1 - fraction) + _STOPS[high] * fraction).astype(np.uint8)
 
 
-def png_bytes(rgb):
-  """A PNG file's bytes for uint8 RGB `[height, width, 3]` (8-bit truecolour, no filter)."""
-  rgb = np.ascontiguousarray(rgb, np.uint8)
-  if rgb.ndim != 3 or rgb.shape[2] != 3 or not rgb.shape[0] or not rgb.shape[1]:
-    raise ValueError(f"rgb must be [height, width, 3] with height, width >= 1, got {rgb.shape}")
-  height, width, _ = rgb.shape
-  raw = b"".join(b"\x00" + rgb[y].tobytes() for y in range(height))
+def _png_chunk(kind, data):
+  return (struct.pack(">I", len(data)) + kind + data
+          + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
 
-  def chunk(kind, data):
-    return (struct.pack(">I", len(data)) + kind + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
 
-  header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-  return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6))
-          + chunk(b"IEND", b""))
+def png_bytes(pixels, colours=None):
+  """A PNG file's bytes (8 bits, no filter).
+
+  Args:
+    pixels: uint8 RGB `[height, width, 3]` (truecolour), or uint8 indices
+      `[height, width]` into `colours` (an indexed image: a third of the size,
+      which is what the listening pages write).
+    colours: uint8 `[n <= 256, 3]`, the palette of an indexed image.
+  """
+  pixels = np.ascontiguousarray(pixels, np.uint8)
+  indexed = colours is not None
+  if (pixels.ndim != (2 if indexed else 3) or (not indexed and pixels.shape[2] != 3)
+      or not pixels.shape[0] or not pixels.shape[1]):
+    raise ValueError(f"pixels must be [height, width{'' if indexed else ', 3'}] with height, "
+                     f"width >= 1, got {pixels.shape}")
+  height, width = pixels.shape[:2]
+  raw = b"".join(b"\x00" + pixels[y].tobytes() for y in range(height))
+  header = struct.pack(">IIBBBBB", width, height, 8, 3 if indexed else 2, 0, 0, 0)
+  palette_chunk = (_png_chunk(b"PLTE", np.ascontiguousarray(colours, np.uint8).tobytes())
+                   if indexed else b"")
+  return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + palette_chunk
+          + _png_chunk(b"IDAT", zlib.compress(raw, 9)) + _png_chunk(b"IEND", b""))
 
 
 class Track:
@@ -182,7 +205,8 @@ class ListeningPage:
       rows = []
       for j, (track, (picture, cut)) in enumerate(zip(tracks, pictures)):
         image = f"item{number:03d}_{j:02d}.png"
-        filesystem.write_bytes(filesystem.join(assets, image), png_bytes(colorize(picture, top)))
+        filesystem.write_bytes(filesystem.join(assets, image),
+                               png_bytes(levels(picture, top), palette()))
         rows.append(self._row(track, f"{ASSET_FOLDER}/{image}", cut, out_dir, assets,
                               f"item{number:03d}_{j:02d}", self.audio_format))
       score_text = "".join(f"<li><b>{html.escape(k)}</b> {html.escape(str(v))}</li>"

@@ -208,8 +208,11 @@ def judge(study, rows):
   return verdicts
 
 
-def row_table(rows, shipped=None):
-  """Markdown lines: every row with seed means and 95 % intervals of the test metrics."""
+def row_table(rows, shipped=None, mark_text="shipped"):
+  """Markdown lines: every row with seed means and 95 % intervals of the test metrics.
+
+  The row named `shipped` is marked with `mark_text`.
+  """
   lines = ["| row | M | loss | weight | seeds | MSi | 1S | TRF | MoMi | over % | under % |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
 
@@ -221,7 +224,7 @@ def row_table(rows, shipped=None):
             else f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]")
 
   for row in rows.values():
-    mark = " (shipped)" if shipped and row.name == shipped else ""
+    mark = f" ({mark_text})" if shipped and row.name == shipped else ""
     lines.append("| " + " | ".join([
         row.name + mark, str(row.num_sources), grid.ARM_TITLES[row.arm], f"{row.weight:g}",
         ", ".join(str(s) for s in row.seeds), cell(row.test("MSi")), cell(row.test("1S")),

@@ -200,7 +200,9 @@ def write_report(study, specs, results, results_dir, study_file, read_scores=Non
            f"under/over %: share of test mixtures with fewer/more active outputs than "
            f"active references.", "",
            "## Table 1 (chosen weight per loss)", ""] + _table1(rows) + [
-           "", f"Shipped model: {shipped or '(none yet)'}.", "",
+           "", (f"Shipped model: {shipped or '(none yet)'}." if study.seed is None else
+                f"The rule's pick over the chosen rows so far: {shipped or '(none yet)'} "
+                f"(what ships is decided when the round is complete)."), "",
            "## Every run", ""] + _all_runs(specs, results) + [
            "", "## Facts for the paper's claims", ""] + _facts(study, specs, results)
   verdicts = None
@@ -208,7 +210,7 @@ def write_report(study, specs, results, results_dir, study_file, read_scores=Non
     rows_by_name = claims.gather(specs, results, read_scores)
     verdicts = claims.judge(study, rows_by_name)
     lines += ["", "## Rows: mean over seeds [95 % interval], test list", ""]
-    lines += claims.row_table(rows_by_name, shipped and claims.row_name(shipped))
+    lines += claims.row_table(rows_by_name, shipped and claims.row_name(shipped), "rule's pick")
     lines += ["", "## Against the MixIT-only control: difference [95 % interval]", ""]
     lines += claims.delta_table(rows_by_name)
     lines += ["", "## Verdicts", "", VERDICT_RULE.format(eq=claims.EQUIVALENCE_DB,

@@ -270,6 +270,17 @@ def _compact(record, list_dir):
   return compact
 
 
+def _write_scores(path, header, records):
+  """The scores file: JSON with one record a line (small in git, readable in a diff)."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  lines = ",\n".join(json.dumps(r, sort_keys=True, separators=(",", ":")) for r in records)
+  head = json.dumps(header, sort_keys=True)[:-1]
+  partial = path + ".partial"
+  with open(partial, "w", encoding="utf-8") as f:
+    f.write(f'{head}, "records": [\n{lines}\n]}}\n')
+  os.replace(partial, path)
+
+
 def read_scores(results_dir, name, task):
   """A run's per-example test records of one task (`metrics.score_*` dicts), or None."""
   path = scores_path(results_dir, name, task)
@@ -299,10 +310,10 @@ def _test(model, study, run_dir, prefix, stream, name, results_dir):
     summary = metrics_lib.summarize(records)
     results[task] = _metrics(summary)
     list_dir = os.path.dirname(list_path)
-    _write_json(path, {"run": name, "step": int(step), "task": task,
-                       "list": os.path.basename(list_path),
-                       "records": [_compact({"mixture": row["mixture"], **record}, list_dir)
-                                   for record, row in zip(records, rows)]})
+    _write_scores(path, {"run": name, "step": int(step), "task": task,
+                         "list": os.path.basename(list_path)},
+                  [_compact({"mixture": row["mixture"], **record}, list_dir)
+                   for record, row in zip(records, rows)])
     values = "  ".join(f"{k} {_db(summary[k])}" for k in evaluator.METRICS
                        if summary.get(k) is not None)
     print(f"[{name}] test ({task}, {summary['num_examples']} examples, "
