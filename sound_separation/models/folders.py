@@ -102,7 +102,8 @@ def checkpoint_problem(prefix):
   if not filesystem.exists(prefix + ".index"):
     return f"{prefix}.index is missing"
   try:
-    reader = tf.train.load_checkpoint(prefix)
+    # Not tf.train.load_checkpoint: it takes a prefix for a folder on ram://.
+    reader = tf.compat.v1.train.NewCheckpointReader(prefix)
     for name in reader.get_variable_to_shape_map():
       reader.get_tensor(name)
   except (tf.errors.OpError, ValueError, IndexError, RuntimeError, OSError) as e:

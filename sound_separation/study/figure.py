@@ -11,6 +11,7 @@ Needs matplotlib (the `plot` extra: `pip install 'sound-separation[plot]'`).
 
 import math
 import os
+import textwrap
 import typing
 
 # Marker areas (points²) of the smallest and largest weights.
@@ -63,7 +64,8 @@ def _pyplot():
 def _save(figure, out_path, title):
   """Titles, lays out and writes a figure as PNG (its folder created)."""
   if title:
-    figure.suptitle(title)
+    width = int(figure.get_figwidth() * 11)  # characters that fit at this size
+    figure.suptitle(textwrap.fill(title, max(width, 40)), fontsize=10)
   figure.tight_layout()
   os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
   figure.savefig(out_path, format="png")
@@ -134,12 +136,13 @@ class RowPoint(typing.NamedTuple):
   shipped: bool = False
 
 
-def plot_frontier(points, out_path, budget_db=1.0, title=None):
+def plot_frontier(points, out_path, budget_db=1.0, title=None, pick_label="shipped"):
   """Figure 1 of a seeded study: MSi against 1S per M, one line per loss.
 
   Panels (one per M) share their axes. Each loss's line starts at its M's
   baseline and runs through its weights in order; seed intervals are drawn
-  as error bars; the rule's chosen rows are ringed, the shipped one starred,
+  as error bars; the rule's chosen rows are ringed, the shipped one (or the
+  rule's pick so far: `pick_label`) starred,
   rows below the MSi floor hollow; a dashed line marks the baseline's test
   MSi minus the budget.
   """
@@ -178,7 +181,7 @@ def plot_frontier(points, out_path, budget_db=1.0, title=None):
                           textcoords="offset points", xytext=(5, 4), fontsize=7)
           if p.shipped:
             axes.scatter([p.one_source[0]], [p.msi[0]], s=260, marker="*", color="gold",
-                         edgecolors="black", zorder=5, label="shipped")
+                         edgecolors="black", zorder=5, label=pick_label)
       axes.set_title(f"M = {m}")
       axes.set_xlabel("1S: single-source SI-SNR (dB)")
       axes.set_ylabel("MSi: multi-source SI-SNRi (dB)")

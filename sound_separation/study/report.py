@@ -168,7 +168,8 @@ def _seeded_figures(study, specs, results, rows_by_name, chosen, shipped, result
   if points:
     paths.append(figure.plot_frontier(points, os.path.join(results_dir, "figure1.png"),
                                       study.msi_tolerance_db,
-                                      title=f"{study.name}: test MSi vs 1S"))
+                                      title=f"{study.name}: test MSi vs 1S",
+                                      pick_label="rule's pick so far"))
   histories = {}
   for spec in specs:
     result = results.get(spec.name)
