@@ -53,8 +53,8 @@ _PARTIAL = ".partial-"
 # or a hundred files do.
 COMPILE_WHEN_GRAPH_SECONDS = 4.0
 # Chunks per call of the separator. Two keep the paper-size separator's
-# working memory small (peak 1.11 GB against 1.28 GB with four, for the same
-# speed per chunk: docs/benchmarks.md#long-recordings).
+# working memory small (a 2 h file peaked at 1.27 GB, against 1.62 GB with
+# four, at the same speed per chunk: docs/benchmarks.md#long-recordings).
 BATCH_CHUNKS = 2
 
 
