@@ -135,10 +135,13 @@ def _run_evaluate(fv, stream):
   print(f"Evaluating {separator.description} on {fv.data}", file=stream, flush=True)
   # In chunks (stitched as `separate` does) past 10 s, full chunks through
   # the compiled function once the list's remaining examples repay compiling.
-  compiled = separate.JobChunks(separator, evaluator.count_examples(fv.data))
-
-  def separate_fn(waveform):
-    return separate.separate_waveform(separator, waveform, compiled=compiled)
+  # FUSS examples are streamed (bounded memory whatever their length); full
+  # chunks go through the compiled function once the job's remaining chunks
+  # (counted from the files' headers) repay compiling.
+  inputs = evaluator.separated_inputs(fv.data, fv.task, fv.max_examples)
+  job = (evaluator.count_examples(fv.data) if inputs is None
+         else separate.job_chunks(inputs, separator.sample_rate))
+  separate_fn = separate.ChunkedSeparation(separator, compiled=separate.JobChunks(separator, job))
 
   evaluator.evaluate(separate_fn, fv.data, fv.task, separator.sample_rate, out_dir=out_dir,
                      max_examples=fv.max_examples, stream=stream)
@@ -193,17 +196,25 @@ def _export_flags():
                       "import-tf1).", flag_values=fv)
   flags.DEFINE_string("checkpoint", None, "Checkpoint prefix to export instead of the "
                       "folder's latest.", flag_values=fv)
-  flags.DEFINE_string("out", None, "The SavedModel folder to write (new or empty).",
-                      flag_values=fv)
-  flags.DEFINE_bool("tflite", False, "Also write <out>/model.tflite.", flag_values=fv)
+  flags.DEFINE_string("out", None, "The folder to write (new or empty).", flag_values=fv)
+  flags.DEFINE_enum("format", "saved_model", ["saved_model", "litert"], "saved_model: a "
+                    "TensorFlow SavedModel; litert: a LiteRT model folder, which separate "
+                    "runs without TensorFlow (needs the [litert] extra to run).",
+                    flag_values=fv)
+  flags.DEFINE_bool("tflite", False, "With --format=saved_model: also write "
+                    "<out>/model.tflite.", flag_values=fv)
   return fv
 
 
 def _separate_flags():
   fv = flags.FlagValues()
-  flags.DEFINE_string("model", None, "A model folder (training run or import-tf1 output) "
-                      "or an exported SavedModel (default: the model that ships with the "
-                      "library).", flag_values=fv)
+  flags.DEFINE_string("model", None, "A model folder (training run or import-tf1 output), "
+                      "an exported SavedModel or LiteRT folder, or a published model's name "
+                      "(default: the model that ships with the library).", flag_values=fv)
+  flags.DEFINE_enum("runtime", "auto", ["auto", "litert", "tensorflow"], "auto: LiteRT for "
+                    "a LiteRT folder, and for the shipped model when LiteRT is installed "
+                    "(a fraction of TensorFlow's memory); TensorFlow otherwise.",
+                    flag_values=fv)
   flags.DEFINE_string("checkpoint", None, "For a model folder: the checkpoint prefix to "
                       "use instead of its latest.", flag_values=fv)
   flags.DEFINE_string("out_dir", None, "Where the outputs go: one folder per input, "
@@ -232,6 +243,14 @@ def _model_path(value):
 def _run_export(fv, stream):
   from sound_separation.inference import export  # pylint: disable=import-outside-toplevel
   _require(fv, "model_dir", "out")
+  if fv.format == "litert":
+    if fv.tflite:
+      raise UsageError("--tflite applies to --format=saved_model")
+    info = export.export_litert(_model_path(fv.model_dir), fv.out, checkpoint=fv.checkpoint)
+    print(f"Exported {info['checkpoint']} ({info['num_sources']} outputs, "
+          f"{info['sample_rate']} Hz) as a LiteRT model folder: {fv.out}.", file=stream,
+          flush=True)
+    return
   result = export.export_saved_model(_model_path(fv.model_dir), fv.out, checkpoint=fv.checkpoint,
                                      tflite=fv.tflite)
   print(f"Exported {result['checkpoint']} ({result['num_sources']} outputs, "
@@ -246,7 +265,9 @@ def _run_separate(fv, stream, paths):
   _require(fv, "out_dir")
   if not paths:
     raise UsageError("give at least one audio file or folder to separate")
-  separator = separator_lib.load_model(fv.model, fv.checkpoint)
+  if separator_lib.litert_folder(fv.model, fv.checkpoint, fv.runtime) is None:
+    _need_tensorflow()
+  separator = separator_lib.load_model(fv.model, fv.checkpoint, fv.runtime)
   print(f"Model: {separator.description}", file=stream, flush=True)
   summary = separate.separate_files(separator, paths, fv.out_dir, fv.overwrite,
                                     fv.num_sources, fv.chunk_seconds, fv.overlap_seconds,
@@ -382,6 +403,15 @@ COMMANDS = {
 
 # Commands that take positional arguments (the rest are flags only).
 POSITIONAL = {"separate"}
+# Commands that may run without TensorFlow (`separate` with LiteRT): they
+# import it themselves when they need it (`_need_tensorflow`).
+WITHOUT_TENSORFLOW = {"separate"}
+_QUIET_TENSORFLOW = True
+
+
+def _need_tensorflow():
+  if _QUIET_TENSORFLOW:
+    import_tensorflow_quietly()
 
 
 def _usage():
@@ -483,7 +513,9 @@ def main(argv=None, stream=None):
     if rest and command not in POSITIONAL:
       raise UsageError(f"unexpected arguments {rest}")
     _set_python_logging(verbose)
-    if not verbose:
+    global _QUIET_TENSORFLOW  # pylint: disable=global-statement
+    _QUIET_TENSORFLOW = not verbose
+    if _QUIET_TENSORFLOW and command not in WITHOUT_TENSORFLOW:
       import_tensorflow_quietly()
     status = run(fv, stream, rest) if command in POSITIONAL else run(fv, stream)
   except (flags.Error, UsageError) as e:

@@ -11,6 +11,7 @@ import pytest
 from sound_separation.data import audio
 from sound_separation.data import examples
 from sound_separation.evaluation import evaluate
+from sound_separation.evaluation import evaluator
 from sound_separation.evaluation import format_table
 from sound_separation.evaluation import metrics
 
@@ -242,3 +243,12 @@ def test_bad_arguments(tmp_path, rng):
     evaluate(separate, list_path, sample_rate=0, stream=io.StringIO())
   with pytest.raises(ValueError, match="cannot read list file"):
     evaluate(separate, os.path.join(tmp_path, "missing.txt"), stream=io.StringIO())
+
+
+def test_separated_inputs_lists_what_evaluate_separates(tmp_path, rng):
+  list_path, lines = write_list(tmp_path, fuss_examples(rng))
+  assert evaluator.separated_inputs(list_path) == [m for m, _ in lines]
+  assert evaluator.separated_inputs(list_path, max_examples=2) == [m for m, _ in lines[:2]]
+  # The speech task also separates each example's first speaker alone.
+  assert evaluator.separated_inputs(list_path, "speech") == [
+      p for m, s in lines for p in (m, s[0])]

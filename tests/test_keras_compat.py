@@ -79,3 +79,19 @@ def test_step_results_and_scalar():
   assert keras_compat.step_results(results) is results  # one worker: unchanged
   assert keras_compat.scalar(tf.constant(2.5)) == 2.5
   assert keras_compat.scalar(np.float32([2.5])) == 2.5  # the multi-worker shape
+
+
+def test_frozen_replaces_variables_by_their_values():
+  weights = tf.Variable([[1.0, -2.0], [0.5, 3.0]])
+  function = tf.function(lambda x: tf.matmul(x, weights),
+                         input_signature=[tf.TensorSpec([None, 2], tf.float32)])
+  frozen = keras_compat.frozen(function.get_concrete_function())
+  ops = {op.type for op in frozen.graph.get_operations()}
+  assert not ops & {"VarHandleOp", "ReadVariableOp", "ResourceGather"}, ops
+  assert not frozen.variables
+  x = tf.constant([[1.0, 2.0]])
+  first = lambda out: out[0] if isinstance(out, (list, tuple)) else out
+  np.testing.assert_allclose(first(frozen(x)).numpy(), [[2.0, 4.0]])
+  weights.assign(tf.zeros([2, 2]))  # the frozen copy keeps the values it was given
+  np.testing.assert_allclose(first(frozen(x)).numpy(), [[2.0, 4.0]])
+  np.testing.assert_allclose(function(x).numpy(), [[0.0, 0.0]])

@@ -11,6 +11,7 @@ import scipy.signal
 import soundfile
 
 from sound_separation.data import audio
+from sound_separation.data import examples as examples_lib
 from sound_separation.inference import separate
 from sound_separation.inference import separator as separator_lib
 from sound_separation.inference import streaming
@@ -21,7 +22,7 @@ def test_range_resampling_equals_whole_signal_resampling(rate_in, rate_out):
   x = np.random.default_rng(0).standard_normal(3 * rate_in + 17).astype(np.float32)
   whole = scipy.signal.resample_poly(x, rate_out // np.gcd(rate_in, rate_out),
                                      rate_in // np.gcd(rate_in, rate_out))
-  ranges = streaming.RangeResampler(lambda a, b: x[a:b], len(x), rate_in, rate_out)
+  ranges = audio.RangeResampler(lambda a, b: x[a:b], len(x), rate_in, rate_out)
   assert ranges.num_samples == len(whole)
   edges = [0, 1, 999, 5000, rate_out, len(whole) - 3, len(whole)]
   pieces = [ranges.get(a, b) for a, b in zip(edges[:-1], edges[1:])]
@@ -181,3 +182,123 @@ def test_a_job_compiles_only_when_the_graph_would_take_long(monkeypatch, graph_s
                                    batch_size=2, compiled=job)
   assert model.calls == expected
   np.testing.assert_allclose(out.sum(axis=0), 0.0, atol=1e-6)  # the outputs are ±x, stitched
+
+
+class _Filters:
+  """A stateless stand-in separator at 8 kHz: three filters of each chunk, one chunk-dependent."""
+
+  sample_rate = 8000
+
+  def __call__(self, batch):
+    batch = np.asarray(batch, np.float32)
+    return np.stack([batch * 0.5, np.roll(batch, 3, axis=1) * 0.3, batch ** 2 * 0.2], 1)
+
+
+def _long_fuss_list(tmp_path, file_rate, seconds):
+  """A FUSS list of one example several chunks long (3 sources, one silent) at `file_rate`."""
+  rng = np.random.default_rng(5)
+  sources = 0.1 * rng.standard_normal((3, int(file_rate * seconds))).astype(np.float32)
+  sources[1] *= np.linspace(0.0, 2.0, sources.shape[1], dtype=np.float32)
+  sources[2] = 0.0
+  names = ["mix.wav", "s0.wav", "s1.wav", "s2.wav"]
+  for name, wave in zip(names, [sources.sum(0)] + list(sources)):
+    soundfile.write(str(tmp_path / name), wave, file_rate, subtype="FLOAT")
+  (tmp_path / "list.txt").write_text("\t".join(names) + "\n")
+  return str(tmp_path / "list.txt")
+
+
+@pytest.mark.parametrize("file_rate", [8000, 11025])
+def test_a_long_example_is_scored_streaming_as_the_whole_example(tmp_path, file_rate):
+  from sound_separation.evaluation import evaluator  # pylint: disable=import-outside-toplevel
+  list_path = _long_fuss_list(tmp_path, file_rate, 33.3)  # four 10 s chunks
+  streaming_fn = separate.ChunkedSeparation(_Filters())
+  reads, stream = [], streaming_fn.stream
+
+  def counting_stream(read, num_samples):
+    return stream(lambda a, b: reads.append(b - a) or read(a, b), num_samples)
+  streaming_fn.stream = counting_stream
+  streamed, _ = evaluator.score_examples(streaming_fn, list_path, "fuss", 8000)
+  # The reference: the whole example read at once and scored by `score_example`.
+  whole, _ = evaluator.score_examples(
+      lambda w: separate.separate_waveform(_Filters(), w), list_path, "fuss", 8000)
+  assert max(reads) <= 80000  # the separator saw chunks, never the example
+  assert streamed[0]["num_active_refs"] == 2 and streamed[0]["MSi"] is not None
+  as_float = lambda v: np.array(v if isinstance(v, list) else [v], float)  # None -> nan
+  for key, value in whole[0].items():
+    if key in ("reference_power_db", "si_snr", "si_snr_mixture", "si_snri", "MSi", "1S"):
+      np.testing.assert_allclose(as_float(streamed[0][key]), as_float(value), rtol=0,
+                                 atol=1e-5, err_msg=key)
+    else:
+      assert streamed[0][key] == value, key
+
+
+def test_a_streaming_separator_that_skips_samples_names_the_example(tmp_path):
+  from sound_separation.evaluation import evaluator  # pylint: disable=import-outside-toplevel
+  list_path = _long_fuss_list(tmp_path, 8000, 21.0)
+
+  class Skipping(separate.ChunkedSeparation):
+    def stream(self, read, num_samples):
+      for start, block in super().stream(read, num_samples):
+        yield start, block[:, :-1]
+  with pytest.raises(ValueError, match=r"mix\.wav"):
+    evaluator.score_examples(Skipping(_Filters()), list_path, "fuss", 8000)
+  # A source of another length is named before anything is separated.
+  soundfile.write(str(tmp_path / "s1.wav"), np.zeros(8000, np.float32), 8000)
+  with pytest.raises(examples_lib.ExampleError, match=r"s1\.wav"):
+    evaluator.score_examples(separate.ChunkedSeparation(_Filters()), list_path, "fuss", 8000)
+
+
+def test_evaluation_peak_memory_does_not_grow_with_the_example(tmp_path):
+  """A 40 s and a 400 s example evaluated in child processes: the peak grows by far less."""
+  code = textwrap.dedent("""
+      import io, sys
+      import numpy as np, soundfile
+      from sound_separation.evaluation import evaluator
+      from sound_separation.inference import separate
+      seconds, folder = float(sys.argv[1]), sys.argv[2]
+      rng = np.random.default_rng(0)
+      files = [soundfile.SoundFile(f"{folder}/{n}.wav", "w", 8000, 1, "FLOAT")
+               for n in ("mix", "s0", "s1")]
+      for _ in range(int(seconds / 10)):
+        s = (0.1 * rng.standard_normal((2, 80000))).astype(np.float32)
+        for f, w in zip(files, [s.sum(0), s[0], s[1]]):
+          f.write(w)
+      for f in files:
+        f.close()
+      with open(f"{folder}/list.txt", "w") as f:
+        f.write("mix.wav\\ts0.wav\\ts1.wav\\n")
+
+      class Filters:
+        sample_rate = 8000
+        def __call__(self, batch):
+          return np.stack([0.5 * batch, 0.5 * batch, np.roll(batch, 3, axis=1)], 1)
+
+      summary = evaluator.evaluate(separate.ChunkedSeparation(Filters()), f"{folder}/list.txt",
+                                   "fuss", 8000, stream=io.StringIO())
+      assert summary["num_examples"] == 1, summary
+      with open("/proc/self/status") as f:
+        print([l for l in f if l.startswith("VmHWM")][0].split()[1])
+      """)
+  peaks = {}
+  for seconds in (40, 400):
+    folder = tmp_path / f"e{seconds}"
+    folder.mkdir()
+    result = subprocess.run([sys.executable, "-c", code, str(seconds), str(folder)],
+                            capture_output=True, text=True, timeout=900, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    peaks[seconds] = int(result.stdout.strip().splitlines()[-1]) * 1024
+  # 360 s more at 8 kHz: three files 35 MB as float32, three outputs 35 MB,
+  # float64 copies twice that. Scoring block by block holds none of it.
+  assert peaks[400] - peaks[40] < 20e6, peaks
+
+
+def test_a_job_counts_its_chunks_from_the_headers(tmp_path):
+  paths = []
+  for seconds in (5, 25):
+    paths.append(str(tmp_path / f"{seconds}.wav"))
+    soundfile.write(paths[-1], np.zeros(8000 * seconds, np.float32), 8000)
+  (tmp_path / "bad.wav").write_bytes(b"not audio")
+  # 5 s: one chunk; 25 s with 10 s chunks, 1 s overlap: starts 0, 9 and 15.
+  assert separate.job_chunks(paths + [str(tmp_path / "bad.wav")], 8000) == 1 + 3
+  # At another model rate the header's seconds are what count.
+  assert separate.job_chunks(paths, 16000) == 4

@@ -19,7 +19,12 @@ a user has:
 - `separate_long`: `separate_files` on a long recording (e.g. 30 min, 2 h;
   written to disk block by block, so the benchmark holds none of it), timed
   once; its peak memory is the whole process's, start-up and model included.
-  `--model=shipped` runs it with the shipped model instead of the paper's.
+  `--model=shipped` runs it with the shipped model instead of the paper's,
+  `--runtime` through LiteRT (the shipped model's LiteRT copy, without
+  TensorFlow in the process) or TensorFlow.
+- `evaluate_long`: what `sound-separation evaluate` runs on a FUSS list of
+  one long example (the mixture and two sources, written block by block),
+  streamed (`ChunkedSeparation`); timed once, peak memory as above.
 
 `graph`, `compiled` and the SavedModel functions see the whole input at
 once, except that fixed-length functions take 10 s chunks (a 60 s input is 6
@@ -51,7 +56,8 @@ import bench_common  # tools/, the scripts' own folder
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 PATHS = ("graph", "compiled", "separate_graph", "separate", "separate_cli", "saved_model",
-         "saved_model_chunk", "separate_long")
+         "saved_model_chunk", "separate_long", "evaluate_long")
+LONG_PATHS = ("separate_long", "evaluate_long")
 RATE = 16000
 CHUNK_SECONDS = 10.0
 FULL = dict(num_sources=8)  # the paper's separator (SeparationModel defaults)
@@ -83,15 +89,15 @@ def _write_model(folder, smoke):
   return int(separator.count_params())
 
 
-def run_child(path, folder, seconds, repeats):
+def run_child(path, folder, seconds, repeats, runtime="tensorflow"):
   """In the child: times one path at one length; returns a dict."""
   import numpy as np  # pylint: disable=import-outside-toplevel
   import soundfile  # pylint: disable=import-outside-toplevel
   from sound_separation.inference import separator as separator_lib  # pylint: disable=import-outside-toplevel
   from sound_separation.inference import separate  # pylint: disable=import-outside-toplevel
 
-  if path == "separate_long":
-    return _run_long(folder, seconds)
+  if path in LONG_PATHS:
+    return _run_long(path, folder, seconds, runtime)
   samples = int(seconds * RATE)
   x = (0.1 * np.random.default_rng(1).standard_normal((1, samples))).astype(np.float32)
   chunk = int(CHUNK_SECONDS * RATE)
@@ -143,29 +149,50 @@ def run_child(path, folder, seconds, repeats):
           "peak_rss_gb": bench_common.status_kb("VmHWM") / 2 ** 20}
 
 
-def _run_long(folder, seconds):
-  """`separate_files` once on a long recording written block by block; time and peak memory."""
+def _run_long(path, folder, seconds, runtime):
+  """`separate_files` or `evaluate` once on a long recording written block by block."""
   import numpy as np  # pylint: disable=import-outside-toplevel
   import soundfile  # pylint: disable=import-outside-toplevel
   from sound_separation.inference import separator as separator_lib  # pylint: disable=import-outside-toplevel
   from sound_separation.inference import separate  # pylint: disable=import-outside-toplevel
-  wav = os.path.join(folder, f"long_{seconds:g}.wav")
+  names = ["long_mix", "long_s0", "long_s1"] if path == "evaluate_long" else ["long_mix"]
+  files = [soundfile.SoundFile(os.path.join(folder, f"{n}.wav"), "w", RATE, 1, "PCM_16")
+           for n in names]
   rng = np.random.default_rng(1)
-  with soundfile.SoundFile(wav, "w", RATE, 1, "PCM_16") as f:
-    for start in range(0, int(seconds * RATE), 60 * RATE):
-      f.write((0.1 * rng.standard_normal(min(60 * RATE, int(seconds * RATE) - start)))
-              .astype(np.float32))
+  for start in range(0, int(seconds * RATE), 60 * RATE):
+    sources = 0.05 * rng.standard_normal((2, min(60 * RATE, int(seconds * RATE) - start)))
+    for f, wave in zip(files, [sources.sum(0), sources[0], sources[1]]):
+      f.write(wave.astype(np.float32))
+  for f in files:
+    f.close()
+  wavs = [f.name for f in files]
   model = os.path.join(folder, "model")
-  separator = separator_lib.load_model(None if os.path.exists(model + ".shipped") else model)
+  shipped = os.path.exists(model + ".shipped")
+  separator = separator_lib.load_model(None if shipped else model,
+                                       runtime=runtime if shipped else "tensorflow")
   start = time.perf_counter()
   out_dir = os.path.join(folder, f"out_long_{seconds:g}")
-  separate.separate_files(separator, [wav], out_dir, stream=io.StringIO())
+  if path == "separate_long":
+    separate.separate_files(separator, wavs, out_dir, stream=io.StringIO())
+  else:
+    # (The evaluator reads TFRecord corpora too, so it imports TensorFlow.)
+    from sound_separation.evaluation import evaluator  # pylint: disable=import-outside-toplevel
+    list_path = os.path.join(folder, "long_list.txt")
+    with open(list_path, "w", encoding="utf-8") as f:
+      f.write("\t".join(os.path.basename(w) for w in wavs) + "\n")
+    job = separate.job_chunks(evaluator.separated_inputs(list_path), separator.sample_rate)
+    separate_fn = separate.ChunkedSeparation(separator,
+                                             compiled=separate.JobChunks(separator, job))
+    evaluator.evaluate(separate_fn, list_path, "fuss", separator.sample_rate, out_dir=out_dir,
+                       stream=io.StringIO())
   elapsed = time.perf_counter() - start
   shutil.rmtree(out_dir)
-  os.remove(wav)
-  return {"path": "separate_long", "seconds": seconds, "first_s": elapsed, "steady_s": elapsed,
+  for wav in wavs:
+    os.remove(wav)
+  return {"path": path, "seconds": seconds, "first_s": elapsed, "steady_s": elapsed,
           "all_s": [elapsed], "rtf": elapsed / seconds, "first_rtf": elapsed / seconds,
-          "peak_rss_gb": bench_common.status_kb("VmHWM") / 2 ** 20}
+          "peak_rss_gb": bench_common.status_kb("VmHWM") / 2 ** 20, "runtime": runtime,
+          "tensorflow_imported": "tensorflow" in sys.modules}
 
 
 def main():
@@ -177,26 +204,33 @@ def main():
   parser.add_argument("--repeats", type=int, default=3)
   parser.add_argument("--smoke", action="store_true")
   parser.add_argument("--model", choices=("paper", "shipped"), default="paper",
-                      help="separate_long only: the paper-size model or the shipped one")
+                      help="separate_long and evaluate_long only: the paper-size model or "
+                      "the shipped one")
+  parser.add_argument("--runtime", choices=("tensorflow", "litert"), default="tensorflow",
+                      help="with --model=shipped: run it through LiteRT or TensorFlow")
   parser.add_argument("--json", default=None)
   parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.child:
     path, folder, seconds = args.child
-    print(json.dumps(run_child(path, folder, float(seconds), args.repeats)))
+    print(json.dumps(run_child(path, folder, float(seconds), args.repeats, args.runtime)))
     return
+  if args.runtime == "litert" and args.model != "shipped":
+    sys.exit("--runtime=litert applies to --model=shipped (the paper-size model has no LiteRT "
+             "copy here)")
   with tempfile.TemporaryDirectory() as folder:
     params = _write_model(folder, args.smoke)
     if args.model == "shipped":
-      if set(args.paths) != {"separate_long"}:
-        sys.exit("--model=shipped applies to --paths separate_long only")
+      if not set(args.paths) <= set(LONG_PATHS):
+        sys.exit(f"--model=shipped applies to --paths {' '.join(LONG_PATHS)} only")
       open(os.path.join(folder, "model.shipped"), "w").close()
-      params = "the shipped model's"
+      params = f"the shipped model's ({args.runtime})"
     results = []
     for seconds in args.seconds:
       for path in args.paths:
         out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", path,
-                              folder, str(seconds), "--repeats", str(args.repeats)],
+                              folder, str(seconds), "--repeats", str(args.repeats),
+                              "--runtime", args.runtime],
                              capture_output=True, text=True, check=False)
         if out.returncode:
           sys.exit(f"{path} at {seconds:g} s failed:\n{out.stderr[-3000:]}")
@@ -222,8 +256,9 @@ def main():
   out = args.json or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                   "bench_results",
                                   "inference_smoke.json" if args.smoke else
-                                  f"inference_long_{args.model}.json"
-                                  if args.paths == ["separate_long"] else "inference.json")
+                                  f"inference_long_{args.model}"
+                                  f"{'_litert' if args.runtime == 'litert' else ''}.json"
+                                  if set(args.paths) <= set(LONG_PATHS) else "inference.json")
   os.makedirs(os.path.dirname(out), exist_ok=True)
   with open(out, "w", encoding="utf-8") as f:
     json.dump({"machine": machine, "parameters": params, "results": results, "table": table},

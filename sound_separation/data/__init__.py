@@ -12,27 +12,34 @@
 
 Building corpora on disk (mixing, clips, MoM sets, public lists, the
 synthetic demo corpus) is `sound_separation.corpus`.
+
+Names are imported on first use (`sound_separation.lazy`): reading audio
+needs no TensorFlow.
 """
 
-from sound_separation.data.audio import AudioReadError
-from sound_separation.data.audio import read_audio
-from sound_separation.data.audio import resample
-from sound_separation.data.audio import tfio_available
-from sound_separation.data.audio import write_audio
-from sound_separation.data.batches import form_moms
-from sound_separation.data.batches import supervised_moms
-from sound_separation.data.batches import union_labels
-from sound_separation.data.datasets import clip_dataset
-from sound_separation.data.datasets import crop_or_pad
-from sound_separation.data.datasets import fuss_dataset
-from sound_separation.data.datasets import SkipCounter
-from sound_separation.data.datasets import training_dataset
-from sound_separation.data.datasets import validation_dataset
-from sound_separation.data.examples import ExampleError
-from sound_separation.data.examples import read_fuss_example
-from sound_separation.data.lists import read_clip_list
-from sound_separation.data.lists import read_fuss_list
-from sound_separation.data.lists import read_label_vocabulary
-from sound_separation.data.lists import write_clip_list
-from sound_separation.data.lists import write_fuss_list
-from sound_separation.data.lists import write_label_vocabulary
+from sound_separation import lazy
+
+__getattr__, __dir__, __all__ = lazy.exports(__name__, {
+    "AudioReadError": "audio",
+    "read_audio": "audio",
+    "resample": "audio",
+    "tfio_available": "audio",
+    "write_audio": "audio",
+    "form_moms": "batches",
+    "supervised_moms": "batches",
+    "union_labels": "batches",
+    "clip_dataset": "datasets",
+    "crop_or_pad": "datasets",
+    "fuss_dataset": "datasets",
+    "SkipCounter": "datasets",
+    "training_dataset": "datasets",
+    "validation_dataset": "datasets",
+    "ExampleError": "examples",
+    "read_fuss_example": "examples",
+    "read_clip_list": "lists",
+    "read_fuss_list": "lists",
+    "read_label_vocabulary": "lists",
+    "write_clip_list": "lists",
+    "write_fuss_list": "lists",
+    "write_label_vocabulary": "lists",
+})

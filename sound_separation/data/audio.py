@@ -10,6 +10,9 @@ ratio.
 tensorflow-io can decode instead (`backend='tfio'`). Its last release loads
 only with TensorFlow 2.16–2.17 and NumPy < 2, so it is probed once, by
 importing it and decoding a tiny wav, before it is used.
+
+A recording too long to hold is read in ranges (`FileSource`), resampled
+exactly as the whole file would be (`RangeResampler`).
 """
 
 import contextlib
@@ -469,3 +472,101 @@ def _write(path, waveform, sample_rate, subtype):
   extension = path.rsplit(".", 1)[-1].upper() if "." in filesystem.basename(path) else ""
   soundfile.write(buffer, waveform, sample_rate, subtype=subtype, format=extension or None)
   filesystem.write_bytes(path, buffer.getvalue())
+
+
+# ----------------------------------------------------------------------------
+# Reading in ranges, for recordings too long to hold.
+
+class RangeResampler:
+  """Ranges of `resample`'s output for a signal read through `read(start, stop)`.
+
+  `resample` is `scipy.signal.resample_poly(x, up, down)` at the
+  reduced ratio. Output sample m is a weighted sum of the inputs within the
+  filter's half length `10·max(up, down)` (at the upsampled rate) of
+  `m·down/up`; resampling the input from a start that is a multiple of
+  `down` gives the same outputs shifted by a whole number of samples. So
+  `get(a, b)` reads just the inputs outputs `[a, b)` need and returns what
+  the whole signal's resampling would hold there.
+
+  Args:
+    read: `(start, stop) -> float32 [stop - start]` at `rate_in`, for
+      `0 <= start <= stop <= num_samples`.
+    num_samples: the input's length at `rate_in`.
+    rate_in, rate_out: Hz.
+  """
+
+  def __init__(self, read, num_samples, rate_in, rate_out):
+    self._read = read
+    self.num_samples_in = int(num_samples)
+    self.same = rate_in == rate_out
+    g = math.gcd(int(rate_in), int(rate_out))
+    self.up, self.down = int(rate_out) // g, int(rate_in) // g
+    self.half = 10 * max(self.up, self.down)
+    self.num_samples = -(-self.num_samples_in * self.up // self.down)
+
+  def get(self, start, stop):
+    """Output samples `[start, stop)`, float32."""
+    start, stop = int(start), int(min(stop, self.num_samples))
+    if stop <= start:
+      return np.zeros(0, np.float32)
+    if self.same:
+      return self._read(start, stop)
+    up, down, half = self.up, self.down, self.half
+    first = max(0, ((start * down - half) // up) // down * down)
+    last = min(self.num_samples_in, -(-((stop - 1) * down + half) // up) + 1 + down)
+    block = scipy.signal.resample_poly(self._read(first, last), up, down)
+    offset = first // down * up
+    return np.asarray(block[start - offset:stop - offset], np.float32)
+
+
+class FileSource:
+  """An audio file read in ranges at `rate` Hz, channels averaged (float32).
+
+  Raises AudioReadError (naming the file) for a file that cannot be opened,
+  or whose header promises more frames than it holds (found when the
+  missing part is read).
+  """
+
+  def __init__(self, path, rate):
+    self.path = str(path)
+    try:
+      self._file = soundfile.SoundFile(filesystem.readable(self.path))
+    except (RuntimeError, OSError, ValueError, TypeError) as e:
+      raise AudioReadError(self.path, f"{type(e).__name__}: {e}") from e
+    self.file_rate = int(self._file.samplerate)
+    self.frames = int(self._file.frames)
+    if self.frames <= 0 or self._file.channels <= 0:
+      raise AudioReadError(self.path, "the file has no samples")
+    # libsndfile counts the frames present, so a cut-off wav looks whole.
+    check_not_truncated(self.path, self.frames)
+    self.rate = int(rate)
+    self._resampler = RangeResampler(self._read_frames, self.frames, self.file_rate, self.rate)
+    self.num_samples = self._resampler.num_samples
+
+  def _read_frames(self, start, stop):
+    try:
+      self._file.seek(start)
+      block = self._file.read(stop - start, dtype="float32", always_2d=True)
+    except (RuntimeError, OSError, ValueError) as e:
+      raise AudioReadError(self.path, f"{type(e).__name__}: {e}") from e
+    if block.shape[0] != stop - start:
+      raise AudioReadError(
+          self.path, f"the file is truncated: its header promises {self.frames} frames but "
+          f"reading frames {start}–{stop} gave {block.shape[0]}")
+    waveform = block.mean(axis=1, dtype=np.float32)
+    if not np.all(np.isfinite(waveform)):
+      raise AudioReadError(self.path, "the file has non-finite samples")
+    return waveform
+
+  def read(self, start, stop):
+    """Samples `[start, stop)` at `rate`."""
+    return self._resampler.get(start, stop)
+
+  def close(self):
+    self._file.close()
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.close()

@@ -6,19 +6,25 @@
 - `sound_separation.evaluation.evaluator`: `evaluate` a separation function
   on a list of wavs, writing `summary.json` and `examples.csv`;
   `format_table`.
+
+Names are imported on first use (`sound_separation.lazy`).
 """
 
-from sound_separation.evaluation.evaluator import TASKS
-from sound_separation.evaluation.evaluator import evaluate
-from sound_separation.evaluation.evaluator import format_table
-from sound_separation.evaluation.metrics import active_outputs
-from sound_separation.evaluation.metrics import active_references
-from sound_separation.evaluation.metrics import align
-from sound_separation.evaluation.metrics import mom_remix
-from sound_separation.evaluation.metrics import pairwise_si_snr
-from sound_separation.evaluation.metrics import score_enhancement
-from sound_separation.evaluation.metrics import score_example
-from sound_separation.evaluation.metrics import score_mom
-from sound_separation.evaluation.metrics import score_speech
-from sound_separation.evaluation.metrics import si_snr
-from sound_separation.evaluation.metrics import summarize
+from sound_separation import lazy
+
+__getattr__, __dir__, __all__ = lazy.exports(__name__, {
+    "TASKS": "evaluator",
+    "evaluate": "evaluator",
+    "format_table": "evaluator",
+    "active_outputs": "metrics",
+    "active_references": "metrics",
+    "align": "metrics",
+    "mom_remix": "metrics",
+    "pairwise_si_snr": "metrics",
+    "score_enhancement": "metrics",
+    "score_example": "metrics",
+    "score_mom": "metrics",
+    "score_speech": "metrics",
+    "si_snr": "metrics",
+    "summarize": "metrics",
+})

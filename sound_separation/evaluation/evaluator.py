@@ -14,6 +14,7 @@ Tasks and their list lines (tab-separated, relative to the list's folder):
 - "mom": mixture of mixtures, mixture 1, mixture 2. MoMi.
 """
 
+import contextlib
 import csv
 import io
 import itertools
@@ -76,6 +77,50 @@ def _read_example(task, list_path, number, mixture_path, source_paths, sample_ra
   return mixture, np.stack(sources)
 
 
+def _score_fuss_streaming(separate_fn, list_path, number, mixture_path, source_paths,
+                          sample_rate):
+  """`score_example`'s record of a FUSS example read, separated and scored in blocks.
+
+  The mixture and its sources are read in ranges (`audio.FileSource`, the
+  same samples `audio.read_audio` gives), separated by `separate_fn.stream`
+  and summed into `metrics.ExampleStats` block by block, so memory holds a
+  few chunks whatever the example's length.
+  """
+  with contextlib.ExitStack() as stack:
+    mixture = stack.enter_context(audio.FileSource(mixture_path, sample_rate))
+    sources = [stack.enter_context(audio.FileSource(path, sample_rate)) for path in source_paths]
+    for path, source in zip(source_paths, sources):
+      if source.num_samples != mixture.num_samples:
+        raise examples.ExampleError(
+            path, f"has {source.num_samples} samples at {sample_rate} Hz but its mixture "
+            f"'{mixture_path}' has {mixture.num_samples} (example {number} of list "
+            f"'{list_path}')")
+    stats, covered = None, 0
+    for start, block in separate_fn.stream(mixture.read, mixture.num_samples):
+      block = np.asarray(block)
+      stop = start + (block.shape[-1] if block.ndim == 2 else 0)
+      if block.ndim != 2 or block.shape[0] < 1 or start != covered:
+        raise ValueError(
+            f"separate_fn.stream gave a block of shape {block.shape} at sample {start} for "
+            f"'{mixture_path}'; expected consecutive [M, n] blocks (M >= 1) from sample "
+            f"{covered}")
+      if not np.all(np.isfinite(block)):
+        raise ValueError(f"separate_fn returned non-finite samples for the mixture of "
+                         f"'{mixture_path}'")
+      if stats is None:
+        stats = metrics.ExampleStats(len(sources), block.shape[0])
+      stats.add(mixture.read(start, stop), np.stack([s.read(start, stop) for s in sources]),
+                block)
+      covered = stop
+    if covered != mixture.num_samples:
+      raise ValueError(f"separate_fn.stream covered {covered} of the {mixture.num_samples} "
+                       f"samples of '{mixture_path}'")
+  try:
+    return stats.score("fuss")
+  except ValueError as e:
+    raise ValueError(f"cannot score example {number} ('{mixture_path}'): {e}") from e
+
+
 def _records_examples(task, index_path, sample_rate):
   """`(count, iterator of (source path, read(number)))` of a FUSS records corpus, in order."""
   index = records_lib.read_index(index_path)
@@ -95,7 +140,7 @@ def _records_examples(task, index_path, sample_rate):
               path, f"record {number} of '{index_path}' has {waveforms.shape[0] - 1} "
               f"source(s); task {task!r} needs {expected} ({_SOURCE_NAMES[task]})")
         return waveforms[0], waveforms[1:]
-      yield path, read
+      yield path, None, read
 
   return sum(index["counts"]), items()
 
@@ -167,6 +212,26 @@ def count_examples(list_path):
   return len(lists.read_fuss_list(list_path))
 
 
+def separated_inputs(list_path, task="fuss", max_examples=None):
+  """The audio files `evaluate` separates, in order, or None for a records corpus.
+
+  Each example's mixture, and for "speech" and "enhancement" also its first
+  source (the second pass); e.g. to count the chunks of a job from their
+  headers.
+  """
+  _check_args(task, max_examples)
+  list_path = os.fspath(list_path)
+  if records_lib.is_index(list_path):
+    return None
+  listed = lists.read_fuss_list(list_path)[:max_examples]
+  paths = []
+  for mixture_path, source_paths in listed:
+    paths.append(mixture_path)
+    if task in ("speech", "enhancement") and source_paths:
+      paths.append(source_paths[0])
+  return paths
+
+
 def score_examples(separate_fn, list_path, task="fuss", sample_rate=16000, max_examples=None):
   """Separates and scores every example of a list, one at a time.
 
@@ -189,16 +254,22 @@ def score_examples(separate_fn, list_path, task="fuss", sample_rate=16000, max_e
   else:
     listed = lists.read_fuss_list(list_path)
     total = len(listed)
-    items = ((mixture_path, lambda number, m=mixture_path, s=source_paths: _read_example(
-        task, list_path, number, m, s, sample_rate)) for mixture_path, source_paths in listed)
+    items = ((mixture_path, source_paths, lambda number, m=mixture_path, s=source_paths:
+              _read_example(task, list_path, number, m, s, sample_rate))
+             for mixture_path, source_paths in listed)
   if max_examples is not None:
     items = itertools.islice(items, max_examples)
     total = min(total, max_examples)
 
+  streams = task == "fuss" and callable(getattr(separate_fn, "stream", None))
   records, rows = [], []
-  for number, (mixture_path, read) in enumerate(items, start=1):
-    mixture, sources = read(number)
-    record = _score(task, separate_fn, mixture, sources, mixture_path, number)
+  for number, (mixture_path, source_paths, read) in enumerate(items, start=1):
+    if streams and source_paths is not None:
+      record = _score_fuss_streaming(separate_fn, list_path, number, mixture_path,
+                                     source_paths, sample_rate)
+    else:
+      mixture, sources = read(number)
+      record = _score(task, separate_fn, mixture, sources, mixture_path, number)
     records.append(record)
     rows.append({"index": number, "mixture": mixture_path, **_flatten(record)})
     if number % 100 == 0:
@@ -214,7 +285,12 @@ def evaluate(separate_fn, list_path, task="fuss", sample_rate=16000, out_dir=Non
     separate_fn: `f(waveform float32 [T]) -> [M, T]` (NumPy or anything
       `np.asarray` takes), the separated outputs in full-scale units. Called
       once per example, twice for "speech" and "enhancement" (also on the
-      first source alone).
+      first source alone). If it also has `stream(read, num_samples)`
+      yielding consecutive `(start, [M, n])` output blocks (as
+      `inference.separate.ChunkedSeparation` does), the "fuss" examples of a
+      list are read, separated and scored block by block, so an example of
+      any length takes bounded memory; the other tasks' examples (short by
+      construction) and records are read whole.
     list_path: a FUSS-format list (see the module docstring), or the index
       of FUSS records (`data.records`; audio at `sample_rate`).
     task: one of TASKS.

@@ -1,8 +1,17 @@
-"""Inference: load a trained separator (`load_model`), export it as a SavedModel
-or TFLite (`export_saved_model`), separate files of any length and rate."""
+"""Inference: load a trained separator (`load_model`), export it as a SavedModel,
+TFLite or a LiteRT folder, separate files of any length and rate.
 
-from sound_separation.inference.export import export_saved_model
-from sound_separation.inference.separate import separate_file
-from sound_separation.inference.separate import separate_waveform
-from sound_separation.inference.separator import load_model
-from sound_separation.inference.separator import Separator
+Names are imported on first use, so that the LiteRT path (`inference.litert`)
+runs without importing TensorFlow (`sound_separation.lazy`).
+"""
+
+from sound_separation import lazy
+
+__getattr__, __dir__, __all__ = lazy.exports(__name__, {
+    "export_saved_model": "export",
+    "export_litert": "export",
+    "separate_file": "separate",
+    "separate_waveform": "separate",
+    "load_model": "separator",
+    "Separator": "separator",
+})

@@ -11,6 +11,11 @@ process without this library:
 
 `assets.extra/sound_separation.json` records the sample rate, M and
 `chunk_samples`. TFLite converts `serve` (XLA calls do not convert).
+
+`export_litert` writes a LiteRT model folder instead (`inference.litert`):
+the separator for static `[1, chunk_samples]` inputs and for `[1, T]` of any
+length, weights frozen into constants, for LiteRT's interpreter in a process
+without TensorFlow.
 """
 
 import json
@@ -19,9 +24,12 @@ import os
 import keras
 import tensorflow as tf
 
+from sound_separation import filesystem
+from sound_separation.inference import litert
 from sound_separation.inference import separator as separator_lib
 from sound_separation.layers import fused_block
 from sound_separation.models import folders
+from sound_separation.training import keras_compat
 
 
 def export_saved_model(model_dir, out, checkpoint=None, tflite=False, chunk_seconds=10.0):
@@ -87,3 +95,45 @@ def _write_tflite(saved_model):
   with tf.io.gfile.GFile(path, "wb") as f:
     f.write(flatbuffer)
   return path
+
+
+def export_litert(model_dir, out, checkpoint=None, chunk_seconds=10.0):
+  """Writes a model folder's separator as a LiteRT model folder (`inference.litert`).
+
+  Args:
+    model_dir: a training run's folder or an imported model folder.
+    out: the folder to write (must not exist, or be empty). `litert.json`
+      is written last (each file renamed into place when complete), so a
+      killed export leaves no folder that loads.
+    checkpoint: a checkpoint prefix to export instead of the latest.
+    chunk_seconds: the static input length of `chunk.tflite` (what
+      `separate` cuts long inputs into; keep its default to use the fast
+      program there).
+
+  Returns:
+    the `litert.json` dict.
+  """
+  out = os.fspath(out)
+  if filesystem.exists(out) and filesystem.listdir(out):
+    raise FileExistsError(f"--out {out!r} exists and is not empty")
+  separator, sample_rate, read = folders.load_separator(model_dir, checkpoint)
+  chunk_samples = int(round(chunk_seconds * sample_rate))
+  if chunk_samples < 1:
+    raise ValueError(f"chunk_seconds must give at least one sample, got {chunk_seconds!r}")
+  programs = {litert.CHUNK_FILE: [1, chunk_samples], litert.ANY_LENGTH_FILE: [1, None]}
+  info = {"format": litert.FORMAT, "version": litert.VERSION, "sample_rate": sample_rate,
+          "num_sources": separator.num_sources, "chunk_samples": chunk_samples,
+          "model_dir": os.fspath(model_dir), "checkpoint": read}
+  filesystem.makedirs(out)
+  for name, shape in programs.items():
+    filesystem.write_bytes(filesystem.join(out, name), _tflite_flatbuffer(separator, shape))
+  filesystem.write_text(filesystem.join(out, litert.INFO_FILE), json.dumps(info, indent=1) + "\n")
+  return info
+
+
+def _tflite_flatbuffer(separator, shape):
+  """The separator's inference call for `shape` inputs as a TFLite flatbuffer, weights constant."""
+  function = tf.function(_traced_with_xla(separator, False),
+                         input_signature=[tf.TensorSpec(shape, tf.float32, name="waveforms")])
+  frozen = keras_compat.frozen(function.get_concrete_function())
+  return tf.lite.TFLiteConverter.from_concrete_functions([frozen], separator).convert()

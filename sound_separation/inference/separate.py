@@ -98,6 +98,38 @@ def separate_waveform(separator, waveform, chunk_seconds=10.0, overlap_seconds=1
   return np.concatenate(blocks, axis=1)
 
 
+class ChunkedSeparation:
+  """A separator as the evaluator calls it: whole waveforms, or a stream for long ones.
+
+  `f(waveform [T]) -> [M, T]` is `separate_waveform`; `f.stream(read,
+  num_samples)` is the same chunked computation as a stream of final output
+  blocks (`streaming.stitch`), which `evaluation.evaluator` uses to score an
+  example of any length in bounded memory.
+
+  Args:
+    separator, chunk_seconds, overlap_seconds, batch_size, compiled: as in
+      `separate_waveform`.
+  """
+
+  def __init__(self, separator, chunk_seconds=10.0, overlap_seconds=1.0,
+               batch_size=BATCH_CHUNKS, compiled=True):
+    self.separator = separator
+    self.sample_rate = separator.sample_rate
+    self._chunking = dict(chunk_seconds=chunk_seconds, overlap_seconds=overlap_seconds)
+    self._batch_size = batch_size
+    self._compiled = compiled
+
+  def __call__(self, waveform):
+    return separate_waveform(self.separator, waveform, batch_size=self._batch_size,
+                             compiled=self._compiled, **self._chunking)
+
+  def stream(self, read, num_samples):
+    """Yields `(start, block [M, n])` covering `[0, num_samples)`; `read(start, stop)` the input."""
+    call, chunk, overlap = _chunk_function(self.separator, num_samples,
+                                           compiled=self._compiled, **self._chunking)
+    return streaming.stitch(call, read, num_samples, chunk, overlap, self._batch_size)
+
+
 def _chunk_function(separator, num_samples, chunk_seconds, overlap_seconds, compiled):
   """`(call, chunk, overlap)`: the function chunks go through, and the chunking in samples."""
   rate = separator.sample_rate
@@ -166,7 +198,7 @@ def separate_file(separator, path, out_dir, num_sources=None, chunk_seconds=10.0
   partial = lambda j: os.path.join(work, f".{name}_source{j}{_PARTIAL}{os.getpid()}.wav")
   writers, energy = [], None
   try:
-    with streaming.FileSource(path, separator.sample_rate) as source:
+    with audio.FileSource(path, separator.sample_rate) as source:
       call, chunk, overlap = _chunk_function(separator, source.num_samples, chunk_seconds,
                                              overlap_seconds, compiled)
       back = streaming.OutputResampler(separator.sample_rate, source.file_rate, source.frames)
@@ -322,7 +354,9 @@ class JobChunks:
     self.chunk = int(round(chunk_seconds * separator.sample_rate))
     has_fixed = getattr(separator, "has_fixed_length", None)
     self.can_compile = has_fixed is not None and has_fixed(self.chunk)
-    self.compiled = False
+    # A fixed-length function that costs no compilation (LiteRT's static
+    # chunk program) is used from the start.
+    self.compiled = self.can_compile and not getattr(separator, "compiles_fixed_length", True)
 
   def __call__(self, batch):
     if self.compiled:
@@ -337,12 +371,15 @@ class JobChunks:
     return out
 
 
-def _job_chunks(inputs, sample_rate, chunk_seconds, overlap_seconds):
-  """Chunks of all inputs together, from their headers (unreadable files count 0)."""
+def job_chunks(paths, sample_rate, chunk_seconds=10.0, overlap_seconds=1.0):
+  """Chunks of all the audio files `paths` together, from their headers (unreadable ones count 0).
+
+  What a `JobChunks` for separating them all is built with.
+  """
   total = 0
-  for item in inputs:
+  for path in paths:
     try:
-      seconds = audio.file_duration(item.path)
+      seconds = audio.file_duration(path)
     except audio.AudioReadError:
       continue
     total += num_chunks(max(1, int(seconds * sample_rate)), sample_rate, chunk_seconds,
@@ -418,8 +455,9 @@ def separate_files(separator, paths, out_dir, overwrite=False, num_sources=None,
   separated, skipped = [], []
   start = time.monotonic()
   # A short job (one 10 s file, small model) runs sooner uncompiled.
-  compiled = JobChunks(separator, _job_chunks(inputs, separator.sample_rate, chunk_seconds,
-                                              overlap_seconds), chunk_seconds)
+  compiled = JobChunks(separator, job_chunks([item.path for item in inputs],
+                                             separator.sample_rate, chunk_seconds,
+                                             overlap_seconds), chunk_seconds)
   for number, item in enumerate(inputs, start=1):
     folder = output_folder(out_dir, item.relative)
     done = number - 1

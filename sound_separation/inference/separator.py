@@ -1,34 +1,44 @@
 """A trained separator for inference, from a run's folder or an exported SavedModel.
 
-`load_model(path)` accepts either:
+`load_model(path)` accepts any of:
 
 - a model folder: a training run's `model_dir` or a folder written by
   `import-tf1` (`separator.json` + `checkpoints/`), rebuilt with this
   library;
 - a SavedModel written by `export_saved_model` (`saved_model.pb` +
   `assets.extra/sound_separation.json`);
-- nothing: the model that ships with the library (`sound_separation.pretrained`);
+- a LiteRT model folder written by `export --format=litert` (`litert.json`),
+  run by LiteRT without TensorFlow (`inference.litert`);
+- nothing: the model that ships with the library (`sound_separation.pretrained`),
+  through LiteRT when it is installed;
 - the name of a published model (`pretrained.registry`, e.g. 'yfcc100m-mixit'):
   fetched and converted into the cache the first time.
 
-Both give a `Separator`: `separator(waveforms [B, T]) -> [B, M, T]` float32
-NumPy, with `sample_rate` and `num_sources`.
+All give a separator: `separator(waveforms [B, T]) -> [B, M, T]` float32
+NumPy, with `sample_rate`, `num_sources`, `description` and
+`fixed_length(L)`.
+
+TensorFlow is imported only when a TensorFlow model is loaded, so the
+LiteRT path runs in a process without it.
 """
 
 import json
 import os
 
 import numpy as np
-import tensorflow as tf
 
+from sound_separation import filesystem
 from sound_separation import pretrained
-from sound_separation.models import folders
-from sound_separation.pretrained import registry
 
 SAVED_MODEL_INFO = os.path.join("assets.extra", "sound_separation.json")
+# How a model runs: "tensorflow", "litert" (LiteRT model folders, and the
+# shipped model's LiteRT copy), or "auto": LiteRT for a LiteRT folder, and
+# for the shipped model when LiteRT is installed; TensorFlow otherwise.
+RUNTIMES = ("auto", "litert", "tensorflow")
 
 
-def _checked(waveforms, length=None):
+def check_waveforms(waveforms, length=None):
+  """`waveforms` as float32 `[B, T]` NumPy (`T = length` if given); ValueError otherwise."""
   waveforms = np.asarray(waveforms, np.float32)
   if waveforms.ndim != 2 or waveforms.shape[1] == 0:
     raise ValueError(f"waveforms must be [batch, samples] with samples >= 1, got shape "
@@ -36,7 +46,12 @@ def _checked(waveforms, length=None):
   if length is not None and waveforms.shape[1] != length:
     raise ValueError(f"this function takes [batch, {length}] waveforms, got shape "
                      f"{waveforms.shape}")
-  return tf.constant(waveforms)
+  return waveforms
+
+
+def _checked(waveforms, length=None):
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  return tf.constant(check_waveforms(waveforms, length))
 
 
 class Separator:
@@ -86,11 +101,38 @@ class Separator:
 
 
 def is_saved_model(path):
-  return tf.io.gfile.exists(os.path.join(path, "saved_model.pb"))
+  return filesystem.exists(filesystem.join(path, "saved_model.pb"))
 
 
-def load_model(path=None, checkpoint=None):
-  """Loads a model folder or an exported SavedModel as a `Separator`.
+def litert_folder(path=None, checkpoint=None, runtime="auto"):
+  """The LiteRT folder `load_model(path, checkpoint, runtime)` runs, or None for TensorFlow.
+
+  Decided from the files alone, without importing TensorFlow; raises as
+  `load_model` does for a combination that cannot run.
+  """
+  if runtime not in RUNTIMES:
+    raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
+  from sound_separation.inference import litert  # pylint: disable=import-outside-toplevel
+  if path is None and checkpoint is None and runtime != "tensorflow":
+    shipped = pretrained.default_litert_dir()
+    if shipped is not None and (runtime == "litert" or litert.available()):
+      return shipped
+  if path is not None and litert.is_litert_model(path):
+    if runtime == "tensorflow":
+      raise ValueError(f"{path} is a LiteRT model folder: it runs with runtime 'litert' or "
+                       f"'auto', not 'tensorflow'")
+    if checkpoint is not None:
+      raise ValueError(f"checkpoint applies to a model folder, not to the LiteRT folder {path}")
+    return os.fspath(path)
+  if runtime == "litert":
+    raise ValueError(f"{path or 'the shipped model'} has no LiteRT form (no "
+                     f"{litert.INFO_FILE}); write one with 'sound-separation export "
+                     f"--format=litert'")
+  return None
+
+
+def load_model(path=None, checkpoint=None, runtime="auto"):
+  """Loads a model folder, an exported SavedModel or a LiteRT folder as a separator.
 
   Args:
     path: a model folder (`separator.json`), a SavedModel folder, a
@@ -99,16 +141,30 @@ def load_model(path=None, checkpoint=None):
       library (`pretrained.default_model_dir`).
     checkpoint: for a model folder, a checkpoint prefix to read instead of
       its latest (e.g. `runs/m8/checkpoints/best/ckpt-300000`).
+    runtime: one of `RUNTIMES`.
+
+  Returns:
+    a `Separator` (TensorFlow) or a `litert.LiteRTSeparator`; its
+    `description` says which.
 
   Raises:
-    FileNotFoundError: `path` is neither.
+    FileNotFoundError: `path` is none of these.
+    ValueError: a runtime the model cannot run with, or a checkpoint given
+      for a LiteRT folder.
+    RuntimeError: runtime "litert" without LiteRT installed.
   """
+  folder = litert_folder(path, checkpoint, runtime)
+  if folder is not None:
+    from sound_separation.inference import litert  # pylint: disable=import-outside-toplevel
+    return litert.LiteRTSeparator(folder)
+  from sound_separation.models import folders  # pylint: disable=import-outside-toplevel
+  from sound_separation.pretrained import registry  # pylint: disable=import-outside-toplevel
   path = pretrained.default_model_dir() if path is None else os.fspath(registry.resolve(path))
   if is_saved_model(path):
     if checkpoint is not None:
       raise ValueError(f"checkpoint applies to a model folder, not to the SavedModel {path}")
     return _load_saved_model(path)
-  if not tf.io.gfile.exists(os.path.join(path, folders.SEPARATOR_FILE)):
+  if not filesystem.exists(filesystem.join(path, folders.SEPARATOR_FILE)):
     raise FileNotFoundError(
         f"{path!r} is neither a model folder (no {folders.SEPARATOR_FILE}) nor a "
         f"SavedModel (no saved_model.pb)")
@@ -119,6 +175,7 @@ def load_model(path=None, checkpoint=None):
 
 
 def _load_saved_model(path):
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   info_path = os.path.join(path, SAVED_MODEL_INFO)
   if not tf.io.gfile.exists(info_path):
     raise FileNotFoundError(f"{info_path} not found: the SavedModel was not written by "

@@ -32,3 +32,9 @@ def model_card():
   """The shipped model's card (markdown text)."""
   with open(os.path.join(default_model_dir(), MODEL_CARD), encoding="utf-8") as f:
     return f.read()
+
+
+def default_litert_dir():
+  """The shipped model's LiteRT copy (`inference.litert`), or None if not installed."""
+  folder = os.path.join(DEFAULT_DIR, "litert")
+  return folder if os.path.isfile(os.path.join(folder, "litert.json")) else None

@@ -10,7 +10,9 @@ loudly when one of them disappears or stops being called:
 - `step_results` / `scalar`: the `[1]`-shaped step results a multi-worker
   run needs (a TensorFlow bug, below);
 - `no_merge_call` / `apply_if`: `tf.__internal__.distribute`'s
-  no-merge-call test, for a conditional optimizer step.
+  no-merge-call test, for a conditional optimizer step;
+- `frozen`: `convert_to_constants.convert_variables_to_constants_v2`, the
+  variables of a concrete function as constants (the LiteRT export).
 """
 
 import keras
@@ -104,3 +106,17 @@ def apply_if(optimizer, condition, gradients, variables):
     tf.cond(first, apply, skip)
 
   context.merge_call(cross_replica, args=(condition, gradients))
+
+
+def frozen(concrete_function):
+  """`concrete_function` with its variables replaced by constants of their values.
+
+  TensorFlow's TFLite converter keeps variables as TFLite resource
+  variables, which LiteRT's plain interpreter runs uninitialised (wrong
+  outputs, no error); `inference.export.export_litert` converts the frozen
+  function instead. TensorFlow's own freezing,
+  `tensorflow.python.framework.convert_to_constants.convert_variables_to_constants_v2`
+  (TF 2.2-2.21), is not in its public API.
+  """
+  from tensorflow.python.framework import convert_to_constants  # pylint: disable=import-outside-toplevel
+  return convert_to_constants.convert_variables_to_constants_v2(concrete_function)
