@@ -18,10 +18,37 @@ they may import one another (each only earlier ones; docs/architecture.md):
 - `inference`: loading, separating files, export.
 - `study`: grids of training runs and their report.
 - `demo`, `cli`: `sound-separation demo` and the command line.
+
+What users reach for first is here, imported on first use (so that the
+command line and `separate` with LiteRT stay light):
+
+    import sound_separation as ss
+    separator = ss.load_model()                  # the shipped model
+    sources = ss.separate_waveform(separator, waveform)   # float32 [M, T]
 """
 
 from sound_separation import _tf_check
+from sound_separation import lazy
 
 _tf_check.check_tensorflow()
 
 __version__ = "0.1.0"
+
+__getattr__, __dir__, __all__ = lazy.exports(__name__, {
+    # Separating audio.
+    "load_model": "inference.separator",
+    "separate_waveform": "inference.separate",
+    "separate_file": "inference.separate",
+    "read_audio": "data.audio",
+    "write_audio": "data.audio",
+    # Models and the paper's losses.
+    "SeparationModel": "models.separation_model",
+    "SoundClassifier": "models.classifier",
+    "mixit": "losses.mixture_invariant",
+    "pit": "losses.permutation_invariant",
+    # Training, evaluation, export.
+    "train": "training.loop",
+    "evaluate": "evaluation.evaluator",
+    "export_saved_model": "inference.export",
+    "export_litert": "inference.export",
+})

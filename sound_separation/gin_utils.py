@@ -1,10 +1,10 @@
 """Registering Keras 3 classes with gin and with Keras serialization at once."""
 
+import importlib.resources
 import inspect
 import logging
 import os
 import pathlib
-import sys
 
 import gin
 import keras
@@ -51,12 +51,18 @@ _SEARCH_PATHS_ADDED = set()
 def gin_search_path():
   """Folders holding this library's gin files, in search order.
 
-  The checkout's `gin/` for a source or editable install, then the copy a
-  regular install puts in `<prefix>/share/sound_separation/gin`.
+  An installed wheel's `sound_separation/gin/` (package data, found through
+  `importlib.resources`), or, in a source checkout or an editable install,
+  the checkout's top-level `gin/` (the package sits beside it, with the
+  checkout's `setup.cfg`).
   """
-  candidates = [pathlib.Path(__file__).resolve().parents[1] / "gin",
-                pathlib.Path(sys.prefix) / "share" / "sound_separation" / "gin"]
-  return [str(p) for p in candidates if p.is_dir()]
+  packaged = importlib.resources.files("sound_separation") / "gin"
+  if isinstance(packaged, pathlib.Path) and packaged.is_dir():
+    return [str(packaged)]
+  checkout = pathlib.Path(__file__).resolve().parents[1]
+  if (checkout / "setup.cfg").is_file() and (checkout / "gin").is_dir():
+    return [str(checkout / "gin")]
+  return []
 
 
 def resolve_gin_file(name):

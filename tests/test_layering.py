@@ -85,9 +85,9 @@ def test_no_import_goes_up():
   assert upward_imports() == []
 
 
-def test_package_root_imports_only_the_tf_check():
+def test_package_root_imports_only_the_tf_check_and_its_lazy_exports():
   names = [name for _, name in package_imports(PACKAGE / "__init__.py", PACKAGE)]
-  assert names == ["sound_separation._tf_check"]
+  assert names == ["sound_separation._tf_check", "sound_separation.lazy"]
 
 
 @pytest.mark.parametrize("where, statement", [

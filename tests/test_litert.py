@@ -135,3 +135,12 @@ def test_export_refuses_a_folder_that_is_not_empty(model_folder, tmp_path):
   (tmp_path / "x" / "keep.txt").write_text("mine")
   with pytest.raises(FileExistsError, match="not empty"):
     export.export_litert(model_folder[0], str(tmp_path / "x"))
+
+
+def test_the_delegate_notice_is_dropped_and_other_stderr_kept(capfd):
+  def create():
+    os.write(2, (litert._DELEGATE_NOTICE + "\nE: a real problem\n").encode())  # pylint: disable=protected-access
+    return 7
+  assert litert._without_delegate_notice(create) == 7  # pylint: disable=protected-access
+  err = capfd.readouterr().err
+  assert "XNNPACK" not in err and "E: a real problem" in err

@@ -11,3 +11,14 @@
 Everything here writes files for `sound_separation.data` to read; nothing
 here runs at training time.
 """
+
+# The modules; each is imported by name (`from sound_separation.corpus import mixing`).
+__all__ = [
+    "clips",
+    "layout",
+    "mixing",
+    "mom_sets",
+    "public_lists",
+    "records",
+    "synthetic",
+]

@@ -24,6 +24,8 @@ folder's separator computes up to float rounding (`tests/test_litert.py`).
 
 import json
 import os
+import sys
+import tempfile
 
 import numpy as np
 
@@ -72,14 +74,37 @@ def read_info(path):
   return info
 
 
+# LiteRT's C++ notice on creating its CPU delegate, written straight to file
+# descriptor 2 on every new interpreter; it says nothing a user can act on.
+_DELEGATE_NOTICE = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+
+
+def _without_delegate_notice(create):
+  """`create()`, with descriptor 2 captured and given back less `_DELEGATE_NOTICE`."""
+  sys.stderr.flush()
+  saved = os.dup(2)
+  with tempfile.TemporaryFile() as capture:
+    os.dup2(capture.fileno(), 2)
+    try:
+      return create()
+    finally:
+      os.dup2(saved, 2)
+      os.close(saved)
+      capture.seek(0)
+      for line in capture.read().decode("utf-8", "replace").splitlines():
+        if line.strip() != _DELEGATE_NOTICE:
+          print(line, file=sys.stderr)
+
+
 class _Program:
   """One `.tflite` file's interpreter: `[1, T]` float32 in, `[1, M, T]` out."""
 
   def __init__(self, path, num_threads):
     from ai_edge_litert import interpreter  # pylint: disable=import-outside-toplevel
     self.path = path
-    self._interpreter = interpreter.Interpreter(model_content=filesystem.read_bytes(path),
-                                                num_threads=num_threads)
+    content = filesystem.read_bytes(path)
+    self._interpreter = _without_delegate_notice(
+        lambda: interpreter.Interpreter(model_content=content, num_threads=num_threads))
     self._input = self._interpreter.get_input_details()[0]["index"]
     self._output = self._interpreter.get_output_details()[0]["index"]
     self._length = None
@@ -87,7 +112,7 @@ class _Program:
   def __call__(self, row):
     if row.shape[0] != self._length:
       self._interpreter.resize_tensor_input(self._input, [1, row.shape[0]], strict=False)
-      self._interpreter.allocate_tensors()
+      _without_delegate_notice(self._interpreter.allocate_tensors)
       self._length = row.shape[0]
     self._interpreter.set_tensor(self._input, row[np.newaxis])
     self._interpreter.invoke()

@@ -13,3 +13,19 @@ from sound_separation.layers.transforms import LearnedDecoder
 from sound_separation.layers.transforms import LearnedEncoder
 from sound_separation.layers.frontend import WaveformFilterbank
 from sound_separation.layers.resnet import BasicBlock
+
+__all__ = [
+    "BasicBlock",
+    "DepthwiseTimeConv",
+    "LearnedDecoder",
+    "LearnedEncoder",
+    "MixtureConsistency",
+    "NormAct",
+    "ScalarPReLU",
+    "ScalarScale",
+    "ScaledDense",
+    "TDCNBlock",
+    "TDCNPlusPlus",
+    "TimeInstanceNorm",
+    "WaveformFilterbank",
+]

@@ -28,3 +28,25 @@ from sound_separation.losses.snr import thresholded_log_mse
 from sound_separation.losses.snr import ThresholdedLogMSE
 from sound_separation.losses.sparsity import l1_l2_sparsity
 from sound_separation.losses.sparsity import l1_sparsity
+
+__all__ = [
+    "classification_loss",
+    "cosine_similarity_loss",
+    "covariance_loss",
+    "l1_l2_sparsity",
+    "l1_sparsity",
+    "mixit",
+    "multilabel_bce",
+    "negative_thresholded_snr",
+    "NegativeSISNR",
+    "NegativeThresholdedSNR",
+    "pit",
+    "si_snr",
+    "soft_or",
+    "soft_or_from_logits",
+    "soft_xor",
+    "soft_xor_from_logits",
+    "thresholded_log_mse",
+    "ThresholdedLogMSE",
+    "weak_label_bce",
+]

@@ -5,3 +5,11 @@ from sound_separation.models.classifier import SoundClassifier
 from sound_separation.models.folders import load_classifier
 from sound_separation.models.folders import load_separator
 from sound_separation.models.folders import save_separator
+
+__all__ = [
+    "load_classifier",
+    "load_separator",
+    "save_separator",
+    "SeparationModel",
+    "SoundClassifier",
+]

@@ -10,6 +10,8 @@ separate` without `--model` and `sound-separation evaluate` without
 
 import os
 
+__all__ = ["DEFAULT_DIR", "MODEL_CARD", "default_litert_dir", "default_model_dir", "model_card"]
+
 DEFAULT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "default")
 MODEL_CARD = "MODEL_CARD.md"
 

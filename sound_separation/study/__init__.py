@@ -12,3 +12,10 @@ from sound_separation.study.grid import ARMS
 from sound_separation.study.grid import RunSpec
 from sound_separation.study.grid import Study
 from sound_separation.study.runner import run_study
+
+__all__ = [
+    "ARMS",
+    "run_study",
+    "RunSpec",
+    "Study",
+]

@@ -20,3 +20,16 @@ from sound_separation.training.trainer import MixITTrainer
 from sound_separation.training.optimizer import default_optimizer
 from sound_separation.training.classifier_trainer import ClassifierTrainer
 from sound_separation.training.classifier_loop import train_classifier
+
+__all__ = [
+    "CheckpointSaver",
+    "ClassifierTrainer",
+    "default_optimizer",
+    "get_strategy",
+    "make_manager",
+    "MixITTrainer",
+    "restore_or_initialize",
+    "train",
+    "train_classifier",
+    "TrainResult",
+]
