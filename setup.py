@@ -21,6 +21,8 @@ class BuildWithGin(build_py):
 
   def run(self):
     super().run()
+    if getattr(self, "editable_mode", False):
+      return  # an editable install reads the checkout's gin/ (gin_utils.gin_search_path)
     target = os.path.join(self.build_lib, "sound_separation", "gin")
     for folder, _, names in os.walk(os.path.join(HERE, "gin")):
       for name in names:

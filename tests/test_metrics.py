@@ -48,7 +48,8 @@ def test_si_snr_scaled_reference_plus_orthogonal_noise(rng, scale, snr_db):
   # est = scale·s + n with n ⊥ s, so α = scale and SI-SNR = ‖scale·s‖²/‖n‖².
   noise_energy = scale**2 * (reference @ reference) / 10.0**(snr_db / 10.0)
   estimate = scale * reference + orthogonal_to(reference, rng, noise_energy)
-  assert metrics.si_snr(estimate, reference) == pytest.approx(snr_db, abs=TOL)
+  assert (metrics.si_snr(reference=reference, estimate=estimate)
+          == pytest.approx(snr_db, abs=TOL))
 
 
 def test_si_snr_is_not_zero_mean(rng):
@@ -58,37 +59,39 @@ def test_si_snr_is_not_zero_mean(rng):
   # A DC offset is orthogonal to a zero-mean reference, so it counts as noise
   # of energy offset²·T; a zero-mean SI-SNR would see a perfect estimate.
   expected = 10.0 * np.log10((reference @ reference) / (offset**2 * T))
-  assert metrics.si_snr(reference + offset, reference) == pytest.approx(expected, abs=TOL)
+  assert (metrics.si_snr(reference=reference, estimate=reference + offset)
+          == pytest.approx(expected, abs=TOL))
 
 
 def test_si_snr_matches_exact_formula_and_broadcasts(rng):
   est = rng.normal(size=(3, T))
   ref = rng.normal(size=(3, T)) + 0.5 * est
-  got = metrics.si_snr(est, ref)
+  got = metrics.si_snr(reference=ref, estimate=est)
   assert got.shape == (3,)
   np.testing.assert_allclose(got, [exact_si_snr(e, r) for e, r in zip(est, ref)], atol=TOL)
-  assert metrics.si_snr(est, ref[0]).shape == (3,)
+  assert metrics.si_snr(reference=ref[0], estimate=est).shape == (3,)
 
 
 def test_si_snr_silent_and_perfect_are_finite_bounds(rng):
   x = rng.normal(size=T)
   zero = np.zeros(T)
   assert CAP == pytest.approx(80.0, abs=1e-6)
-  assert metrics.si_snr(x, x) == pytest.approx(CAP)
-  assert metrics.si_snr(-3.0 * x, x) == pytest.approx(CAP)
-  assert metrics.si_snr(zero, x) == pytest.approx(-CAP)
-  assert metrics.si_snr(x, zero) == pytest.approx(-CAP)
-  assert metrics.si_snr(zero, zero) == pytest.approx(-CAP)
-  assert metrics.si_snr(orthogonal_to(x, rng, 1.0), x) == pytest.approx(-CAP)
+  assert metrics.si_snr(reference=x, estimate=x) == pytest.approx(CAP)
+  assert metrics.si_snr(reference=x, estimate=-3.0 * x) == pytest.approx(CAP)
+  assert metrics.si_snr(reference=x, estimate=zero) == pytest.approx(-CAP)
+  assert metrics.si_snr(reference=zero, estimate=x) == pytest.approx(-CAP)
+  assert metrics.si_snr(reference=zero, estimate=zero) == pytest.approx(-CAP)
+  assert (metrics.si_snr(reference=x, estimate=orthogonal_to(x, rng, 1.0))
+          == pytest.approx(-CAP))
 
 
 def test_pairwise_si_snr_matches_elementwise(rng):
   est = rng.normal(size=(5, T))
   ref = rng.normal(size=(3, T))
   ref[1] = 0.0
-  got = metrics.pairwise_si_snr(est, ref)
+  got = metrics.pairwise_si_snr(references=ref, estimates=est)
   assert got.shape == (3, 5)
-  expected = [[metrics.si_snr(e, r) for e in est] for r in ref]
+  expected = [[metrics.si_snr(reference=r, estimate=e) for e in est] for r in ref]
   np.testing.assert_allclose(got, expected, atol=1e-9)
 
 
@@ -295,7 +298,7 @@ def brute_force_mom(estimates, mixtures):
   for bits in itertools.product((0, 1), repeat=len(estimates)):
     bits = np.array(bits)
     remixes = [estimates[bits == k].sum(axis=0) for k in (0, 1)]
-    total = sum(metrics.si_snr(remixes[k], mixtures[k]) for k in (0, 1))
+    total = sum(metrics.si_snr(reference=mixtures[k], estimate=remixes[k]) for k in (0, 1))
     if best is None or total > best[0] + 1e-9:
       best = (total, bits, remixes)
   return best
@@ -308,7 +311,7 @@ def test_mom_remix_matches_explicit_loop(rng, num_outputs):
     est = rng.normal(size=(num_outputs, 2)) @ mixtures + 0.5 * rng.normal(size=(num_outputs, T))
     assignment, remixes = metrics.mom_remix(est, mixtures)
     total, bits, brute_remixes = brute_force_mom(est, mixtures)
-    got_total = sum(metrics.si_snr(remixes[k], mixtures[k]) for k in (0, 1))
+    got_total = sum(metrics.si_snr(reference=mixtures[k], estimate=remixes[k]) for k in (0, 1))
     assert got_total == pytest.approx(total, abs=1e-6)
     assert assignment.tolist() == bits.tolist()
     np.testing.assert_allclose(remixes, brute_remixes, atol=1e-12)
@@ -432,3 +435,13 @@ def test_summarize_real_records_end_to_end(rng):
   expected_trf = 0.5 * 10.0 + 0.25 * np.mean(pairs[0]) + 0.25 * np.mean(pairs[1])
   assert s["TRF"] == pytest.approx(expected_trf, abs=TOL)
   assert (s["under_separation"], s["equal_separation"], s["over_separation"]) == (0, 4, 0)
+
+
+def test_si_snr_takes_its_arguments_by_name_only():
+  # SI-SNR is not symmetric; a positional call in the estimate-first order
+  # this function once had must fail, not swap silently.
+  x = np.ones(8)
+  with pytest.raises(TypeError):
+    metrics.si_snr(x, x)  # pylint: disable=too-many-function-args
+  with pytest.raises(TypeError):
+    metrics.pairwise_si_snr(x[None], x[None])  # pylint: disable=too-many-function-args

@@ -74,8 +74,12 @@ def si_snr_from_stats(est_energy, cross, ref_energy):
   return 10.0 * np.log10((cos2 + EPS) / (1.0 - cos2 + EPS))
 
 
-def si_snr(estimate, reference):
+def si_snr(*, reference, estimate):
   """Scale-invariant SNR of `estimate` against `reference`, in dB.
+
+  Reference first, as everywhere in the package (`losses.si_snr(reference,
+  estimate)`); the arguments are keyword-only, so that a call written for the
+  estimate-first order this function once had fails instead of swapping them.
 
   `SI-SNR(ŝ, s) = 10·log10(‖αs‖² / ‖αs − ŝ‖²)`, `α = ⟨ŝ, s⟩ / ‖s‖²`, with
   the signals used as given: NOT zero-mean, as in the original FUSS
@@ -90,8 +94,8 @@ def si_snr(estimate, reference):
   warnings are raised.
 
   Args:
-    estimate: `[..., T]`.
-    reference: `[..., T]`, broadcasting with `estimate`.
+    reference: `[..., T]`.
+    estimate: `[..., T]`, broadcasting with `reference`.
 
   Returns:
     float64 `[...]` in dB (a NumPy scalar for 1-D inputs).
@@ -103,15 +107,16 @@ def si_snr(estimate, reference):
                            np.sum(reference * reference, axis=-1))
 
 
-def pairwise_si_snr(estimates, references):
-  """SI-SNR of every output against every reference.
+def pairwise_si_snr(*, references, estimates):
+  """SI-SNR of every output against every reference (keyword-only, as `si_snr`).
 
   Args:
-    estimates: `[M, T]`.
     references: `[S, T]`.
+    estimates: `[M, T]`.
 
   Returns:
-    float64 `[S, M]` in dB; entry `[s, m]` is `si_snr(estimates[m], references[s])`.
+    float64 `[S, M]` in dB; entry `[s, m]` is
+    `si_snr(reference=references[s], estimate=estimates[m])`.
   """
   estimates = _float64(estimates, "estimates", 2)
   references = _float64(references, "references", 2)
@@ -194,7 +199,7 @@ def align(estimates, references):
   output_index = np.full(references.shape[0], -1, dtype=np.int64)
   scores = np.full(references.shape[0], np.nan)
   if rows.size:
-    matrix = pairwise_si_snr(estimates, references[rows])
+    matrix = pairwise_si_snr(references=references[rows], estimates=estimates)
     row_ix, col_ix = scipy.optimize.linear_sum_assignment(matrix, maximize=True)
     output_index[rows[row_ix]] = col_ix
     scores[rows[row_ix]] = matrix[row_ix, col_ix]
@@ -380,7 +385,7 @@ def score_speech(mixture, references, estimates, solo_estimates=None):
 
 def _best_output(estimates, reference):
   """`(index, SI-SNR dB)` of the output with the highest SI-SNR against `reference [T]`."""
-  scores = pairwise_si_snr(estimates, reference[np.newaxis])[0]
+  scores = pairwise_si_snr(references=reference[np.newaxis], estimates=estimates)[0]
   index = int(np.argmax(scores))
   return index, float(scores[index])
 
@@ -418,7 +423,7 @@ def score_enhancement(noisy, speech, estimates, clean_estimates=None):
   index, score = _best_output(estimates, speech)
   record["S+N_output"] = index
   record["S+N_si_snr"] = score
-  record["S+N"] = score - float(si_snr(noisy, speech))
+  record["S+N"] = score - float(si_snr(reference=speech, estimate=noisy))
   if clean_estimates is not None:
     clean_estimates, _ = _check_pair(clean_estimates, speech[np.newaxis])
     record["S-only_output"], record["S-only"] = _best_output(clean_estimates, speech)
@@ -495,8 +500,8 @@ def score_mom(mom, mixtures, estimates):
     raise ValueError(f"mom has {mom.shape[0]} samples, mixtures {mixtures.shape[1]}")
   assignment, remixes = mom_remix(estimates, mixtures)
   active = active_references(mixtures)
-  scores = np.where(active, si_snr(remixes, mixtures), np.nan)
-  mom_scores = np.where(active, si_snr(mom[np.newaxis], mixtures), np.nan)
+  scores = np.where(active, si_snr(reference=mixtures, estimate=remixes), np.nan)
+  mom_scores = np.where(active, si_snr(reference=mixtures, estimate=mom[np.newaxis]), np.nan)
   improvements = scores - mom_scores
   return {
       "kind": "mom",
