@@ -399,6 +399,9 @@ COMMANDS = {
               "fine-tunes, and report Table 1 and Figure 1"),
     "models": (_models_flags, _run_models, "list the published models (--model=NAME) and "
                "the shipped one"),
+    # Subcommands with argparse of their own (`prepare.py`), dispatched in `main`.
+    "prepare": (None, None, "build corpora and lists: prepare {fuss-mixtures,clips,mom-set,"
+                "records,import-lists} ..."),
 }
 
 # Commands that take positional arguments (the rest are flags only).
@@ -496,6 +499,8 @@ def main(argv=None, stream=None):
   if command not in COMMANDS:
     print(f"{PROG}: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
     return 2
+  if command == "prepare":
+    return _run_prepare(args, verbose)
   make_flags, run, _ = COMMANDS[command]
   fv = make_flags()
   if any(a in ("-h", "--help", "--helpfull") for a in args):
@@ -534,6 +539,17 @@ def main(argv=None, stream=None):
     # the cause (e.g. "No space left on device") in their message.
     return _report_error(command, e)
   return status or 0
+
+
+def _run_prepare(args, verbose):
+  from sound_separation import prepare  # pylint: disable=import-outside-toplevel
+  quiet_logs(verbose)
+  _set_python_logging(verbose)
+  try:
+    return prepare.main(args, prog=f"{PROG} prepare",
+                        before_work=None if verbose else import_tensorflow_quietly)
+  except SystemExit as e:  # argparse's --help and usage errors
+    return e.code if isinstance(e.code, int) else 2
 
 
 def _report_error(command, e):

@@ -117,14 +117,14 @@ def test_separator_folder_round_trip_and_training_checkpoint_load(tmp_path):
   folders.write_separator_config(run, trainer.separator, 8000)
   x = np.random.default_rng(7).standard_normal((2, 900)).astype(np.float32)
   expected = trainer.separator(x).numpy()
-  loaded, rate, path = folders.load_separator(run)
+  loaded, rate, path = folders.load_keras_separator(run)
   assert rate == 8000 and path.endswith("ckpt-1")
   np.testing.assert_allclose(loaded(x).numpy(), expected, atol=1e-6)
   assert loaded is not trainer.separator
 
   exported = str(tmp_path / "folder")
   folders.save_separator(loaded, exported, 8000, step=3)
-  again, rate, path = folders.load_separator(exported)
+  again, rate, path = folders.load_keras_separator(exported)
   assert rate == 8000 and path.endswith("ckpt-3")
   np.testing.assert_allclose(again(x).numpy(), expected, atol=1e-6)
   # The folder is also a fine-tuning init for a fresh trainer.
@@ -135,7 +135,7 @@ def test_separator_folder_round_trip_and_training_checkpoint_load(tmp_path):
 
 def test_load_separator_errors_name_the_folder(tmp_path):
   with pytest.raises(FileNotFoundError, match="separator.json"):
-    folders.load_separator(str(tmp_path))
+    folders.load_keras_separator(str(tmp_path))
   (tmp_path / "separator.json").write_text("{\"model\": 1}")
   with pytest.raises(ValueError, match="not a separator description"):
-    folders.load_separator(str(tmp_path))
+    folders.load_keras_separator(str(tmp_path))

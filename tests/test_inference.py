@@ -243,3 +243,26 @@ def test_the_any_length_endpoint_has_no_xla_and_the_chunk_one_has(model_folder, 
   # XLA compiles for every new input length; `serve` takes any length.
   assert _xla_functions(loaded.serve) == 0
   assert _xla_functions(loaded.serve_chunk) > 0
+
+
+def test_the_serving_functions_follow_the_separators_weights(model_folder):
+  from sound_separation.models import serving  # pylint: disable=import-outside-toplevel
+  _, separator = model_folder
+  x = np.random.default_rng(9).standard_normal((2, 1234)).astype(np.float32)
+  waveform_fn = serving.waveform_function(separator)
+  any_length = serving.serving_function(separator)
+  fixed = serving.fixed_length_function(separator, 1234)
+  expected = separator(x, training=False).numpy()
+  np.testing.assert_allclose(waveform_fn(x[1]), expected[1], atol=1e-5)
+  np.testing.assert_allclose(any_length(x).numpy(), expected, atol=1e-5)
+  np.testing.assert_allclose(fixed(x).numpy(), expected, atol=1e-5)
+  saved = [v.numpy() for v in separator.weights]
+  try:
+    for v in separator.weights:  # another checkpoint restored into the same model
+      v.assign(v.numpy() * 0.5)
+    changed = separator(x, training=False).numpy()
+    assert not np.allclose(changed, expected, atol=1e-3)
+    np.testing.assert_allclose(waveform_fn(x[0]), changed[0], atol=1e-5)
+  finally:
+    for v, value in zip(separator.weights, saved):
+      v.assign(value)

@@ -17,8 +17,8 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "sound_separation"
 # `pretrained` is the shipped model folder beside the model-folder format;
 # `corpus` builds on disk what `data` reads.
 ORDER = ("_tf_check", "lazy", "gin_utils", "filesystem", "layers", "losses", "models",
-         "pretrained", "data", "corpus", "evaluation", "training", "inference", "study", "demo",
-         "cli", "__main__")
+         "pretrained", "data", "corpus", "evaluation", "training", "inference", "study", "prepare",
+         "demo", "cli", "__main__")
 
 
 def _module_name(path, root):

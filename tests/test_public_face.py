@@ -42,3 +42,38 @@ def test_every_subpackage_declares_what_it_exports(name):
     # A name, or (for `corpus`) one of its modules.
     assert (hasattr(module, exported)
             or importlib.util.find_spec(f"sound_separation.{name}.{exported}")), exported
+
+
+def test_no_module_script_or_tool_edits_sys_path():
+  # The package is installed (`make env`); the scripts and tools import it as users do.
+  repo = PACKAGE.parent
+  offenders = [str(p.relative_to(repo)) for folder in ("sound_separation", "data_prep", "tools")
+               for p in (repo / folder).rglob("*.py")
+               if "sys.path.insert" in p.read_text() or "sys.path.append" in p.read_text()]
+  assert offenders == []
+
+
+def test_prepare_on_the_command_line_is_the_data_prep_recipe(tmp_path, capsys):
+  from sound_separation import cli  # pylint: disable=import-outside-toplevel
+  from sound_separation.corpus import synthetic  # pylint: disable=import-outside-toplevel
+  spec = importlib.util.spec_from_file_location(
+      "make_mom_set", PACKAGE.parent / "data_prep" / "make_mom_set.py")
+  script = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(script)
+  clips = synthetic.write_corpus(tmp_path / "data", "test", 6, clip_seconds=1.0, seed=2)
+  args = ["--clip_list", str(clips.clip_list), "--split", "test", "--seed", "3",
+          "--clip_seconds", "1.0"]
+  assert cli.main(["prog", "prepare", "mom-set", "--out_dir", str(tmp_path / "a")] + args) == 0
+  assert script.main(["--out_dir", str(tmp_path / "b")] + args) == 0
+  made = [sorted(p.relative_to(tmp_path / d).as_posix() for p in (tmp_path / d).rglob("*"))
+          for d in ("a", "b")]
+  assert made[0] == made[1] and "test_mom_list.txt" in made[0]
+  for name in made[0]:
+    if name.endswith((".wav", ".txt")):
+      a, b = (tmp_path / "a" / name).read_bytes(), (tmp_path / "b" / name).read_bytes()
+      assert a.replace(b"/a/", b"/b/") == b, name
+  # Bad input: one line naming the file, exit status 1; bad arguments: 2.
+  missing = str(tmp_path / "none.txt")
+  assert cli.main(["prog", "prepare", "mom-set", "--out_dir", "x", "--clip_list", missing]) == 2
+  assert "no such file" in capsys.readouterr().err
+  assert cli.main(["prog", "prepare", "bogus"]) == 2

@@ -241,7 +241,7 @@ def test_a_half_written_cache_folder_is_redone(server):
   open(os.path.join(folder, "separator.json"), "w").close()  # no COMPLETE marker
   assert not registry.is_cached("yfcc100m-mixit")
   assert registry.fetch("yfcc100m-mixit", stream=io.StringIO()) == folder
-  separator, rate, _ = folders.load_separator(folder)
+  separator, rate, _ = folders.load_keras_separator(folder)
   assert rate == 16000 and separator.num_sources == 8
 
 
@@ -262,7 +262,7 @@ def test_two_processes_fetch_once(server, tmp_path):
 def test_a_22khz_model_resamples_other_rates(server, tmp_path, input_rate):
   """bird-mixit-4 (22.05 kHz) on 16 and 44.1 kHz files: outputs at the input's rate."""
   folder = registry.fetch("bird-mixit-4", stream=io.StringIO())
-  separator, rate, _ = folders.load_separator(folder)
+  separator, rate, _ = folders.load_keras_separator(folder)
   assert rate == 22050 and separator.hop_size == 28 and separator.window_size == 55
   x = (0.1 * np.random.default_rng(1).standard_normal(input_rate // 2)).astype(np.float32)
   wav = tmp_path / "in.wav"

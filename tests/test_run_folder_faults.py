@@ -88,7 +88,7 @@ def test_inference_uses_the_newest_intact_checkpoint(trained, tmp_path):
   status = cli.main(["prog", "separate", f"--model={model_dir}", f"--out_dir={tmp_path / 'o'}",
                      str(wav)], stream=io.StringIO())
   assert status == 0
-  _, _, read = folders.load_separator(str(model_dir))
+  _, _, read = folders.load_keras_separator(str(model_dir))
   assert read.endswith("ckpt-10")
   assert sorted(os.listdir(model_dir / "checkpoints")) == before  # a reader moves nothing
 

@@ -164,7 +164,7 @@ def test_imported_model_matches_the_numpy_reference(tmp_path, case):
   with open(tmp_path / "out" / "tf1_import.json", encoding="utf-8") as f:
     assert json.load(f)["variables_loaded"] == summary["variables_loaded"]
 
-  separator, sample_rate, _ = folders.load_separator(str(tmp_path / "out"))
+  separator, sample_rate, _ = folders.load_keras_separator(str(tmp_path / "out"))
   assert sample_rate == rate
   assert separator.hop_size == hop
   x = _input()
@@ -179,7 +179,7 @@ def test_separator_from_tf1_and_the_folder_agree(tmp_path):
   model, summary = tf1_checkpoint.separator_from_tf1(prefix, num_dilations=2)
   assert summary["checkpoint"] == prefix
   tf1_checkpoint.import_tf1(prefix, str(tmp_path / "out"), num_dilations=2)
-  loaded, _, _ = folders.load_separator(str(tmp_path / "out"))
+  loaded, _, _ = folders.load_keras_separator(str(tmp_path / "out"))
   x = _input(90)
   np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
   # The folder also initialises another run's separator (fine-tuning).
@@ -292,7 +292,7 @@ def test_import_tf1_command(tmp_path, capsys):
                    "--num_dilations=2", "--sample_rate=8000", "--hop_size=20"]) == 0
   printed = capsys.readouterr().out
   assert "3 outputs" in printed and str(out) in printed
-  loaded, rate, _ = folders.load_separator(str(out))
+  loaded, rate, _ = folders.load_keras_separator(str(out))
   model, _ = tf1_checkpoint.separator_from_tf1(prefix, num_dilations=2)
   x = _input(120)
   assert rate == 8000

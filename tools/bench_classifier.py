@@ -37,7 +37,6 @@ import time
 
 import bench_common  # tools/, the scripts' own folder
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 CONFIGS = {
     "3s-separator": dict(seconds=3.0, recompute=False, classifier=False),

@@ -34,7 +34,6 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_common  # noqa: E402  pylint: disable=wrong-import-position
 
 
@@ -75,7 +74,6 @@ def _measure(label, checkout, files, repeats, work):
 def _phases(path):
   """In-process times of a one-file job's stages (this checkout)."""
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  sys.path.insert(0, REPO)
   marks = [("start", time.monotonic())]
   import tensorflow  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
   marks.append(("import TensorFlow", time.monotonic()))

@@ -18,12 +18,10 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 
 import bench_common  # tools/, the scripts' own folder
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 SIZES = {
     # gin/models/demo.gin, 8 clips of 4 s (the study's step).

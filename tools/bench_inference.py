@@ -53,7 +53,6 @@ import time
 
 import bench_common  # tools/, the scripts' own folder
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 PATHS = ("graph", "compiled", "separate_graph", "separate", "separate_cli", "saved_model",
          "saved_model_chunk", "separate_long", "evaluate_long")

@@ -30,7 +30,6 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
 PAPER_CLIPS_PER_SECOND = 256 * 300_000 / (2.5 * 86_400)  # ≈ 356, all hosts
 PAPER_HOSTS = 4

@@ -49,7 +49,6 @@ import bench_common  # tools/, the scripts' own folder
 
 # Benchmark the checkout this script belongs to, even where another copy of
 # sound_separation is installed (the development venv installs one editable).
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # The original TF1 code at this configuration on this machine.
 TF1_SECONDS = 8.0

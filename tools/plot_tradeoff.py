@@ -28,7 +28,6 @@ import sys
 import typing
 
 # The checkout this script belongs to (the figure code is the library's).
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from sound_separation.study import figure  # noqa: E402  pylint: disable=wrong-import-position
 
 PROG = "plot_tradeoff.py"

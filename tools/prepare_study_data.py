@@ -49,7 +49,6 @@ import os
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 from sound_separation.corpus import mom_sets  # noqa: E402  pylint: disable=wrong-import-position

@@ -40,7 +40,6 @@ import time
 
 import bench_common  # tools/, the scripts' own folder
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 _T = "sound_separation.MixITTrainer"
 _SPARSITY = [f"{_T}.sparsity = 'l1_l2'", f"{_T}.sparsity_weight = 5.0"]

@@ -23,9 +23,7 @@ import csv
 import json
 import os
 import shutil
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # The development corpus's packages and their licences, as its README lists
 # them (from each package's copyright file).
@@ -152,7 +150,7 @@ def main(argv=None):
     config_dir = os.path.join(args.runs_dir, name)
     checkpoint = os.path.join(config_dir, "checkpoints", "kept",
                               f"ckpt-{result['selected']['step']}")
-  separator, sample_rate, read = folders.load_separator(config_dir, checkpoint)
+  separator, sample_rate, read = folders.load_keras_separator(config_dir, checkpoint)
   target = pretrained.DEFAULT_DIR
   shutil.rmtree(target, ignore_errors=True)
   folders.save_separator(separator, target, sample_rate, step=result["selected"]["step"])

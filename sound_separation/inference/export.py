@@ -27,8 +27,8 @@ import tensorflow as tf
 from sound_separation import filesystem
 from sound_separation.inference import litert
 from sound_separation.inference import separator as separator_lib
-from sound_separation.layers import fused_block
 from sound_separation.models import folders
+from sound_separation.models import serving
 from sound_separation.training import keras_compat
 
 
@@ -50,7 +50,7 @@ def export_saved_model(model_dir, out, checkpoint=None, tflite=False, chunk_seco
   out = os.fspath(out)
   if tf.io.gfile.exists(out) and tf.io.gfile.listdir(out):
     raise FileExistsError(f"--out {out!r} exists and is not empty")
-  separator, sample_rate, read = folders.load_separator(model_dir, checkpoint)
+  separator, sample_rate, read = folders.load_keras_separator(model_dir, checkpoint)
   archive = keras.export.ExportArchive()
   archive.track(separator)
   # The first endpoint is also `serving_default`. Plain ops, not XLA: a graph
@@ -59,12 +59,12 @@ def export_saved_model(model_dir, out, checkpoint=None, tflite=False, chunk_seco
   # function: the archive traces its endpoints again when it writes them,
   # outside any context set around `add_endpoint` (which once gave `serve`
   # XLA middles; tests/test_inference.py checks).
-  archive.add_endpoint("serve", _traced_with_xla(separator, False), input_signature=[
+  archive.add_endpoint("serve", serving.inference_call(separator, False), input_signature=[
       tf.TensorSpec([None, None], tf.float32, name="waveforms")])
   chunk_samples = None
   if chunk_seconds is not None:
     chunk_samples = int(round(chunk_seconds * sample_rate))
-    archive.add_endpoint("serve_chunk", _traced_with_xla(separator, True), input_signature=[
+    archive.add_endpoint("serve_chunk", serving.inference_call(separator, True), input_signature=[
         tf.TensorSpec([None, chunk_samples], tf.float32, name="waveforms")])
   archive.write_out(out, verbose=False)
   info = {"sample_rate": sample_rate, "num_sources": separator.num_sources,
@@ -77,14 +77,6 @@ def export_saved_model(model_dir, out, checkpoint=None, tflite=False, chunk_seco
   if tflite:
     result["tflite"] = _write_tflite(out)
   return result
-
-
-def _traced_with_xla(separator, xla):
-  """The separator's inference call, its TDCN++ middles XLA-compiled or not whenever traced."""
-  def call(waveforms):
-    with fused_block.xla_middles(xla):
-      return separator(waveforms, training=False)
-  return call
 
 
 def _write_tflite(saved_model):
@@ -116,7 +108,7 @@ def export_litert(model_dir, out, checkpoint=None, chunk_seconds=10.0):
   out = os.fspath(out)
   if filesystem.exists(out) and filesystem.listdir(out):
     raise FileExistsError(f"--out {out!r} exists and is not empty")
-  separator, sample_rate, read = folders.load_separator(model_dir, checkpoint)
+  separator, sample_rate, read = folders.load_keras_separator(model_dir, checkpoint)
   chunk_samples = int(round(chunk_seconds * sample_rate))
   if chunk_samples < 1:
     raise ValueError(f"chunk_seconds must give at least one sample, got {chunk_seconds!r}")
@@ -133,7 +125,7 @@ def export_litert(model_dir, out, checkpoint=None, chunk_seconds=10.0):
 
 def _tflite_flatbuffer(separator, shape):
   """The separator's inference call for `shape` inputs as a TFLite flatbuffer, weights constant."""
-  function = tf.function(_traced_with_xla(separator, False),
+  function = tf.function(serving.inference_call(separator, False),
                          input_signature=[tf.TensorSpec(shape, tf.float32, name="waveforms")])
   frozen = keras_compat.frozen(function.get_concrete_function())
   return tf.lite.TFLiteConverter.from_concrete_functions([frozen], separator).convert()

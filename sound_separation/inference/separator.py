@@ -89,7 +89,7 @@ class Separator:
     """A callable `[B, length]` -> `[B, M, length]` float32 NumPy, for one length.
 
     For a model folder: the separator with its TDCN++ middles compiled by XLA
-    for `length` (`models.folders.fixed_length_function`). For a SavedModel:
+    for `length` (`models.serving.fixed_length_function`). For a SavedModel:
     its `serve_chunk` function when `length` is the length it was exported
     with. Otherwise the any-length function.
     """
@@ -158,6 +158,7 @@ def load_model(path=None, checkpoint=None, runtime="auto"):
     from sound_separation.inference import litert  # pylint: disable=import-outside-toplevel
     return litert.LiteRTSeparator(folder)
   from sound_separation.models import folders  # pylint: disable=import-outside-toplevel
+  from sound_separation.models import serving  # pylint: disable=import-outside-toplevel
   from sound_separation.pretrained import registry  # pylint: disable=import-outside-toplevel
   path = pretrained.default_model_dir() if path is None else os.fspath(registry.resolve(path))
   if is_saved_model(path):
@@ -168,10 +169,10 @@ def load_model(path=None, checkpoint=None, runtime="auto"):
     raise FileNotFoundError(
         f"{path!r} is neither a model folder (no {folders.SEPARATOR_FILE}) nor a "
         f"SavedModel (no saved_model.pb)")
-  separator, sample_rate, read = folders.load_separator(path, checkpoint)
-  return Separator(folders.serving_function(separator), sample_rate, separator.num_sources,
+  separator, sample_rate, read = folders.load_keras_separator(path, checkpoint)
+  return Separator(serving.serving_function(separator), sample_rate, separator.num_sources,
                    f"{path} ({read})",
-                   make_fixed=lambda length: folders.fixed_length_function(separator, length))
+                   make_fixed=lambda length: serving.fixed_length_function(separator, length))
 
 
 def _load_saved_model(path):

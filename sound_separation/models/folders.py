@@ -10,7 +10,8 @@ what `import-tf1` and `save_separator` write, and what `load_model`,
   `model=<trainer>` with the trainer's `separator` (or `classifier`); a
   training run's also hold the optimizer, which readers here ignore.
 
-`serving_function` is the any-length inference graph of a separator.
+`load_keras_separator` gives the Keras model; its inference functions are
+`models.serving`'s.
 `newest_intact` finds a folder's newest checkpoint that reads back whole
 (every tensor, with TensorFlow's checksums), so that a checkpoint damaged by
 a full disk or an interrupted copy is named and skipped instead of stopping
@@ -19,7 +20,6 @@ See docs/formats.md.
 """
 
 import json
-import os
 import re
 import sys
 
@@ -30,7 +30,6 @@ import tensorflow as tf
 from sound_separation import filesystem
 from absl import logging
 
-from sound_separation.layers import fused_block
 # The library's Keras classes must be registered before configs deserialise.
 from sound_separation.models import classifier as _classifier  # noqa: F401  pylint: disable=unused-import
 from sound_separation.models import separation_model as _separation_model  # noqa: F401  pylint: disable=unused-import
@@ -210,7 +209,7 @@ def write_separator_config(model_dir, separator, sample_rate):
 
 
 def save_separator(separator, model_dir, sample_rate, step=0):
-  """Writes a separator as a model folder that `load_separator` reads.
+  """Writes a separator as a model folder that `load_keras_separator` reads.
 
   The folder has the layout of a training run's (`separator.json`,
   `checkpoints/ckpt-<step>` holding `model=Checkpoint(separator=...)`), so
@@ -225,7 +224,7 @@ def save_separator(separator, model_dir, sample_rate, step=0):
   return manager.save(checkpoint_number=step)
 
 
-def load_separator(model_dir, checkpoint=None):
+def load_keras_separator(model_dir, checkpoint=None):
   """Rebuilds a run's separator and loads its weights.
 
   Args:
@@ -327,28 +326,3 @@ def load_classifier(model_dir, checkpoint=None):
   logging.info("Loaded the classifier from %s.", path)
   return classifier
 
-
-def fixed_length_function(separator, length):
-  """A `tf.function` of the Keras separator for inputs `[None, length]`, compiled.
-
-  The TDCN++ blocks' middles are XLA programs for this one length (compiled
-  at the first call for each batch size): the fast path for fixed-length
-  chunks (`inference.separate`), 1.6-2× the speed of `serving_function`
-  here (docs/benchmarks.md).
-  """
-  function = tf.function(lambda waveforms: separator(waveforms, training=False),
-                         input_signature=[tf.TensorSpec([None, int(length)], tf.float32)])
-  with fused_block.xla_middles(True):
-    return function.get_concrete_function()
-
-
-def serving_function(separator):
-  """A `tf.function` of the Keras separator for inputs `[None, None]`.
-
-  Traced once with the TDCN++ blocks as plain ops (`fused_block.xla_middles`):
-  with XLA, every new input length would compile new programs.
-  """
-  function = tf.function(lambda waveforms: separator(waveforms, training=False),
-                         input_signature=[tf.TensorSpec([None, None], tf.float32)])
-  with fused_block.xla_middles(False):
-    return function.get_concrete_function()

@@ -6,7 +6,7 @@ named by its variable scopes (docs/architecture.md#separation-model). `separator
 checkpoint, infers the architecture from the variables' shapes, builds a
 `SeparationModel` and loads every weight through `MAPPING`, the one table
 from original names to ours. `import_tf1` writes the result as a model folder
-(`folders.save_separator`), which `folders.load_separator` reads and
+(`folders.save_separator`), which `folders.load_keras_separator` reads and
 which serves as another run's `init_checkpoint` for fine-tuning.
 
 Inference rules (what the variables do not say comes from the original's
@@ -227,7 +227,7 @@ def read_model_variables(checkpoint, scope=None):
   if "_CHECKPOINTABLE_OBJECT_GRAPH" in names:
     raise TF1CheckpointError(
         f"{path} is a TF2 (object-based) checkpoint, not a TF1 one: load this "
-        f"library's own checkpoints with folders.load_separator or use them "
+        f"library's own checkpoints with folders.load_keras_separator or use them "
         f"as init_checkpoint.")
   model_names = sorted(n for n in names if not _is_ignored(n, names))
   anchor = re.compile(r"^((?:.+/)?)conv_encoder/dense(?:_\d+)?/kernel$")
@@ -453,7 +453,7 @@ def import_tf1(checkpoint, out_dir, sample_rate=16000, scope=None,
   """Converts an original TF1 checkpoint into a model folder of this library.
 
   Writes `<out_dir>/separator.json` and `<out_dir>/checkpoints/ckpt-0` with
-  `folders.save_separator` (load them with `folders.load_separator`
+  `folders.save_separator` (load them with `folders.load_keras_separator`
   or use `out_dir` as a run's `init_checkpoint`), plus `tf1_import.json`,
   the returned summary, as a record of where the weights came from.
 

@@ -54,6 +54,7 @@ from sound_separation.evaluation import metrics as metrics_lib
 from sound_separation.losses import mixture_invariant as mixit_lib
 from sound_separation.losses import snr
 from sound_separation.models import folders
+from sound_separation.models import serving
 from sound_separation.study import grid
 from sound_separation.study import report
 from sound_separation.study import selection
@@ -160,8 +161,8 @@ class _Model:
   """One run's separator, with its weights switched between checkpoints."""
 
   def __init__(self, run_dir):
-    self.separator, self.sample_rate, _ = folders.load_separator(run_dir)
-    self.function = folders.serving_function(self.separator)
+    self.separator, self.sample_rate, _ = folders.load_keras_separator(run_dir)
+    self.function = serving.waveform_function(self.separator)
     self.prefix = None
 
   def load(self, prefix):
@@ -171,7 +172,7 @@ class _Model:
     return self
 
   def __call__(self, waveform):
-    return self.function(tf.constant(waveform[np.newaxis], tf.float32))[0].numpy()
+    return self.function(waveform)
 
 
 def _metrics(summary):

@@ -12,12 +12,11 @@ import sys
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from sound_separation.data import batches
 from sound_separation.data import lists
-from sound_separation.models import folders
+from sound_separation.models import serving
 from sound_separation.training import keras_compat
 
 
@@ -332,8 +331,8 @@ class SeparationEvaluation(keras.callbacks.Callback):
 
   def _separate(self, waveform):
     if self._function is None:
-      self._function = folders.serving_function(self.model.separator)
-    return self._function(tf.constant(waveform[np.newaxis]))[0].numpy()
+      self._function = serving.waveform_function(self.model.separator)
+    return self._function(waveform)
 
   def on_epoch_end(self, epoch, logs=None):
     # pylint: disable-next=import-outside-toplevel

@@ -12,7 +12,7 @@ the separator from a baseline run for fine-tuning), and trains with
   loss term and audio of a few separations;
 - `<model_dir>/config.gin`: the gin configuration the run started with, and
   `<model_dir>/separator.json`: the separator's Keras config and sample rate,
-  which rebuild it without gin (`folders.load_separator`).
+  which rebuild it without gin (`folders.load_keras_separator`).
 
 The run setup (strategy, checkpoints, callbacks, fit) is `run`, shared
 with the classifier's loop. A resumed run continues exactly where the killed
