@@ -368,8 +368,8 @@ def _run_models(fv, stream):
     rows.append((spec.name, f"{spec.sample_rate} Hz", str(spec.num_sources), size,
                  spec.licence.split(" ")[0], registry.model_dir(spec.name) if cached else "no"))
   default = pretrained.default_model_dir()
-  with open(os.path.join(default, "separator.json"), encoding="utf-8") as f:
-    info = json.load(f)
+  from sound_separation import filesystem  # pylint: disable=import-outside-toplevel
+  info = json.loads(filesystem.read_text(os.path.join(default, "separator.json")))
   rows.append(("(default, shipped)", f"{info.get('sample_rate', '?')} Hz",
                str(info.get("model", {}).get("config", {}).get("num_sources", "?")),
                f"{registry.folder_size(default) / 1e6:.1f} MB", "see its MODEL_CARD.md",

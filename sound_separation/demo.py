@@ -20,6 +20,7 @@ import shutil
 import sys
 import time
 
+from sound_separation import filesystem
 from sound_separation import gin_utils
 from sound_separation.corpus import synthetic
 from sound_separation.data import lists
@@ -40,16 +41,14 @@ def _corpus(out_dir, seed, num_train_clips, num_validation_clips, stream):
   splits = {"train": num_train_clips, "validation": num_validation_clips}
   lists = {split: os.path.join(out_dir, f"{split}_clip_list.txt") for split in splits}
   if os.path.exists(stamp) and all(os.path.exists(p) for p in lists.values()):
-    with open(stamp, encoding="utf-8") as f:
-      if json.load(f) == settings:
-        print(f"Reusing the synthetic corpus in {out_dir}.", file=stream, flush=True)
-        return lists
+    if json.loads(filesystem.read_text(stamp)) == settings:
+      print(f"Reusing the synthetic corpus in {out_dir}.", file=stream, flush=True)
+      return lists
   start = time.monotonic()
   for split, count in splits.items():
     synthetic.write_corpus(out_dir, split, count, clip_seconds=CLIP_SECONDS,
                            sample_rate=SAMPLE_RATE, seed=seed)
-  with open(stamp, "w", encoding="utf-8") as f:
-    json.dump(settings, f)
+  filesystem.write_text(stamp, json.dumps(settings))
   print(f"Synthesised {num_train_clips} training and {num_validation_clips} validation "
         f"clips of {CLIP_SECONDS:g} s in {time.monotonic() - start:.0f} s ({out_dir}).",
         file=stream, flush=True)

@@ -9,6 +9,7 @@ that touches files does it through these functions.
 """
 
 import builtins
+import glob as _glob
 import io
 import os
 import posixpath
@@ -187,6 +188,29 @@ def listdir(path):
   if is_remote(path):
     return sorted(name.rstrip("/") for name in _gfile().listdir(os.fspath(path)))
   return sorted(os.listdir(_local(path)))
+
+
+def glob(pattern):
+  """Paths matching a glob pattern, sorted."""
+  if is_remote(pattern):
+    return sorted(_gfile().glob(os.fspath(pattern)))
+  return sorted(_glob.glob(_local(pattern)))
+
+
+def remove(path):
+  """Removes a file."""
+  if is_remote(path):
+    _gfile().remove(os.fspath(path))
+  else:
+    os.remove(_local(path))
+
+
+def rmtree(path):
+  """Removes a folder and everything in it."""
+  if is_remote(path):
+    _gfile().rmtree(os.fspath(path))
+  else:
+    shutil.rmtree(_local(path))
 
 
 def rename(source, target, overwrite=False):

@@ -328,6 +328,13 @@ def test_a_study_killed_mid_run_resumes_it(tmp_path):
   assert done.returncode == 0, done.stderr[-3000:]
   log = (runs / "m2" / "baseline" / "train.log").read_text()
   assert "Resumed from" in log
+  # The study echoes the run's progress events (progress.jsonl), not its stdout.
+  events = [json.loads(line) for line in
+            (runs / "m2" / "baseline" / "progress.jsonl").read_text().splitlines()]
+  resumed = [e for e in events if e["event"] == "resumed"]
+  assert len(resumed) == 1 and resumed[0]["step"] >= 10
+  assert f"[m2/baseline] Resumed from {resumed[0]['checkpoint']} at step" in done.stdout
+  assert "[m2/baseline] step 24/24  loss " in done.stdout
   base = json.loads((study.parent / "runs" / "m2" / "baseline.json").read_text())
   assert [c["step"] for c in base["checkpoints"]] == list(range(2, 26, 2))
   assert (study.parent / "runs" / "m2" / "l1_l2_w1.json").exists()

@@ -31,6 +31,7 @@ import zlib
 
 import numpy as np
 
+from sound_separation import filesystem
 from sound_separation.data import audio
 from sound_separation.data import lists
 
@@ -215,7 +216,7 @@ def read_csv_manifest(path, required, expected):
   path = os.fspath(path)
   folder = os.path.dirname(os.path.abspath(path))
   try:
-    with open(path, encoding="utf-8", newline="") as f:
+    with filesystem.open_file(path, "r", newline="") as f:
       rows = list(csv.reader(f))
   except (OSError, UnicodeDecodeError, csv.Error) as e:
     raise audio.FileError(path, f"cannot read the CSV manifest: {e}") from e

@@ -29,6 +29,7 @@ import typing
 
 import numpy as np
 
+from sound_separation import filesystem
 from sound_separation.corpus import clips
 from sound_separation.corpus import layout
 from sound_separation.corpus import mixing
@@ -77,7 +78,7 @@ def _read_csv_rows(path):
   """`[(line_number, fields)]` of the non-blank rows of a CSV file."""
   path = os.fspath(path)
   try:
-    with open(path, encoding="utf-8", newline="") as f:
+    with filesystem.open_file(path, "r", newline="") as f:
       rows = list(csv.reader(f))
   except (OSError, UnicodeDecodeError, csv.Error) as e:
     raise audio.FileError(path, f"cannot read the CSV file: {e}") from e

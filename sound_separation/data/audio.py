@@ -227,7 +227,7 @@ def _riff_declared_frames(source):
   also RF64's marker).
   """
   try:
-    with (open(source, "rb") if isinstance(source, str)
+    with (filesystem.open_file(source, "rb") if isinstance(source, str)
           else contextlib.nullcontext(_rewound(source))) as f:
       head = f.read(12)
       if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":

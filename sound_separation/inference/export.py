@@ -48,7 +48,7 @@ def export_saved_model(model_dir, out, checkpoint=None, tflite=False, chunk_seco
     `num_sources`, `checkpoint`.
   """
   out = os.fspath(out)
-  if tf.io.gfile.exists(out) and tf.io.gfile.listdir(out):
+  if filesystem.exists(out) and filesystem.listdir(out):
     raise FileExistsError(f"--out {out!r} exists and is not empty")
   separator, sample_rate, read = folders.load_keras_separator(model_dir, checkpoint)
   archive = keras.export.ExportArchive()
@@ -70,9 +70,9 @@ def export_saved_model(model_dir, out, checkpoint=None, tflite=False, chunk_seco
   info = {"sample_rate": sample_rate, "num_sources": separator.num_sources,
           "chunk_samples": chunk_samples, "model_dir": os.path.abspath(model_dir),
           "checkpoint": read}
-  tf.io.gfile.makedirs(os.path.join(out, os.path.dirname(separator_lib.SAVED_MODEL_INFO)))
-  with tf.io.gfile.GFile(os.path.join(out, separator_lib.SAVED_MODEL_INFO), "w") as f:
-    json.dump(info, f, indent=1)
+  filesystem.makedirs(filesystem.join(out, os.path.dirname(separator_lib.SAVED_MODEL_INFO)))
+  filesystem.write_text(filesystem.join(out, separator_lib.SAVED_MODEL_INFO),
+                        json.dumps(info, indent=1) + "\n")
   result = dict(info, saved_model=out, tflite=None)
   if tflite:
     result["tflite"] = _write_tflite(out)
@@ -83,9 +83,8 @@ def _write_tflite(saved_model):
   converter = tf.lite.TFLiteConverter.from_saved_model(saved_model,
                                                        signature_keys=["serving_default"])
   flatbuffer = converter.convert()
-  path = os.path.join(saved_model, "model.tflite")
-  with tf.io.gfile.GFile(path, "wb") as f:
-    f.write(flatbuffer)
+  path = filesystem.join(saved_model, "model.tflite")
+  filesystem.write_bytes(path, flatbuffer)
   return path
 
 

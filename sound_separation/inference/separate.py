@@ -228,8 +228,7 @@ def separate_file(separator, path, out_dir, num_sources=None, chunk_seconds=10.0
       # Renamed when complete: a kill never leaves a truncated wav under its name.
       out_path = filesystem.join(out_dir, f"{name}_source{j}.wav")
       if remote:
-        with open(partial(j), "rb") as f:
-          filesystem.write_bytes(out_path, f.read())
+        filesystem.write_bytes(out_path, filesystem.read_bytes(partial(j)))
         os.remove(partial(j))
       else:
         filesystem.rename(partial(j), out_path, overwrite=True)

@@ -177,12 +177,11 @@ def load_model(path=None, checkpoint=None, runtime="auto"):
 
 def _load_saved_model(path):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  info_path = os.path.join(path, SAVED_MODEL_INFO)
-  if not tf.io.gfile.exists(info_path):
+  info_path = filesystem.join(path, SAVED_MODEL_INFO)
+  if not filesystem.exists(info_path):
     raise FileNotFoundError(f"{info_path} not found: the SavedModel was not written by "
                             f"'sound-separation export', so its sample rate is unknown")
-  with tf.io.gfile.GFile(info_path) as f:
-    info = json.load(f)
+  info = json.loads(filesystem.read_text(info_path))
   loaded = tf.saved_model.load(path)
   chunk = info.get("chunk_samples")
   has_chunk = chunk is not None and hasattr(loaded, "serve_chunk")

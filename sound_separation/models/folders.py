@@ -181,11 +181,11 @@ def newest_intact(folder, move_damaged=False, stream=None):
 
 def _resolve(path):
   for folder in (path, checkpoint_dir(path)):
-    if tf.io.gfile.isdir(folder):
+    if filesystem.isdir(folder):
       latest = newest_intact(folder)
       if latest:
         return latest
-  if tf.io.gfile.exists(path + ".index"):
+  if filesystem.exists(path + ".index"):
     return path
   raise FileNotFoundError(
       f"checkpoint {path!r} is neither a checkpoint prefix nor a folder "
@@ -277,9 +277,9 @@ def _read_description(path, what, hint):
 
   Returns the dict, with "model" (a Keras config) and "sample_rate" (int).
   """
-  if not tf.io.gfile.exists(path):
+  if not filesystem.exists(path):
     raise FileNotFoundError(f"{path} not found: {hint}.")
-  with tf.io.gfile.GFile(path) as f:
+  with filesystem.open_file(path) as f:
     try:
       config = json.load(f)
       config["sample_rate"] = int(config["sample_rate"])

@@ -47,6 +47,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
+from sound_separation import filesystem
 from sound_separation.layers.tdcn import skip_connections
 from sound_separation.layers.tdcn import TDCNPlusPlus
 from sound_separation.models import folders
@@ -183,16 +184,16 @@ def newest_complete_checkpoint(file_names):
 
 def resolve_checkpoint(checkpoint):
   """A checkpoint prefix from a prefix or a folder (its latest checkpoint)."""
-  if tf.io.gfile.isdir(checkpoint):
+  if filesystem.isdir(checkpoint):
     latest = tf.train.latest_checkpoint(checkpoint)
     if latest:
       return latest
     # A copied folder may have lost its `checkpoint` state file (the bird
     # models' folders ship none): take the newest complete checkpoint.
-    newest = newest_complete_checkpoint(tf.io.gfile.listdir(checkpoint))
+    newest = newest_complete_checkpoint(filesystem.listdir(checkpoint))
     if newest:
       return os.path.join(checkpoint, newest)
-  elif tf.io.gfile.exists(checkpoint + ".index"):
+  elif filesystem.exists(checkpoint + ".index"):
     return checkpoint
   raise FileNotFoundError(f"{checkpoint!r} is neither a TF1 checkpoint prefix "
                           f"(<prefix>.index) nor a folder holding one.")
@@ -479,6 +480,6 @@ def import_tf1(checkpoint, out_dir, sample_rate=16000, scope=None,
                                       num_dilations, hop_size,
                                       mixture_consistency)
   summary["output"] = folders.save_separator(model, out_dir, sample_rate)
-  with open(os.path.join(out_dir, "tf1_import.json"), "w", encoding="utf-8") as f:
-    json.dump(summary, f, indent=1)
+  filesystem.write_text(filesystem.join(out_dir, "tf1_import.json"),
+                        json.dumps(summary, indent=1) + "\n")
   return summary

@@ -32,8 +32,8 @@ def default_model_dir():
 
 def model_card():
   """The shipped model's card (markdown text)."""
-  with open(os.path.join(default_model_dir(), MODEL_CARD), encoding="utf-8") as f:
-    return f.read()
+  from sound_separation import filesystem  # pylint: disable=import-outside-toplevel
+  return filesystem.read_text(os.path.join(default_model_dir(), MODEL_CARD))
 
 
 def default_litert_dir():

@@ -33,6 +33,7 @@ import sys
 import typing
 import urllib.error
 
+from sound_separation import filesystem
 from sound_separation.models import tf1_checkpoint
 from sound_separation.pretrained import download
 
@@ -221,14 +222,13 @@ def _fetch_locked(spec, stream):
     shutil.rmtree(building, ignore_errors=True)
     raise RegistryError(f"{spec.name}: the checkpoint has {summary['num_sources']} outputs, "
                         f"the registry says {spec.num_sources}; nothing was cached")
-  with open(os.path.join(building, MODEL_CARD), "w", encoding="utf-8") as f:
-    f.write(_model_card(spec, prefix, wanted, summary))
-  with open(os.path.join(building, "registry.json"), "w", encoding="utf-8") as f:
-    json.dump({"name": spec.name, "source": f"{spec.gs_url}/{prefix}",
-               "files": {n: {"size": i["size"], "md5Hash": i["md5Hash"]}
-                         for n, i in wanted.items()}}, f, indent=1)
-  with open(os.path.join(building, COMPLETE), "w", encoding="utf-8") as f:
-    f.write("complete\n")
+  filesystem.write_text(os.path.join(building, MODEL_CARD),
+                        _model_card(spec, prefix, wanted, summary))
+  filesystem.write_text(os.path.join(building, "registry.json"), json.dumps(
+      {"name": spec.name, "source": f"{spec.gs_url}/{prefix}",
+       "files": {n: {"size": i["size"], "md5Hash": i["md5Hash"]} for n, i in wanted.items()}},
+      indent=1))
+  filesystem.write_text(os.path.join(building, COMPLETE), "complete\n")
   if os.path.exists(target):  # a half-written folder of an older version: redone
     shutil.rmtree(target)
   os.replace(building, target)

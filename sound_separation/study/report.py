@@ -16,6 +16,7 @@ re-run of a finished study rewrites the same files without training:
 import json
 import os
 
+from sound_separation import filesystem
 from sound_separation.study import claims
 from sound_separation.study import figure
 from sound_separation.study import grid
@@ -225,18 +226,16 @@ def write_report(study, specs, results, results_dir, study_file, read_scores=Non
                     f"evaluation {sum(c['evaluation_seconds'] for c in compute) / 3600:.1f} h)."]
   paths = []
   table_path = os.path.join(results_dir, "table.md")
-  with open(table_path, "w", encoding="utf-8") as f:
-    f.write("\n".join(lines) + "\n")
+  filesystem.write_text(table_path, "\n".join(lines) + "\n")
   paths.append(table_path)
   json_path = os.path.join(results_dir, "results.json")
-  with open(json_path, "w", encoding="utf-8") as f:
-    json.dump({"study": study.name, "study_file": os.path.basename(study_file),
-               "selection_rule": rule, "chosen": [name for name, _, _ in rows],
-               "shipped": shipped, "runs": {s.name: results[s.name] for s in specs
-                                            if s.name in results},
-               **({"verdicts": verdicts} if verdicts is not None else {})},
-              f, indent=1, sort_keys=True)
-    f.write("\n")
+  filesystem.write_text(json_path, json.dumps(
+      {"study": study.name, "study_file": os.path.basename(study_file),
+       "selection_rule": rule, "chosen": [name for name, _, _ in rows],
+       "shipped": shipped, "runs": {s.name: results[s.name] for s in specs
+                                    if s.name in results},
+       **({"verdicts": verdicts} if verdicts is not None else {})},
+      indent=1, sort_keys=True) + "\n")
   paths.append(json_path)
   try:
     if verdicts is not None:

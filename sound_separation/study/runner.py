@@ -44,6 +44,7 @@ import zlib
 import numpy as np
 import tensorflow as tf
 
+from sound_separation import filesystem
 from sound_separation import gin_utils
 from sound_separation.corpus import mom_sets
 from sound_separation.data import audio
@@ -59,6 +60,7 @@ from sound_separation.study import grid
 from sound_separation.study import report
 from sound_separation.study import selection
 from sound_separation.training import locks
+from sound_separation.training import progress
 
 RESULT_VERSION = 1
 _CKPT = re.compile(r"ckpt-(\d+)\.index$")
@@ -81,25 +83,21 @@ TRAIN_TIME_FILE = "train_time.json"
 
 
 def _write_json(path, value):
-  """Writes JSON through a renamed temporary file: a kill leaves no half file."""
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  partial = path + ".partial"
-  with open(partial, "w", encoding="utf-8") as f:
-    json.dump(value, f, indent=1, sort_keys=True)
-    f.write("\n")
-  os.replace(partial, path)
+  """Writes JSON atomically (`filesystem.write_text`): a kill leaves no half file."""
+  filesystem.makedirs(filesystem.dirname(path))
+  filesystem.write_text(path, json.dumps(value, indent=1, sort_keys=True) + "\n")
 
 
 def _read_json(path):
-  with open(path, encoding="utf-8") as f:
-    return json.load(f)
+  return json.loads(filesystem.read_text(path))
 
 
 def train_run(spec, study, run_dir, results_dir, stream, python=sys.executable):
   """Trains (or resumes, or finds finished) one run in a child process.
 
-  The child's output goes to `<run_dir>/train.log`; its progress lines are
-  echoed to `stream` with the run's name.
+  The child's output goes to `<run_dir>/train.log`; its progress events
+  (`training.progress`: the run folder's `progress.jsonl`) are echoed to
+  `stream` with the run's name.
 
   Raises:
     RuntimeError: the child failed (naming the run and its log).
@@ -115,16 +113,23 @@ def train_run(spec, study, run_dir, results_dir, stream, python=sys.executable):
              f"--gin_file={study.recipe}"] + [f"--gin_param={p}" for p in params]
   log_path = os.path.join(run_dir, "train.log")
   start = time.monotonic()
-  with open(log_path, "a", encoding="utf-8") as log:
+  with filesystem.open_file(log_path, "a") as log:
     log.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n")
     log.flush()
+    events = progress.ProgressFile(run_dir)
+    events.read_new()  # what earlier attempts reported is not news
+
+    def echo():
+      for event in events.read_new():
+        print(f"[{spec.name}] {progress.format_event(event)}", file=stream, flush=True)
+
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True, bufsize=1)
     for line in child.stdout:
       log.write(line)
-      if line.startswith(("step ", "Resumed", "Done", "Stopped")) or "already at step" in line:
-        print(f"[{spec.name}] {line.rstrip()}", file=stream, flush=True)
+      echo()
     code = child.wait()
+    echo()
   _add_train_time(run_dir, time.monotonic() - start)
   if code:
     raise RuntimeError(f"training run {spec.name} failed (exit status {code}); see {log_path}")
@@ -273,13 +278,10 @@ def _compact(record, list_dir):
 
 def _write_scores(path, header, records):
   """The scores file: JSON with one record a line (small in git, readable in a diff)."""
-  os.makedirs(os.path.dirname(path), exist_ok=True)
+  filesystem.makedirs(filesystem.dirname(path))
   lines = ",\n".join(json.dumps(r, sort_keys=True, separators=(",", ":")) for r in records)
   head = json.dumps(header, sort_keys=True)[:-1]
-  partial = path + ".partial"
-  with open(partial, "w", encoding="utf-8") as f:
-    f.write(f'{head}, "records": [\n{lines}\n]}}\n')
-  os.replace(partial, path)
+  filesystem.write_text(path, f'{head}, "records": [\n{lines}\n]}}\n')
 
 
 def read_scores(results_dir, name, task):

@@ -14,57 +14,51 @@ import time
 import keras
 import tensorflow as tf
 
+from sound_separation import filesystem
 from sound_separation.data import batches
 from sound_separation.data import lists
 from sound_separation.models import serving
 from sound_separation.training import keras_compat
+from sound_separation.training import progress
 
 
 def _step(model):
   return int(model.optimizer.iterations.numpy())
 
 
-def _duration(seconds):
-  if not math.isfinite(seconds):
-    return "?"
-  seconds = int(round(seconds))
-  days, seconds = divmod(seconds, 86400)
-  hours, seconds = divmod(seconds, 3600)
-  minutes, seconds = divmod(seconds, 60)
-  if days:
-    return f"{days}d{hours:02d}h"
-  if hours:
-    return f"{hours}h{minutes:02d}m"
-  return f"{minutes}m{seconds:02d}s"
-
-
 def format_metrics(logs):
   """'name value' pairs of a logs dict, 4 significant digits, the total first."""
-  names = sorted(logs, key=lambda name: (name != "loss", name))
-  return "  ".join(f"{name} {keras_compat.scalar(logs[name]):.4g}" for name in names)
+  return progress.format_metrics({k: keras_compat.scalar(v) for k, v in logs.items()})
 
 
 class ProgressLogger(keras.callbacks.Callback):
-  """Prints one line every `every` steps: losses, speed and time left.
+  """Reports every `every` steps: losses, speed and time left (`progress` events).
 
   Time left is the estimate for the remaining steps, or what remains of
-  `time_limit_seconds` if that ends the run first.
+  `time_limit_seconds` if that ends the run first. Each report is printed
+  (`progress.format_event`) and, given `progress_file`, appended to it as a
+  JSON line for programs that follow the run.
 
   `fit`'s own progress bar is per epoch (here: per checkpoint) and redraws a
   terminal line; these lines also read well in a log file.
   """
 
-  def __init__(self, num_steps, every=100, stream=None, time_limit_seconds=None):
+  def __init__(self, num_steps, every=100, stream=None, time_limit_seconds=None,
+               progress_file=None):
     super().__init__()
     self.num_steps = num_steps
     self.time_limit_seconds = time_limit_seconds
     self.every = max(1, int(every))
     self.stream = stream or sys.stdout
+    self.progress_file = progress_file
     self._start_time = None
     self._start_step = None
 
-  def _print(self, text):
-    print(text, file=self.stream, flush=True)
+  def _report(self, event, **fields):
+    record = {"v": progress.VERSION, "event": event, **fields}
+    print(progress.format_event(record), file=self.stream, flush=True)
+    if self.progress_file is not None:
+      self.progress_file.write(event, **fields)
 
   def on_train_begin(self, logs=None):
     self._start_time = time.monotonic()
@@ -80,13 +74,18 @@ class ProgressLogger(keras.callbacks.Callback):
     left = (self.num_steps - step) * per_step
     if self.time_limit_seconds is not None:
       left = min(left, self.time_limit_seconds - elapsed)
-    self._print(f"step {step}/{self.num_steps}  {format_metrics(logs or {})}  "
-                f"{per_step:.3g} s/step  ETA {_duration(left)}")
+    self._report("step", step=step, num_steps=self.num_steps, metrics=_floats(logs),
+                 seconds_per_step=per_step if math.isfinite(per_step) else None,
+                 eta_seconds=left if math.isfinite(left) else None)
 
   def on_epoch_end(self, epoch, logs=None):
     validation = {k[4:]: v for k, v in (logs or {}).items() if k.startswith("val_")}
     if validation:
-      self._print(f"step {_step(self.model)} validation  {format_metrics(validation)}")
+      self._report("validation", step=_step(self.model), metrics=_floats(validation))
+
+
+def _floats(logs):
+  return {k: keras_compat.scalar(v) for k, v in (logs or {}).items()}
 
 
 class NonFiniteError(RuntimeError):
@@ -323,11 +322,10 @@ class SeparationEvaluation(keras.callbacks.Callback):
   @staticmethod
   def read_best(best_dir):
     """The `best.json` record of a run's best checkpoint, or None."""
-    path = os.path.join(best_dir, "best.json")
-    if not tf.io.gfile.exists(path):
+    path = filesystem.join(best_dir, "best.json")
+    if not filesystem.exists(path):
       return None
-    with tf.io.gfile.GFile(path) as f:
-      return json.load(f)
+    return json.loads(filesystem.read_text(path))
 
   def _separate(self, waveform):
     if self._function is None:
@@ -349,13 +347,13 @@ class SeparationEvaluation(keras.callbacks.Callback):
     score = summary.get(key)
     if score is None or (self.best is not None and score <= self.best["score"]):
       return
-    old = tf.io.gfile.glob(os.path.join(self.best_dir, "ckpt-*"))
+    old = filesystem.glob(filesystem.join(self.best_dir, "ckpt-*"))
     path = self.manager.checkpoint.write(os.path.join(self.best_dir, f"ckpt-{step}"))
     for name in old:
       if not name.startswith(path + "."):
-        tf.io.gfile.remove(name)
+        filesystem.remove(name)
     self.best = {"step": step, "checkpoint": path, "select_by": key, "score": score,
                  "metrics": values, "list_path": summary["list_path"]}
-    with tf.io.gfile.GFile(os.path.join(self.best_dir, "best.json"), "w") as f:
-      json.dump(self.best, f, indent=1)
+    filesystem.write_text(filesystem.join(self.best_dir, "best.json"),
+                          json.dumps(self.best, indent=1) + "\n")
     print(f"step {step} is the best so far by {key}: {path}", file=self.stream, flush=True)

@@ -13,6 +13,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from sound_separation import filesystem
 from sound_separation.models import folders
 
 
@@ -88,7 +89,7 @@ class CheckpointSaver(keras.callbacks.Callback):
     if not self.keep_every_steps or step % self.keep_every_steps:
       return
     prefix = os.path.join(kept_checkpoint_dir(self.manager), f"ckpt-{step}")
-    if tf.io.gfile.exists(prefix + ".index"):
+    if filesystem.exists(prefix + ".index"):
       return
     logging.info("Kept %s.", self.manager.checkpoint.write(prefix))
 

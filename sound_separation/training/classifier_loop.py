@@ -25,6 +25,7 @@ import time
 import keras
 from absl import logging
 
+from sound_separation import filesystem
 from sound_separation import gin_utils
 from sound_separation.data import datasets
 from sound_separation.data import lists
@@ -61,8 +62,8 @@ class TaggingValidation(keras.callbacks.Callback):
     if self.class_names is None:
       summary["average_precision"] = [float(v) for v in result["average_precision"]]
       summary["auc"] = [float(v) for v in result["auc"]]
-    with open(os.path.join(self.model_dir, VALIDATION_FILE), "w", encoding="utf-8") as f:
-      json.dump(summary, f, indent=1, allow_nan=True)
+    filesystem.write_text(filesystem.join(self.model_dir, VALIDATION_FILE),
+                          json.dumps(summary, indent=1, allow_nan=True) + "\n")
     return {"val_loss": result["loss"], "val_map": result["map"],
             "val_mean_auc": result["mean_auc"]}
 

@@ -58,8 +58,7 @@ class FileLock:
   def holder(self):
     """The holder's record (dict; empty if unreadable), or None when there is no lock."""
     try:
-      with open(self.path, encoding="utf-8") as f:
-        text = f.read()
+      text = filesystem.read_text(self.path)
     except FileNotFoundError:
       return None
     except OSError:

@@ -173,8 +173,7 @@ def train(model_dir, num_steps=None, steps_per_checkpoint=1000, max_checkpoints_
   if validation_ds is not None and step == 0:
     initial_validation = {k: keras_compat.scalar(v) for k, v in
                           trainer.evaluate(validation_ds, verbose=0, return_dict=True).items()}
-    print(f"step 0 validation  {callbacks_lib.format_metrics(initial_validation)}",
-          file=stream, flush=True)
+    run_lib.report(run, stream, "validation", step=0, metrics=initial_validation)
     if summaries is not None:
       summaries.set_model(trainer)
       summaries.write_validation(initial_validation, step=0)

@@ -26,6 +26,7 @@ from sound_separation.training import callbacks as callbacks_lib
 from sound_separation.training import checkpoints
 from sound_separation.training import keras_compat
 from sound_separation.training import locks
+from sound_separation.training import progress
 from sound_separation.training import strategies
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -164,7 +165,24 @@ def start(model_dir, build_trainer, optimizer, *, max_checkpoints_to_keep=5,
     write_run_config(model_dir, step)
     if describe is not None:
       describe(model_dir, trainer)
+    if step:
+      progress.ProgressFile(model_dir).write("resumed", step=step,
+                                            checkpoint=manager.latest_checkpoint)
   return Run(model_dir, write_dir, is_chief, trainer, manager, step, strategy, seed)
+
+
+def progress_file(run):
+  """The run's `progress.ProgressFile` on the chief; None on other workers."""
+  return progress.ProgressFile(run.model_dir) if run.is_chief else None
+
+
+def report(run, stream, event, **fields):
+  """Prints `event`'s line (`progress.format_event`) and, on the chief, appends it to
+  the run's progress file."""
+  record = {"v": progress.VERSION, "event": event, **fields}
+  print(progress.format_event(record), file=stream, flush=True)
+  if run.is_chief:
+    progress.ProgressFile(run.model_dir).write(event, **fields)
 
 
 def per_host(strategy):
@@ -190,8 +208,8 @@ def already_done(run, num_steps, stream):
   """A `TrainResult` when the run is already at `num_steps` (said on `stream`), else None."""
   if run.step < num_steps:
     return None
-  print(f"{run.model_dir} is already at step {run.step} >= num_steps={num_steps}.",
-        file=stream, flush=True)
+  report(run, stream, "already_done", step=run.step, num_steps=num_steps,
+         model_dir=os.fspath(run.model_dir))
   return TrainResult(run.trainer, run.step, False, {}, {}, {})
 
 
@@ -209,7 +227,8 @@ def callbacks(run, num_steps, *, stream, log_every, summary_every, time_limit_se
   run_callbacks = [stopper, callbacks_lib.NonFiniteGuard(max_consecutive_nonfinite, stream),
                    checkpoints.CheckpointSaver(run.manager, keep_checkpoint_every_steps),
                    *validators,
-                   callbacks_lib.ProgressLogger(num_steps, log_every, stream, time_limit_seconds)]
+                   callbacks_lib.ProgressLogger(num_steps, log_every, stream, time_limit_seconds,
+                                                progress_file(run))]
   summaries = None
   if run.is_chief:
     summaries = callbacks_lib.TensorBoardSummaries(
@@ -237,8 +256,7 @@ def fit(run, train_ds, num_steps, steps_per_checkpoint, run_callbacks, stopper, 
   metrics = {k: v for k, v in last.items() if not k.startswith("val_")}
   validation = {k[4:]: v for k, v in last.items() if k.startswith("val_")}
   if stopper.stopped_on_time:
-    print(f"Stopped at step {step}: the time limit of {stopper.time_limit_seconds:g} s was "
-          f"reached.", file=stream, flush=True)
+    report(run, stream, "stopped", step=step, time_limit_seconds=stopper.time_limit_seconds)
   return step, metrics, validation
 
 
@@ -247,7 +265,7 @@ def finish(run):
   if run.is_chief:
     locks.run_folder_lock(run.model_dir).release_if_mine()
   else:
-    tf.io.gfile.rmtree(run.write_dir)
+    filesystem.rmtree(run.write_dir)
 
 
 def make_data(data, builder):

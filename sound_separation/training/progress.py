@@ -1,0 +1,113 @@
+"""A run's progress as JSON lines in its folder, and the same as text for people.
+
+Training appends one JSON object per line to `<model_dir>/progress.jsonl`
+(on the chief, for a local run folder: append is not a Cloud Storage
+operation) as it goes. Programs that follow a run (the study) read these
+events, not the wording of the printed lines. Every event has `"v": 1` (this
+format's version), `"event"` and `"step"`:
+
+| event | other fields | printed as |
+|---|---|---|
+| `resumed` | `checkpoint` | `Resumed from <checkpoint> at step <step>.` |
+| `step` | `num_steps`, `metrics` (name → float), `seconds_per_step`, `eta_seconds` | `step 50/2000  loss 6.85  ...  0.627 s/step  ETA 20m18s` |
+| `validation` | `metrics` | `step 250 validation  loss ...` |
+| `stopped` | `time_limit_seconds` | `Stopped at step ...: the time limit of ... s was reached.` |
+| `already_done` | `num_steps` | `... is already at step ... >= num_steps=...` |
+
+A diverging run's metrics are not finite: they are written as Python's
+`json` writes them (`NaN`, `Infinity`), which it reads back.
+
+`format_event` gives the printed text of an event; `ProgressFile` writes
+events and reads the ones added since its last read.
+"""
+
+import json
+import math
+import os
+
+from sound_separation import filesystem
+
+PROGRESS_FILE = "progress.jsonl"
+VERSION = 1
+
+
+def duration(seconds):
+  """'1d02h', '3h05m', '4m07s' for a number of seconds ('?' if unknown)."""
+  if seconds is None or not math.isfinite(seconds):
+    return "?"
+  seconds = int(round(max(seconds, 0)))
+  days, seconds = divmod(seconds, 86400)
+  hours, seconds = divmod(seconds, 3600)
+  minutes, seconds = divmod(seconds, 60)
+  if days:
+    return f"{days}d{hours:02d}h"
+  if hours:
+    return f"{hours}h{minutes:02d}m"
+  return f"{minutes}m{seconds:02d}s"
+
+
+def format_metrics(metrics):
+  """'name value' pairs, 4 significant digits, the total ('loss') first."""
+  names = sorted(metrics, key=lambda name: (name != "loss", name))
+  return "  ".join(f"{name} {float(metrics[name]):.4g}" for name in names)
+
+
+def format_event(event):
+  """The line a person reads for `event` (the table in the module docstring)."""
+  kind, step = event["event"], event["step"]
+  if kind == "resumed":
+    return f"Resumed from {event['checkpoint']} at step {step}."
+  if kind == "step":
+    speed = event["seconds_per_step"]
+    return (f"step {step}/{event['num_steps']}  {format_metrics(event['metrics'])}  "
+            f"{'?' if speed is None else format(speed, '.3g')} s/step  "
+            f"ETA {duration(event['eta_seconds'])}")
+  if kind == "validation":
+    return f"step {step} validation  {format_metrics(event['metrics'])}"
+  if kind == "stopped":
+    return (f"Stopped at step {step}: the time limit of {event['time_limit_seconds']:g} s "
+            f"was reached.")
+  if kind == "already_done":
+    return (f"{event.get('model_dir', 'the run')} is already at step {step} >= "
+            f"num_steps={event['num_steps']}.")
+  raise ValueError(f"unknown progress event {kind!r}")
+
+
+class ProgressFile:
+  """`<model_dir>/progress.jsonl`: `write` events to it, `read_new` the ones added since.
+
+  Writing is a no-op for a remote run folder (see the module docstring).
+  """
+
+  def __init__(self, model_dir):
+    self.path = filesystem.join(os.fspath(model_dir), PROGRESS_FILE)
+    self._offset = 0
+    self._partial = b""
+
+  def write(self, event, **fields):
+    """Appends `{"v": 1, "event": event, **fields}` as one line."""
+    if filesystem.is_remote(self.path):
+      return
+    record = {"v": VERSION, "event": event, **fields}
+    with filesystem.open_file(self.path, "a") as f:
+      f.write(json.dumps(record, default=float) + "\n")
+
+  def read_new(self):
+    """The complete events appended since the last call (none if there is no file yet)."""
+    if not filesystem.exists(self.path):
+      return []
+    with filesystem.open_file(self.path, "rb") as f:
+      f.seek(self._offset)
+      data = f.read()
+    self._offset += len(data)
+    lines = (self._partial + data).split(b"\n")
+    self._partial = lines.pop()  # an unfinished last line waits for the next read
+    events = []
+    for line in lines:
+      if line.strip():
+        event = json.loads(line)
+        if event.get("v") != VERSION:
+          raise ValueError(f"{self.path}: progress format version {event.get('v')!r}, this "
+                           f"library reads version {VERSION}")
+        events.append(event)
+    return events

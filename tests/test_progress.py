@@ -1,0 +1,63 @@
+"""A run's progress events: their printed wording, and the file programs read."""
+
+import json
+
+import pytest
+
+from sound_separation.training import progress
+
+
+@pytest.mark.parametrize("event, text", [
+    ({"event": "step", "step": 50, "num_steps": 2000, "seconds_per_step": 0.6271,
+      "eta_seconds": 1218.4, "metrics": {"mixit": 2.49, "loss": 6.8521, "pit": 0.0}},
+     "step 50/2000  loss 6.852  mixit 2.49  pit 0  0.627 s/step  ETA 20m18s"),
+    ({"event": "step", "step": 1, "num_steps": 9, "seconds_per_step": None,
+      "eta_seconds": None, "metrics": {"loss": 1.0}}, "step 1/9  loss 1  ? s/step  ETA ?"),
+    ({"event": "validation", "step": 250, "metrics": {"loss": 3.25}},
+     "step 250 validation  loss 3.25"),
+    ({"event": "resumed", "step": 10, "checkpoint": "/r/checkpoints/ckpt-10"},
+     "Resumed from /r/checkpoints/ckpt-10 at step 10."),
+    ({"event": "stopped", "step": 7, "time_limit_seconds": 60.0},
+     "Stopped at step 7: the time limit of 60 s was reached."),
+    ({"event": "already_done", "step": 4, "num_steps": 4, "model_dir": "/r"},
+     "/r is already at step 4 >= num_steps=4."),
+])
+def test_each_event_prints_as_the_line_people_read(event, text):
+  assert progress.format_event({"v": 1, **event}) == text
+
+
+def test_durations():
+  assert [progress.duration(s) for s in (0, 59.6, 3725, 90061, float("nan"), None)] == [
+      "0m00s", "1m00s", "1h02m", "1d01h", "?", "?"]
+
+
+def test_a_reader_gets_each_complete_event_once(tmp_path):
+  writer, reader = progress.ProgressFile(tmp_path), progress.ProgressFile(tmp_path)
+  assert reader.read_new() == []  # no file yet
+  writer.write("resumed", step=3, checkpoint="c")
+  writer.write("step", step=4, num_steps=8, metrics={"loss": 1.5}, seconds_per_step=0.5,
+               eta_seconds=2.0)
+  first = reader.read_new()
+  assert [(e["event"], e["step"], e["v"]) for e in first] == [("resumed", 3, 1), ("step", 4, 1)]
+  assert reader.read_new() == []
+  # Half a line (a writer caught mid-write) waits until it is complete.
+  with open(tmp_path / progress.PROGRESS_FILE, "a", encoding="utf-8") as f:
+    f.write('{"v": 1, "event": "validation", "st')
+  assert reader.read_new() == []
+  with open(tmp_path / progress.PROGRESS_FILE, "a", encoding="utf-8") as f:
+    f.write('ep": 5, "metrics": {"loss": 2.0}}\n')
+  assert reader.read_new() == [{"v": 1, "event": "validation", "step": 5,
+                                "metrics": {"loss": 2.0}}]
+
+
+def test_another_format_version_is_refused(tmp_path):
+  (tmp_path / progress.PROGRESS_FILE).write_text(json.dumps({"v": 2, "event": "step"}) + "\n")
+  with pytest.raises(ValueError, match="version 2"):
+    progress.ProgressFile(tmp_path).read_new()
+
+
+def test_non_finite_metrics_are_written_and_read_back(tmp_path):
+  progress.ProgressFile(tmp_path).write("validation", step=3, metrics={"loss": float("nan")})
+  (event,) = progress.ProgressFile(tmp_path).read_new()
+  assert event["metrics"]["loss"] != event["metrics"]["loss"]  # NaN
+  assert progress.format_event(event) == "step 3 validation  loss nan"
