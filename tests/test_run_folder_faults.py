@@ -226,3 +226,19 @@ def test_evaluate_and_export_onto_a_full_disk_name_the_cause(trained, tmp_path, 
                      f"--out={full_disk / 'exported'}"], stream=io.StringIO())
   err = capsys.readouterr().err
   assert status == 1 and "No space left on device" in err, err
+
+
+def test_train_onto_a_full_disk_names_the_cause(trained, full_disk):
+  _, _, clips = trained
+  with open(full_disk / "filler", "wb") as f:  # leave about 24 KB: less than a checkpoint
+    try:
+      f.write(b"\0" * (168 * 1024))
+    except OSError:
+      pass
+  result = subprocess.run(_train_command(full_disk / "run", clips, 5), capture_output=True,
+                          text=True, env=_env(), timeout=600, check=False)
+  assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+  last = result.stderr.strip().splitlines()
+  assert any("No space left on device" in line and str(full_disk) in line for line in last), \
+      result.stderr[-2000:]
+  assert "Traceback" not in result.stderr
