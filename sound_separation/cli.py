@@ -36,7 +36,6 @@ are hidden (set before TensorFlow loads; `--help` does not load it at all).
 shows them.
 """
 
-import json
 import os
 import re
 import sys
@@ -130,7 +129,8 @@ def _run_evaluate(fv, stream):
   model_dir = _model_path(fv.model_dir)  # a published model's name: its cached folder
   if out_dir is None and model_dir:
     name = os.path.splitext(os.path.basename(fv.data))[0]
-    out_dir = os.path.join(model_dir, "eval", f"{name}_{fv.task}")
+    from sound_separation import run_folder  # pylint: disable=import-outside-toplevel
+    out_dir = run_folder.evaluation(model_dir, f"{name}_{fv.task}")
   separator = separator_lib.load_model(model_dir or fv.saved_model or None, fv.checkpoint)
   print(f"Evaluating {separator.description} on {fv.data}", file=stream, flush=True)
   # In chunks (stitched as `separate` does) past 10 s, full chunks through
@@ -368,8 +368,8 @@ def _run_models(fv, stream):
     rows.append((spec.name, f"{spec.sample_rate} Hz", str(spec.num_sources), size,
                  spec.licence.split(" ")[0], registry.model_dir(spec.name) if cached else "no"))
   default = pretrained.default_model_dir()
-  from sound_separation import filesystem  # pylint: disable=import-outside-toplevel
-  info = json.loads(filesystem.read_text(os.path.join(default, "separator.json")))
+  from sound_separation import run_folder  # pylint: disable=import-outside-toplevel
+  info = run_folder.read_json(run_folder.separator_file(default))
   rows.append(("(default, shipped)", f"{info.get('sample_rate', '?')} Hz",
                str(info.get("model", {}).get("config", {}).get("num_sources", "?")),
                f"{registry.folder_size(default) / 1e6:.1f} MB", "see its MODEL_CARD.md",

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from sound_separation import run_folder
 from sound_separation.models import folders
 from sound_separation.training import checkpoints
 from sound_separation.training import strategies
@@ -54,7 +55,7 @@ def test_worker_resumes_from_the_chiefs_checkpoints_not_its_scratch_folder(tmp_p
   worker = _built_trainer(5)  # other weights, as a fresh worker would have
   scratch = checkpoints.make_manager(worker, str(tmp_path / "run" / ".worker_1"))
   step = checkpoints.restore_or_initialize(
-      scratch, worker, resume_dir=folders.checkpoint_dir(str(tmp_path / "run")))
+      scratch, worker, resume_dir=run_folder.checkpoints(str(tmp_path / "run")))
   assert step == 1
   for mine, theirs in zip(worker.weights, chief.weights):
     np.testing.assert_array_equal(mine.numpy(), theirs.numpy(), err_msg=mine.path)

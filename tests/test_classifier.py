@@ -15,6 +15,7 @@ import pytest
 import soundfile
 import tensorflow as tf
 
+from sound_separation import run_folder
 from sound_separation.corpus import synthetic
 from sound_separation.data import datasets
 from sound_separation.evaluation import tagging
@@ -294,7 +295,7 @@ def test_pretrain_then_drive_a_separation_step(tmp_path):
                     for line in lines])  # mAP of random scores ≈ class prevalence
   assert resumed.validation["map"] > max(0.85, chance + 0.3), (resumed.validation, chance)
   assert resumed.validation["mean_auc"] > 0.8, resumed.validation
-  assert (tmp_path / "classifier" / classifier_loop.VALIDATION_FILE).exists()
+  assert (tmp_path / "classifier" / run_folder.TAGGING_FILE).exists()
 
   # The pretrained classifier, frozen, in a MixIT step on labelled mixtures.
   classifier = folders.load_classifier(model_dir)

@@ -13,12 +13,13 @@ import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "sound_separation"
 
-# Lowest first. `_tf_check`, `lazy` and `gin_utils` are the package's plumbing;
+# Lowest first. `_tf_check`, `lazy`, `gin_utils`, `filesystem` and `run_folder` (every
+# path of a model or run folder) are the package's plumbing;
 # `pretrained` is the shipped model folder beside the model-folder format;
 # `corpus` builds on disk what `data` reads.
-ORDER = ("_tf_check", "lazy", "gin_utils", "filesystem", "layers", "losses", "models",
-         "pretrained", "data", "corpus", "evaluation", "training", "inference", "study", "prepare",
-         "demo", "cli", "__main__")
+ORDER = ("_tf_check", "lazy", "gin_utils", "filesystem", "run_folder", "layers", "losses",
+         "models", "pretrained", "data", "corpus", "evaluation", "training", "inference",
+         "study", "prepare", "demo", "cli", "__main__")
 
 
 def _module_name(path, root):

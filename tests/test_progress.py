@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from sound_separation import run_folder
 from sound_separation.training import progress
 
 
@@ -41,17 +42,17 @@ def test_a_reader_gets_each_complete_event_once(tmp_path):
   assert [(e["event"], e["step"], e["v"]) for e in first] == [("resumed", 3, 1), ("step", 4, 1)]
   assert reader.read_new() == []
   # Half a line (a writer caught mid-write) waits until it is complete.
-  with open(tmp_path / progress.PROGRESS_FILE, "a", encoding="utf-8") as f:
+  with open(tmp_path / run_folder.PROGRESS_FILE, "a", encoding="utf-8") as f:
     f.write('{"v": 1, "event": "validation", "st')
   assert reader.read_new() == []
-  with open(tmp_path / progress.PROGRESS_FILE, "a", encoding="utf-8") as f:
+  with open(tmp_path / run_folder.PROGRESS_FILE, "a", encoding="utf-8") as f:
     f.write('ep": 5, "metrics": {"loss": 2.0}}\n')
   assert reader.read_new() == [{"v": 1, "event": "validation", "step": 5,
                                 "metrics": {"loss": 2.0}}]
 
 
 def test_another_format_version_is_refused(tmp_path):
-  (tmp_path / progress.PROGRESS_FILE).write_text(json.dumps({"v": 2, "event": "step"}) + "\n")
+  (tmp_path / run_folder.PROGRESS_FILE).write_text(json.dumps({"v": 2, "event": "step"}) + "\n")
   with pytest.raises(ValueError, match="version 2"):
     progress.ProgressFile(tmp_path).read_new()
 

@@ -13,6 +13,7 @@ import pytest
 import soundfile
 import tensorflow as tf
 
+from sound_separation import run_folder
 from sound_separation import cli
 from sound_separation.models import folders
 from sound_separation.training import locks
@@ -109,7 +110,7 @@ def test_a_second_trainer_is_refused_naming_the_holder(trained, tmp_path):
   model_dir, clips = _copy(trained, tmp_path)
   holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
   try:
-    (model_dir / locks.LOCK_FILE).write_text(json.dumps(
+    (model_dir / run_folder.LOCK_FILE).write_text(json.dumps(
         {"host": socket.gethostname(), "pid": holder.pid, "started": "earlier",
          "command": "sound-separation train (the other one)"}))
     result = subprocess.run(_train_command(model_dir, clips, 20), capture_output=True,
@@ -127,13 +128,13 @@ def test_a_stale_lock_is_taken_over_with_a_warning(trained, tmp_path):
   model_dir, clips = _copy(trained, tmp_path)
   dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                         capture_output=True, text=True, check=True).stdout.strip()
-  (model_dir / locks.LOCK_FILE).write_text(json.dumps(
+  (model_dir / run_folder.LOCK_FILE).write_text(json.dumps(
       {"host": socket.gethostname(), "pid": int(dead), "command": "killed train"}))
   result = subprocess.run(_train_command(model_dir, clips, 20), capture_output=True, text=True,
                           env=_env(), timeout=600, check=False)
   assert result.returncode == 0, result.stderr[-3000:]
   assert "taking over the lock" in result.stderr and f"process {dead}" in result.stderr
-  assert not (model_dir / locks.LOCK_FILE).exists()  # released at the end
+  assert not (model_dir / run_folder.LOCK_FILE).exists()  # released at the end
 
 
 def test_a_lock_of_another_host_is_never_taken_over(tmp_path):

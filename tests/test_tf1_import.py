@@ -18,6 +18,7 @@ import pytest
 import tensorflow as tf
 
 import numpy_model as ref
+from sound_separation import run_folder
 from sound_separation.models import folders
 from sound_separation.models import tf1_checkpoint
 
@@ -272,7 +273,7 @@ def test_tf2_checkpoint_is_refused(tmp_path):
                 num_repeats=1, skip_residuals=False)))
   folders.save_separator(model, str(tmp_path), 16000)
   with pytest.raises(TF1CheckpointError, match="TF2"):
-    tf1_checkpoint.separator_from_tf1(folders.checkpoint_dir(str(tmp_path)))
+    tf1_checkpoint.separator_from_tf1(run_folder.checkpoints(str(tmp_path)))
 
 
 def test_stft_model_is_refused(tmp_path):

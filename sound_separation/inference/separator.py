@@ -28,6 +28,7 @@ import os
 import numpy as np
 
 from sound_separation import filesystem
+from sound_separation import run_folder
 from sound_separation import pretrained
 
 SAVED_MODEL_INFO = os.path.join("assets.extra", "sound_separation.json")
@@ -165,9 +166,9 @@ def load_model(path=None, checkpoint=None, runtime="auto"):
     if checkpoint is not None:
       raise ValueError(f"checkpoint applies to a model folder, not to the SavedModel {path}")
     return _load_saved_model(path)
-  if not filesystem.exists(filesystem.join(path, folders.SEPARATOR_FILE)):
+  if not filesystem.exists(run_folder.separator_file(path)):
     raise FileNotFoundError(
-        f"{path!r} is neither a model folder (no {folders.SEPARATOR_FILE}) nor a "
+        f"{path!r} is neither a model folder (no {run_folder.SEPARATOR_FILE}) nor a "
         f"SavedModel (no saved_model.pb)")
   separator, sample_rate, read = folders.load_keras_separator(path, checkpoint)
   return Separator(serving.serving_function(separator), sample_rate, separator.num_sources,

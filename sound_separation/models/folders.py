@@ -28,15 +28,12 @@ import keras
 import tensorflow as tf
 
 from sound_separation import filesystem
+from sound_separation import run_folder
 from absl import logging
 
 # The library's Keras classes must be registered before configs deserialise.
 from sound_separation.models import classifier as _classifier  # noqa: F401  pylint: disable=unused-import
 from sound_separation.models import separation_model as _separation_model  # noqa: F401  pylint: disable=unused-import
-
-
-def checkpoint_dir(model_dir):
-  return filesystem.join(model_dir, "checkpoints")
 
 
 def restore_separator(separator, checkpoint):
@@ -180,7 +177,7 @@ def newest_intact(folder, move_damaged=False, stream=None):
 
 
 def _resolve(path):
-  for folder in (path, checkpoint_dir(path)):
+  for folder in (path, run_folder.checkpoints(path)):
     if filesystem.isdir(folder):
       latest = newest_intact(folder)
       if latest:
@@ -192,9 +189,6 @@ def _resolve(path):
       f"holding checkpoints.")
 
 
-SEPARATOR_FILE = "separator.json"
-
-
 def write_separator_config(model_dir, separator, sample_rate):
   """Writes `<model_dir>/separator.json`: what rebuilds the separator without gin.
 
@@ -203,7 +197,7 @@ def write_separator_config(model_dir, separator, sample_rate):
   library is imported (its classes are registered).
   """
   filesystem.makedirs(model_dir)
-  filesystem.write_text(filesystem.join(model_dir, SEPARATOR_FILE), json.dumps(
+  filesystem.write_text(run_folder.separator_file(model_dir), json.dumps(
       {"sample_rate": int(sample_rate),
        "model": keras.saving.serialize_keras_object(separator)}, indent=1))
 
@@ -220,7 +214,7 @@ def save_separator(separator, model_dir, sample_rate, step=0):
   """
   write_separator_config(model_dir, separator, sample_rate)
   checkpoint = tf.train.Checkpoint(model=tf.train.Checkpoint(separator=separator))
-  manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir(model_dir), max_to_keep=None)
+  manager = tf.train.CheckpointManager(checkpoint, run_folder.checkpoints(model_dir), max_to_keep=None)
   return manager.save(checkpoint_number=step)
 
 
@@ -236,16 +230,13 @@ def load_keras_separator(model_dir, checkpoint=None):
     (separator, sample_rate, checkpoint prefix read).
   """
   config = _read_description(
-      filesystem.join(model_dir, SEPARATOR_FILE), "separator",
+      run_folder.separator_file(model_dir), "separator",
       "--model_dir must be a training run's folder (or one written by import-tf1)")
   model_config, sample_rate = config["model"], config["sample_rate"]
   separator = keras.saving.deserialize_keras_object(model_config)
   separator(tf.zeros([1, 2 * separator.window_size]))  # creates the variables
   read = restore_separator(separator, checkpoint or model_dir)
   return separator, sample_rate, read
-
-
-CLASSIFIER_FILE = "classifier.json"
 
 
 def write_classifier_config(model_dir, classifier, sample_rate, class_names=None):
@@ -258,7 +249,7 @@ def write_classifier_config(model_dir, classifier, sample_rate, class_names=None
   if class_names is not None and len(class_names) != classifier.num_classes:
     raise ValueError(f"{len(class_names)} class names for a classifier of "
                      f"{classifier.num_classes} classes.")
-  filesystem.write_text(filesystem.join(model_dir, CLASSIFIER_FILE), json.dumps(
+  filesystem.write_text(run_folder.classifier_file(model_dir), json.dumps(
       {"sample_rate": int(sample_rate),
        "class_names": None if class_names is None else list(class_names),
        "model": keras.saving.serialize_keras_object(classifier)}, indent=1))
@@ -267,7 +258,7 @@ def write_classifier_config(model_dir, classifier, sample_rate, class_names=None
 def read_classifier_config(model_dir):
   """`(keras config, sample_rate, class_names or None)` of a classifier run."""
   config = _read_description(
-      filesystem.join(model_dir, CLASSIFIER_FILE), "classifier",
+      run_folder.classifier_file(model_dir), "classifier",
       "a classifier folder is a run of 'sound-separation train-classifier'")
   return config["model"], config["sample_rate"], config.get("class_names")
 
@@ -298,7 +289,7 @@ def save_classifier(classifier, model_dir, sample_rate, class_names=None, step=0
   """
   write_classifier_config(model_dir, classifier, sample_rate, class_names)
   checkpoint = tf.train.Checkpoint(model=tf.train.Checkpoint(classifier=classifier))
-  manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir(model_dir), max_to_keep=None)
+  manager = tf.train.CheckpointManager(checkpoint, run_folder.checkpoints(model_dir), max_to_keep=None)
   return manager.save(checkpoint_number=step)
 
 

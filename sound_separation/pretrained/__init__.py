@@ -23,7 +23,8 @@ def default_model_dir():
     FileNotFoundError: this installation has no shipped model (its files
       were left out of the package).
   """
-  if not os.path.isfile(os.path.join(DEFAULT_DIR, "separator.json")):
+  from sound_separation import run_folder  # pylint: disable=import-outside-toplevel
+  if not os.path.isfile(run_folder.separator_file(DEFAULT_DIR)):
     raise FileNotFoundError(
         f"this installation of sound_separation has no default model ({DEFAULT_DIR} holds "
         f"no separator.json); name a model folder or SavedModel instead")

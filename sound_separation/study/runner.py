@@ -45,6 +45,7 @@ import numpy as np
 import tensorflow as tf
 
 from sound_separation import filesystem
+from sound_separation import run_folder
 from sound_separation import gin_utils
 from sound_separation.corpus import mom_sets
 from sound_separation.data import audio
@@ -79,17 +80,8 @@ def scores_path(results_dir, name, task):
   return os.path.join(results_dir, "scores", name, task + ".json")
 
 
-TRAIN_TIME_FILE = "train_time.json"
-
-
-def _write_json(path, value):
-  """Writes JSON atomically (`filesystem.write_text`): a kill leaves no half file."""
-  filesystem.makedirs(filesystem.dirname(path))
-  filesystem.write_text(path, json.dumps(value, indent=1, sort_keys=True) + "\n")
-
-
-def _read_json(path):
-  return json.loads(filesystem.read_text(path))
+_write_json = run_folder.write_json
+_read_json = run_folder.read_json
 
 
 def train_run(spec, study, run_dir, results_dir, stream, python=sys.executable):
@@ -111,7 +103,7 @@ def train_run(spec, study, run_dir, results_dir, stream, python=sys.executable):
   os.makedirs(run_dir, exist_ok=True)
   command = [python, "-m", "sound_separation", "train", f"--model_dir={run_dir}",
              f"--gin_file={study.recipe}"] + [f"--gin_param={p}" for p in params]
-  log_path = os.path.join(run_dir, "train.log")
+  log_path = run_folder.train_log(run_dir)
   start = time.monotonic()
   with filesystem.open_file(log_path, "a") as log:
     log.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n")
@@ -137,7 +129,7 @@ def train_run(spec, study, run_dir, results_dir, stream, python=sys.executable):
 
 def _add_train_time(run_dir, seconds):
   """Adds one training invocation's wall time to `<run_dir>/train_time.json` (resumes add up)."""
-  path = os.path.join(run_dir, TRAIN_TIME_FILE)
+  path = run_folder.train_time_file(run_dir)
   spent = _read_json(path) if os.path.exists(path) else {"seconds": 0.0, "invocations": 0}
   spent["seconds"] += seconds
   spent["invocations"] += 1
@@ -146,15 +138,15 @@ def _add_train_time(run_dir, seconds):
 
 def train_time(run_dir):
   """`{"seconds", "invocations"}` of a run's training so far (zeros if none)."""
-  path = os.path.join(run_dir, TRAIN_TIME_FILE)
+  path = run_folder.train_time_file(run_dir)
   return _read_json(path) if os.path.exists(path) else {"seconds": 0.0, "invocations": 0}
 
 
 def kept_checkpoints(run_dir):
   """`[(step, prefix)]` of a run's checkpoints (kept and latest), by step."""
   found = {}
-  for folder in (os.path.join(run_dir, "checkpoints", "kept"),
-                 os.path.join(run_dir, "checkpoints")):
+  for folder in (run_folder.kept(run_folder.checkpoints(run_dir)),
+                 run_folder.checkpoints(run_dir)):
     for index in glob.glob(os.path.join(folder, "ckpt-*.index")):
       match = _CKPT.search(index)
       if match:
@@ -193,7 +185,7 @@ def evaluate_checkpoints(model, run_dir, list_path, stream, name, cache_dir=None
   """
   history = []
   for step, prefix in kept_checkpoints(run_dir):
-    cache = os.path.join(cache_dir or run_dir, "selection", f"step-{step}.json")
+    cache = run_folder.selection_cache(cache_dir or run_dir, step)
     if os.path.exists(cache):
       metrics = _read_json(cache)
     else:
@@ -365,7 +357,7 @@ def complete_run(spec, study, out_dir, results_dir, stream, baseline_result=None
     model.load(chosen["prefix"])
     target = baseline_dir(results_dir, spec.num_sources)
     if os.path.isdir(target):
-      for old in glob.glob(os.path.join(target, "checkpoints", "*")):
+      for old in glob.glob(os.path.join(run_folder.checkpoints(target), "*")):
         os.remove(old)
     folders.save_separator(model.separator, target, model.sample_rate, step=chosen["step"])
   test = _test(model, study, run_dir, chosen["prefix"], stream, spec.name, results_dir)

@@ -15,6 +15,7 @@ import keras
 import tensorflow as tf
 
 from sound_separation import filesystem
+from sound_separation import run_folder
 from sound_separation.data import batches
 from sound_separation.data import lists
 from sound_separation.models import serving
@@ -315,14 +316,14 @@ class SeparationEvaluation(keras.callbacks.Callback):
     self.task = task
     self.max_examples = max_examples
     self.stream = stream or sys.stdout
-    self.best_dir = os.path.join(manager.directory, "best")
+    self.best_dir = run_folder.best(manager.directory)
     self.best = self.read_best(record_dir or self.best_dir)
     self._function = None
 
   @staticmethod
   def read_best(best_dir):
     """The `best.json` record of a run's best checkpoint, or None."""
-    path = filesystem.join(best_dir, "best.json")
+    path = run_folder.best_record(best_dir)
     if not filesystem.exists(path):
       return None
     return json.loads(filesystem.read_text(path))
@@ -354,6 +355,5 @@ class SeparationEvaluation(keras.callbacks.Callback):
         filesystem.remove(name)
     self.best = {"step": step, "checkpoint": path, "select_by": key, "score": score,
                  "metrics": values, "list_path": summary["list_path"]}
-    filesystem.write_text(filesystem.join(self.best_dir, "best.json"),
-                          json.dumps(self.best, indent=1) + "\n")
+    run_folder.write_json(run_folder.best_record(self.best_dir), self.best)
     print(f"step {step} is the best so far by {key}: {path}", file=self.stream, flush=True)

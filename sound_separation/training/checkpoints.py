@@ -14,13 +14,14 @@ import tensorflow as tf
 from absl import logging
 
 from sound_separation import filesystem
+from sound_separation import run_folder
 from sound_separation.models import folders
 
 
 def make_manager(trainer, model_dir, max_to_keep=5):
   """CheckpointManager of a trainer and its (built) optimizer."""
   checkpoint = tf.train.Checkpoint(model=trainer, optimizer=trainer.optimizer)
-  return tf.train.CheckpointManager(checkpoint, folders.checkpoint_dir(model_dir),
+  return tf.train.CheckpointManager(checkpoint, run_folder.checkpoints(model_dir),
                                     max_to_keep=max_to_keep)
 
 
@@ -59,7 +60,7 @@ def restore_or_initialize(manager, trainer, init_checkpoint=None, resume_dir=Non
 
 def kept_checkpoint_dir(manager):
   """Where `CheckpointSaver` writes the checkpoints retention must not delete."""
-  return os.path.join(manager.directory, "kept")
+  return run_folder.kept(manager.directory)
 
 
 class CheckpointSaver(keras.callbacks.Callback):

@@ -26,6 +26,7 @@ import keras
 from absl import logging
 
 from sound_separation import filesystem
+from sound_separation import run_folder
 from sound_separation import gin_utils
 from sound_separation.data import datasets
 from sound_separation.data import lists
@@ -34,7 +35,6 @@ from sound_separation.training import run as run_lib
 from sound_separation.training.classifier_trainer import ClassifierTrainer
 from sound_separation.training.classifier_trainer import evaluate_tagging
 
-VALIDATION_FILE = "validation_tagging.json"
 
 
 class TaggingValidation(keras.callbacks.Callback):
@@ -62,7 +62,7 @@ class TaggingValidation(keras.callbacks.Callback):
     if self.class_names is None:
       summary["average_precision"] = [float(v) for v in result["average_precision"]]
       summary["auc"] = [float(v) for v in result["auc"]]
-    filesystem.write_text(filesystem.join(self.model_dir, VALIDATION_FILE),
+    filesystem.write_text(run_folder.tagging_file(self.model_dir),
                           json.dumps(summary, indent=1, allow_nan=True) + "\n")
     return {"val_loss": result["loss"], "val_map": result["map"],
             "val_mean_auc": result["mean_auc"]}

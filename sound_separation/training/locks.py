@@ -24,9 +24,7 @@ import socket
 import sys
 
 from sound_separation import filesystem
-
-LOCK_FILE = "LOCK"
-
+from sound_separation import run_folder
 
 class FolderBusyError(RuntimeError):
   """Another live process holds the folder's lock (the message names it)."""
@@ -160,4 +158,4 @@ class FileLock:
 
 def run_folder_lock(model_dir):
   """The lock of a run folder: `<model_dir>/LOCK`."""
-  return FileLock(filesystem.join(model_dir, LOCK_FILE), f"run folder {model_dir}")
+  return FileLock(run_folder.lock_file(model_dir), f"run folder {model_dir}")

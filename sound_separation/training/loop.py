@@ -23,12 +23,12 @@ are seeded by the step, so with deterministic ops the resumed run reaches the
 uninterrupted run's weights (docs/training.md).
 """
 
-import os
 import sys
 import time
 
 from absl import logging
 
+from sound_separation import run_folder
 from sound_separation import gin_utils
 from sound_separation.data import datasets
 from sound_separation.models import folders
@@ -167,7 +167,7 @@ def train(model_dir, num_steps=None, steps_per_checkpoint=1000, max_checkpoints_
     run_callbacks.append(callbacks_lib.SeparationEvaluation(
         evaluation_list, run.manager, summaries, sample_rate, evaluation_task,
         evaluation_max_examples, stream,
-        record_dir=os.path.join(folders.checkpoint_dir(model_dir), "best")))
+        record_dir=run_folder.best(run_folder.checkpoints(model_dir))))
 
   initial_validation = {}
   if validation_ds is not None and step == 0:

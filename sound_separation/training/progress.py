@@ -23,11 +23,10 @@ events and reads the ones added since its last read.
 
 import json
 import math
-import os
 
 from sound_separation import filesystem
+from sound_separation import run_folder
 
-PROGRESS_FILE = "progress.jsonl"
 VERSION = 1
 
 
@@ -80,7 +79,7 @@ class ProgressFile:
   """
 
   def __init__(self, model_dir):
-    self.path = filesystem.join(os.fspath(model_dir), PROGRESS_FILE)
+    self.path = run_folder.progress_file(model_dir)
     self._offset = 0
     self._partial = b""
 

@@ -21,6 +21,7 @@ import tensorflow as tf
 from absl import logging
 
 from sound_separation import filesystem
+from sound_separation import run_folder
 from sound_separation.models import folders
 from sound_separation.training import callbacks as callbacks_lib
 from sound_separation.training import checkpoints
@@ -113,9 +114,9 @@ def write_run_config(model_dir, step):
   """Writes the gin configuration to `config.gin`, or beside it when a resume changed it."""
   filesystem.makedirs(model_dir)
   config = gin.config_str()
-  path = filesystem.join(model_dir, "config.gin")
+  path = run_folder.config_file(model_dir)
   if step and filesystem.exists(path) and filesystem.read_text(path) != config:
-    path = filesystem.join(model_dir, f"config-resumed-at-{step}.gin")
+    path = run_folder.config_file(model_dir, resumed_at=step)
     logging.warning("The gin configuration differs from the one the run started "
                     "with; writing it to %s.", path)
   filesystem.write_text(path, config)
@@ -157,10 +158,10 @@ def start(model_dir, build_trainer, optimizer, *, max_checkpoints_to_keep=5,
                     steps_per_execution=steps_per_execution)
     trainer.optimizer.build(trainer.trainable_variables)
     if is_chief:  # a damaged newest checkpoint is named, moved aside, and skipped
-      folders.newest_intact(folders.checkpoint_dir(model_dir), move_damaged=True)
+      folders.newest_intact(run_folder.checkpoints(model_dir), move_damaged=True)
     manager = checkpoints.make_manager(trainer, write_dir, max_checkpoints_to_keep)
     step = checkpoints.restore_or_initialize(
-        manager, trainer, init_checkpoint, resume_dir=folders.checkpoint_dir(model_dir))
+        manager, trainer, init_checkpoint, resume_dir=run_folder.checkpoints(model_dir))
   if is_chief:
     write_run_config(model_dir, step)
     if describe is not None:
@@ -232,7 +233,7 @@ def callbacks(run, num_steps, *, stream, log_every, summary_every, time_limit_se
   summaries = None
   if run.is_chief:
     summaries = callbacks_lib.TensorBoardSummaries(
-        filesystem.join(run.model_dir, "summaries"), summary_every, audio, sample_rate)
+        run_folder.summaries(run.model_dir), summary_every, audio, sample_rate)
     run_callbacks.append(summaries)
   return run_callbacks, stopper, summaries
 
