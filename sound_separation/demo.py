@@ -22,6 +22,7 @@ import time
 
 from sound_separation import filesystem
 from sound_separation import gin_utils
+from sound_separation import run_folder
 from sound_separation.corpus import synthetic
 from sound_separation.data import lists
 from sound_separation.evaluation import evaluator
@@ -120,7 +121,7 @@ def run(out_dir="sound_separation_demo", minutes=8.0, seed=0, num_train_clips=60
       *gin_params,
   ])
   print(f"Training for up to {minutes:g} min; follow it with "
-        f"`tensorboard --logdir {os.path.join(model_dir, 'summaries')}`.",
+        f"`tensorboard --logdir {run_folder.summaries(model_dir)}`.",
         file=stream, flush=True)
   result = loop.train(model_dir, time_limit_seconds=60.0 * minutes, stream=stream)
 

@@ -156,3 +156,31 @@ def test_a_planted_bare_open_is_found(tmp_path):
       "import tensorflow as tf\n\ndef f(p):\n  with open(p) as g:\n    return g.read()\n\n"
       "def h(p):\n  return tf.io.gfile.exists(p)\n")
   assert bare_file_access(tmp_path) == [("data/planted.py", 4), ("data/planted.py", 8)]
+
+
+def paths_built_outside_run_folder(root=PACKAGE):
+  """`[(file, line, name)]`: a run folder's file or folder name joined into a path elsewhere."""
+  from sound_separation import run_folder  # pylint: disable=import-outside-toplevel
+  names = {value for key, value in vars(run_folder).items()
+           if key.isupper() and isinstance(value, str)}
+  found = []
+  for path in sorted(root.rglob("*.py")):
+    relative = path.relative_to(root).as_posix()
+    if relative == "run_folder.py":
+      continue
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+      if (isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name))
+          and (node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id)
+          in ("join", "_join")):
+        found += [(relative, node.lineno, arg.value) for arg in node.args
+                  if isinstance(arg, ast.Constant) and arg.value in names]
+  return found
+
+
+def test_only_run_folder_names_the_paths_of_a_run_folder(tmp_path):
+  assert paths_built_outside_run_folder() == []
+  (tmp_path / "training").mkdir()
+  (tmp_path / "training" / "planted.py").write_text(
+      "import os\n\ndef f(d):\n  return os.path.join(d, 'checkpoints', 'best')\n")
+  assert paths_built_outside_run_folder(tmp_path) == [
+      ("training/planted.py", 4, "checkpoints"), ("training/planted.py", 4, "best")]
