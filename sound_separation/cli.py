@@ -392,7 +392,7 @@ COMMANDS = {
     "import-tf1": (_import_tf1_flags, _run_import_tf1, "convert a published TF1 "
                    "checkpoint of the original into a model folder"),
     "export": (_export_flags, _run_export, "write a run's separator as a SavedModel "
-               "(+ TFLite)"),
+               "(+ TFLite) or a LiteRT folder"),
     "separate": (_separate_flags, _run_separate, "separate audio files: separate "
                  "--model=DIR --out_dir=DIR in.wav ..."),
     "study": (_study_flags, _run_study, "run or resume a grid of baselines and loss-weight "

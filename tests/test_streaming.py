@@ -302,3 +302,13 @@ def test_a_job_counts_its_chunks_from_the_headers(tmp_path):
   assert separate.job_chunks(paths + [str(tmp_path / "bad.wav")], 8000) == 1 + 3
   # At another model rate the header's seconds are what count.
   assert separate.job_chunks(paths, 16000) == 4
+
+
+def test_a_fixed_length_function_that_costs_nothing_is_used_from_the_first_chunk():
+  model = _TimedSeparator(0.0)
+  model.compiles_fixed_length = False  # as LiteRT's static chunk program
+  job = separate.JobChunks(model, num_chunks=2, chunk_seconds=10.0)
+  x = np.random.default_rng(6).standard_normal(1000 * 10).astype(np.float32)
+  separate.separate_waveform(model, x, chunk_seconds=10.0, overlap_seconds=1.0, batch_size=2,
+                             compiled=job)
+  assert model.calls == ["compiled"] * 6
