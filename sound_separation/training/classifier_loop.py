@@ -112,9 +112,8 @@ def train_classifier(model_dir, train_list=None, vocabulary=None, validation_lis
     A `run.TrainResult` whose `trainer` is the `ClassifierTrainer` and
     whose `validation` holds `loss`, `map` and `mean_auc`.
   """
-  if not isinstance(num_steps, int) or isinstance(num_steps, bool) or num_steps < 1:
-    raise ValueError(f"num_steps must be a positive integer (gin: train_classifier.num_steps), "
-                     f"got {num_steps!r}.")
+  run_lib.check_schedule(num_steps, steps_per_checkpoint, gin_name="train_classifier",
+                         time_limit_seconds=time_limit_seconds)
   if train_data is None and (train_list is None or vocabulary is None):
     raise ValueError("train_classifier needs train_list and vocabulary (or train_data).")
   stream = stream or sys.stdout

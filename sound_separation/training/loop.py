@@ -102,27 +102,10 @@ def train(model_dir, num_steps=None, steps_per_checkpoint=1000, max_checkpoints_
   Returns:
     A `run.TrainResult`.
   """
-  if num_steps is None or isinstance(num_steps, bool) or not isinstance(num_steps, int) \
-      or num_steps < 1:
-    raise ValueError(f"num_steps must be a positive integer (gin: train.num_steps), got "
-                     f"{num_steps!r}.")
-  if isinstance(steps_per_checkpoint, bool) or not isinstance(steps_per_checkpoint, int) \
-      or steps_per_checkpoint < 1:
-    raise ValueError(f"steps_per_checkpoint must be a positive integer, got "
-                     f"{steps_per_checkpoint!r}.")
-  if isinstance(steps_per_execution, bool) or not isinstance(steps_per_execution, int) \
-      or steps_per_execution < 1 or steps_per_checkpoint % steps_per_execution:
-    raise ValueError(f"steps_per_execution={steps_per_execution!r} must be a positive divisor "
-                     f"of steps_per_checkpoint={steps_per_checkpoint} (Keras runs whole "
-                     f"executions, so checkpoints would fall between them).")
-  if keep_checkpoint_every_steps is not None and (
-      not isinstance(keep_checkpoint_every_steps, int)
-      or keep_checkpoint_every_steps % steps_per_checkpoint):
-    raise ValueError(f"keep_checkpoint_every_steps={keep_checkpoint_every_steps!r} must be a "
-                     f"multiple of steps_per_checkpoint={steps_per_checkpoint} (checkpoints "
-                     f"are written only every steps_per_checkpoint steps).")
-  if time_limit_seconds is not None and not time_limit_seconds > 0:
-    raise ValueError(f"time_limit_seconds must be positive, got {time_limit_seconds!r}.")
+  run_lib.check_schedule(num_steps, steps_per_checkpoint, gin_name="train",
+                         steps_per_execution=steps_per_execution,
+                         keep_checkpoint_every_steps=keep_checkpoint_every_steps,
+                         time_limit_seconds=time_limit_seconds)
   stream = stream or sys.stdout
 
   def describe(model_dir, trainer):

@@ -80,8 +80,39 @@ class Run(typing.NamedTuple):
 
 
 def check_positive_int(name, value, hint=""):
+  """ValueError naming `name` unless `value` is an int >= 1 (a bool is not)."""
   if isinstance(value, bool) or not isinstance(value, int) or value < 1:
     raise ValueError(f"{name} must be a positive integer{hint}, got {value!r}.")
+
+
+def check_schedule(num_steps, steps_per_checkpoint, *, gin_name, steps_per_execution=1,
+                   keep_checkpoint_every_steps=None, time_limit_seconds=None):
+  """The checks every training loop makes of its schedule (one place for both loops).
+
+  Args:
+    num_steps, steps_per_checkpoint, steps_per_execution,
+      keep_checkpoint_every_steps, time_limit_seconds: the loop's arguments.
+    gin_name: the loop's gin name ('train', 'train_classifier'), for the
+      num_steps hint.
+
+  Raises:
+    ValueError: naming the argument and what it must be.
+  """
+  check_positive_int("num_steps", num_steps, f" (gin: {gin_name}.num_steps)")
+  check_positive_int("steps_per_checkpoint", steps_per_checkpoint)
+  if (isinstance(steps_per_execution, bool) or not isinstance(steps_per_execution, int)
+      or steps_per_execution < 1 or steps_per_checkpoint % steps_per_execution):
+    raise ValueError(f"steps_per_execution={steps_per_execution!r} must be a positive divisor "
+                     f"of steps_per_checkpoint={steps_per_checkpoint} (Keras runs whole "
+                     f"executions, so checkpoints would fall between them).")
+  if keep_checkpoint_every_steps is not None and (
+      not isinstance(keep_checkpoint_every_steps, int)
+      or keep_checkpoint_every_steps % steps_per_checkpoint):
+    raise ValueError(f"keep_checkpoint_every_steps={keep_checkpoint_every_steps!r} must be a "
+                     f"multiple of steps_per_checkpoint={steps_per_checkpoint} (checkpoints "
+                     f"are written only every steps_per_checkpoint steps).")
+  if time_limit_seconds is not None and not time_limit_seconds > 0:
+    raise ValueError(f"time_limit_seconds must be positive, got {time_limit_seconds!r}.")
 
 
 def worker_model_dir(strategy, model_dir):
