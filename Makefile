@@ -1,7 +1,8 @@
-# Two commands from a clean clone, on a stock Debian/Ubuntu Python (3.10+):
+# Two commands from a clean clone, on a stock Debian/Ubuntu Python (3.11+: the pinned NumPy and SciPy need it):
 #
 #   make demo   makes the environment, then separates synthetic mixtures with
-#               the shipped model: scores and a listening page (~1 min)
+#               the shipped model: scores and a listening page (under a
+#               minute once the environment is installed)
 #   make test   makes the environment, then runs the whole test suite
 #               (15-20 min on 2 cores; .ci/run calls it)
 #

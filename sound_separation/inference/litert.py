@@ -1,9 +1,9 @@
 """Separation with LiteRT (TensorFlow Lite's runtime), in a process without TensorFlow.
 
-TensorFlow alone takes 0.54 GB of resident memory once imported; LiteRT
-(`pip install 'sound-separation[litert]'`, the `ai-edge-litert` package)
-takes 36 MB, and runs the separator's fixed-length chunk program in about
-as much again (docs/benchmarks.md#long-recordings). This module imports
+Importing TensorFlow alone takes about 0.53 GB of resident memory; a process
+with LiteRT (`pip install 'sound-separation[litert]'`, the `ai-edge-litert`
+package) and the shipped model's chunk program peaks under 0.1 GB
+(`tools/bench_memory_stages.py`, docs/benchmarks.md#long-recordings). This module imports
 neither TensorFlow nor Keras.
 
 A LiteRT model folder (`sound-separation export --format=litert`,

@@ -27,11 +27,6 @@ def _step(model):
   return int(model.optimizer.iterations.numpy())
 
 
-def format_metrics(logs):
-  """'name value' pairs of a logs dict, 4 significant digits, the total first."""
-  return progress.format_metrics({k: keras_compat.scalar(v) for k, v in logs.items()})
-
-
 class ProgressLogger(keras.callbacks.Callback):
   """Reports every `every` steps: losses, speed and time left (`progress` events).
 
@@ -56,10 +51,7 @@ class ProgressLogger(keras.callbacks.Callback):
     self._start_step = None
 
   def _report(self, event, **fields):
-    record = {"v": progress.VERSION, "event": event, **fields}
-    print(progress.format_event(record), file=self.stream, flush=True)
-    if self.progress_file is not None:
-      self.progress_file.write(event, **fields)
+    progress.report(self.stream, self.progress_file, event, **fields)
 
   def on_train_begin(self, logs=None):
     self._start_time = time.monotonic()

@@ -72,6 +72,13 @@ def format_event(event):
   raise ValueError(f"unknown progress event {kind!r}")
 
 
+def report(stream, progress_file, event, **fields):
+  """Prints `event`'s line on `stream` and, given a `ProgressFile`, appends the event to it."""
+  print(format_event({"v": VERSION, "event": event, **fields}), file=stream, flush=True)
+  if progress_file is not None:
+    progress_file.write(event, **fields)
+
+
 class ProgressFile:
   """`<model_dir>/progress.jsonl`: `write` events to it, `read_new` the ones added since.
 

@@ -209,12 +209,8 @@ def progress_file(run):
 
 
 def report(run, stream, event, **fields):
-  """Prints `event`'s line (`progress.format_event`) and, on the chief, appends it to
-  the run's progress file."""
-  record = {"v": progress.VERSION, "event": event, **fields}
-  print(progress.format_event(record), file=stream, flush=True)
-  if run.is_chief:
-    progress.ProgressFile(run.model_dir).write(event, **fields)
+  """`progress.report` for a run: printed, and on the chief appended to its progress file."""
+  progress.report(stream, progress_file(run), event, **fields)
 
 
 def per_host(strategy):
