@@ -339,8 +339,8 @@ def _strategy_params(fv):
 
 
 def _run_train_classifier(fv, stream):
-  from sound_separation.training import classifier_loop  # pylint: disable=import-outside-toplevel
-  _run_training(fv, stream, classifier_loop.train_classifier, "the classifier and its data",
+  from sound_separation.training import loop  # pylint: disable=import-outside-toplevel
+  _run_training(fv, stream, loop.train_classifier, "the classifier and its data",
                 "classifier/audioset")
 
 

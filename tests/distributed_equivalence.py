@@ -48,12 +48,14 @@ def make_trainer():
   from sound_separation.layers.tdcn import TDCNPlusPlus
   from sound_separation.models import SeparationModel
   from sound_separation.training import MixITTrainer
+  from sound_separation.training import loss_terms
 
   tdcn = TDCNPlusPlus(bottleneck=8, conv_channels=12, num_dilations=2,
                       num_repeats=1, name="tdcn")
   separator = SeparationModel(num_sources=NUM_SOURCES, num_basis=16, tdcn=tdcn)
-  trainer = MixITTrainer(separator, sparsity="l1_l2", sparsity_weight=0.1,
-                         covariance_weight=0.1, supervised_weight=0.5)
+  trainer = MixITTrainer(separator, loss_terms=[
+      loss_terms.MixIT(), loss_terms.Sparsity(0.1), loss_terms.Covariance(0.1),
+      loss_terms.PIT(0.5)])
   # Initial weights from NumPy rather than Keras' seeded initializers: the
   # same numbers whatever the strategy and the order variables are made in.
   rng = np.random.default_rng(0)

@@ -8,7 +8,6 @@ import soundfile
 
 from sound_separation import gin_utils
 from sound_separation.models import SeparationModel
-from sound_separation.training import classifier_loop
 from sound_separation.training import loop
 
 GIN_DIR = pathlib.Path(__file__).resolve().parents[1] / "gin"
@@ -54,6 +53,7 @@ RATE = 16000
 CLIP_SECONDS = 0.1
 T = int(RATE * CLIP_SECONDS)
 TRAINER = "sound_separation.MixITTrainer"
+OPTIONAL_TERMS = ("Sparsity", "Covariance", "Classification", "CosineSimilarity")
 DATASET = "sound_separation.training_dataset"
 VALIDATION = "sound_separation.validation_dataset"
 
@@ -166,7 +166,7 @@ def tiny_classifier_run(tmp_path_factory, tiny_corpus):
   gin.clear_config()
   try:
     gin_utils.parse_gin([TINY_CLASSIFIER], _classifier_overrides(tiny_corpus))
-    classifier_loop.train_classifier(str(model_dir), stream=io.StringIO())
+    loop.train_classifier(str(model_dir), stream=io.StringIO())
   finally:
     gin.clear_config()
   return str(model_dir)
@@ -176,7 +176,7 @@ def _run_classifier_file(path, corpus, tmp_path):
   gin.clear_config()
   try:
     gin_utils.parse_gin([str(path), TINY_CLASSIFIER], _classifier_overrides(corpus))
-    result = classifier_loop.train_classifier(str(tmp_path / "run"), stream=io.StringIO())
+    result = loop.train_classifier(str(tmp_path / "run"), stream=io.StringIO())
   finally:
     gin.clear_config()
   assert result.step == 1 and np.isfinite(result.metrics["loss"])
@@ -199,8 +199,14 @@ def test_every_gin_file_runs_a_tiny_step(path, tiny_corpus, baselines, tiny_clas
       init = baselines(num_sources)
     gin.clear_config()
     gin_utils.parse_gin([str(path)])
-    solver = (gin.query_parameter(f"{TRAINER}.mixit_solver")
-              if _bound(f"{TRAINER}.mixit_solver") else "exact_gram")
+    solver = (gin.query_parameter("sound_separation.MixIT.solver")
+              if _bound("sound_separation.MixIT.solver") else "exact_gram")
+    terms = []
+    if not _bound(f"{TRAINER}.loss_terms"):
+      # A file that configures terms without listing them (losses/): run its
+      # terms beside the default MixIT and PIT.
+      terms = ["MixIT"] + [name for name in OPTIONAL_TERMS
+                           if _bound(f"sound_separation.{name}.weight")] + ["PIT"]
     overrides, has_unsupervised, has_supervised = _tiny_overrides(tiny_corpus)
     if init:
       overrides.append(f"sound_separation.train.init_checkpoint = '{init}'")
@@ -223,6 +229,8 @@ def test_every_gin_file_runs_a_tiny_step(path, tiny_corpus, baselines, tiny_clas
     evaluates = _bound("sound_separation.train.evaluation_list")
     evaluation = {"evaluation_max_examples": 2} if validate else {"evaluation_list": None}
     # The tiny model's sizes, keeping the file's number of outputs.
+    if terms:
+      overrides.append(f"{TRAINER}.loss_terms = [{', '.join(f'@sound_separation.{t}()' for t in terms)}]")
     gin_utils.parse_gin([str(path), str(GIN_DIR / "models" / "tiny.gin")], overrides)
     stream = io.StringIO()
     result = loop.train(str(tmp_path / "run"), num_steps=num_steps,
@@ -236,11 +244,14 @@ def test_every_gin_file_runs_a_tiny_step(path, tiny_corpus, baselines, tiny_clas
   trainer = result.trainer
   assert result.step == num_steps, stream.getvalue()
   assert trainer.separator.num_sources == num_sources
-  assert trainer.mixit_solver == solver
+  mixit_terms = [t for t in trainer.loss_terms if t.name == "mixit"]
+  assert [t.solver for t in mixit_terms] in ([solver], [])
   assert np.isfinite(result.metrics["loss"]), result.metrics
-  # The file's data reached the loss terms it feeds.
-  assert (result.metrics["mixit"] != 0) == has_unsupervised, (name, result.metrics)
-  assert (result.metrics["pit"] != 0) == has_supervised, (name, result.metrics)
+  # The file's data reached the loss terms it feeds, and every term it lists has data.
+  assert (result.metrics.get("mixit", 0) != 0) == has_unsupervised, (name, result.metrics)
+  assert (result.metrics.get("pit", 0) != 0) == has_supervised, (name, result.metrics)
+  if not terms:  # the file lists its terms: each has data
+    assert all(result.metrics[t] != 0 for t in trainer.terms), (name, result.metrics)
   assert (trainer.classifier is not None) == has_classifier, name
   if has_classifier:
     assert result.metrics["classification"] > 0 and result.metrics["cosine"] > 0, result.metrics

@@ -2,10 +2,9 @@
 
 import pytest
 
-from sound_separation.training import classifier_loop
 from sound_separation.training import loop
 
-LOOPS = {"train": loop.train, "train_classifier": classifier_loop.train_classifier}
+LOOPS = {"train": loop.train, "train_classifier": loop.train_classifier}
 
 
 @pytest.mark.parametrize("name", sorted(LOOPS))
@@ -31,3 +30,10 @@ def test_the_separator_loop_checks_its_executions_and_kept_checkpoints(tmp_path)
   with pytest.raises(ValueError, match="keep_checkpoint_every_steps=6 must be a multiple"):
     loop.train(str(tmp_path / "run"), num_steps=10, steps_per_checkpoint=4,
                keep_checkpoint_every_steps=6)
+
+
+@pytest.mark.parametrize("name", sorted(LOOPS))
+def test_an_argument_neither_the_task_nor_the_schedule_takes_is_named(tmp_path, name):
+  with pytest.raises(TypeError, match=rf"{name}\(\) got unknown arguments \['num_step'\]"):
+    LOOPS[name](str(tmp_path / "run"), num_step=10)
+  assert not (tmp_path / "run").exists()

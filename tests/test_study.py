@@ -14,11 +14,16 @@ import gin
 import numpy as np
 import pytest
 
+from sound_separation import gin_utils
 from sound_separation.data import audio
+from sound_separation.layers import TDCNPlusPlus
+from sound_separation.models import SeparationModel
 from sound_separation.data import lists
 from sound_separation.study import grid
 from sound_separation.study import runner
 from sound_separation.study import selection
+from sound_separation.training import loss_terms
+from sound_separation.training import MixITTrainer
 
 RATE = 16000
 T = 3200  # 0.2 s
@@ -79,6 +84,48 @@ def _study(tmp_path, **overrides):
   return grid.Study(**settings)
 
 
+def _terms_of(spec):
+  """The loss terms a run's trainer gets from the recipe and the run's bindings."""
+  gin.clear_config()
+  try:
+    gin_utils.parse_gin(["studies/small_recipe.gin"], spec.gin_params)
+    return MixITTrainer(SeparationModel(num_sources=2, num_basis=8, tdcn=TDCNPlusPlus(
+        bottleneck=4, conv_channels=4, num_dilations=1, num_repeats=1))).loss_terms
+  finally:
+    gin.clear_config()
+
+
+@pytest.mark.parametrize("arm, expected", [
+    ("mixit", [("MixIT", "exact_gram")]),
+    ("mixit_efficient", [("MixIT", "efficient")]),
+    ("l1_l2_efficient", [("MixIT", "efficient"), ("Sparsity", 3.0)]),
+    ("covariance", [("MixIT", "exact_gram"), ("Covariance", 3.0)]),
+])
+def test_each_arm_binds_its_loss_terms(tmp_path, arm, expected):
+  spec = _study(tmp_path, arms={arm: [3]}).runs()[1]
+  got = [(type(t).__name__, t.solver if isinstance(t, loss_terms.MixIT) else t.weight)
+         for t in _terms_of(spec)]
+  assert got == expected
+
+
+def test_the_best_semantic_arm_binds_its_four_terms(tmp_path):
+  (tmp_path / "labels.txt").write_text("a\nb\n")
+  study = _study(tmp_path, arms={"soft_or+cosine+l1_l2": [2]}, classifier_dir="/c",
+                 label_vocabulary="labels.txt", cosine_weight=3.0, sparsity_weight=5.0)
+  gin.clear_config()
+  try:
+    gin_utils.parse_gin(["studies/small_recipe.gin"], study.runs()[1].gin_params)
+    names = [ref.configurable.name for ref in
+             gin.query_parameter("sound_separation.MixITTrainer.loss_terms")]
+    weights = [gin.query_parameter(f"sound_separation.{name}.weight") for name in names[1:]]
+    assert gin.query_parameter("sound_separation.MixITTrainer.joint_classifier") is True
+    assert gin.query_parameter("sound_separation.Classification.aggregation") == "or"
+  finally:
+    gin.clear_config()
+  assert names == ["MixIT", "Sparsity", "Classification", "CosineSimilarity"]
+  assert weights == [5.0, 2.0, 3.0]
+
+
 def test_grid_has_a_baseline_per_m_and_one_finetune_per_arm_and_weight(tmp_path):
   specs = _study(tmp_path).runs()
   assert [s.name for s in specs] == [
@@ -86,9 +133,10 @@ def test_grid_has_a_baseline_per_m_and_one_finetune_per_arm_and_weight(tmp_path)
       "m3/baseline", "m3/mixit_w0", "m3/l1_l2+covariance_w0.5", "m3/l1_l2+covariance_w2"]
   combined = specs[3]
   assert combined.init_from == "m2/baseline" and combined.num_steps == 2
-  assert "sound_separation.MixITTrainer.sparsity = 'l1_l2'" in combined.gin_params
-  assert "sound_separation.MixITTrainer.sparsity_weight = 2.0" in combined.gin_params
-  assert "sound_separation.MixITTrainer.covariance_weight = 0.25" in combined.gin_params
+  terms = _terms_of(combined)
+  assert [(type(t).__name__, t.get_config()) for t in terms] == [
+      ("MixIT", {"weight": 1.0, "solver": "exact_gram", "signal_loss": "thresholded_log_mse"}),
+      ("Sparsity", {"weight": 2.0, "kind": "l1_l2"}), ("Covariance", {"weight": 0.25})]
   assert "sound_separation.SeparationModel.num_sources = 2" in combined.gin_params
   assert not any("sparsity" in p or "covariance" in p for p in specs[1].gin_params)
   assert specs[4].init_from is None and specs[4].num_steps == 4
@@ -100,7 +148,8 @@ def test_arms_by_num_sources_replaces_the_arms_at_that_m_only(tmp_path):
   assert [s.name for s in specs] == [
       "m2/baseline", "m2/mixit_w0", "m2/l1_l2+covariance_w0.5", "m2/l1_l2+covariance_w2",
       "m3/baseline", "m3/l1_w1", "m3/l1_w10"]
-  assert "sound_separation.MixITTrainer.sparsity_weight = 10.0" in specs[-1].gin_params
+  assert [(type(t).__name__, t.weight, t.kind) for t in _terms_of(specs[-1])[1:]] == [
+      ("Sparsity", 10.0, "l1")]
   assert "sound_separation.SeparationModel.num_sources = 3" in specs[-1].gin_params
 
 

@@ -23,6 +23,10 @@ from sound_separation.models import SeparationModel
 from sound_separation.training import default_optimizer
 from sound_separation.training import MixITTrainer
 from sound_separation.training import trainer as trainer_lib
+from sound_separation.training.loss_terms import Covariance
+from sound_separation.training.loss_terms import MixIT
+from sound_separation.training.loss_terms import PIT
+from sound_separation.training.loss_terms import Sparsity
 
 SAMPLES = 1600  # 0.1 s at 16 kHz
 METRICS = {"loss", "mixit", "sparsity", "covariance", "pit"}
@@ -34,6 +38,10 @@ def tiny_separator(num_sources=4):
   tdcn = TDCNPlusPlus(bottleneck=8, conv_channels=12, num_dilations=2,
                       num_repeats=1, name="tdcn")
   return SeparationModel(num_sources=num_sources, num_basis=16, tdcn=tdcn)
+
+
+def sparse_terms(kind="l1_l2"):
+  return [MixIT(), Sparsity(0.1, kind=kind), Covariance(0.1), PIT()]
 
 
 def tiny_trainer(**kwargs):
@@ -59,9 +67,8 @@ def _max_diff(a, b):
 
 @pytest.mark.parametrize("sparsity", ["l1", "l1_l2"])
 def test_total_loss_equals_the_losses_applied_by_hand(sparsity):
-  trainer = tiny_trainer(sparsity=sparsity, sparsity_weight=0.3,
-                         covariance_weight=0.2, supervised_weight=0.5,
-                         mixit_solver="exact_gram")
+  trainer = tiny_trainer(loss_terms=[MixIT(solver="exact_gram"), Sparsity(0.3, kind=sparsity),
+                                     Covariance(0.2), PIT(0.5)])
   batch = make_batch()
   terms = {k: v.numpy() for k, v in trainer.compute_losses(batch).items()}
   assert all(v.dtype == np.float32 and v.shape == () for v in terms.values())
@@ -90,10 +97,11 @@ def test_total_loss_equals_the_losses_applied_by_hand(sparsity):
 
 
 def test_absent_parts_give_zero_terms():
-  trainer = tiny_trainer(covariance_weight=1.0)
+  trainer = tiny_trainer(loss_terms=[MixIT(), Covariance(1.0), PIT()])
   batch = make_batch(supervised=0)
   terms = trainer.compute_losses(batch["mixtures"])  # a bare tensor
-  assert float(terms["pit"]) == 0.0 and float(terms["sparsity"]) == 0.0
+  assert set(terms) == {"mixit", "covariance", "pit", "total"}
+  assert float(terms["pit"]) == 0.0
   np.testing.assert_allclose(terms["total"],
                              terms["mixit"] + terms["covariance"], rtol=1e-6)
   sup = make_batch()
@@ -118,8 +126,7 @@ def test_pairing_is_passed_to_form_moms(monkeypatch):
 
 
 def test_fit_runs_and_reports_every_metric():
-  trainer = tiny_trainer(sparsity="l1_l2", sparsity_weight=0.1,
-                         covariance_weight=0.1)
+  trainer = tiny_trainer(loss_terms=sparse_terms())
   # default_optimizer(); XLA is tested on its own below.
   trainer.compile(jit_compile=False)
   before = [v.numpy() for v in trainer.trainable_variables]
@@ -156,16 +163,19 @@ def test_gin_configures_trainer_separator_and_optimizer():
                                        "models", "tiny.gin"))
     gin.parse_config("""
         sound_separation.SeparationModel.num_sources = 2
-        sound_separation.MixITTrainer.sparsity = 'l1_l2'
-        sound_separation.MixITTrainer.sparsity_weight = 0.2
-        sound_separation.MixITTrainer.mixit_solver = 'efficient'
+        sound_separation.MixITTrainer.loss_terms = [@sound_separation.MixIT(),
+                                                    @sound_separation.Sparsity()]
+        sound_separation.Sparsity.kind = 'l1'
+        sound_separation.Sparsity.weight = 0.2
+        sound_separation.MixIT.solver = 'efficient'
         sound_separation.default_optimizer.learning_rate = 3e-4
     """)
     trainer = MixITTrainer()
     assert trainer.separator.num_sources == 2
     assert trainer.separator.num_basis == 32  # from tiny.gin
-    assert (trainer.sparsity, trainer.sparsity_weight,
-            trainer.mixit_solver) == ("l1_l2", 0.2, "efficient")
+    mixit_term, sparsity_term = trainer.loss_terms
+    assert (sparsity_term.kind, sparsity_term.weight, mixit_term.solver) == ("l1", 0.2,
+                                                                             "efficient")
     trainer.compile()
     schedule = keras.optimizers.schedules.deserialize(
         trainer.optimizer.get_config()["learning_rate"])
@@ -176,8 +186,7 @@ def test_gin_configures_trainer_separator_and_optimizer():
 
 @pytest.mark.slow
 def test_train_step_compiles_with_xla():
-  trainer = tiny_trainer(sparsity="l1", sparsity_weight=0.1,
-                         covariance_weight=0.1)
+  trainer = tiny_trainer(loss_terms=sparse_terms("l1"))
   trainer.compile(optimizer=keras.optimizers.SGD(1e-3), jit_compile=True)
   assert trainer.jit_compile
   logs = trainer.train_on_batch(make_batch(), return_dict=True)
@@ -188,8 +197,7 @@ def test_train_step_compiles_with_xla():
 def test_mixed_bfloat16_train_step():
   keras.mixed_precision.set_global_policy("mixed_bfloat16")
   try:
-    trainer = tiny_trainer(sparsity="l1_l2", sparsity_weight=0.1,
-                           covariance_weight=0.1)
+    trainer = tiny_trainer(loss_terms=sparse_terms())
     assert trainer.separator.tdcn.compute_dtype == "bfloat16"
     x = make_batch(supervised=0)["mixtures"]
     out = trainer(x)
@@ -208,10 +216,8 @@ def test_mixed_bfloat16_train_step():
 
 
 def test_recompute_gives_the_same_gradients():
-  plain = tiny_trainer(sparsity="l1", sparsity_weight=0.1,
-                       covariance_weight=0.1)
-  remat = tiny_trainer(sparsity="l1", sparsity_weight=0.1,
-                       covariance_weight=0.1, recompute=True)
+  plain = tiny_trainer(loss_terms=sparse_terms("l1"))
+  remat = tiny_trainer(loss_terms=sparse_terms("l1"), recompute=True)
   remat.set_weights(plain.get_weights())
   assert remat.separator.tdcn.recompute and not plain.separator.tdcn.recompute
   batch = make_batch(supervised=0)
@@ -253,16 +259,18 @@ def test_recompute_runs_each_block_again_in_the_backward_pass(monkeypatch):
 
 
 def test_config_and_keras_round_trip(tmp_path):
-  trainer = tiny_trainer(sparsity="l1", sparsity_weight=0.25,
-                         covariance_weight=0.5, supervised_weight=2.0,
-                         mixit_solver="efficient", pairing="random",
-                         signal_loss="negative_thresholded_snr")
-  config = trainer.get_config()
+  trainer = tiny_trainer(loss_terms=[MixIT(solver="efficient",
+                                           signal_loss="negative_thresholded_snr"),
+                                     Sparsity(0.25, kind="l1"), Covariance(0.5),
+                                     PIT(2.0, signal_loss="negative_thresholded_snr")],
+                         pairing="random")
+  config = json.loads(json.dumps(trainer.get_config()))  # as a .keras file holds it
   clone = MixITTrainer.from_config(config)
-  for key in ("mixit_solver", "signal_loss", "sparsity", "sparsity_weight",
-              "covariance_weight", "supervised_weight", "pairing",
-              "recompute"):
-    assert getattr(clone, key) == getattr(trainer, key), key
+  assert [(type(t), t.get_config()) for t in clone.loss_terms] == [
+      (MixIT, {"weight": 1.0, "solver": "efficient", "signal_loss": "negative_thresholded_snr"}),
+      (Sparsity, {"weight": 0.25, "kind": "l1"}), (Covariance, {"weight": 0.5}),
+      (PIT, {"weight": 2.0, "signal_loss": "negative_thresholded_snr"})]
+  assert (clone.pairing, clone.recompute) == ("random", False)
   assert clone.separator.num_sources == 4
   assert clone.separator.tdcn.conv_channels == 12
   trainer.compile(optimizer=keras.optimizers.SGD(0.01))
@@ -276,16 +284,22 @@ def test_config_and_keras_round_trip(tmp_path):
 
 
 def test_bad_arguments():
-  with pytest.raises(ValueError, match="mixit_solver"):
-    tiny_trainer(mixit_solver="greedy")
-  with pytest.raises(ValueError, match="sparsity must"):
-    tiny_trainer(sparsity="l2")
+  with pytest.raises(ValueError, match="MixIT.solver"):
+    MixIT(solver="greedy")
+  with pytest.raises(ValueError, match="Sparsity.kind"):
+    Sparsity(kind="l2")
   with pytest.raises(ValueError, match="pairing"):
     tiny_trainer(pairing="adjacent")
-  with pytest.raises(ValueError, match="sparsity_weight"):
-    tiny_trainer(sparsity_weight=-1.0)
+  with pytest.raises(ValueError, match="Sparsity.weight"):
+    Sparsity(-1.0)
   with pytest.raises(ValueError, match="signal loss"):
-    tiny_trainer(signal_loss="mse")
+    MixIT(signal_loss="mse")
+  with pytest.raises(ValueError, match="distinct names"):
+    tiny_trainer(loss_terms=[MixIT(), MixIT(solver="efficient")])
+  with pytest.raises(ValueError, match="non-empty"):
+    tiny_trainer(loss_terms=[])
+  with pytest.raises(TypeError, match="LossTerm"):
+    tiny_trainer(loss_terms=["mixit"])
   with pytest.raises(TypeError, match="separator"):
     MixITTrainer(separator="tdcn")
   with pytest.raises(ValueError, match="recompute"):
@@ -352,7 +366,7 @@ def _state(trainer):
 
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_a_nan_batch_changes_no_weight_and_no_optimizer_slot(jit_compile):
-  trainer = tiny_trainer(sparsity="l1_l2", sparsity_weight=0.1, covariance_weight=0.1)
+  trainer = tiny_trainer(loss_terms=sparse_terms())
   trainer.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit_compile)
   good = make_batch()
   trainer.train_on_batch(good)  # creates and moves the Adam slots

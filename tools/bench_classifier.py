@@ -69,6 +69,7 @@ def run_child(name, args):
   from sound_separation.models import SeparationModel  # pylint: disable=import-outside-toplevel
   from sound_separation.models import SoundClassifier  # pylint: disable=import-outside-toplevel
   from sound_separation.training import MixITTrainer  # pylint: disable=import-outside-toplevel
+  from sound_separation.training import loss_terms  # pylint: disable=import-outside-toplevel
 
   config = CONFIGS[name]
   sizes = SMOKE if args.smoke else FULL
@@ -81,8 +82,8 @@ def run_child(name, args):
   classifier = None
   if config["classifier"]:
     classifier = SoundClassifier(**sizes["classifier"])
-    kwargs = dict(classifier=classifier, classification_weight=1.0, cosine_weight=1.0,
-                  joint_classifier=True)
+    kwargs = dict(classifier=classifier, joint_classifier=True, loss_terms=[
+        loss_terms.MixIT(), loss_terms.Classification(), loss_terms.CosineSimilarity()])
   trainer = MixITTrainer(separator, recompute=config["recompute"], **kwargs)
   trainer.compile()
   rng = np.random.default_rng(0)

@@ -147,6 +147,7 @@ def build(sizes, config):
   from sound_separation.layers import TDCNPlusPlus  # pylint: disable=import-outside-toplevel
   from sound_separation.models import SeparationModel  # pylint: disable=import-outside-toplevel
   from sound_separation.training import MixITTrainer  # pylint: disable=import-outside-toplevel
+  from sound_separation.training import loss_terms  # pylint: disable=import-outside-toplevel
 
   keras.mixed_precision.set_global_policy(config["precision"])
   keras.utils.set_random_seed(0)
@@ -164,7 +165,7 @@ def build(sizes, config):
       variables = self.trainable_variables
       self.optimizer.apply(tape.gradient(scaled_loss, variables), variables)
     training_model.TrainingModel.apply_if_finite = plain_step
-  trainer = MixITTrainer(separator, mixit_solver=config["solver"],
+  trainer = MixITTrainer(separator, loss_terms=[loss_terms.MixIT(solver=config["solver"])],
                          recompute=config["recompute"])
   trainer.compile(jit_compile=config["jit_compile"])
   return trainer, separator

@@ -41,23 +41,32 @@ import time
 import bench_common  # tools/, the scripts' own folder
 
 
-_T = "sound_separation.MixITTrainer"
-_SPARSITY = [f"{_T}.sparsity = 'l1_l2'", f"{_T}.sparsity_weight = 5.0"]
+_P = "sound_separation."
+_T = _P + "MixITTrainer"
+
+
+def _terms(*names):
+  return [f"{_T}.loss_terms = [{', '.join(f'@{_P}{n}()' for n in names)}]"]
+
+
+_SPARSITY = _terms("MixIT", "Sparsity") + [f"{_P}Sparsity.weight = 5.0"]
 
 
 def _semantic(joint, cosine):
   return ["sound_separation.load_classifier.model_dir = %CLASSIFIER",
           f"{_T}.classifier = @sound_separation.load_classifier()",
-          f"{_T}.joint_classifier = {joint}", f"{_T}.classification_weight = 3.0",
+          f"{_T}.joint_classifier = {joint}", f"{_P}Classification.weight = 3.0",
           "sound_separation.training_dataset.vocabulary = %VOCABULARY"] + (
-              [f"{_T}.cosine_weight = 3.0"] + _SPARSITY if cosine else [])
+              _terms("MixIT", "Sparsity", "Classification", "CosineSimilarity")
+              + [f"{_P}CosineSimilarity.weight = 3.0", f"{_P}Sparsity.weight = 5.0"]
+              if cosine else _terms("MixIT", "Classification"))
 
 
 CONFIGS = {
     "sparsity": dict(params=_SPARSITY),
     "sparsity-synthetic": dict(params=_SPARSITY, synthetic=True),
     "sparsity-xla": dict(params=_SPARSITY + ["sound_separation.train.jit_compile = True"]),
-    "sparsity-efficient": dict(params=_SPARSITY + [f"{_T}.mixit_solver = 'efficient'"]),
+    "sparsity-efficient": dict(params=_SPARSITY + [f"{_P}MixIT.solver = 'efficient'"]),
     "semantic": dict(params=_semantic(True, True)),
     "semantic-frozen": dict(params=_semantic(False, False)),
     "semantic-xla": dict(params=_semantic(True, True)

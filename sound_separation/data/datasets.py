@@ -418,6 +418,27 @@ def _check_batch_size(name, value, list_name, list_path):
                      f"positive {name} (got {list_name}={list_path!r})")
 
 
+def pipeline_share(batch_size, input_context=None):
+  """What one input pipeline reads of a global batch: `(batch, per_step, shard)`.
+
+  Args:
+    batch_size: examples per global batch (over every replica).
+    input_context: None (one pipeline feeding every replica), or the
+      `tf.distribute.InputContext` of one of several pipelines.
+
+  Returns:
+    `batch`: the pipeline's batch (per replica under a context: Keras feeds
+    each replica its own); `per_step`: the examples a global step takes
+    from this pipeline (a resumed run starts at `step · per_step`); `shard`:
+    `(n, i)`, the list indices `i mod n` it reads.
+  """
+  if input_context is None:
+    return batch_size, batch_size, (1, 0)
+  pipelines = input_context.num_input_pipelines
+  return (input_context.get_per_replica_batch_size(batch_size),  # checks divisibility
+          batch_size // pipelines, (pipelines, input_context.input_pipeline_id))
+
+
 # The training loop passes these (they follow the run, not the configuration).
 @gin_utils.configurable(denylist=["start_batch", "default_seed", "input_context"])
 def training_dataset(batch_size=0, unsupervised_list=None, unsupervised_format="clips",
@@ -489,19 +510,12 @@ def training_dataset(batch_size=0, unsupervised_list=None, unsupervised_format="
                      "unsupervised_list")
   if seed is None:
     seed = default_seed
-  shard = (1, 0)
-  # Examples a global step takes from this pipeline (it feeds all its replicas).
-  local_batch, local_supervised = batch_size, supervised_batch_size
-  if input_context is not None:
-    pipelines = input_context.num_input_pipelines
-    shard = (pipelines, input_context.input_pipeline_id)
-    per_replica = input_context.get_per_replica_batch_size  # checks divisibility
-    batch_size, supervised_batch_size = per_replica(batch_size), per_replica(
-        supervised_batch_size)
-    local_batch, local_supervised = local_batch // pipelines, local_supervised // pipelines
-    if batch_size % 2:
-      raise ValueError(f"the per-replica batch ({batch_size}) must be even: mixtures are "
-                       f"paired into MoMs on each replica")
+  batch_size, local_batch, shard = pipeline_share(batch_size, input_context)
+  supervised_batch_size, local_supervised, _ = pipeline_share(supervised_batch_size,
+                                                              input_context)
+  if batch_size % 2:
+    raise ValueError(f"the per-replica batch ({batch_size}) must be even: mixtures are "
+                     f"paired into MoMs on each replica")
   common = dict(clip_seconds=clip_seconds, sample_rate=sample_rate, shuffle=shuffle,
                 repeat=repeat, on_error=on_error, skip_counter=skip_counter, backend=backend,
                 shard=shard)

@@ -169,7 +169,7 @@ def _xor_bce(probs, labels, from_logits, eps):
 _AGGREGATIONS = {"or": _or_bce, "xor": _xor_bce}
 
 
-# The trainer passes these (MixITTrainer.classification_aggregation, logits).
+# The Classification loss term passes these (its aggregation, logits).
 @gin_utils.configurable(denylist=['aggregation', 'from_logits'])
 def classification_loss(probs, labels, aggregation="or", from_logits=False,
                         eps=BCE_EPS):

@@ -281,7 +281,7 @@ def _sizes(reference, estimate):
   return num_refs, num_outputs, samples or estimate.shape[2]
 
 
-# The trainer passes these (MixITTrainer.mixit_solver, .signal_loss).
+# The MixIT loss term passes these (its solver and signal_loss).
 @gin_utils.configurable(denylist=['solver', 'loss_fn'])
 def mixit(reference, estimate, solver="exact_gram",
           loss_fn="thresholded_log_mse", diag_load=1e-4,

@@ -158,7 +158,7 @@ def _zero_ref_loss(est_energy, mix_energy, zero_ref_max_snr_db):
                           + snr.EPS)
 
 
-# The trainer passes these (the batch's mixture, MixITTrainer.signal_loss).
+# The PIT loss term passes these (the batch's mixture, its signal_loss).
 @gin_utils.configurable(denylist=['mixture', 'loss_fn'])
 def pit(reference, estimate, mixture=None, loss_fn="thresholded_log_mse",
         zero_ref_max_snr_db=20.0, zero_ref_weight=1.0):

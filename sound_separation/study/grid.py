@@ -36,17 +36,20 @@ import typing
 
 from sound_separation import gin_utils
 
-# Each arm's gin bindings for a weight `w`, given the study (its covariance,
-# cosine and sparsity weights, its classifier).
-_TRAINER = "sound_separation.MixITTrainer"
+# Each arm's loss terms (`training.loss_terms`) and gin bindings for a weight
+# `w`, given the study (its covariance, cosine and sparsity weights, its
+# classifier). Terms are listed in one order, that of the paper's total.
+_P = "sound_separation."
+_TERM_ORDER = ("MixIT", "Sparsity", "Covariance", "Classification", "CosineSimilarity")
+
+
+def _terms(*names):
+  names = sorted(names, key=_TERM_ORDER.index)
+  return [f"{_P}MixITTrainer.loss_terms = [{', '.join(f'@{_P}{n}()' for n in names)}]"]
 
 
 def _sparsity(kind, weight):
-  return [f"{_TRAINER}.sparsity = {kind!r}", f"{_TRAINER}.sparsity_weight = {weight!r}"]
-
-
-def _efficient():
-  return [f"{_TRAINER}.mixit_solver = 'efficient'"]
+  return [f"{_P}Sparsity.kind = {kind!r}", f"{_P}Sparsity.weight = {float(weight)!r}"]
 
 
 def _classifier(study, joint):
@@ -54,34 +57,45 @@ def _classifier(study, joint):
     raise ValueError("the semantic arms need Study.classifier_dir (a train-classifier run) and "
                      "Study.label_vocabulary (its class names; the training list must carry "
                      "weak labels)")
-  return [f"sound_separation.load_classifier.model_dir = {study.classifier_dir!r}",
-          f"{_TRAINER}.classifier = @sound_separation.load_classifier()",
-          f"{_TRAINER}.joint_classifier = {joint!r}",
-          f"sound_separation.training_dataset.vocabulary = {study.label_vocabulary!r}"]
+  return [f"{_P}load_classifier.model_dir = {study.classifier_dir!r}",
+          f"{_P}MixITTrainer.classifier = @{_P}load_classifier()",
+          f"{_P}MixITTrainer.joint_classifier = {joint!r}",
+          f"{_P}training_dataset.vocabulary = {study.label_vocabulary!r}"]
 
 
-def _classification(study, aggregation, weight, joint):
-  return _classifier(study, joint) + [
-      f"{_TRAINER}.classification_aggregation = {aggregation!r}",
-      f"{_TRAINER}.classification_weight = {weight!r}"]
+def _classification(aggregation, weight):
+  return [f"{_P}Classification.aggregation = {aggregation!r}",
+          f"{_P}Classification.weight = {float(weight)!r}"]
 
+
+def _cosine(weight):
+  return [f"{_P}CosineSimilarity.weight = {float(weight)!r}"]
+
+
+_EFFICIENT = [f"{_P}MixIT.solver = 'efficient'"]
 
 ARMS = {
-    "mixit": lambda w, study: [],
-    "l1": lambda w, study: _sparsity("l1", w),
-    "l1_l2": lambda w, study: _sparsity("l1_l2", w),
-    "covariance": lambda w, study: [f"{_TRAINER}.covariance_weight = {w!r}"],
-    "l1_l2+covariance": lambda w, study: _sparsity("l1_l2", w) + [
-        f"{_TRAINER}.covariance_weight = {float(study.covariance_weight)!r}"],
-    "mixit_efficient": lambda w, study: _efficient(),
-    "l1_l2_efficient": lambda w, study: _sparsity("l1_l2", w) + _efficient(),
-    "soft_or": lambda w, study: _classification(study, "or", w, False),
-    "soft_xor": lambda w, study: _classification(study, "xor", w, False),
-    "cosine": lambda w, study: _classifier(study, True) + [f"{_TRAINER}.cosine_weight = {w!r}"],
+    "mixit": lambda w, study: _terms("MixIT"),
+    "l1": lambda w, study: _terms("MixIT", "Sparsity") + _sparsity("l1", w),
+    "l1_l2": lambda w, study: _terms("MixIT", "Sparsity") + _sparsity("l1_l2", w),
+    "covariance": lambda w, study: (_terms("MixIT", "Covariance")
+                                    + [f"{_P}Covariance.weight = {float(w)!r}"]),
+    "l1_l2+covariance": lambda w, study: (
+        _terms("MixIT", "Sparsity", "Covariance") + _sparsity("l1_l2", w)
+        + [f"{_P}Covariance.weight = {float(study.covariance_weight)!r}"]),
+    "mixit_efficient": lambda w, study: _terms("MixIT") + _EFFICIENT,
+    "l1_l2_efficient": lambda w, study: (_terms("MixIT", "Sparsity") + _sparsity("l1_l2", w)
+                                         + _EFFICIENT),
+    "soft_or": lambda w, study: (_terms("MixIT", "Classification") + _classifier(study, False)
+                                 + _classification("or", w)),
+    "soft_xor": lambda w, study: (_terms("MixIT", "Classification") + _classifier(study, False)
+                                  + _classification("xor", w)),
+    "cosine": lambda w, study: (_terms("MixIT", "CosineSimilarity") + _classifier(study, True)
+                                + _cosine(w)),
     "soft_or+cosine+l1_l2": lambda w, study: (
-        _classification(study, "or", w, True)
-        + [f"{_TRAINER}.cosine_weight = {float(study.cosine_weight)!r}"]
-        + _sparsity("l1_l2", float(study.sparsity_weight))),
+        _terms("MixIT", "Classification", "CosineSimilarity", "Sparsity")
+        + _classifier(study, True) + _classification("or", w) + _cosine(study.cosine_weight)
+        + _sparsity("l1_l2", study.sparsity_weight)),
 }
 SEMANTIC_ARMS = ("soft_or", "soft_xor", "cosine", "soft_or+cosine+l1_l2")
 # The study's lists (paths relative to `data_root`).

@@ -2,10 +2,13 @@
 
 - `training_model.TrainingModel`: the guarded train/test step every
   training model shares; `trainer.MixITTrainer` (the separator, with the
-  total loss of docs/losses.md#total-loss) and
+  weighted sum of its `loss_terms`, docs/losses.md#total-loss) and
   `classifier_trainer.ClassifierTrainer` subclass it.
-- `run`: the run setup both loops share (strategy, checkpoints, callbacks,
-  fit); `loop.train` and `classifier_loop.train_classifier` use it.
+- `loss_terms`: the terms a trainer sums (`MixIT`, `PIT`, `Sparsity`,
+  `Covariance`, `Classification`, `CosineSimilarity`; `LossTerm` to add one).
+- `loop.run_task`: the one training loop; `tasks` says what it trains (the
+  separator, `loop.train`, or the classifier, `loop.train_classifier`);
+  `run`: its setup (strategy, checkpoints, callbacks, fit).
 - `optimizer`, `strategies`, `checkpoints`, `callbacks`; `keras_compat`
   holds every use of Keras/TensorFlow internals.
 """
@@ -17,18 +20,32 @@ from sound_separation.training.strategies import get_strategy
 from sound_separation.training.run import TrainResult
 from sound_separation.training.loop import train
 from sound_separation.training.trainer import MixITTrainer
+from sound_separation.training.loss_terms import Classification
+from sound_separation.training.loss_terms import CosineSimilarity
+from sound_separation.training.loss_terms import Covariance
+from sound_separation.training.loss_terms import LossTerm
+from sound_separation.training.loss_terms import MixIT
+from sound_separation.training.loss_terms import PIT
+from sound_separation.training.loss_terms import Sparsity
 from sound_separation.training.optimizer import default_optimizer
 from sound_separation.training.classifier_trainer import ClassifierTrainer
-from sound_separation.training.classifier_loop import train_classifier
+from sound_separation.training.loop import train_classifier
 
 __all__ = [
     "CheckpointSaver",
+    "Classification",
     "ClassifierTrainer",
+    "CosineSimilarity",
+    "Covariance",
     "default_optimizer",
     "get_strategy",
+    "LossTerm",
     "make_manager",
+    "MixIT",
     "MixITTrainer",
+    "PIT",
     "restore_or_initialize",
+    "Sparsity",
     "train",
     "train_classifier",
     "TrainResult",

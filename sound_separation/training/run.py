@@ -1,4 +1,4 @@
-"""One run setup for every training loop (`loop.train`, `classifier_loop.train_classifier`).
+"""The run setup of the training loop (`loop.run_task`), whatever task it trains.
 
 A run is a folder and a training model. `start` builds the strategy, this
 worker's write folder, the model and its optimizer under the strategy's
