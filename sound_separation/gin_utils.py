@@ -45,6 +45,15 @@ def configurable(fn_or_cls=None, *, denylist=None):
   return gin.configurable(fn_or_cls, module="sound_separation", denylist=denylist)
 
 
+def is_bound(name):
+  """Whether the parsed configuration binds `name` ('sound_separation.train.num_steps')."""
+  try:
+    gin.query_parameter(name)
+    return True
+  except ValueError:
+    return False
+
+
 _SEARCH_PATHS_ADDED = set()
 
 

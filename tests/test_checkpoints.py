@@ -36,9 +36,9 @@ def test_resume_restores_weights_optimizer_and_step(tmp_path):
   assert len(manager.checkpoints) == 2  # retention
   # The latest checkpoint holds step 5: restore it into a fresh trainer.
   fresh = _built_trainer(1)
-  step = checkpoints.restore_or_initialize(
+  restored = checkpoints.restore_or_initialize(
       checkpoints.make_manager(fresh, str(tmp_path)), fresh)
-  assert step == 5
+  assert restored == (5, str(tmp_path / "checkpoints" / "ckpt-5"), None)
   reference = _built_trainer(0)
   for _ in range(5):
     reference.train_on_batch(_batch())
@@ -54,9 +54,9 @@ def test_worker_resumes_from_the_chiefs_checkpoints_not_its_scratch_folder(tmp_p
   chief_manager.save(checkpoint_number=1)
   worker = _built_trainer(5)  # other weights, as a fresh worker would have
   scratch = checkpoints.make_manager(worker, str(tmp_path / "run" / ".worker_1"))
-  step = checkpoints.restore_or_initialize(
+  restored = checkpoints.restore_or_initialize(
       scratch, worker, resume_dir=run_folder.checkpoints(str(tmp_path / "run")))
-  assert step == 1
+  assert restored.step == 1 and restored.checkpoint.startswith(str(tmp_path / "run"))
   for mine, theirs in zip(worker.weights, chief.weights):
     np.testing.assert_array_equal(mine.numpy(), theirs.numpy(), err_msg=mine.path)
 
@@ -67,10 +67,11 @@ def test_init_checkpoint_reads_only_the_separator(tmp_path):
     source.train_on_batch(_batch())
   checkpoints.make_manager(source, str(tmp_path / "baseline")).save()
   target = _built_trainer(3)
-  step = checkpoints.restore_or_initialize(
+  restored = checkpoints.restore_or_initialize(
       checkpoints.make_manager(target, str(tmp_path / "finetune")), target,
       init_checkpoint=str(tmp_path / "baseline"))
-  assert step == 0
+  assert restored.step == 0 and restored.checkpoint is None
+  assert restored.initialised_from == str(tmp_path / "baseline" / "checkpoints" / "ckpt-1")
   assert int(target.optimizer.iterations.numpy()) == 0
   for mine, theirs in zip(target.separator.weights, source.separator.weights):
     np.testing.assert_array_equal(mine.numpy(), theirs.numpy())

@@ -1,4 +1,5 @@
 import io
+import json
 import pathlib
 
 import gin
@@ -58,14 +59,6 @@ DATASET = "sound_separation.training_dataset"
 VALIDATION = "sound_separation.validation_dataset"
 
 
-def _bound(name):
-  try:
-    gin.query_parameter(name)
-    return True
-  except ValueError:
-    return False
-
-
 @pytest.fixture(scope="module")
 def tiny_corpus(tmp_path_factory):
   """8 FUSS examples of 2 sources at 16 kHz; the same mixtures as a clip list."""
@@ -99,8 +92,8 @@ def _tiny_overrides(corpus):
       f"{VALIDATION}.clip_seconds = {CLIP_SECONDS}",
       "sound_separation.get_strategy.name = 'default'",  # tpu.gin: no TPU here
   ]
-  has_unsupervised = _bound(f"{DATASET}.unsupervised_list")
-  has_supervised = _bound(f"{DATASET}.supervised_list")
+  has_unsupervised = gin_utils.is_bound(f"{DATASET}.unsupervised_list")
+  has_supervised = gin_utils.is_bound(f"{DATASET}.supervised_list")
   if not has_unsupervised and not has_supervised:
     # A file that configures no data (models/, losses/, optimization/).
     params.append(f"{DATASET}.unsupervised_list = %CLIP_LIST")
@@ -109,9 +102,9 @@ def _tiny_overrides(corpus):
     params.append(f"{DATASET}.batch_size = 4")
   if has_supervised:
     params.append(f"{DATASET}.supervised_batch_size = 4")
-  if _bound(f"{VALIDATION}.unsupervised_list"):
+  if gin_utils.is_bound(f"{VALIDATION}.unsupervised_list"):
     params.append(f"{VALIDATION}.batch_size = 2")
-  if _bound(f"{VALIDATION}.supervised_list"):
+  if gin_utils.is_bound(f"{VALIDATION}.supervised_list"):
     params.append(f"{VALIDATION}.supervised_batch_size = 2")
   return params, has_unsupervised, has_supervised
 
@@ -120,7 +113,7 @@ def _num_sources_of(path):
   gin.clear_config()
   gin_utils.parse_gin([str(path)])
   return (gin.query_parameter("sound_separation.SeparationModel.num_sources")
-          if _bound("sound_separation.SeparationModel.num_sources") else 4)
+          if gin_utils.is_bound("sound_separation.SeparationModel.num_sources") else 4)
 
 
 @pytest.fixture(scope="module")
@@ -195,26 +188,26 @@ def test_every_gin_file_runs_a_tiny_step(path, tiny_corpus, baselines, tiny_clas
   try:
     init = None
     num_sources = _num_sources_of(path)
-    if _bound("sound_separation.train.init_checkpoint"):
+    if gin_utils.is_bound("sound_separation.train.init_checkpoint"):
       init = baselines(num_sources)
     gin.clear_config()
     gin_utils.parse_gin([str(path)])
     solver = (gin.query_parameter("sound_separation.MixIT.solver")
-              if _bound("sound_separation.MixIT.solver") else "exact_gram")
+              if gin_utils.is_bound("sound_separation.MixIT.solver") else "exact_gram")
     terms = []
-    if not _bound(f"{TRAINER}.loss_terms"):
+    if not gin_utils.is_bound(f"{TRAINER}.loss_terms"):
       # A file that configures terms without listing them (losses/): run its
       # terms beside the default MixIT and PIT.
       terms = ["MixIT"] + [name for name in OPTIONAL_TERMS
-                           if _bound(f"sound_separation.{name}.weight")] + ["PIT"]
+                           if gin_utils.is_bound(f"sound_separation.{name}.weight")] + ["PIT"]
     overrides, has_unsupervised, has_supervised = _tiny_overrides(tiny_corpus)
     if init:
       overrides.append(f"sound_separation.train.init_checkpoint = '{init}'")
-    has_classifier = _bound("sound_separation.load_classifier.model_dir")
+    has_classifier = gin_utils.is_bound("sound_separation.load_classifier.model_dir")
     if has_classifier:
       # The tiny pretrained classifier (2 classes, as the corpus's labels.txt).
       overrides.append(f"sound_separation.load_classifier.model_dir = '{tiny_classifier_run}'")
-    if (_bound(f"{DATASET}.supervised_as_moms")
+    if (gin_utils.is_bound(f"{DATASET}.supervised_as_moms")
         and gin.query_parameter(f"{DATASET}.supervised_as_moms") and num_sources < 8):
       # A dataset file alone: PIT on MoMs of 2 x 4 sources needs M >= 8.
       num_sources = 8
@@ -226,7 +219,7 @@ def test_every_gin_file_runs_a_tiny_step(path, tiny_corpus, baselines, tiny_clas
     num_steps = 2 if name == "tpu.gin" else 1
     # The files that name a FUSS validation list evaluate on it at each
     # checkpoint; outside datasets/ that is the same code again.
-    evaluates = _bound("sound_separation.train.evaluation_list")
+    evaluates = gin_utils.is_bound("sound_separation.train.evaluation_list")
     evaluation = {"evaluation_max_examples": 2} if validate else {"evaluation_list": None}
     # The tiny model's sizes, keeping the file's number of outputs.
     if terms:
@@ -256,6 +249,12 @@ def test_every_gin_file_runs_a_tiny_step(path, tiny_corpus, baselines, tiny_clas
   if has_classifier:
     assert result.metrics["classification"] > 0 and result.metrics["cosine"] > 0, result.metrics
   assert (tmp_path / "run" / "checkpoints" / f"ckpt-{num_steps}.index").exists()
+  if init:  # said, and recorded for programs that follow the run
+    assert f"Initialised the separator from {init}/checkpoints/ckpt-1." in stream.getvalue()
+    events = [json.loads(line) for line in
+              (tmp_path / "run" / "progress.jsonl").read_text().splitlines()]
+    assert events[0] == {"v": 1, "event": "initialised", "step": 0,
+                         "checkpoint": f"{init}/checkpoints/ckpt-1"}
   if validate:
     assert result.initial_validation and np.isfinite(result.validation["loss"])
     assert (f"step {num_steps} evaluation" in stream.getvalue()) == evaluates, name

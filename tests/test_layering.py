@@ -13,11 +13,11 @@ import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "sound_separation"
 
-# Lowest first. `_tf_check`, `lazy`, `gin_utils`, `filesystem` and `run_folder` (every
+# Lowest first. `_tf_check`, `lazy`, `checks`, `gin_utils`, `filesystem` and `run_folder` (every
 # path of a model or run folder) are the package's plumbing;
 # `pretrained` is the shipped model folder beside the model-folder format;
 # `corpus` builds on disk what `data` reads.
-ORDER = ("_tf_check", "lazy", "gin_utils", "filesystem", "run_folder", "layers", "losses",
+ORDER = ("_tf_check", "lazy", "checks", "gin_utils", "filesystem", "run_folder", "layers", "losses",
          "models", "pretrained", "data", "corpus", "evaluation", "training", "inference",
          "study", "prepare", "demo", "cli", "__main__")
 

@@ -49,14 +49,6 @@ def files():
   return names + ["demo.gin"]
 
 
-def _bound(name):
-  try:
-    gin.query_parameter(name)
-    return True
-  except ValueError:
-    return False
-
-
 def _tiny_classifier(folder):
   """A 2-class tiny classifier folder with seeded weights (what `load_classifier` reads)."""
   keras.utils.set_random_seed(1)
@@ -93,10 +85,10 @@ def record(name, classifier_dir):
   try:
     gin_utils.parse_gin([str(GIN_DIR / name)])
     num_sources = (gin.query_parameter("sound_separation.SeparationModel.num_sources")
-                   if _bound("sound_separation.SeparationModel.num_sources") else 4)
-    unsupervised = _bound(f"{DATASET}.unsupervised_list")
-    supervised = _bound(f"{DATASET}.supervised_list")
-    labelled = _bound("sound_separation.load_classifier.model_dir")
+                   if gin_utils.is_bound("sound_separation.SeparationModel.num_sources") else 4)
+    unsupervised = gin_utils.is_bound(f"{DATASET}.unsupervised_list")
+    supervised = gin_utils.is_bound(f"{DATASET}.supervised_list")
+    labelled = gin_utils.is_bound("sound_separation.load_classifier.model_dir")
     gin_utils.parse_gin([str(GIN_DIR / name), str(GIN_DIR / "models" / "tiny.gin")],
                         [f"sound_separation.load_classifier.model_dir = '{classifier_dir}'"]
                         if labelled else [])

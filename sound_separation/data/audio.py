@@ -26,6 +26,7 @@ import numpy as np
 import scipy.signal
 import soundfile
 
+from sound_separation import checks
 from sound_separation import filesystem
 
 BACKENDS = ("auto", "soundfile", "tfio")
@@ -78,10 +79,7 @@ class AudioWriteError(FileError):
 
 def check_sample_rate(sample_rate, name="sample_rate"):
   """Returns `sample_rate` as an int; ValueError naming `name` unless a positive integer."""
-  if (isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer))
-      or sample_rate <= 0):
-    raise ValueError(f"{name} must be a positive integer (Hz), got {sample_rate!r}")
-  return int(sample_rate)
+  return int(checks.integer(name, sample_rate, hint=" (Hz)"))
 
 
 def clip_samples(clip_seconds, sample_rate):

@@ -29,6 +29,7 @@ import threading
 import numpy as np
 import tensorflow as tf
 
+from sound_separation import checks
 from sound_separation import gin_utils
 from sound_separation.data import audio
 from sound_separation.data import batches
@@ -110,12 +111,10 @@ def crop_or_pad(waveform, length, rng=None):
 
 
 def _check_common_args(batch_size, on_error, seed, sample_rate, backend):
-  if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-    raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+  checks.integer("batch_size", batch_size)
   if on_error not in ON_ERROR:
     raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-  if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-    raise ValueError(f"seed must be None or a non-negative integer, got {seed!r}")
+  checks.integer("seed", seed, minimum=0, allow_none=True)
   audio.check_sample_rate(sample_rate)
   if backend not in audio.BACKENDS:
     raise ValueError(f"backend must be one of {audio.BACKENDS}, got {backend!r}")
@@ -286,8 +285,7 @@ def fuss_dataset(list_path, batch_size, clip_seconds=10.0, sample_rate=16000, sh
   """
   _check_common_args(batch_size, on_error, seed, sample_rate, backend)
   length, _ = audio.clip_samples(clip_seconds, sample_rate)
-  if isinstance(max_sources, bool) or not isinstance(max_sources, int) or max_sources < 1:
-    raise ValueError(f"max_sources must be a positive integer, got {max_sources!r}")
+  checks.integer("max_sources", max_sources)
   if mixture_tolerance is not None and not mixture_tolerance >= 0:
     raise ValueError(f"mixture_tolerance must be None or >= 0, got {mixture_tolerance!r}")
   list_path = os.fspath(list_path)
@@ -411,8 +409,7 @@ def records_dataset(index_path, batch_size, clip_seconds=10.0, sample_rate=16000
 
 
 def _check_batch_size(name, value, list_name, list_path):
-  if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-    raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+  checks.integer(name, value, minimum=0)
   if (value > 0) != (list_path is not None):
     raise ValueError(f"{name}={value} needs {list_name} to be set, and {list_name} a "
                      f"positive {name} (got {list_name}={list_path!r})")

@@ -25,6 +25,7 @@ import sys
 
 import numpy as np
 
+from sound_separation import checks
 from sound_separation import filesystem
 from sound_separation.data import audio
 from sound_separation.data import examples
@@ -52,10 +53,7 @@ EXAMPLES_FILE = "examples.csv"
 def _check_args(task, max_examples):
   if task not in TASKS:
     raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-  if max_examples is not None and (isinstance(max_examples, bool)
-                                   or not isinstance(max_examples, (int, np.integer))
-                                   or max_examples < 1):
-    raise ValueError(f"max_examples must be a positive integer or None, got {max_examples!r}")
+  checks.integer("max_examples", max_examples, allow_none=True)
 
 
 def _read_example(task, list_path, number, mixture_path, source_paths, sample_rate):

@@ -34,6 +34,7 @@ import os
 import re
 import typing
 
+from sound_separation import checks
 from sound_separation import gin_utils
 
 # Each arm's loss terms (`training.loss_terms`) and gin bindings for a weight
@@ -146,9 +147,7 @@ class RunSpec(typing.NamedTuple):
 
 
 def _positive_int(name, value):
-  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-    raise ValueError(f"Study.{name} must be a positive integer, got {value!r}")
-  return value
+  return checks.integer(f"Study.{name}", value)
 
 
 def weight_name(weight):

@@ -14,6 +14,7 @@ import time
 import keras
 import tensorflow as tf
 
+from sound_separation import checks
 from sound_separation import filesystem
 from sound_separation import run_folder
 from sound_separation.data import batches
@@ -101,11 +102,7 @@ class NonFiniteGuard(keras.callbacks.Callback):
 
   def __init__(self, max_consecutive=20, stream=None):
     super().__init__()
-    if max_consecutive is not None and (isinstance(max_consecutive, bool)
-                                        or not isinstance(max_consecutive, int)
-                                        or max_consecutive < 1):
-      raise ValueError(f"max_consecutive must be a positive integer or None, got "
-                       f"{max_consecutive!r}.")
+    checks.integer("max_consecutive", max_consecutive, allow_none=True)
     self.max_consecutive = max_consecutive
     self.stream = stream or sys.stdout
     self.consecutive = 0

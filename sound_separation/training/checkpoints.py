@@ -8,11 +8,13 @@ place, so a process killed while saving leaves the previous one intact.
 """
 
 import os
+import typing
 
 import keras
 import tensorflow as tf
 from absl import logging
 
+from sound_separation import checks
 from sound_separation import filesystem
 from sound_separation import run_folder
 from sound_separation.models import folders
@@ -23,6 +25,20 @@ def make_manager(trainer, model_dir, max_to_keep=5):
   checkpoint = tf.train.Checkpoint(model=trainer, optimizer=trainer.optimizer)
   return tf.train.CheckpointManager(checkpoint, run_folder.checkpoints(model_dir),
                                     max_to_keep=max_to_keep)
+
+
+class Restored(typing.NamedTuple):
+  """What `restore_or_initialize` did.
+
+  Attributes:
+    step: the step training resumes from (0 for a new or fine-tuned run).
+    checkpoint: the checkpoint the run resumed from, or None.
+    initialised_from: the checkpoint the separator of a new run was read
+      from (fine-tuning), or None.
+  """
+  step: int
+  checkpoint: typing.Optional[str] = None
+  initialised_from: typing.Optional[str] = None
 
 
 def restore_or_initialize(manager, trainer, init_checkpoint=None, resume_dir=None):
@@ -42,20 +58,17 @@ def restore_or_initialize(manager, trainer, init_checkpoint=None, resume_dir=Non
       replicas would start from other weights than the chief's.
 
   Returns:
-    The step training resumes from (0 for a new or fine-tuned run).
+    A `Restored` (the caller reports it: `run.start`).
   """
   latest = (manager.latest_checkpoint if resume_dir is None
             else tf.train.latest_checkpoint(resume_dir))
   if latest:
     manager.checkpoint.restore(latest).assert_existing_objects_matched()
-    step = int(trainer.optimizer.iterations.numpy())
-    # Progress the user (and the study, which echoes it) reads: not a log line.
-    print(f"Resumed from {latest} at step {step}.", flush=True)
-    return step
+    return Restored(int(trainer.optimizer.iterations.numpy()), checkpoint=latest)
   if init_checkpoint:
-    path = folders.restore_separator(trainer.separator, init_checkpoint)
-    print(f"Initialised the separator from {path}.", flush=True)
-  return 0
+    return Restored(0, initialised_from=folders.restore_separator(trainer.separator,
+                                                                  init_checkpoint))
+  return Restored(0)
 
 
 def kept_checkpoint_dir(manager):
@@ -78,10 +91,7 @@ class CheckpointSaver(keras.callbacks.Callback):
 
   def __init__(self, manager, keep_every_steps=None):
     super().__init__()
-    if keep_every_steps is not None and not (isinstance(keep_every_steps, int)
-                                             and keep_every_steps > 0):
-      raise ValueError(f"keep_every_steps must be None or a positive integer, got "
-                       f"{keep_every_steps!r}.")
+    checks.integer("keep_every_steps", keep_every_steps, allow_none=True)
     self.manager = manager
     self.keep_every_steps = keep_every_steps
 

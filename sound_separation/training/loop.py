@@ -30,6 +30,7 @@ uninterrupted run's weights (docs/training.md).
 """
 
 import dataclasses
+import inspect
 import sys
 import time
 import typing
@@ -116,6 +117,21 @@ class Schedule:
                            time_limit_seconds=self.time_limit_seconds)
 
 
+def _takes_schedule(fn):
+  """Gives `fn(..., **schedule)` the signature with `Schedule`'s fields as keyword arguments.
+
+  gin reads the signature when a binding is parsed, so a misspelt schedule
+  binding (`train.num_stepz`) is an error naming it at parse time, and
+  `help(train)` lists every argument.
+  """
+  signature = inspect.signature(fn)
+  own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+  fields = [inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=field.default)
+            for field in dataclasses.fields(Schedule)]
+  fn.__signature__ = signature.replace(parameters=own + fields)
+  return fn
+
+
 def run_task(model_dir, task, schedule, stream=None):
   """Trains (or resumes training) `task` in `model_dir` on `schedule`; see the module doc.
 
@@ -135,7 +151,7 @@ def run_task(model_dir, task, schedule, stream=None):
                       init_checkpoint=schedule.init_checkpoint, precision=schedule.precision,
                       jit_compile=schedule.jit_compile,
                       steps_per_execution=schedule.steps_per_execution,
-                      describe=task.describe, seed=schedule.seed)
+                      describe=task.describe, seed=schedule.seed, stream=stream)
   done = run_lib.already_done(run, schedule.num_steps, stream)
   if done is not None:
     return done
@@ -173,6 +189,7 @@ def run_task(model_dir, task, schedule, stream=None):
 
 
 @gin_utils.configurable
+@_takes_schedule
 def train(model_dir, sample_rate=16000, num_audio_examples=2, validation=False,
           evaluation_list=None, evaluation_task="fuss", evaluation_max_examples=None,
           train_data=None, validation_data=None, stream=None, **schedule):
@@ -205,6 +222,7 @@ def train(model_dir, sample_rate=16000, num_audio_examples=2, validation=False,
 
 
 @gin_utils.configurable
+@_takes_schedule
 def train_classifier(model_dir, train_list=None, vocabulary=None, validation_list=None,
                      batch_size=32, validation_batch_size=None, clip_seconds=10.0,
                      sample_rate=16000, learning_rate=1e-4, train_data=None,

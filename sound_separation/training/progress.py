@@ -9,6 +9,7 @@ format's version), `"event"` and `"step"`:
 | event | other fields | printed as |
 |---|---|---|
 | `resumed` | `checkpoint` | `Resumed from <checkpoint> at step <step>.` |
+| `initialised` | `checkpoint` | `Initialised the separator from <checkpoint>.` (a fine-tune's start, step 0) |
 | `step` | `num_steps`, `metrics` (name → float), `seconds_per_step`, `eta_seconds` | `step 50/2000  loss 6.85  ...  0.627 s/step  ETA 20m18s` |
 | `validation` | `metrics` | `step 250 validation  loss ...` |
 | `stopped` | `time_limit_seconds` | `Stopped at step ...: the time limit of ... s was reached.` |
@@ -56,6 +57,8 @@ def format_event(event):
   kind, step = event["event"], event["step"]
   if kind == "resumed":
     return f"Resumed from {event['checkpoint']} at step {step}."
+  if kind == "initialised":
+    return f"Initialised the separator from {event['checkpoint']}."
   if kind == "step":
     speed = event["seconds_per_step"]
     return (f"step {step}/{event['num_steps']}  {format_metrics(event['metrics'])}  "

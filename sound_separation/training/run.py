@@ -12,6 +12,7 @@ folder and says what the run reached (`TrainResult`).
 
 import math
 import os
+import sys
 import typing
 import zlib
 
@@ -20,6 +21,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from sound_separation import checks
 from sound_separation import filesystem
 from sound_separation import run_folder
 from sound_separation.models import folders
@@ -79,12 +81,6 @@ class Run(typing.NamedTuple):
   seed: int
 
 
-def check_positive_int(name, value, hint=""):
-  """ValueError naming `name` unless `value` is an int >= 1 (a bool is not)."""
-  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-    raise ValueError(f"{name} must be a positive integer{hint}, got {value!r}.")
-
-
 def check_schedule(num_steps, steps_per_checkpoint, *, gin_name, steps_per_execution=1,
                    keep_checkpoint_every_steps=None, time_limit_seconds=None):
   """The checks every training loop makes of its schedule (one place for both loops).
@@ -98,8 +94,8 @@ def check_schedule(num_steps, steps_per_checkpoint, *, gin_name, steps_per_execu
   Raises:
     ValueError: naming the argument and what it must be.
   """
-  check_positive_int("num_steps", num_steps, f" (gin: {gin_name}.num_steps)")
-  check_positive_int("steps_per_checkpoint", steps_per_checkpoint)
+  checks.integer("num_steps", num_steps, hint=f" (gin: {gin_name}.num_steps)")
+  checks.integer("steps_per_checkpoint", steps_per_checkpoint)
   if (isinstance(steps_per_execution, bool) or not isinstance(steps_per_execution, int)
       or steps_per_execution < 1 or steps_per_checkpoint % steps_per_execution):
     raise ValueError(f"steps_per_execution={steps_per_execution!r} must be a positive divisor "
@@ -155,7 +151,7 @@ def write_run_config(model_dir, step):
 
 def start(model_dir, build_trainer, optimizer, *, max_checkpoints_to_keep=5,
           init_checkpoint=None, precision="float32", jit_compile=False,
-          steps_per_execution=1, describe=None, seed=None):
+          steps_per_execution=1, describe=None, seed=None, stream=None):
   """Builds, compiles and restores a run's training model; returns a `Run`.
 
   Args:
@@ -173,6 +169,8 @@ def start(model_dir, build_trainer, optimizer, *, max_checkpoints_to_keep=5,
       model's description (`separator.json`, `classifier.json`).
     seed: seeds Python's, NumPy's and TensorFlow's generators before the
       model is made (its initial weights); default `folder_seed(model_dir)`.
+    stream: where the resume (or fine-tuning) is said (default stdout); the
+      chief also records it in the progress file.
   """
   if precision not in PRECISIONS:
     raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
@@ -191,15 +189,20 @@ def start(model_dir, build_trainer, optimizer, *, max_checkpoints_to_keep=5,
     if is_chief:  # a damaged newest checkpoint is named, moved aside, and skipped
       folders.newest_intact(run_folder.checkpoints(model_dir), move_damaged=True)
     manager = checkpoints.make_manager(trainer, write_dir, max_checkpoints_to_keep)
-    step = checkpoints.restore_or_initialize(
+    restored = checkpoints.restore_or_initialize(
         manager, trainer, init_checkpoint, resume_dir=run_folder.checkpoints(model_dir))
+  step = restored.step
   if is_chief:
     write_run_config(model_dir, step)
     if describe is not None:
       describe(model_dir, trainer)
-    if step:
-      progress.ProgressFile(model_dir).write("resumed", step=step,
-                                            checkpoint=manager.latest_checkpoint)
+  progress_file = progress.ProgressFile(model_dir) if is_chief else None
+  if restored.checkpoint:
+    progress.report(stream or sys.stdout, progress_file, "resumed", step=step,
+                    checkpoint=restored.checkpoint)
+  elif restored.initialised_from:
+    progress.report(stream or sys.stdout, progress_file, "initialised", step=0,
+                    checkpoint=restored.initialised_from)
   return Run(model_dir, write_dir, is_chief, trainer, manager, step, strategy, seed)
 
 

@@ -27,6 +27,7 @@ import os
 
 import keras
 
+from sound_separation import checks
 from sound_separation import filesystem
 from sound_separation import run_folder
 from sound_separation.data import datasets
@@ -210,9 +211,8 @@ class ClassifierTask(Task):
                learning_rate=1e-4, train_data=None, validation_data=None):
     if train_data is None and (train_list is None or vocabulary is None):
       raise ValueError("train_classifier needs train_list and vocabulary (or train_data).")
-    run_lib.check_positive_int("batch_size", batch_size)
-    if validation_batch_size is not None:
-      run_lib.check_positive_int("validation_batch_size", validation_batch_size)
+    checks.integer("batch_size", batch_size)
+    checks.integer("validation_batch_size", validation_batch_size, allow_none=True)
     self.class_names = None
     if vocabulary is not None:
       self.class_names = (lists.read_label_vocabulary(vocabulary)

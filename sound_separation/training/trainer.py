@@ -40,6 +40,7 @@ global mean. MoMs are formed within a replica (keep B per replica even).
 import keras
 import tensorflow as tf
 
+from sound_separation import checks
 from sound_separation import gin_utils
 from sound_separation.data import batches
 from sound_separation.layers.tdcn import TDCNPlusPlus
@@ -124,11 +125,7 @@ class MixITTrainer(training_model.TrainingModel):
     if classifier is not None and not isinstance(classifier, SoundClassifier):
       raise TypeError(f"classifier must be a SoundClassifier (or its config), got "
                       f"{classifier!r}.")
-    if classifier_crop_samples is not None and (
-        isinstance(classifier_crop_samples, bool) or not isinstance(classifier_crop_samples, int)
-        or classifier_crop_samples < 1):
-      raise ValueError(f"classifier_crop_samples must be None or a positive integer, got "
-                       f"{classifier_crop_samples!r}.")
+    checks.integer("classifier_crop_samples", classifier_crop_samples, allow_none=True)
     self.loss_terms = terms_lib.check_terms(
         terms_lib.default_terms() if loss_terms is None else terms_lib.deserialize(loss_terms),
         has_classifier=classifier is not None)
