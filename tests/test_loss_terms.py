@@ -99,6 +99,12 @@ def test_terms_check_each_other():
     loss_terms.check_terms([loss_terms.Sparsity(kind="l1"), loss_terms.Sparsity()], False)
   assert repr(loss_terms.Sparsity(2)) == "Sparsity(weight=2.0, kind='l1_l2')"
 
+  class Total(OutputEnergy):
+    name = "total"
+
+  with pytest.raises(ValueError, match=r"names \['total'\] are taken"):
+    loss_terms.check_terms([loss_terms.MixIT(), Total()], False)
+
 
 def test_table1_files_give_the_loss_terms_they_gave_as_trainer_flags(tmp_path):
   # tests/data/table1_loss_terms.json was written by this tool with the

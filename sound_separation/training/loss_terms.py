@@ -285,6 +285,10 @@ class CosineSimilarity(LossTerm):
     return classification.cosine_similarity_loss(tf.sigmoid(step.logits))
 
 
+# The total ('total' in `compute_losses`, the metric 'loss') and the step guard's count.
+RESERVED_NAMES = ("loss", "total", "skipped_steps")
+
+
 def default_terms():
   """`[MixIT(), PIT()]`: MixIT on unsupervised batches, PIT on supervised ones (λ = 1)."""
   return [MixIT(), PIT()]
@@ -307,6 +311,10 @@ def check_terms(terms, has_classifier):
   if not terms or len(set(names)) != len(names) or None in names:
     raise ValueError(f"loss_terms must be a non-empty list of terms with distinct names, got "
                      f"{list(terms)!r}.")
+  reserved = sorted(set(names) & set(RESERVED_NAMES))
+  if reserved:
+    raise ValueError(f"loss term names {reserved} are taken by the trainer's own metrics "
+                     f"{RESERVED_NAMES}.")
   needs = [term for term in terms if term.needs_classifier]
   if needs and not has_classifier:
     raise ValueError(f"{needs!r} need a classifier (MixITTrainer.classifier).")
