@@ -18,7 +18,12 @@ from sound_separation.training.checkpoints import make_manager
 from sound_separation.training.checkpoints import restore_or_initialize
 from sound_separation.training.strategies import get_strategy
 from sound_separation.training.run import TrainResult
+from sound_separation.training.loop import run_task
+from sound_separation.training.loop import Schedule
 from sound_separation.training.loop import train
+from sound_separation.training.tasks import ClassifierTask
+from sound_separation.training.tasks import SeparationTask
+from sound_separation.training.tasks import Task
 from sound_separation.training.trainer import MixITTrainer
 from sound_separation.training.loss_terms import Classification
 from sound_separation.training.loss_terms import CosineSimilarity
@@ -34,6 +39,7 @@ from sound_separation.training.loop import train_classifier
 __all__ = [
     "CheckpointSaver",
     "Classification",
+    "ClassifierTask",
     "ClassifierTrainer",
     "CosineSimilarity",
     "Covariance",
@@ -45,7 +51,11 @@ __all__ = [
     "MixITTrainer",
     "PIT",
     "restore_or_initialize",
+    "run_task",
+    "Schedule",
+    "SeparationTask",
     "Sparsity",
+    "Task",
     "train",
     "train_classifier",
     "TrainResult",
