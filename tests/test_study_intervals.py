@@ -232,3 +232,27 @@ def test_claims_find_a_planted_sparsity_gain_and_an_untested_claim():
   assert not [v for v in verdicts if v["claim"] == 2]
   table = "\n".join(claims.row_table(rows))
   assert "m4/l1_l2_w5" in table and "| 1 |" in table  # one seed: no interval
+
+
+def test_runs_picked_at_their_last_checkpoint_are_listed_with_their_trend():
+  from sound_separation.study import grid  # pylint: disable=import-outside-toplevel
+  from sound_separation.study import report  # pylint: disable=import-outside-toplevel
+
+  def run(name, trf, selected):
+    spec = grid.RunSpec(name, 4, "l1_l2", 4.0, 2000, "m4/baseline", ())
+    checkpoints = [{"step": 250 * (i + 1), "selection": {"TRF": v}} for i, v in enumerate(trf)]
+    return spec, {"checkpoints": checkpoints, "selected": {"step": selected}}
+
+  planted = [run("m4/rising", [5.0, 5.5, 6.0, 6.5, 7.0], 1250),
+             run("m4/flat", [5.0, 5.94, 4.99, 5.97], 1000),
+             run("m4/earlier", [5.0, 6.0, 5.5], 500)]
+  specs = [spec for spec, _ in planted]
+  results = {spec.name: result for spec, result in planted}
+  lines = report.last_checkpoint_picks(specs, results)
+  assert lines == [
+      "- m4/rising: picked at its last checkpoint (step 1250); selection TRF at steps "
+      "500, 750, 1000, 1250: 5.50, 6.00, 6.50, 7.00 dB, +0.50 dB over the best earlier "
+      "checkpoint.",
+      "- m4/flat: picked at its last checkpoint (step 1000); selection TRF at steps "
+      "250, 500, 750, 1000: 5.00, 5.94, 4.99, 5.97 dB, +0.03 dB over the best earlier "
+      "checkpoint."]

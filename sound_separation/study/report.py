@@ -114,6 +114,34 @@ def _all_runs(specs, results):
   return lines
 
 
+def last_checkpoint_picks(specs, results):
+  """The runs the rule picked at their last checkpoint, and whether selection had flattened.
+
+  A fine-tune picked at its last checkpoint may only have been stopped too
+  early. For each such run, its selection TRF (the rule's metric) at the
+  last checkpoints and the gain of the pick over the best earlier one.
+
+  Returns:
+    Markdown lines (none when no run was picked at its last checkpoint).
+  """
+  lines = []
+  for spec in specs:
+    result = results.get(spec.name)
+    if result is None or not result.get("checkpoints"):
+      continue
+    history = sorted(result["checkpoints"], key=lambda c: c["step"])
+    if len(history) < 2 or result["selected"]["step"] != history[-1]["step"]:
+      continue
+    trf = [c["selection"]["TRF"] for c in history]
+    gain = trf[-1] - max(trf[:-1])
+    lines.append(f"- {spec.name}: picked at its last checkpoint (step {history[-1]['step']}); "
+                 f"selection TRF at steps "
+                 f"{', '.join(str(c['step']) for c in history[-4:])}: "
+                 f"{', '.join(_fmt(v) for v in trf[-4:])} dB, {gain:+.2f} dB over the best "
+                 f"earlier checkpoint.")
+  return lines
+
+
 def _facts(study, specs, results):
   """Numbers the paper's four claims are judged by (verdicts are the authors')."""
   lines = []
@@ -207,6 +235,11 @@ def write_report(study, specs, results, results_dir, study_file, read_scores=Non
                 f"(what ships is decided when the round is complete)."), "",
            "## Every run", ""] + _all_runs(specs, results) + [
            "", "## Facts for the paper's claims", ""] + _facts(study, specs, results)
+  last = last_checkpoint_picks(specs, results)
+  if last:
+    lines += ["", "## Picked at the last checkpoint", "",
+              "Runs whose selected checkpoint is their last: longer training might have "
+              "picked a later one, unless selection had flattened.", ""] + last
   verdicts = None
   if study.seed is not None and read_scores is not None:
     rows_by_name = claims.gather(specs, results, read_scores)
