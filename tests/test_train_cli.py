@@ -73,6 +73,18 @@ def test_train_bad_gin_binding_is_reported(capsys, tmp_path):
   assert "num_stepz" in capsys.readouterr().err
 
 
+def test_a_gin_file_of_the_flag_trainer_is_told_where_its_flags_went(capsys, tmp_path):
+  # A run folder's config.gin from before the losses were terms binds flags.
+  old = tmp_path / "old.gin"
+  old.write_text("sound_separation.MixITTrainer.sparsity_weight = 2.0\n")
+  got, _ = _run_cli("train", f"--model_dir={tmp_path / 'run'}", "--gin_file=models/tiny",
+                    f"--gin_file={old}", "--gin_param=sound_separation.train.num_steps = 1")
+  err = capsys.readouterr().err
+  assert got == 1
+  assert "MixITTrainer no longer takes ['sparsity_weight']" in err
+  assert "sparsity_weight -> sound_separation.Sparsity.weight" in err
+
+
 # ----------------------------------------------------------------------------
 # Kill and resume a real training process.
 

@@ -300,6 +300,10 @@ def test_bad_arguments():
     tiny_trainer(loss_terms=[])
   with pytest.raises(TypeError, match="LossTerm"):
     tiny_trainer(loss_terms=["mixit"])
+  # The flags of the trainer before the losses were terms say where they went.
+  with pytest.raises(ValueError, match=r"no longer takes \['sparsity', 'sparsity_weight'\].*"
+                                       r"sparsity -> sound_separation.Sparsity.kind"):
+    tiny_trainer(sparsity="l1_l2", sparsity_weight=0.1)
   with pytest.raises(TypeError, match="separator"):
     MixITTrainer(separator="tdcn")
   with pytest.raises(ValueError, match="recompute"):

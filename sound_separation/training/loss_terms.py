@@ -324,6 +324,36 @@ def check_terms(terms, has_classifier):
   return terms
 
 
+# The trainer's flag arguments before the losses were terms, and where each went.
+RETIRED_TRAINER_ARGUMENTS = {
+    "mixit_solver": "MixIT.solver",
+    "signal_loss": "MixIT.signal_loss and PIT.signal_loss",
+    "sparsity": "Sparsity.kind",
+    "sparsity_weight": "Sparsity.weight",
+    "covariance_weight": "Covariance.weight",
+    "supervised_weight": "PIT.weight",
+    "classification_aggregation": "Classification.aggregation",
+    "classification_weight": "Classification.weight",
+    "cosine_weight": "CosineSimilarity.weight",
+}
+
+
+def check_no_retired_arguments(arguments):
+  """ValueError naming where each retired trainer argument in `arguments` went (old gin files).
+
+  Args:
+    arguments: the keyword arguments `MixITTrainer` did not take itself.
+  """
+  retired = sorted(set(arguments) & set(RETIRED_TRAINER_ARGUMENTS))
+  if retired:
+    moved = "; ".join(f"{name} -> sound_separation.{RETIRED_TRAINER_ARGUMENTS[name]}"
+                      for name in retired)
+    raise ValueError(f"MixITTrainer no longer takes {retired}: the losses are terms "
+                     f"(docs/losses.md#total-loss). Bind the terms' arguments instead ({moved}) "
+                     f"and list the terms, e.g. sound_separation.MixITTrainer.loss_terms = "
+                     f"[@sound_separation.MixIT(), @sound_separation.Sparsity()].")
+
+
 def serialize(terms):
   return [keras.saving.serialize_keras_object(term) for term in terms]
 

@@ -110,6 +110,7 @@ class MixITTrainer(training_model.TrainingModel):
   def __init__(self, separator=None, loss_terms=None, pairing="consecutive", recompute=False,
                classifier=None, joint_classifier=False, classifier_crop_samples=None,
                **kwargs):
+    terms_lib.check_no_retired_arguments(kwargs)
     super().__init__(**kwargs)
     if separator is None:
       separator = SeparationModel(dtype=self.dtype_policy)
