@@ -83,6 +83,7 @@ def test_a_gin_file_of_the_flag_trainer_is_told_where_its_flags_went(capsys, tmp
   assert got == 1
   assert "MixITTrainer no longer takes ['sparsity_weight']" in err
   assert "sparsity_weight -> sound_separation.Sparsity.weight" in err
+  assert not (tmp_path / "run" / "LOCK").exists()  # the refused run holds nothing
 
 
 # ----------------------------------------------------------------------------

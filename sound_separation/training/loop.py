@@ -152,6 +152,14 @@ def run_task(model_dir, task, schedule, stream=None):
                       jit_compile=schedule.jit_compile,
                       steps_per_execution=schedule.steps_per_execution,
                       describe=task.describe, seed=schedule.seed, stream=stream)
+  try:
+    return _train(run, task, schedule, stream)
+  finally:  # whatever ends the run (done, stopped, an error) frees its folder
+    run_lib.finish(run)
+
+
+def _train(run, task, schedule, stream):
+  """`run_task` on a started run."""
   done = run_lib.already_done(run, schedule.num_steps, stream)
   if done is not None:
     return done
@@ -183,7 +191,6 @@ def run_task(model_dir, task, schedule, stream=None):
       stream, validation_ds)
   task.after_training(stream)
   logging.info("Trained to step %d in %.1f s.", step, time.monotonic() - start)
-  run_lib.finish(run)
   return run_lib.TrainResult(trainer, step, stopper.stopped_on_time, metrics, validation,
                              initial_validation)
 

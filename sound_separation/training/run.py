@@ -178,6 +178,21 @@ def start(model_dir, build_trainer, optimizer, *, max_checkpoints_to_keep=5,
   write_dir, is_chief = worker_model_dir(strategy, model_dir)
   if is_chief:  # one writer per run folder: a second process refuses, naming the holder
     locks.run_folder_lock(model_dir).acquire()
+  try:
+    return _start_locked(model_dir, build_trainer, optimizer, strategy, write_dir, is_chief,
+                         max_checkpoints_to_keep, init_checkpoint, precision, jit_compile,
+                         steps_per_execution, describe, seed, stream)
+  except BaseException:
+    # A configuration error (a bad binding, a missing baseline) leaves no lock behind.
+    if is_chief:
+      locks.run_folder_lock(model_dir).release_if_mine()
+    raise
+
+
+def _start_locked(model_dir, build_trainer, optimizer, strategy, write_dir, is_chief,
+                  max_checkpoints_to_keep, init_checkpoint, precision, jit_compile,
+                  steps_per_execution, describe, seed, stream):
+  """`start` once the run folder is this process's."""
   seed = folder_seed(model_dir) if seed is None else int(seed)
   keras.utils.set_random_seed(seed)
   with strategy.scope():
