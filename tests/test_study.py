@@ -438,3 +438,67 @@ def test_a_seeded_study_keeps_scores_seeds_verdicts_and_a_listening_page(tmp_pat
   runner.run_study(study, runs, stream=io.StringIO())
   after = {**_outputs(results_dir), "page": (results_dir / "listen" / "index.html").read_text()}
   assert after == before
+
+
+# ---------------------------------------------------------------------------
+# tools/ship_model.py: the shipped model's folder and card.
+
+
+def _fuss_summary(num_examples, under, over, per_count):
+  return {"num_examples": num_examples, "under_separation": under, "over_separation": over,
+          "equal_separation": num_examples - under - over, "MSi": 4.5, "1S": 19.0, "TRF": 7.9,
+          "per_source_count": per_count}
+
+
+def test_ship_model_writes_a_loadable_folder_and_a_card_with_its_baseline(tmp_path, model_folder):
+  import importlib.util  # pylint: disable=import-outside-toplevel
+  import shutil  # pylint: disable=import-outside-toplevel
+  from sound_separation.models import folders  # pylint: disable=import-outside-toplevel
+  repo = pathlib.Path(__file__).resolve().parents[1]
+  spec = importlib.util.spec_from_file_location("ship_model", repo / "tools" / "ship_model.py")
+  tool = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(tool)
+  folder, separator = model_folder
+  # A finished fine-tune's run folder: its selected checkpoint kept at step 250.
+  run_dir = tmp_path / "runs" / "m4" / "l1_l2_w8"
+  folders.save_separator(separator, str(run_dir), 8000, step=250)
+  kept = run_dir / "checkpoints" / "kept"
+  kept.mkdir()
+  for f in (run_dir / "checkpoints").glob("ckpt-250.*"):
+    shutil.move(str(f), kept / f.name)
+  results = tmp_path / "results"
+  (results / "runs" / "m4").mkdir(parents=True)
+  per_count = {"1": {"count": 10, "1S": 19.0, "MSi": None},
+               "2": {"count": 30, "1S": None, "MSi": 4.25}}
+  base_count = {"1": {"count": 10, "1S": 6.41, "MSi": None},
+                "2": {"count": 30, "1S": None, "MSi": 5.75}}
+  run = {"run": {"name": "m4/l1_l2_w8", "num_sources": 4, "arm": "l1_l2", "weight": 8.0,
+                 "init_from": "m4/baseline", "init_model": None, "num_steps": 2000, "seed": 3},
+         "selected": {"step": 250, "selection": {"MSi": 4.41, "1S": 18.13, "TRF": 8.49}},
+         "test": {"fuss": _fuss_summary(40, 3, 12, per_count),
+                  "speech": {"MSi": 0.11, "under_separation": 94, "num_examples": 100}}}
+  baseline = {"run": {"name": "m4/baseline", "init_from": None, "init_model": "/x/baselines/m4"},
+              "selected": {"step": 1500, "selection": {"MSi": 4.82, "1S": 7.23, "TRF": 5.54}},
+              "test": {"fuss": _fuss_summary(40, 0, 31, base_count)}}
+  (results / "runs" / "m4" / "l1_l2_w8.json").write_text(json.dumps(run))
+  (results / "runs" / "m4" / "baseline.json").write_text(json.dumps(baseline))
+  (results / "results.json").write_text(json.dumps(
+      {"study": "planted", "shipped": "m4/l1_l2_w8",
+       "shipping": {"run": "m4/l1_l2_w8", "margin_db": 0.5}}))
+  out = tmp_path / "default"
+  tool.main(["--results", str(results), "--runs_dir", str(tmp_path / "runs"), "--out", str(out)])
+  card = (out / "MODEL_CARD.md").read_text()
+  # Recipe: the run, its baseline's checkpoint, its seed; the rule's margin.
+  assert "run `m4/l1_l2_w8`" in card and "seed 3" in card and "step 1500" in card
+  assert "fine-tuned for 2000 steps from `m4/baseline`" in card
+  assert "at most 0.50 dB below the baseline's" in card
+  # Limitations from the planted counts; the baseline's numbers beside the model's.
+  assert "3 of 40 (8 %)" in card and "12 of 40 (30 %)" in card
+  assert "| its baseline | 4.82 | 7.23 | 5.54 |" in card
+  assert "| 2 | 30 | MSi | 4.25 | 5.75 |" in card and "| 1 | 10 | 1S | 19.00 | 6.41 |" in card
+  assert "GPL-2" in card and "CC-BY-SA" in card and "Apache-2.0" in card
+  # The folder holds the kept checkpoint's weights, and its LiteRT copy.
+  shipped, rate, _ = folders.load_keras_separator(str(out))
+  x = np.random.default_rng(0).uniform(-0.5, 0.5, (1, 800)).astype(np.float32)
+  np.testing.assert_allclose(shipped(x).numpy(), separator(x).numpy(), atol=1e-6)
+  assert rate == 8000 and (out / "litert" / "litert.json").exists()

@@ -1,5 +1,7 @@
 """Error bars and test independence of a study: bootstrap, seed intervals, verdicts, disjointness."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -256,3 +258,52 @@ def test_runs_picked_at_their_last_checkpoint_are_listed_with_their_trend():
       "- m4/flat: picked at its last checkpoint (step 1000); selection TRF at steps "
       "250, 500, 750, 1000: 5.00, 5.94, 4.99, 5.97 dB, +0.03 dB over the best earlier "
       "checkpoint."]
+
+
+def test_pooled_sd_is_the_pooled_sample_standard_deviation():
+  a, b = [1.0, 2.0, 4.0], [10.0, 10.5]
+  expected = math.sqrt((2 * np.var(a, ddof=1) + 1 * np.var(b, ddof=1)) / 3)
+  assert intervals.pooled_sd([a, b, [7.0], [None, 3.0]]) == pytest.approx(expected)
+  assert intervals.pooled_sd([[1.0], [2.0]]) is None
+
+
+def _selection_result(name, arm, weight, msi, trf, seed=1):
+  return {"run": {"name": name, "num_sources": 4, "arm": arm, "weight": weight, "seed": seed},
+          "selected": {"selection": {"MSi": msi, "1S": 0.0, "TRF": trf}, "meets_floor": True,
+                       "step": 1},
+          "test": {"fuss": {}}, "checkpoints": []}
+
+
+def test_the_shipped_run_clears_its_floor_by_the_measured_seed_noise():
+  from sound_separation.study import claims  # pylint: disable=import-outside-toplevel
+  from sound_separation.study import grid  # pylint: disable=import-outside-toplevel
+  # Baseline selection MSi 5.0 -> floor 4.0. The control's seeds spread
+  # selection MSi by sd 0.3 -> margin 0.6, raised floor 4.6.
+  planted = [
+      ("m4/baseline", "baseline", 0.0, 5.0, 5.0, 1),
+      ("m4/mixit_w0", "mixit", 0.0, 5.3, 5.5, 1),
+      ("m4/mixit_w0_s2", "mixit", 0.0, 5.6, 5.6, 2),
+      ("m4/mixit_w0_s3", "mixit", 0.0, 5.9, 5.7, 3),
+      # Inside the plain floor by 0.2 dB with the best TRF: not shipped.
+      ("m4/l1_l2_w9", "l1_l2", 9.0, 4.2, 9.0, 1),
+      # Clears the raised floor on the mean of its seeds (4.75); seed 2 does
+      # not clear it alone (4.5) even though its TRF is higher.
+      ("m4/l1_l2_w8", "l1_l2", 8.0, 5.0, 7.0, 1),
+      ("m4/l1_l2_w8_s2", "l1_l2", 8.0, 4.5, 8.0, 2),
+  ]
+  results = {name: _selection_result(name, arm, w, msi, trf, seed)
+             for name, arm, w, msi, trf, seed in planted}
+  specs = [grid.RunSpec(name, 4, arm, w, seed, None, ()) for name, arm, w, *_, seed in planted]
+  study = type("S", (), {"num_sources": [4], "msi_tolerance_db": 1.0})
+  rows = claims.gather(specs, results, lambda name, task: None)
+  seeded = [[5.3, 5.6, 5.9], [5.0, 4.5]]
+  noise = math.sqrt((2 * np.var(seeded[0], ddof=1) + np.var(seeded[1], ddof=1)) / 3)
+  shipping = claims.ship(study, rows)
+  assert shipping["noise_db"] == pytest.approx(noise) and shipping["noise_rows"] == 2
+  assert shipping["margin_db"] == pytest.approx(2 * noise)
+  assert shipping["floors"]["4"] == pytest.approx(4.0 + 2 * noise)
+  assert (shipping["row"], shipping["run"]) == ("m4/l1_l2_w8", "m4/l1_l2_w8")
+  # Without the margin the rule would have shipped weight 9, 0.2 dB inside.
+  from sound_separation.study import selection  # pylint: disable=import-outside-toplevel
+  plain, _ = selection.select(list(rows.values()), 4.0, key=lambda r: r.selection())
+  assert plain.name == "m4/l1_l2_w9"

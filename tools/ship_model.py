@@ -4,12 +4,15 @@
 Copies the separator of one finished study run (its selected checkpoint)
 into `sound_separation/pretrained/default/` (a model folder: separator
 weights only, no optimizer) and writes `MODEL_CARD.md` from the run's result
-JSON: training data and the licences of the Debian packages it draws from,
-the recipe, how it was selected, its metrics.
+JSON and the study's `results.json`: how it was chosen, the recipe (its
+baseline and seed), its limitations, its metrics beside its baseline's, and
+the licences of the Debian packages its training data draws from with the
+terms the weights are released under. Then writes its LiteRT copy
+(`litert/`, as `sound-separation export --format=litert`).
 
 Usage:
-  python tools/ship_model.py --results results/waspaa2021_small \
-      [--run m4/l1_l2_w10] [--runs_dir STUDY_RUNS] [--corpus DEV]
+  python tools/ship_model.py --results results/waspaa2021_round2 \
+      [--run m4/l1_l2_w8] [--runs_dir STUDY_RUNS] [--corpus DEV]
 
 `--run` defaults to the report's choice (`results.json`: "shipped"). A
 baseline's separator is read from `<results>/baselines/m<M>/`; a fine-tune's
@@ -59,63 +62,155 @@ def _origins(corpus):
   return counts
 
 
-def model_card(result, study_name, origins, shipped_as):
+def _terms(result):
+  """The run's loss terms, from its recorded gin bindings (what the card calls its recipe)."""
   run = result["run"]
-  test = result["test"]
-  fuss = test["fuss"]
-  sel = result["selected"]["selection"]
+  if run["arm"] in ("baseline", "mixit"):
+    return "MixIT alone"
+  return f"arm `{run['arm']}` at weight {run['weight']:g} beside MixIT (docs/losses.md)"
+
+
+def _metric_rows(result, baseline):
+  rows = []
+  for label, res in (("this model", result), ("its baseline", baseline)):
+    if res is None:
+      continue
+    t, s_ = res["test"], res["selected"]["selection"]
+    rows.append(f"| {label} | {_fmt(s_.get('MSi'))} | {_fmt(s_.get('1S'))} | "
+                f"{_fmt(s_.get('TRF'))} | {_fmt(t['fuss'].get('MSi'))} | "
+                f"{_fmt(t['fuss'].get('1S'))} | {_fmt(t['fuss'].get('TRF'))} | "
+                f"{_fmt(t.get('mom', {}).get('MoMi'))} | {_fmt(t.get('speech', {}).get('MSi'))} |")
+  return "\n".join(rows)
+
+
+def _per_count_rows(result, baseline):
+  counts = result["test"]["fuss"]["per_source_count"]
+  base = (baseline or {}).get("test", {}).get("fuss", {}).get("per_source_count", {})
+  rows = []
+  for n, g in sorted(counts.items()):
+    b = base.get(n, {})
+    metric = "1S" if n == "1" else "MSi"
+    rows.append(f"| {n} | {g['count']} | {metric} | {_fmt(g[metric])} | {_fmt(b.get(metric))} |")
+  return "\n".join(rows)
+
+
+def _share(count, total):
+  return f"{count} of {total} ({100.0 * count / total:.0f} %)"
+
+
+def model_card(result, report, baseline, results_dir, origins):
+  """The shipped model's card (Markdown) from its study result and the study's report.
+
+  Args:
+    result: the run's result JSON (`runs/<run>.json`).
+    report: the study's `results.json` (its name, selection rule and shipping rule).
+    baseline: the result of the baseline the run was fine-tuned from (or None).
+    results_dir: the study's results folder, as the repository names it.
+    origins: `{package: source files in the training clips}`.
+  """
+  run, fuss = result["run"], result["test"]["fuss"]
+  total = fuss["num_examples"]
+  speech = result["test"].get("speech", {})
+  shipping = report.get("shipping") or {}
   rows = [f"| {pkg} | {LICENCES.get(pkg, 'see its copyright file')} | "
           f"{origins.get(pkg, '–')} |" for pkg in sorted(LICENCES)]
-  per_count = "\n".join(
-      f"| {n} | {g['count']} | {_fmt(g['MSi'])} | {_fmt(g['1S'])} |"
-      for n, g in sorted(fuss["per_source_count"].items()))
-  total = fuss["num_examples"]
+  if shipping.get("margin_db") is not None and shipping.get("run") == run["name"]:
+    why = (f"the study's pick: the highest selection TRF among the rows whose mean selection MSi "
+           f"is at most {1.0 - shipping['margin_db']:.2f} dB below the baseline's (the 1 dB "
+           f"budget less a margin of {shipping['margin_db']:.2f} dB, twice the seed-to-seed "
+           f"spread of selection MSi measured over the study's seeded rows)")
+  else:
+    why = "chosen by hand (not the study's pick)"
+  if run["init_from"] is None and not run.get("init_model"):
+    start = f"{run['num_steps']} MixIT steps from a random initialisation"
+  else:
+    origin = (baseline or {}).get("run", {}).get("init_model") or run.get("init_model")
+    base_step = (baseline or {}).get("selected", {}).get("step")
+    start = (f"fine-tuned for {run['num_steps']} steps from `{run['init_from']}`"
+             + (f" (step {base_step} of the first round's M = {run['num_sources']} baseline, "
+                f"`results/waspaa2021_small/baselines/m{run['num_sources']}`, itself 3000 MixIT "
+                f"steps from a random initialisation)" if origin else ""))
+  seed = run.get("seed")
+  seed_text = ("seed not recorded (the first round derived it from the run folder)"
+               if seed is None else f"seed {seed}")
+  under, over = fuss["under_separation"], fuss["over_separation"]
   return f"""# Model card: the default separator of `sound_separation`
 
 `sound_separation.inference.load_model()` (no path), `sound-separation separate`
 without `--model` and `sound-separation evaluate` without `--model_dir` use it.
+`litert/` is its LiteRT copy (`sound-separation export --format=litert`, the
+same checkpoint's weights as constants), which those run when LiteRT is
+installed (`pip install 'sound-separation[litert]'`), without TensorFlow.
 
-- **What it is**: run `{run['name']}` of the study "{study_name}"
-  (`results/waspaa2021_small/`): the paper's TDCN++ separator narrowed to the
-  demo size (`gin/models/demo.gin`), M = {run['num_sources']} outputs, 16 kHz, mixture
-  consistency (the outputs sum to the input); {shipped_as}.
-- **Training**: unsupervised, MixIT on mixtures of mixtures of 720 in-the-wild
+- **What it is**: run `{run['name']}` of the study "{report.get('study', '?')}"
+  (`{results_dir}/`): the paper's TDCN++ separator narrowed to the demo
+  size (`gin/models/demo.gin`), M = {run['num_sources']} outputs, 16 kHz
+  mono, mixture consistency (the outputs sum to the input).
+- **Why this one**: {why}.
+- **Recipe**: unsupervised MixIT on mixtures of mixtures of 720 in-the-wild
   10 s clips (random 4 s crops, 8 clips a step, Adam at 1e-3,
-  `gin/studies/small_recipe.gin`); loss arm `{run['arm']}`, weight {run['weight']:g};
-  {run['num_steps']} steps{'' if run['init_from'] is None else f" fine-tuned from `{run['init_from']}`"};
-  checkpoint {result['selected']['step']} selected by TRF within 1 dB of the
-  reference MSi on a held-out selection list (docs/study.md).
+  `gin/studies/small_recipe.gin`); {_terms(result)}; {start};
+  {seed_text}; checkpoint {result['selected']['step']} selected by the rule
+  above on the study's selection list (100 mixtures; docs/study.md). The
+  study command in `{results_dir}/README.md` retrains it, and
+  `tools/ship_model.py --results {results_dir} --runs_dir STUDY_RUNS` puts
+  it here.
 - **Intended use**: a small general-purpose sound separator to try the
   library on real audio at once. It is far weaker than the paper's models
   (9M parameters trained for days on 1,600 h): expect coarse separations.
-  It does not separate speakers.
+  For those, see `sound_separation.pretrained` (the paper's checkpoints).
 
-## Training data
+## Limitations
+
+- **Count of sources**: on the {total} test mixtures it leaves too few
+  active outputs on {_share(under, total)} (under-separation: sources stay
+  together) and too many on {_share(over, total)} (over-separation: one
+  source split over outputs).
+- **Speech**: it does not separate speakers (two-speaker MSi
+  {_fmt(speech.get('MSi'))} dB; it keeps both voices in one output on
+  {speech.get('under_separation', '–')} of {speech.get('num_examples', '–')}).
+- **In-domain, synthetic test**: the test mixtures are FUSS-style mixtures
+  made by the study from recordings of the same Debian packages as the
+  training clips (recordings that no training clip or selection mixture
+  uses), not field recordings; expect lower numbers on audio unlike
+  game effects, music and spoken prompts.
+- **Trade-off**: the sparsity term buys 1S (one source left whole) with
+  some MSi (separating several sources); the baseline row below shows the
+  cost.
+
+## Metrics (dB; {total} test mixtures)
+
+| | selection MSi | selection 1S | selection TRF | test MSi | test 1S | test TRF | MoMi | two-speaker MSi |
+|---|---|---|---|---|---|---|---|---|
+{_metric_rows(result, baseline)}
+
+By the number of sources in the test mixture (1S for one source, MSi for
+more):
+
+| sources | test mixtures | metric | this model | its baseline |
+|---|---|---|---|---|
+{_per_count_rows(result, baseline)}
+
+## Training data and terms of use
 
 The project's development corpus (its in-the-wild training clips, built by
-the team's recipe from Debian packages): clips mixed from game sound
+the team's recipe from Debian 12 packages): clips mixed from game sound
 effects and music, voice-acted dialogue, telephony prompts and spoken words
-of these Debian 12 packages (train split by file hash; no test file is used).
-Derived audio requires attribution and share-alike under the packages'
-licences.
+(train split by file hash).
 
 | package | licence (from its copyright file) | source files in the training clips |
 |---|---|---|
 {chr(10).join(rows)}
 
-## Metrics (dB; test: {total} FUSS-style mixtures of the corpus's validation split)
-
-| | MSi | 1S | TRF | MoMi | two-speaker MSi |
-|---|---|---|---|---|---|
-| selection list (100) | {_fmt(sel['MSi'])} | {_fmt(sel['1S'])} | {_fmt(sel['TRF'])} | – | – |
-| test | {_fmt(fuss['MSi'])} | {_fmt(fuss['1S'])} | {_fmt(fuss['TRF'])} | {_fmt(test.get('mom', {}).get('MoMi'))} | {_fmt(test.get('speech', {}).get('MSi'))} |
-
-| sources | test mixtures | MSi | 1S |
-|---|---|---|---|
-{per_count}
-
-Active outputs vs active references on the test mixtures: under-separated
-{fuss['under_separation']}, equal {fuss['equal_separation']}, over-separated {fuss['over_separation']} of {total}.
+Whether trained weights are a derived work of their training audio is not
+settled. These weights are released on the cautious reading that they are
+one of every package above: use and redistribute them under the conditions
+those licences share — keep this card with them (it attributes the
+packages), pass them on under the same share-alike terms (GPL-2 or later,
+CC-BY-SA) with the same freedoms, and add no restrictions. The library's
+code is under its own licence (`LICENSE`, Apache-2.0); the weights are not
+covered by it. For weights without these conditions, train the same recipe
+on audio under permissive licences.
 """
 
 
@@ -125,10 +220,11 @@ def main(argv=None):
   parser.add_argument("--run", default=None)
   parser.add_argument("--runs_dir", default=None)
   parser.add_argument("--corpus", default=None)
-  parser.add_argument("--note", default="the study's pick by its selection rule",
-                      help="how the card describes the choice of this run")
+  parser.add_argument("--out", default=None,
+                      help="the folder to write (default: the package's default model)")
   args = parser.parse_args(argv)
   from sound_separation import pretrained  # pylint: disable=import-outside-toplevel
+  from sound_separation.inference import export  # pylint: disable=import-outside-toplevel
   from sound_separation.models import folders  # pylint: disable=import-outside-toplevel
 
   report = {}
@@ -151,13 +247,21 @@ def main(argv=None):
     checkpoint = os.path.join(config_dir, "checkpoints", "kept",
                               f"ckpt-{result['selected']['step']}")
   separator, sample_rate, read = folders.load_keras_separator(config_dir, checkpoint)
-  target = pretrained.DEFAULT_DIR
+  target = args.out or pretrained.DEFAULT_DIR
   shutil.rmtree(target, ignore_errors=True)
   folders.save_separator(separator, target, sample_rate, step=result["selected"]["step"])
-  card = model_card(result, report.get("study", "WASPAA 2021, small scale"),
-                    _origins(args.corpus), args.note)
+  baseline = None
+  if run["init_from"] is not None:
+    path = os.path.join(args.results, "runs", run["init_from"] + ".json")
+    if os.path.exists(path):
+      with open(path, encoding="utf-8") as f:
+        baseline = json.load(f)
+  card = model_card(result, report, baseline, args.results.rstrip("/"), _origins(args.corpus))
   with open(os.path.join(target, pretrained.MODEL_CARD), "w", encoding="utf-8") as f:
     f.write(card)
+  # The LiteRT copy `separate` prefers when LiteRT is installed: the same
+  # weights, written from the folder just saved.
+  export.export_litert(target, os.path.join(target, "litert"))
   size = sum(os.path.getsize(os.path.join(root, n)) for root, _, names in os.walk(target)
              for n in names)
   print(f"Shipped {name} ({read}) to {target}: {size / 1e6:.2f} MB")

@@ -16,6 +16,8 @@ measures both (docs/study.md, "Error bars"):
   is the mean over the drawn seeds of the metric on the drawn mixtures.
 - `verdict(interval, paper_effect)`: the claim-level verdict of the study's
   stated criterion.
+- `pooled_sd(groups)`: the seed-to-seed spread of a value pooled over rows
+  (the shipping margin, `claims.ship`).
 
 The metrics are recomputed from per-example records exactly as
 `evaluation.metrics.summarize` computes them (MSi pooled over active
@@ -140,6 +142,23 @@ def seed_interval(values, level=0.95):
   dof = len(values) - 1
   half = _T975.get(dof, 1.96) * float(np.std(values, ddof=1)) / math.sqrt(len(values))
   return mean, mean - half, mean + half
+
+
+def pooled_sd(groups):
+  """The pooled standard deviation of several groups' values, or None.
+
+  `sqrt(sum_g (n_g - 1) s_g^2 / sum_g (n_g - 1))` over the groups with at
+  least two finite values (`s_g`: the group's sample standard deviation):
+  the spread of one value around its group's mean when every group shares
+  it, e.g. a selection metric's seed-to-seed spread over the seeded rows.
+  """
+  squares, dof = 0.0, 0
+  for values in groups:
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    if len(values) >= 2:
+      squares += (len(values) - 1) * float(np.var(values, ddof=1))
+      dof += len(values) - 1
+  return math.sqrt(squares / dof) if dof else None
 
 
 def _check_rows(rows):

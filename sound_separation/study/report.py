@@ -75,6 +75,51 @@ def shipped_run(study, rows):
   return None if chosen is None else chosen["run"]["name"]
 
 
+def chosen_seeded_rows(study, rows_by_name):
+  """Per M: the baseline row, then per arm the row the rule picks by its seeds' mean
+  selection metrics (`claims.chosen`). `[(row, meets)]`."""
+  chosen = []
+  msi_floors = claims.floors(study, rows_by_name)
+  for m in study.num_sources:
+    baseline = rows_by_name.get(f"m{m}/baseline")
+    if baseline is None or m not in msi_floors:
+      continue
+    chosen.append((baseline, baseline.results[0]["selected"]["meets_floor"]))
+    for arm in study.arms_for(m):
+      row, meets = claims.chosen(rows_by_name, m, (arm,), msi_floors[m])
+      if row is not None:
+        chosen.append((row, meets))
+  return chosen
+
+
+def _table1_seeded(chosen):
+  lines = ["| M | loss | weight | seeds | MSi | 1S | TRF | MoMi | speech MSi | under % | over % "
+           "| within MSi budget |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+  for row, meets in chosen:
+    cells = [_fmt(row.test(k)[0]) for k in ("MSi", "1S", "TRF")]
+    cells += [_fmt(row.test("MoMi", "mom")[0]), _fmt(row.test("MSi", "speech")[0]),
+              _fmt(row.test("under_separation")[0], 0), _fmt(row.test("over_separation")[0], 0)]
+    lines.append("| " + " | ".join(
+        [str(row.num_sources), grid.ARM_TITLES[row.arm], f"{row.weight:g}",
+         ", ".join(str(s) for s in row.seeds)] + cells + ["yes" if meets else "**no**"]) + " |")
+  return lines
+
+
+def _shipping_line(shipping, complete):
+  if shipping["run"] is None:
+    return "No row clears its MSi floor with the shipping margin: nothing to ship."
+  noise = ("no row has seeds, so no margin" if shipping["noise_db"] is None else
+           f"{claims.SHIP_MARGIN_SDS:g} × {shipping['noise_db']:.2f} dB, the seed-to-seed "
+           f"standard deviation of selection MSi pooled over the {shipping['noise_rows']} "
+           f"rows with several seeds")
+  what = "Shipped model" if complete else "The rule's pick so far (the round is not complete)"
+  return (f"{what}: {shipping['run']} (row {shipping['row']}): the rule over every row, each "
+          f"judged by its seeds' mean selection metrics, with each M's MSi floor raised by "
+          f"{shipping['margin_db']:.2f} dB ({noise}); of the row's seeds, the best selection "
+          f"TRF that clears the raised floor itself.")
+
+
 def _test_cells(result):
   fuss = result["test"].get("fuss", {})
   total = fuss.get("num_examples")
@@ -176,12 +221,8 @@ def _facts(study, specs, results):
 
 def _seeded_figures(study, specs, results, rows_by_name, chosen, shipped, results_dir):
   """figure1.png (the frontier with seed intervals) and training.png of a seeded study."""
-  chosen_names = {claims.row_name(name) for name, _, _ in chosen}
-  floors = {}
-  for m in study.num_sources:
-    base = rows_by_name.get(f"m{m}/baseline")
-    if base is not None and base.selection()["MSi"] is not None:
-      floors[m] = selection.floor(base.selection()["MSi"], study.msi_tolerance_db)
+  chosen_names = {row.name for row, _ in chosen}
+  floors = claims.floors(study, rows_by_name)
   points = []
   for row in rows_by_name.values():
     msi, one = row.test("MSi"), row.test("1S")
@@ -222,19 +263,30 @@ def write_report(study, specs, results, results_dir, study_file, read_scores=Non
   (`claims`); `results.json` holds the verdicts.
   """
   os.makedirs(results_dir, exist_ok=True)
-  rows = chosen_rows(study, specs, results)
-  shipped = shipped_run(study, rows)
   rule = RULE.format(tol=study.msi_tolerance_db)
   lines = [f"# {study.name}", "",
            f"Selection rule: {rule}. Test metrics (dB) on `{os.path.basename(study.test_list)}`; "
            f"under/over %: share of test mixtures with fewer/more active outputs than "
-           f"active references.", "",
-           "## Table 1 (chosen weight per loss)", ""] + _table1(rows) + [
-           "", (f"Shipped model: {shipped or '(none yet)'}." if study.seed is None else
-                f"The rule's pick over the chosen rows so far: {shipped or '(none yet)'} "
-                f"(what ships is decided when the round is complete)."), "",
-           "## Every run", ""] + _all_runs(specs, results) + [
-           "", "## Facts for the paper's claims", ""] + _facts(study, specs, results)
+           f"active references.", ""]
+  shipping = None
+  if study.seed is None:
+    rows = chosen_rows(study, specs, results)
+    chosen_names = [name for name, _, _ in rows]
+    shipped = shipped_run(study, rows)
+    lines += ["## Table 1 (chosen weight per loss)", ""] + _table1(rows) + [
+        "", f"Shipped model: {shipped or '(none yet)'}."]
+  else:
+    rows_by_name = claims.gather(specs, results, read_scores or (lambda run, task: None))
+    rows = chosen_seeded_rows(study, rows_by_name)
+    chosen_names = [row.name for row, _ in rows]
+    shipping = claims.ship(study, rows_by_name)
+    shipped = shipping["run"]
+    lines += ["## Table 1 (chosen weight per loss; mean over seeds)", "",
+              "A loss's weight is chosen by the rule on its rows' mean selection metrics over "
+              "their seeds.", ""] + _table1_seeded(rows) + [
+        "", _shipping_line(shipping, all(s.name in results for s in specs))]
+  lines += ["", "## Every run", ""] + _all_runs(specs, results) + [
+            "", "## Facts for the paper's claims", ""] + _facts(study, specs, results)
   last = last_checkpoint_picks(specs, results)
   if last:
     lines += ["", "## Picked at the last checkpoint", "",
@@ -242,7 +294,6 @@ def write_report(study, specs, results, results_dir, study_file, read_scores=Non
               "picked a later one, unless selection had flattened.", ""] + last
   verdicts = None
   if study.seed is not None and read_scores is not None:
-    rows_by_name = claims.gather(specs, results, read_scores)
     verdicts = claims.judge(study, rows_by_name)
     lines += ["", "## Rows: mean over seeds [95 % interval], test list", ""]
     lines += claims.row_table(rows_by_name, shipped and claims.row_name(shipped), "rule's pick")
@@ -264,8 +315,8 @@ def write_report(study, specs, results, results_dir, study_file, read_scores=Non
   json_path = os.path.join(results_dir, "results.json")
   filesystem.write_text(json_path, json.dumps(
       {"study": study.name, "study_file": os.path.basename(study_file),
-       "selection_rule": rule, "chosen": [name for name, _, _ in rows],
-       "shipped": shipped, "runs": {s.name: results[s.name] for s in specs
+       "selection_rule": rule, "chosen": chosen_names,
+       "shipped": shipped, **({"shipping": shipping} if shipping is not None else {}), "runs": {s.name: results[s.name] for s in specs
                                     if s.name in results},
        **({"verdicts": verdicts} if verdicts is not None else {})},
       indent=1, sort_keys=True) + "\n")
