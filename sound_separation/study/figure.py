@@ -150,8 +150,9 @@ def plot_frontier(points, out_path, budget_db=1.0, title=None, pick_label="shipp
   points = list(points)
   panels = sorted({p.num_sources for p in points})
   losses = list(dict.fromkeys(p.loss for p in points if p.weight > 0 or p.loss != "baseline"))
-  figure, axes_list = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 4.8), dpi=150,
-                                   squeeze=False, sharex=True, sharey=True)
+  # The legend sits right of the last panel: with a dozen arms it would hide points.
+  figure, axes_list = plt.subplots(1, len(panels), figsize=(5.0 * len(panels) + 3.5, 4.8),
+                                   dpi=150, squeeze=False, sharex=True, sharey=True)
   try:
     for axes, m in zip(axes_list[0], panels):
       here = [p for p in points if p.num_sources == m]
@@ -186,8 +187,14 @@ def plot_frontier(points, out_path, budget_db=1.0, title=None, pick_label="shipp
       axes.set_xlabel("1S: single-source SI-SNR (dB)")
       axes.set_ylabel("MSi: multi-source SI-SNRi (dB)")
       axes.grid(True, linewidth=0.3)
-      axes.legend(fontsize=7, title="black edge: chosen; hollow: below the MSi floor",
-                  title_fontsize=7)
+    handles = {}
+    for axes in axes_list[0]:
+      for handle, label in zip(*axes.get_legend_handles_labels()):
+        handles.setdefault(label, handle)
+    axes_list[0][-1].legend(handles.values(), handles.keys(), fontsize=7, loc="upper left",
+                            bbox_to_anchor=(1.02, 1.0),
+                            title="black edge: chosen\nhollow: below the MSi floor",
+                            title_fontsize=7)
     _save(figure, out_path, title)
   finally:
     plt.close(figure)
