@@ -307,3 +307,16 @@ def test_the_shipped_run_clears_its_floor_by_the_measured_seed_noise():
   from sound_separation.study import selection  # pylint: disable=import-outside-toplevel
   plain, _ = selection.select(list(rows.values()), 4.0, key=lambda r: r.selection())
   assert plain.name == "m4/l1_l2_w9"
+
+
+def test_a_share_interval_stays_within_0_and_100_percent():
+  from sound_separation.study import claims  # pylint: disable=import-outside-toplevel
+  # Two seeds over-separating 10 % and 90 % of 100 mixtures: the Student-t
+  # interval of the mean (50 ± 12.706 * 40 / sqrt(2)) crosses both bounds.
+  results = [{"run": {"num_sources": 4, "arm": "l1_l2", "weight": 8.0, "seed": s},
+              "test": {"fuss": {"over_separation": n, "num_examples": 100}}}
+             for s, n in ((1, 10), (2, 90))]
+  row = claims.Row("m4/l1_l2_w8", results, {})
+  assert row.test("over_separation") == (50.0, 0.0, 100.0)
+  mean, low, high = intervals.seed_interval([10.0, 90.0])
+  assert low < 0 and high > 100 and mean == 50.0  # the metric itself is not clipped

@@ -70,7 +70,10 @@ class Row:
         values.append(None if count is None or not total else 100.0 * count / total)
       else:
         values.append(summary.get(metric))
-    return intervals.seed_interval(values)
+    mean, low, high = intervals.seed_interval(values)
+    if metric in ("over_separation", "under_separation") and low is not None:
+      low, high = max(low, 0.0), min(high, 100.0)  # a share's interval stays a share
+    return mean, low, high
 
   def selection(self):
     """Mean selection-list metrics of the seeds' selected checkpoints (for the rule)."""
