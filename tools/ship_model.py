@@ -118,7 +118,9 @@ def model_card(result, report, baseline, results_dir, origins):
     why = (f"the study's pick: the highest selection TRF among the rows whose mean selection MSi "
            f"is at most {1.0 - shipping['margin_db']:.2f} dB below the baseline's (the 1 dB "
            f"budget less a margin of {shipping['margin_db']:.2f} dB, twice the seed-to-seed "
-           f"spread of selection MSi measured over the study's seeded rows)")
+           f"spread of selection MSi measured over the study's seeded rows)"
+           + ("" if shipping.get("complete", True) else
+              "; chosen before the study finished, over the runs it had then"))
   else:
     why = "chosen by hand (not the study's pick)"
   if run["init_from"] is None and not run.get("init_model"):
@@ -134,6 +136,9 @@ def model_card(result, report, baseline, results_dir, origins):
   seed_text = ("seed not recorded (the first round derived it from the run folder)"
                if seed is None else f"seed {seed}")
   under, over = fuss["under_separation"], fuss["over_separation"]
+  trade_off = ("- **Trade-off**: the sparsity term buys 1S (one source left whole) with\n"
+               "  some MSi (separating several sources); the baseline row below shows the\n"
+               "  cost.\n" if "l1" in run["arm"] and run["weight"] > 0 else "")
   return f"""# Model card: the default separator of `sound_separation`
 
 `sound_separation.inference.load_model()` (no path), `sound-separation separate`
@@ -166,18 +171,15 @@ installed (`pip install 'sound-separation[litert]'`), without TensorFlow.
   active outputs on {_share(under, total)} (under-separation: sources stay
   together) and too many on {_share(over, total)} (over-separation: one
   source split over outputs).
-- **Speech**: it does not separate speakers (two-speaker MSi
-  {_fmt(speech.get('MSi'))} dB; it keeps both voices in one output on
-  {speech.get('under_separation', '–')} of {speech.get('num_examples', '–')}).
+- **Speech**: it does not separate speakers: on
+  {speech.get('num_examples', '–')} two-speaker mixtures its MSi is
+  {_fmt(speech.get('MSi'))} dB (0 dB: no better than the mixture).
 - **In-domain, synthetic test**: the test mixtures are FUSS-style mixtures
   made by the study from recordings of the same Debian packages as the
   training clips (recordings that no training clip or selection mixture
   uses), not field recordings; expect lower numbers on audio unlike
   game effects, music and spoken prompts.
-- **Trade-off**: the sparsity term buys 1S (one source left whole) with
-  some MSi (separating several sources); the baseline row below shows the
-  cost.
-
+{trade_off}
 ## Metrics (dB; {total} test mixtures)
 
 | | selection MSi | selection 1S | selection TRF | test MSi | test 1S | test TRF | MoMi | two-speaker MSi |
