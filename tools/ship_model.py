@@ -263,7 +263,11 @@ def main(argv=None):
     f.write(card)
   # The LiteRT copy `separate` prefers when LiteRT is installed: the same
   # weights, written from the folder just saved.
-  export.export_litert(target, os.path.join(target, "litert"))
+  # Relative to the repository when run from it: `litert.json` records where
+  # the copy came from, and a machine's absolute path means nothing elsewhere.
+  source = os.path.relpath(target)
+  source = target if source.startswith("..") else source
+  export.export_litert(source, os.path.join(source, "litert"))
   size = sum(os.path.getsize(os.path.join(root, n)) for root, _, names in os.walk(target)
              for n in names)
   print(f"Shipped {name} ({read}) to {target}: {size / 1e6:.2f} MB")

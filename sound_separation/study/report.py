@@ -225,7 +225,7 @@ def _facts(study, specs, results):
   return lines
 
 
-def _seeded_figures(study, specs, results, rows_by_name, chosen, shipped, results_dir):
+def _seeded_figures(study, specs, results, rows_by_name, chosen, shipping, results_dir):
   """figure1.png (the frontier with seed intervals) and training.png of a seeded study."""
   chosen_names = {row.name for row, _ in chosen}
   floors = claims.floors(study, rows_by_name)
@@ -239,13 +239,14 @@ def _seeded_figures(study, specs, results, rows_by_name, chosen, shipped, result
         row.name, grid.ARM_TITLES[row.arm], row.weight, row.num_sources, msi, one,
         chosen=row.name in chosen_names,
         below_floor=sel is not None and sel < floors.get(row.num_sources, float("-inf")),
-        shipped=shipped is not None and claims.row_name(shipped) == row.name))
+        shipped=shipping["row"] == row.name))
   paths = []
   if points:
     paths.append(figure.plot_frontier(points, os.path.join(results_dir, "figure1.png"),
                                       study.msi_tolerance_db,
                                       title=f"{study.name}: test MSi vs 1S",
-                                      pick_label="rule's pick so far"))
+                                      pick_label="shipped" if shipping["complete"]
+                                      else "rule's pick so far"))
   histories = {}
   for spec in specs:
     result = results.get(spec.name)
@@ -303,7 +304,8 @@ def write_report(study, specs, results, results_dir, study_file, read_scores=Non
   if study.seed is not None and read_scores is not None:
     verdicts = claims.judge(study, rows_by_name)
     lines += ["", "## Rows: mean over seeds [95 % interval], test list", ""]
-    lines += claims.row_table(rows_by_name, shipped and claims.row_name(shipped), "rule's pick")
+    lines += claims.row_table(rows_by_name, shipped and claims.row_name(shipped),
+                              "shipped" if shipping["complete"] else "rule's pick so far")
     lines += ["", "## Against the MixIT-only control: difference [95 % interval]", ""]
     lines += claims.delta_table(rows_by_name)
     lines += ["", "## Verdicts", "", VERDICT_RULE.format(eq=claims.EQUIVALENCE_DB,
@@ -322,15 +324,15 @@ def write_report(study, specs, results, results_dir, study_file, read_scores=Non
   json_path = os.path.join(results_dir, "results.json")
   filesystem.write_text(json_path, json.dumps(
       {"study": study.name, "study_file": os.path.basename(study_file),
-       "selection_rule": rule, "chosen": chosen_names,
-       "shipped": shipped, **({"shipping": shipping} if shipping is not None else {}), "runs": {s.name: results[s.name] for s in specs
-                                    if s.name in results},
+       "selection_rule": rule, "chosen": chosen_names, "shipped": shipped,
+       **({"shipping": shipping} if shipping is not None else {}),
+       "runs": {s.name: results[s.name] for s in specs if s.name in results},
        **({"verdicts": verdicts} if verdicts is not None else {})},
       indent=1, sort_keys=True) + "\n")
   paths.append(json_path)
   try:
     if verdicts is not None:
-      paths += _seeded_figures(study, specs, results, rows_by_name, rows, shipped, results_dir)
+      paths += _seeded_figures(study, specs, results, rows_by_name, rows, shipping, results_dir)
     else:
       points = []
       for spec in specs:
