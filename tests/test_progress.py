@@ -62,3 +62,48 @@ def test_non_finite_metrics_are_written_and_read_back(tmp_path):
   (event,) = progress.ProgressFile(tmp_path).read_new()
   assert event["metrics"]["loss"] != event["metrics"]["loss"]  # NaN
   assert progress.format_event(event) == "step 3 validation  loss nan"
+
+
+def _step_event(step, seconds_per_step):
+  return {"v": 1, "event": "step", "step": step, "num_steps": 20, "metrics": {},
+          "seconds_per_step": seconds_per_step, "eta_seconds": None}
+
+
+def test_speed_after_the_warm_up_sums_the_windows_after_it():
+  # Steps 1-5 took 2 s each (tracing), 6-10 0.5 s, 11-15 0.3 s, 16-20 0.4 s.
+  events = [_step_event(5, 2.0), _step_event(10, 0.5), _step_event(15, 0.3),
+            _step_event(20, 0.4)]
+  assert progress.seconds_per_step_after(events, 10) == pytest.approx((5 * 0.3 + 5 * 0.4) / 10)
+  assert progress.seconds_per_step_after(events, 5) == pytest.approx(0.4)
+  # A warm-up between two events starts at the last event before it.
+  assert progress.seconds_per_step_after(events, 12) == pytest.approx(0.35)
+  with pytest.raises(ValueError, match="at or before step 3"):
+    progress.seconds_per_step_after(events, 3)
+  with pytest.raises(ValueError, match="resumed"):
+    progress.seconds_per_step_after(
+        [{"v": 1, "event": "resumed", "step": 5, "checkpoint": "c"}] + events, 5)
+
+
+def test_the_progress_line_gives_the_speed_since_the_previous_line(monkeypatch):
+  import io  # pylint: disable=import-outside-toplevel
+  import types  # pylint: disable=import-outside-toplevel
+
+  from sound_separation.training import callbacks  # pylint: disable=import-outside-toplevel
+
+  clock = {"now": 100.0}
+  monkeypatch.setattr(callbacks.time, "monotonic", lambda: clock["now"])
+  iterations = {"value": 0}
+  model = types.SimpleNamespace(optimizer=types.SimpleNamespace(
+      iterations=types.SimpleNamespace(numpy=lambda: iterations["value"])))
+  stream = io.StringIO()
+  logger = callbacks.ProgressLogger(num_steps=30, every=10, stream=stream)
+  logger.set_model(model)
+  logger.on_train_begin()
+  # Ten slow steps (tracing: 2 s each), then ten at 0.25 s.
+  for step, seconds in [(s, 2.0) for s in range(1, 11)] + [(s, 0.25) for s in range(11, 21)]:
+    clock["now"] += seconds
+    iterations["value"] = step
+    logger.on_train_batch_end(step - 1, {"loss": 1.0})
+  lines = stream.getvalue().splitlines()
+  assert lines == ["step 10/30  loss 1  2 s/step  ETA 0m40s",
+                   "step 20/30  loss 1  0.25 s/step  ETA 0m02s"]

@@ -247,17 +247,21 @@ def test_runs_picked_at_their_last_checkpoint_are_listed_with_their_trend():
 
   planted = [run("m4/rising", [5.0, 5.5, 6.0, 6.5, 7.0], 1250),
              run("m4/flat", [5.0, 5.94, 4.99, 5.97], 1000),
-             run("m4/earlier", [5.0, 6.0, 5.5], 500)]
+             run("m4/earlier", [5.0, 6.0, 5.5], 500),
+             run("m4/passed_over", [5.0, 7.0, 6.63], 750)]
   specs = [spec for spec, _ in planted]
   results = {spec.name: result for spec, result in planted}
   lines = report.last_checkpoint_picks(specs, results)
   assert lines == [
       "- m4/rising: picked at its last checkpoint (step 1250); selection TRF at steps "
-      "500, 750, 1000, 1250: 5.50, 6.00, 6.50, 7.00 dB, +0.50 dB over the best earlier "
+      "500, 750, 1000, 1250: 5.50, 6.00, 6.50, 7.00 dB, 0.50 dB above the best earlier "
       "checkpoint.",
       "- m4/flat: picked at its last checkpoint (step 1000); selection TRF at steps "
-      "250, 500, 750, 1000: 5.00, 5.94, 4.99, 5.97 dB, +0.03 dB over the best earlier "
-      "checkpoint."]
+      "250, 500, 750, 1000: 5.00, 5.94, 4.99, 5.97 dB, 0.03 dB above the best earlier "
+      "checkpoint.",
+      "- m4/passed_over: picked at its last checkpoint (step 750); selection TRF at steps "
+      "250, 500, 750: 5.00, 7.00, 6.63 dB, 0.37 dB below the best earlier checkpoint, "
+      "which the rule passed over for its MSi."]
 
 
 def test_pooled_sd_is_the_pooled_sample_standard_deviation():

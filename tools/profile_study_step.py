@@ -32,7 +32,6 @@ import argparse
 import io
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -79,6 +78,7 @@ def _child(name, data, classifier, steps, warmup, log_every):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from sound_separation import gin_utils  # pylint: disable=import-outside-toplevel
   from sound_separation.training import loop  # pylint: disable=import-outside-toplevel
+  from sound_separation.training import progress  # pylint: disable=import-outside-toplevel
   config = CONFIGS[name]
   params = [f"CLASSIFIER = {classifier!r}",
             f"VOCABULARY = {os.path.join(data, 'labels.txt')!r}",
@@ -93,24 +93,17 @@ def _child(name, data, classifier, steps, warmup, log_every):
     from sound_separation.data import datasets  # pylint: disable=import-outside-toplevel
     batch = next(iter(datasets.training_dataset(default_seed=1)))
     train_data = tf.data.Dataset.from_tensors(batch).repeat()
-  stream = io.StringIO()
   with tempfile.TemporaryDirectory() as model_dir:
     start = time.monotonic()
-    loop.train(model_dir, train_data=train_data, stream=stream)
+    loop.train(model_dir, train_data=train_data, stream=io.StringIO())
     total = time.monotonic() - start
-  # The loop's progress lines: "step N/M ... X s/step", X the mean over every
-  # step since training began, tracing included. N * X is then the time to
-  # step N, and the steps after the warm-up cost the difference of two lines.
-  lines = [(int(m.group(1)), float(m.group(2)))
-           for m in re.finditer(r"^step (\d+)/\d+ .* ([\d.]+) s/step", stream.getvalue(), re.M)]
-  first = max((l for l in lines if l[0] <= warmup), default=None)
-  last = lines[-1]
-  if first is None or last[0] <= first[0]:
-    raise ValueError(f"no progress line at or before step {warmup} and after it: "
-                     f"--log_every must divide --warmup, which must be below --steps")
-  seconds = (last[0] * last[1] - first[0] * first[1]) / (last[0] - first[0])
+    events = progress.ProgressFile(model_dir).read_new()
+  try:
+    seconds = progress.seconds_per_step_after(events, warmup)
+  except ValueError as e:
+    raise ValueError(f"{e}: --log_every must divide --warmup, which must be below --steps") from e
   return {"config": name, "seconds_per_step": seconds, "steps_per_hour": 3600.0 / seconds,
-          "steps_timed": last[0] - first[0], "total_seconds": total,
+          "steps_timed": steps - warmup, "total_seconds": total,
           "cpu_seconds": time.process_time(), "peak_rss_gb": bench_common.status_kb(
               "VmHWM") / 2 ** 20}
 

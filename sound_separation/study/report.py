@@ -182,8 +182,9 @@ def last_checkpoint_picks(specs, results):
     lines.append(f"- {spec.name}: picked at its last checkpoint (step {history[-1]['step']}); "
                  f"selection TRF at steps "
                  f"{', '.join(str(c['step']) for c in history[-4:])}: "
-                 f"{', '.join(_fmt(v) for v in trf[-4:])} dB, {gain:+.2f} dB over the best "
-                 f"earlier checkpoint.")
+                 f"{', '.join(_fmt(v) for v in trf[-4:])} dB, {abs(gain):.2f} dB "
+                 f"{'above' if gain >= 0 else 'below'} the best earlier checkpoint"
+                 f"{'' if gain >= 0 else ', which the rule passed over for its MSi'}.")
   return lines
 
 

@@ -31,8 +31,11 @@ def _step(model):
 class ProgressLogger(keras.callbacks.Callback):
   """Reports every `every` steps: losses, speed and time left (`progress` events).
 
-  Time left is the estimate for the remaining steps, or what remains of
-  `time_limit_seconds` if that ends the run first. Each report is printed
+  Speed is the mean wall time per step since the previous report (the first
+  report: since training began or resumed, tracing included), so a run that
+  slows down or speeds up shows it at once. Time left is the remaining steps
+  at that speed, or what remains of `time_limit_seconds` if that ends the run
+  first. Each report is printed
   (`progress.format_event`) and, given `progress_file`, appended to it as a
   JSON line for programs that follow the run.
 
@@ -49,25 +52,27 @@ class ProgressLogger(keras.callbacks.Callback):
     self.stream = stream or sys.stdout
     self.progress_file = progress_file
     self._start_time = None
-    self._start_step = None
+    self._last_time = None
+    self._last_step = None
 
   def _report(self, event, **fields):
     progress.report(self.stream, self.progress_file, event, **fields)
 
   def on_train_begin(self, logs=None):
-    self._start_time = time.monotonic()
-    self._start_step = _step(self.model)
+    self._start_time = self._last_time = time.monotonic()
+    self._last_step = _step(self.model)
 
   def on_train_batch_end(self, batch, logs=None):
     step = _step(self.model)
     if step % self.every and step != self.num_steps:
       return
-    done = step - self._start_step
-    elapsed = time.monotonic() - self._start_time
-    per_step = elapsed / done if done else math.nan
+    now = time.monotonic()
+    done = step - self._last_step
+    per_step = (now - self._last_time) / done if done else math.nan
+    self._last_time, self._last_step = now, step
     left = (self.num_steps - step) * per_step
     if self.time_limit_seconds is not None:
-      left = min(left, self.time_limit_seconds - elapsed)
+      left = min(left, self.time_limit_seconds - (now - self._start_time))
     self._report("step", step=step, num_steps=self.num_steps, metrics=_floats(logs),
                  seconds_per_step=per_step if math.isfinite(per_step) else None,
                  eta_seconds=left if math.isfinite(left) else None)

@@ -15,6 +15,11 @@ format's version), `"event"` and `"step"`:
 | `stopped` | `time_limit_seconds` | `Stopped at step ...: the time limit of ... s was reached.` |
 | `already_done` | `num_steps` | `... is already at step ... >= num_steps=...` |
 
+A `step` event's `seconds_per_step` is the mean wall time per step since the
+previous `step` event (the first: since training began or resumed, tracing
+included); `seconds_per_step_after` turns a run's events into its speed after
+a warm-up.
+
 A diverging run's metrics are not finite: they are written as Python's
 `json` writes them (`NaN`, `Infinity`), which it reads back.
 
@@ -73,6 +78,42 @@ def format_event(event):
     return (f"{event.get('model_dir', 'the run')} is already at step {step} >= "
             f"num_steps={event['num_steps']}.")
   raise ValueError(f"unknown progress event {kind!r}")
+
+
+def seconds_per_step_after(events, warmup):
+  """The mean wall seconds per step over the steps after `warmup`, from `step` events.
+
+  Each `step` event's `seconds_per_step` covers the steps since the previous
+  one, so the time after the last event at or before step `warmup` is the sum
+  of the later events' windows. Only the events of one uninterrupted training
+  (no `resumed` among them) can be summed this way.
+
+  Args:
+    events: a run's events in order (`ProgressFile.read_new`).
+    warmup: steps excluded from the mean (tracing, compilation, first batches).
+
+  Returns:
+    float seconds per step.
+
+  Raises:
+    ValueError: no `step` event at or before `warmup`, or none after it.
+  """
+  steps = [e for e in events if e["event"] == "step"]
+  if any(e["event"] == "resumed" for e in events):
+    raise ValueError("the events span a resumed run: windows before and after the restart "
+                     "do not add up")
+  start = max((e["step"] for e in steps if e["step"] <= warmup), default=None)
+  later = [e for e in steps if start is not None and e["step"] > start]
+  if not later:
+    raise ValueError(f"need a step event at or before step {warmup} and one after it "
+                     f"(events at steps {[e['step'] for e in steps]})")
+  seconds, previous = 0.0, start
+  for event in later:
+    if event["seconds_per_step"] is None:
+      raise ValueError(f"the step event at {event['step']} has no speed")
+    seconds += (event["step"] - previous) * event["seconds_per_step"]
+    previous = event["step"]
+  return seconds / (previous - start)
 
 
 def report(stream, progress_file, event, **fields):
