@@ -387,6 +387,24 @@ def test_a_study_killed_mid_run_resumes_it(tmp_path):
   base = json.loads((study.parent / "runs" / "m2" / "baseline.json").read_text())
   assert [c["step"] for c in base["checkpoints"]] == list(range(2, 26, 2))
   assert (study.parent / "runs" / "m2" / "l1_l2_w1.json").exists()
+  # The killed invocation counts in the run's compute.
+  spent = json.loads((runs / "m2" / "baseline" / "train_time.json").read_text())
+  assert spent["invocations"] == 2
+
+
+def test_train_time_keeps_what_a_killed_invocation_spent(tmp_path, monkeypatch):
+  clock = {"now": 1000.0}
+  monkeypatch.setattr(runner.time, "monotonic", lambda: clock["now"])
+  first = runner.TrainClock(tmp_path, every_seconds=30.0)
+  for _ in range(10):  # 100 s of output lines, then the process is killed
+    clock["now"] += 10.0
+    first.tick()
+  # Written at 30, 60 and 90 s; the last 10 s are lost with the process.
+  assert runner.train_time(tmp_path) == {"seconds": 90.0, "invocations": 1}
+  second = runner.TrainClock(tmp_path, every_seconds=30.0)
+  clock["now"] += 5.0
+  second.tick(force=True)
+  assert runner.train_time(tmp_path) == {"seconds": 95.0, "invocations": 2}
 
 
 def test_run_locks_exclude_live_processes_and_take_over_dead_ones(tmp_path):

@@ -104,7 +104,7 @@ def train_run(spec, study, run_dir, results_dir, stream, python=sys.executable):
   command = [python, "-m", "sound_separation", "train", f"--model_dir={run_dir}",
              f"--gin_file={study.recipe}"] + [f"--gin_param={p}" for p in params]
   log_path = run_folder.train_log(run_dir)
-  start = time.monotonic()
+  clock = TrainClock(run_dir)
   with filesystem.open_file(log_path, "a") as log:
     log.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n")
     log.flush()
@@ -120,20 +120,37 @@ def train_run(spec, study, run_dir, results_dir, stream, python=sys.executable):
     for line in child.stdout:
       log.write(line)
       echo()
+      clock.tick()
     code = child.wait()
     echo()
-  _add_train_time(run_dir, time.monotonic() - start)
+  clock.tick(force=True)
   if code:
     raise RuntimeError(f"training run {spec.name} failed (exit status {code}); see {log_path}")
 
 
-def _add_train_time(run_dir, seconds):
-  """Adds one training invocation's wall time to `<run_dir>/train_time.json` (resumes add up)."""
-  path = run_folder.train_time_file(run_dir)
-  spent = _read_json(path) if os.path.exists(path) else {"seconds": 0.0, "invocations": 0}
-  spent["seconds"] += seconds
-  spent["invocations"] += 1
-  _write_json(path, spent)
+class TrainClock:
+  """A run's training wall time in `<run_dir>/train_time.json`, kept as it goes.
+
+  One invocation adds its elapsed time to what earlier invocations recorded,
+  and writes the sum at least every `every_seconds` while it runs (`tick`),
+  so an invocation that is killed (a session's end, a crash) still counts up
+  to its last write instead of vanishing from the run's compute.
+  """
+
+  def __init__(self, run_dir, every_seconds=30.0):
+    self.path = run_folder.train_time_file(run_dir)
+    self.every_seconds = every_seconds
+    self.base = train_time(run_dir)
+    self.start = self.written = time.monotonic()
+    self.tick(force=True)
+
+  def tick(self, force=False):
+    """Writes the running total if `every_seconds` have passed (or `force`)."""
+    now = time.monotonic()
+    if force or now - self.written >= self.every_seconds:
+      _write_json(self.path, {"seconds": self.base["seconds"] + now - self.start,
+                              "invocations": self.base["invocations"] + 1})
+      self.written = now
 
 
 def train_time(run_dir):
