@@ -493,6 +493,9 @@ def test_ship_model_writes_a_loadable_folder_and_a_card_with_its_baseline(tmp_pa
   run = {"run": {"name": "m4/l1_l2_w8", "num_sources": 4, "arm": "l1_l2", "weight": 8.0,
                  "init_from": "m4/baseline", "init_model": None, "num_steps": 2000, "seed": 3},
          "selected": {"step": 250, "selection": {"MSi": 4.41, "1S": 18.13, "TRF": 8.49}},
+         "msi_floor": 3.82,
+         "checkpoints": [{"step": 250 * (i + 1), "selection": {"MSi": v}}
+                         for i, v in enumerate([4.41, 3.5, 3.0])],
          "test": {"fuss": _fuss_summary(40, 3, 12, per_count),
                   "speech": {"MSi": 0.11, "under_separation": 94, "num_examples": 100}}}
   baseline = {"run": {"name": "m4/baseline", "init_from": None, "init_model": "/x/baselines/m4"},
@@ -515,6 +518,8 @@ def test_ship_model_writes_a_loadable_folder_and_a_card_with_its_baseline(tmp_pa
   assert "| its baseline | 4.82 | 7.23 | 5.54 |" in card
   assert "| 2 | 30 | MSi | 4.25 | 5.75 |" in card and "| 1 | 10 | 1S | 19.00 | 6.41 |" in card
   assert "GPL-2" in card and "CC-BY-SA" in card and "Apache-2.0" in card
+  # The selected checkpoint (the first) and its one later neighbour.
+  assert "selection MSi at steps 250, 500 is 4.41, 3.50 dB (the floor: 3.82 dB)" in card
   # The folder holds the kept checkpoint's weights, and its LiteRT copy.
   shipped, rate, _ = folders.load_keras_separator(str(out))
   x = np.random.default_rng(0).uniform(-0.5, 0.5, (1, 800)).astype(np.float32)

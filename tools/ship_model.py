@@ -98,6 +98,23 @@ def _share(count, total):
   return f"{count} of {total} ({100.0 * count / total:.0f} %)"
 
 
+def _stability(result):
+  """A limitation line: selection MSi at the selected checkpoint and its neighbours."""
+  history = sorted(result.get("checkpoints") or [], key=lambda c: c["step"])
+  steps = [c["step"] for c in history]
+  if result["selected"]["step"] not in steps or len(history) < 2:
+    return ""
+  at = steps.index(result["selected"]["step"])
+  around = history[max(at - 1, 0):at + 2]
+  values = ", ".join(_fmt(c["selection"]["MSi"]) for c in around)
+  return ("- **Checkpoint noise**: its selection MSi at steps "
+          f"{', '.join(str(c['step']) for c in around)} is {values} dB (the floor: "
+          f"{_fmt(result.get('msi_floor'))} dB); the shipping margin covers the spread\n"
+          "  between seeds measured on other rows, and one checkpoint's MSi moves\n"
+          "  between the selection and test lists too: its test numbers (below) are\n"
+          "  the ones to quote.\n")
+
+
 def model_card(result, report, baseline, results_dir, origins):
   """The shipped model's card (Markdown) from its study result and the study's report.
 
@@ -139,6 +156,7 @@ def model_card(result, report, baseline, results_dir, origins):
   trade_off = ("- **Trade-off**: the sparsity term buys 1S (one source left whole) with\n"
                "  some MSi (separating several sources); the baseline row below shows the\n"
                "  cost.\n" if "l1" in run["arm"] and run["weight"] > 0 else "")
+  stability = _stability(result)
   return f"""# Model card: the default separator of `sound_separation`
 
 `sound_separation.inference.load_model()` (no path), `sound-separation separate`
@@ -179,7 +197,7 @@ installed (`pip install 'sound-separation[litert]'`), without TensorFlow.
   training clips (recordings that no training clip or selection mixture
   uses), not field recordings; expect lower numbers on audio unlike
   game effects, music and spoken prompts.
-{trade_off}
+{trade_off}{stability}
 ## Metrics (dB; {total} test mixtures)
 
 | | selection MSi | selection 1S | selection TRF | test MSi | test 1S | test TRF | MoMi | two-speaker MSi |
