@@ -201,26 +201,38 @@ def plot_frontier(points, out_path, budget_db=1.0, title=None, pick_label="shipp
   return out_path
 
 
+def _num_sources(name):
+  """M of a run named `m<M>/...` (None for other names)."""
+  head = name.split("/", 1)[0]
+  return int(head[1:]) if head[:1] == "m" and head[1:].isdigit() else None
+
+
 def plot_training(histories, out_path, title=None):
   """Selection-list MSi and 1S against the fine-tuning step, one line per run.
+
+  A run named `m<M>/...` is drawn solid at the smallest M, dashed and then
+  dotted at larger ones, so that a colour reused among many runs still
+  tells them apart; the legend sits beside the panels.
 
   Args:
     histories: `{run name: [(step, MSi, 1S)]}`.
   """
   plt = _pyplot()
-  figure, (left, right) = plt.subplots(1, 2, figsize=(12.0, 4.4), dpi=150)
+  sizes = sorted({_num_sources(name) for name in histories} - {None})
+  styles = {m: ("-", "--", ":", "-.")[min(k, 3)] for k, m in enumerate(sizes)}
+  figure, (left, right) = plt.subplots(1, 2, figsize=(13.5, 4.4), dpi=150)
   try:
     for k, (name, history) in enumerate(histories.items()):
       steps = [h[0] for h in history]
-      left.plot(steps, [h[1] for h in history], marker="o", markersize=3, color=f"C{k % 10}",
-                label=name)
-      right.plot(steps, [h[2] for h in history], marker="o", markersize=3, color=f"C{k % 10}",
-                 label=name)
+      style = dict(marker="o", markersize=3, color=plt.get_cmap("tab20")(k % 20),
+                   linestyle=styles.get(_num_sources(name), "-"), label=name)
+      left.plot(steps, [h[1] for h in history], **style)
+      right.plot(steps, [h[2] for h in history], **style)
     for axes, what in ((left, "MSi (dB)"), (right, "1S (dB)")):
       axes.set_xlabel("step")
       axes.set_ylabel(f"selection-list {what}")
       axes.grid(True, linewidth=0.3)
-    left.legend(fontsize=7)
+    right.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     _save(figure, out_path, title)
   finally:
     plt.close(figure)

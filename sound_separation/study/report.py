@@ -253,7 +253,8 @@ def _seeded_figures(study, specs, results, rows_by_name, chosen, shipping, resul
     result = results.get(spec.name)
     if result is None or spec.arm == "baseline" or spec.name != spec.row:
       continue
-    if claims.row_name(spec.name) in chosen_names or spec.arm in ("mixit",) + grid.SEMANTIC_ARMS:
+    if (claims.row_name(spec.name) in chosen_names or spec.name == shipping["row"]
+        or spec.arm in ("mixit",) + grid.SEMANTIC_ARMS):
       histories[spec.name] = [(c["step"], c["selection"].get("MSi"), c["selection"].get("1S"))
                               for c in result["checkpoints"]]
   if histories:
