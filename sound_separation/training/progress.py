@@ -96,7 +96,8 @@ def seconds_per_step_after(events, warmup):
     float seconds per step.
 
   Raises:
-    ValueError: no `step` event at or before `warmup`, or none after it.
+    ValueError: no `step` event at or before `warmup`, or none after it, or
+      the events span a resumed run.
   """
   steps = [e for e in events if e["event"] == "step"]
   if any(e["event"] == "resumed" for e in events):
