@@ -22,6 +22,8 @@ Commands:
             --out=models/yfcc_mixit_m8
   separate  separate audio files of any length, rate and channel count:
           sound-separation separate --model=runs/m8 --out_dir=out in.wav
+  adapt   fine-tune a separator on your own unlabeled recordings:
+          sound-separation adapt --audio=recordings/ --out_dir=runs/mine --minutes=20
   study   run (or resume, or re-report) a grid of baselines and loss-weight
           fine-tunes, with checkpoint selection, test metrics and Figure 1:
           sound-separation study --config=results/waspaa2021_small/study.gin \\
@@ -352,6 +354,37 @@ def _run_demo(fv, stream):
            stream=stream)
 
 
+def _adapt_flags():
+  fv = flags.FlagValues()
+  flags.DEFINE_string("model", None, "The model to start from: a published model's name, a "
+                      "training run's or import-tf1 folder (default: the shipped model).",
+                      flag_values=fv)
+  flags.DEFINE_multi_string("audio", [], "A recording or a folder of recordings (searched "
+                            "recursively; any length, rate, channels); repeatable.",
+                            flag_values=fv)
+  flags.DEFINE_string("out_dir", None, "The adaptation's folder: the adapted model "
+                      "(OUT_DIR/model), its card, report and listening page. Running the same "
+                      "command again resumes.", flag_values=fv)
+  flags.DEFINE_float("minutes", None, "Training budget in minutes (default 20)...",
+                     flag_values=fv)
+  flags.DEFINE_integer("steps", None, "...or in training steps.", flag_values=fv)
+  flags.DEFINE_float("sparsity_weight", 0.0, "0: MixIT alone (docs/adapt.md); above 0: an "
+                     "L1/L2 sparsity term at this weight beside it.", flag_values=fv)
+  flags.DEFINE_integer("seed", 0, "Seed of the held-out split and of training.",
+                       flag_values=fv)
+  return fv
+
+
+def _run_adapt(fv, stream, paths):
+  from sound_separation import adapt  # pylint: disable=import-outside-toplevel
+  _require(fv, "out_dir")
+  audio = list(fv.audio) + list(paths)
+  if not audio:
+    raise UsageError("give at least one recording or folder: --audio=DIR (or as arguments)")
+  adapt.adapt(fv.model, audio, fv.out_dir, minutes=fv.minutes, steps=fv.steps,
+              sparsity_weight=fv.sparsity_weight, seed=fv.seed, stream=stream)
+
+
 def _models_flags():
   return flags.FlagValues()
 
@@ -397,6 +430,8 @@ COMMANDS = {
                  "--model=DIR --out_dir=DIR in.wav ..."),
     "study": (_study_flags, _run_study, "run or resume a grid of baselines and loss-weight "
               "fine-tunes, and report Table 1 and Figure 1"),
+    "adapt": (_adapt_flags, _run_adapt, "fine-tune a separator on your own unlabeled "
+              "recordings: adapt --audio=DIR --out_dir=RUN [--minutes=N]"),
     "models": (_models_flags, _run_models, "list the published models (--model=NAME) and "
                "the shipped one"),
     # Subcommands with argparse of their own (`prepare.py`), dispatched in `main`.
@@ -405,7 +440,7 @@ COMMANDS = {
 }
 
 # Commands that take positional arguments (the rest are flags only).
-POSITIONAL = {"separate"}
+POSITIONAL = {"separate", "adapt"}
 # Commands that may run without TensorFlow (`separate` with LiteRT): they
 # import it themselves when they need it (`_need_tensorflow`).
 WITHOUT_TENSORFLOW = {"separate"}

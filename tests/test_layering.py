@@ -19,7 +19,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "sound_separation"
 # `corpus` builds on disk what `data` reads.
 ORDER = ("_tf_check", "lazy", "checks", "gin_utils", "filesystem", "run_folder", "layers", "losses",
          "models", "pretrained", "data", "corpus", "evaluation", "training", "inference",
-         "study", "prepare", "demo", "cli", "__main__")
+         "study", "adapt", "prepare", "demo", "cli", "__main__")
 
 
 def _module_name(path, root):

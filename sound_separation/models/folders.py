@@ -239,6 +239,36 @@ def load_keras_separator(model_dir, checkpoint=None):
   return separator, sample_rate, read
 
 
+# The `SeparationModel` and `TDCNPlusPlus` arguments a separator's description
+# fixes; `separator_gin_bindings` turns them into bindings.
+_MODEL_ARGUMENTS = ("num_sources", "num_basis", "window_size", "hop_size", "mixture_consistency")
+_TDCN_ARGUMENTS = ("bottleneck", "conv_channels", "kernel_size", "num_dilations", "num_repeats",
+                   "skip_residuals")
+
+
+def separator_gin_bindings(model_dir):
+  """Gin bindings that build a model folder's separator architecture, and its sample rate.
+
+  A run that fine-tunes a folder (`train.init_checkpoint`) must build the
+  same architecture; these bindings, applied after a recipe's model file,
+  make it so whatever that file says.
+
+  Returns:
+    `(bindings, sample_rate)`.
+  """
+  config = _read_description(
+      run_folder.separator_file(model_dir), "separator",
+      "a model folder to fine-tune must be a training run's folder (or one written by "
+      "import-tf1)")
+  model = config["model"].get("config", {})
+  tdcn = model.get("tdcn", {}).get("config", {})
+  bindings = [f"sound_separation.SeparationModel.{k} = {model[k]!r}" for k in _MODEL_ARGUMENTS
+              if k in model]
+  bindings += [f"sound_separation.TDCNPlusPlus.{k} = {tdcn[k]!r}" for k in _TDCN_ARGUMENTS
+               if k in tdcn]
+  return bindings, config["sample_rate"]
+
+
 def write_classifier_config(model_dir, classifier, sample_rate, class_names=None):
   """Writes `<model_dir>/classifier.json`: what rebuilds the classifier without gin.
 

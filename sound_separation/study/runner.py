@@ -36,7 +36,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 import zlib
@@ -56,12 +55,11 @@ from sound_separation.evaluation import metrics as metrics_lib
 from sound_separation.losses import mixture_invariant as mixit_lib
 from sound_separation.losses import snr
 from sound_separation.models import folders
-from sound_separation.models import serving
 from sound_separation.study import grid
 from sound_separation.study import report
 from sound_separation.study import selection
+from sound_separation.training import child_runs
 from sound_separation.training import locks
-from sound_separation.training import progress
 
 RESULT_VERSION = 1
 _CKPT = re.compile(r"ckpt-(\d+)\.index$")
@@ -85,11 +83,7 @@ _read_json = run_folder.read_json
 
 
 def train_run(spec, study, run_dir, results_dir, stream, python=sys.executable):
-  """Trains (or resumes, or finds finished) one run in a child process.
-
-  The child's output goes to `<run_dir>/train.log`; its progress events
-  (`training.progress`: the run folder's `progress.jsonl`) are echoed to
-  `stream` with the run's name.
+  """Trains (or resumes, or finds finished) one run in a child process (`child_runs.train`).
 
   Raises:
     RuntimeError: the child failed (naming the run and its log).
@@ -100,93 +94,14 @@ def train_run(spec, study, run_dir, results_dir, stream, python=sys.executable):
   if spec.init_from is not None:
     params.append(f"sound_separation.train.init_checkpoint = "
                   f"{baseline_dir(results_dir, spec.num_sources)!r}")
-  os.makedirs(run_dir, exist_ok=True)
-  command = [python, "-m", "sound_separation", "train", f"--model_dir={run_dir}",
-             f"--gin_file={study.recipe}"] + [f"--gin_param={p}" for p in params]
-  log_path = run_folder.train_log(run_dir)
-  clock = TrainClock(run_dir)
-  with filesystem.open_file(log_path, "a") as log:
-    log.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n")
-    log.flush()
-    events = progress.ProgressFile(run_dir)
-    events.read_new()  # what earlier attempts reported is not news
-
-    def echo():
-      for event in events.read_new():
-        print(f"[{spec.name}] {progress.format_event(event)}", file=stream, flush=True)
-
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True, bufsize=1)
-    for line in child.stdout:
-      log.write(line)
-      echo()
-      clock.tick()
-    code = child.wait()
-    echo()
-  clock.tick(force=True)
-  if code:
-    raise RuntimeError(f"training run {spec.name} failed (exit status {code}); see {log_path}")
+  child_runs.train(run_dir, [study.recipe], params, spec.name, stream, python=python)
 
 
-class TrainClock:
-  """A run's training wall time in `<run_dir>/train_time.json`, kept as it goes.
-
-  One invocation adds its elapsed time to what earlier invocations recorded,
-  and writes the sum at least every `every_seconds` while it runs (`tick`),
-  so an invocation that is killed (a session's end, a crash) still counts up
-  to its last write instead of vanishing from the run's compute.
-  """
-
-  def __init__(self, run_dir, every_seconds=30.0):
-    self.path = run_folder.train_time_file(run_dir)
-    self.every_seconds = every_seconds
-    self.base = train_time(run_dir)
-    self.start = self.written = time.monotonic()
-    self.tick(force=True)
-
-  def tick(self, force=False):
-    """Writes the running total if `every_seconds` have passed (or `force`)."""
-    now = time.monotonic()
-    if force or now - self.written >= self.every_seconds:
-      _write_json(self.path, {"seconds": self.base["seconds"] + now - self.start,
-                              "invocations": self.base["invocations"] + 1})
-      self.written = now
-
-
-def train_time(run_dir):
-  """`{"seconds", "invocations"}` of a run's training so far (zeros if none)."""
-  path = run_folder.train_time_file(run_dir)
-  return _read_json(path) if os.path.exists(path) else {"seconds": 0.0, "invocations": 0}
-
-
-def kept_checkpoints(run_dir):
-  """`[(step, prefix)]` of a run's checkpoints (kept and latest), by step."""
-  found = {}
-  for folder in (run_folder.kept(run_folder.checkpoints(run_dir)),
-                 run_folder.checkpoints(run_dir)):
-    for index in glob.glob(os.path.join(folder, "ckpt-*.index")):
-      match = _CKPT.search(index)
-      if match:
-        found.setdefault(int(match.group(1)), index[:-len(".index")])
-  return sorted(found.items())
-
-
-class _Model:
-  """One run's separator, with its weights switched between checkpoints."""
-
-  def __init__(self, run_dir):
-    self.separator, self.sample_rate, _ = folders.load_keras_separator(run_dir)
-    self.function = serving.waveform_function(self.separator)
-    self.prefix = None
-
-  def load(self, prefix):
-    if prefix != self.prefix:
-      folders.restore_separator(self.separator, prefix)
-      self.prefix = prefix
-    return self
-
-  def __call__(self, waveform):
-    return self.function(waveform)
+# Kept under their old names: the study's tests and tools use them from here.
+TrainClock = child_runs.TrainClock
+train_time = child_runs.train_time
+kept_checkpoints = child_runs.kept_checkpoints
+_Model = child_runs.CheckpointSeparator
 
 
 def _metrics(summary):

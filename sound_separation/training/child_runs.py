@@ -1,0 +1,143 @@
+"""Training runs driven from another program: a child process, its clock, its checkpoints.
+
+The study (`study.runner`) and adaptation (`adapt`) train with
+`sound-separation train` in a child process, so that the driver keeps no
+TensorFlow state of the run, a crash of the run is an exit status, and the
+same command resumes a killed run. They share:
+
+- `train(run_dir, gin_files, params, name, stream)`: runs the child, its
+  output appended to `<run_dir>/train.log`, its progress events
+  (`progress.jsonl`) echoed to `stream` as `[name] <line>`;
+- `TrainClock` / `train_time`: the run's training wall time, written as it
+  goes (`<run_dir>/train_time.json`), so a killed invocation still counts;
+- `kept_checkpoints(run_dir)`: every checkpoint a run kept, by step;
+- `CheckpointSeparator(run_dir)`: the run's separator as `[T] -> [M, T]`
+  with its weights switched between checkpoints, for selection.
+"""
+
+import glob
+import os
+import re
+import subprocess
+import sys
+import time
+
+from sound_separation import filesystem
+from sound_separation import run_folder
+from sound_separation.models import folders
+from sound_separation.models import serving
+from sound_separation.training import progress
+
+_CKPT = re.compile(r"ckpt-(\d+)\.index$")
+
+
+def train(run_dir, gin_files, params, name, stream, python=sys.executable, env=None):
+  """Trains (or resumes, or finds finished) one run in a child process.
+
+  Args:
+    run_dir: the run's folder.
+    gin_files: `--gin_file` values.
+    params: `--gin_param` bindings.
+    name: what the echoed lines and errors call the run.
+    stream: where its progress lines go.
+    python: the interpreter of the child.
+    env: the child's environment (None: this process's).
+
+  Returns:
+    the CPU seconds the child used (user + system).
+
+  Raises:
+    RuntimeError: the child failed (naming the run and its log).
+  """
+  os.makedirs(run_dir, exist_ok=True)
+  command = [python, "-m", "sound_separation", "train", f"--model_dir={run_dir}"]
+  command += [f"--gin_file={f}" for f in gin_files] + [f"--gin_param={p}" for p in params]
+  log_path = run_folder.train_log(run_dir)
+  clock = TrainClock(run_dir)
+  with filesystem.open_file(log_path, "a") as log:
+    log.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n")
+    log.flush()
+    events = progress.ProgressFile(run_dir)
+    events.read_new()  # what earlier attempts reported is not news
+
+    def echo():
+      for event in events.read_new():
+        print(f"[{name}] {progress.format_event(event)}", file=stream, flush=True)
+
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, bufsize=1, env=env)
+    for line in child.stdout:
+      log.write(line)
+      echo()
+      clock.tick()
+    _, code, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(code)
+    echo()
+  clock.tick(force=True)
+  if child.returncode:
+    raise RuntimeError(f"training run {name} failed (exit status {child.returncode}); see "
+                       f"{log_path}")
+  return usage.ru_utime + usage.ru_stime
+
+
+class TrainClock:
+  """A run's training wall time in `<run_dir>/train_time.json`, kept as it goes.
+
+  One invocation adds its elapsed time to what earlier invocations recorded,
+  and writes the sum at least every `every_seconds` while it runs (`tick`),
+  so an invocation that is killed (a session's end, a crash) still counts up
+  to its last write instead of vanishing from the run's compute.
+  """
+
+  def __init__(self, run_dir, every_seconds=30.0):
+    self.path = run_folder.train_time_file(run_dir)
+    self.every_seconds = every_seconds
+    self.base = train_time(run_dir)
+    self.start = self.written = time.monotonic()
+    self.tick(force=True)
+
+  def tick(self, force=False):
+    """Writes the running total if `every_seconds` have passed (or `force`)."""
+    now = time.monotonic()
+    if force or now - self.written >= self.every_seconds:
+      run_folder.write_json(self.path, {"seconds": self.base["seconds"] + now - self.start,
+                                        "invocations": self.base["invocations"] + 1})
+      self.written = now
+
+
+def train_time(run_dir):
+  """`{"seconds", "invocations"}` of a run's training so far (zeros if none)."""
+  path = run_folder.train_time_file(run_dir)
+  return run_folder.read_json(path) if os.path.exists(path) else {"seconds": 0.0,
+                                                                   "invocations": 0}
+
+
+def kept_checkpoints(run_dir):
+  """`[(step, prefix)]` of a run's checkpoints (kept and latest), by step."""
+  found = {}
+  for folder in (run_folder.kept(run_folder.checkpoints(run_dir)),
+                 run_folder.checkpoints(run_dir)):
+    for index in glob.glob(os.path.join(folder, "ckpt-*.index")):
+      match = _CKPT.search(index)
+      if match:
+        found.setdefault(int(match.group(1)), index[:-len(".index")])
+  return sorted(found.items())
+
+
+class CheckpointSeparator:
+  """One run's separator as `f([T]) -> [M, T]`, its weights switched between checkpoints."""
+
+  def __init__(self, run_dir):
+    self.separator, self.sample_rate, _ = folders.load_keras_separator(run_dir)
+    self.function = serving.waveform_function(self.separator)
+    self.prefix = None
+
+  def load(self, prefix):
+    """Restores the checkpoint `prefix` (a run's, or a model folder's) unless it is loaded."""
+    if prefix != self.prefix:
+      folders.restore_separator(self.separator, prefix)
+      self.prefix = prefix
+    return self
+
+  def __call__(self, waveform):
+    return self.function(waveform)
