@@ -589,7 +589,11 @@ def _run_prepare(args, verbose):
 
 def _report_error(command, e):
   frame = traceback.extract_tb(e.__traceback__)[-1]
-  message = " ".join(str(getattr(e, "message", None) or e).split())
+  # TensorFlow's errors carry their text in `message` (str() adds the op's
+  # context); for everything else `message` may be a class attribute (the
+  # `FileError` template), so str() it is.
+  text = e.message if _is_tensorflow_error(e) else str(e)
+  message = " ".join(str(text).split())
   print(f"{PROG} {command}: error: {message}\n  ({type(e).__name__} raised at "
         f"{frame.filename}:{frame.lineno})", file=sys.stderr)
   return 1

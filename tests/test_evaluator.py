@@ -201,6 +201,29 @@ def test_speech_task_1s_from_first_speaker_alone(tmp_path, rng):
   assert summary["TRF"] is None
 
 
+def test_speech_task_reads_a_noise_column_and_scores_only_the_speakers(tmp_path, rng):
+  # The development corpus's noisy list: mixture, speaker 0, speaker 1, noise.
+  s1, s2, noise = 0.1 * rng.normal(size=(3, T)).astype(np.float32)
+  list_path, lines = write_list(tmp_path, [(s1 + s2 + noise, np.stack([s1, s2, noise]))])
+  (mixture, (s1, s2, noise)), = read_back(lines)
+  # The noise goes to its own output (or stays with speaker 2: then speaker 2
+  # scores below the cap); speaker 1 alone comes back whole.
+  table = {mixture.tobytes(): np.stack([s1, s2 + noise, np.zeros(T, np.float32)]),
+           s1.tobytes(): np.stack([s1, np.zeros(T, np.float32), np.zeros(T, np.float32)])}
+  summary = evaluate(lookup(table), list_path, task="speech", stream=io.StringIO())
+  expected = np.mean([CAP - exact_si_snr(mixture, s1),
+                      exact_si_snr(s2 + noise, s2) - exact_si_snr(mixture, s2)])
+  assert summary["MSi"] == pytest.approx(expected, abs=1e-3)
+  assert summary["1S"] == pytest.approx(CAP, abs=TOL)
+
+
+def test_speech_task_refuses_four_columns_naming_the_file(tmp_path, rng):
+  sources = 0.1 * rng.normal(size=(4, T)).astype(np.float32)
+  list_path, lines = write_list(tmp_path, [(sources.sum(0), sources)])
+  with pytest.raises(examples.ExampleError, match=r"ex0_mix\.wav.*needs 2 or 3"):
+    evaluate(lookup({}), list_path, task="speech", stream=io.StringIO())
+
+
 # ----------------------------------------------------------------------------
 # Errors.
 

@@ -1,7 +1,9 @@
 """Listening pages: pictures, levels, `separate --report`, and the page in a real browser."""
 
+import importlib.util
 import io
 import os
+import pathlib
 import re
 import shutil
 import struct
@@ -137,23 +139,26 @@ def _chromium():
   return None
 
 
-def test_report_loads_in_headless_chromium(model_folder, tmp_path):
-  """Every picture decodes and every audio element loads its file; no console errors."""
+def require_chromium():
+  """Debian's Chromium's path, or skips (fails where CI requires the browser)."""
   browser_path = _chromium()
-  try:
-    from playwright.sync_api import sync_playwright  # pylint: disable=import-outside-toplevel
-  except ImportError:
-    sync_playwright = None
-  if browser_path is None or sync_playwright is None:
+  found = importlib.util.find_spec("playwright") is not None
+  if browser_path is None or not found:
     reason = (f"needs Debian's chromium ({browser_path or 'not found'}) and the playwright "
-              f"package ({'found' if sync_playwright else 'not installed'})")
+              f"package ({'found' if found else 'not installed'})")
     if REQUIRE_BROWSER:
       pytest.fail(reason)
     pytest.skip(reason)
-  folder, _ = model_folder
-  out = tmp_path / "out"
-  assert cli.main(["prog", "separate", f"--model={folder}", f"--out_dir={out}", "--report",
-                   *_inputs(tmp_path)], stream=io.StringIO()) == 0
+  return browser_path
+
+
+def load_in_chromium(page_path, browser_path):
+  """Opens a page in headless Chromium: `(images, audio, failed requests, console errors)`.
+
+  images: `[src, complete, naturalWidth]`; audio: `[src, readyState, error code, duration]`
+  once every audio element has loaded its metadata or failed.
+  """
+  from playwright.sync_api import sync_playwright  # pylint: disable=import-outside-toplevel
   errors = []
   with sync_playwright() as p:
     browser = p.chromium.launch(
@@ -167,7 +172,7 @@ def test_report_loads_in_headless_chromium(model_folder, tmp_path):
       page.on("pageerror", lambda e: errors.append(str(e)))
       failed_requests = []
       page.on("requestfailed", lambda r: failed_requests.append(r.url))
-      page.goto((out / "index.html").as_uri())
+      page.goto(pathlib.Path(page_path).resolve().as_uri())
       page.wait_for_load_state("load")
       images = page.eval_on_selector_all(
           "img", "els => els.map(e => [e.getAttribute('src'), e.complete, e.naturalWidth])")
@@ -182,6 +187,17 @@ def test_report_loads_in_headless_chromium(model_folder, tmp_path):
       }""")
     finally:
       browser.close()
+  return images, audio, failed_requests, errors
+
+
+def test_report_loads_in_headless_chromium(model_folder, tmp_path):
+  """Every picture decodes and every audio element loads its file; no console errors."""
+  browser_path = require_chromium()
+  folder, _ = model_folder
+  out = tmp_path / "out"
+  assert cli.main(["prog", "separate", f"--model={folder}", f"--out_dir={out}", "--report",
+                   *_inputs(tmp_path)], stream=io.StringIO()) == 0
+  images, audio, failed_requests, errors = load_in_chromium(out / "index.html", browser_path)
   assert len(images) == 10 and all(complete and width > 0 for _, complete, width in images), \
       images
   assert len(audio) == 10

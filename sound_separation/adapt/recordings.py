@@ -13,7 +13,9 @@ writes them as 16-bit PCM:
     <out_dir>/heldout_mom_list.txt              held-out mixtures of mixtures (task 'mom')
     <out_dir>/prepared.json                     what was used and skipped, and why
 
-r is the recording's number in sorted order, k the clip's start in clips.
+r is the recording's number in the order the files were found (folders
+walked in sorted order; `prepared.json` maps each to its file), k the clip's
+start in clips.
 A share of the *recordings* is held out (never a share of clips), so no
 held-out second was trained on: the held-out mixtures of mixtures are pairs
 of held-out clips from two different recordings where there are two, the
@@ -92,7 +94,8 @@ def _cut(path, sample_rate, clip_samples, write):
 
 def required_audio_text(clip_seconds=CLIP_SECONDS):
   seconds = (MIN_TRAIN_CLIPS + MIN_HELDOUT_CLIPS) * clip_seconds
-  return (f"at least {seconds / 60:.0f} minutes of non-silent audio in at least 2 recordings "
+  amount = f"{seconds / 60:g} minutes" if seconds >= 120 else f"{seconds:g} s"
+  return (f"at least {amount} of non-silent audio in at least 2 recordings "
           f"({MIN_TRAIN_CLIPS} clips of {clip_seconds:g} s to train on and "
           f"{MIN_HELDOUT_CLIPS} from other recordings to hold out)")
 
@@ -136,6 +139,7 @@ def prepare(paths, out_dir, sample_rate, clip_seconds=CLIP_SECONDS, seed=0, stre
 
   # First pass: every recording's usable clips, cut into a staging folder.
   recordings, skipped = [], []
+  silent_clips = 0
   staging = filesystem.join(out_dir, "staging")
   if filesystem.exists(staging):
     filesystem.rmtree(staging)
@@ -151,6 +155,7 @@ def prepare(paths, out_dir, sample_rate, clip_seconds=CLIP_SECONDS, seed=0, stre
     except audio.AudioReadError as e:
       skipped.append([item.path, e.reason])
       continue
+    silent_clips += silent
     if kept == 0:
       skipped.append([item.path, "silent throughout" if silent else
                       f"shorter than one clip ({clip_seconds:g} s)"])
@@ -165,18 +170,20 @@ def prepare(paths, out_dir, sample_rate, clip_seconds=CLIP_SECONDS, seed=0, stre
                               f"{'; ...' if len(skipped) > 3 else ''}); adaptation needs "
                               f"{required_audio_text(clip_seconds)}")
 
-  # Held-out recordings: in a seeded order, until the share is reached.
+  # Held-out recordings: in a seeded order, until the share is reached and
+  # they make enough MoMs of two different recordings.
   wanted = min(MAX_HELDOUT_CLIPS, max(MIN_HELDOUT_CLIPS, int(HOLDOUT_SHARE * total_clips)))
-  heldout, held = set(), 0
+  heldout, counts = set(), []
   for number, recording in sorted(recordings, key=lambda r: _holdout_rank(r[1].relative, seed)):
-    if held >= wanted:
+    if sum(counts) >= wanted and cross_pairs(counts) >= MIN_HELDOUT_CLIPS // 2:
       break
-    if total_clips - held - recording.clips < MIN_TRAIN_CLIPS:
+    if total_clips - sum(counts) - recording.clips < MIN_TRAIN_CLIPS:
       continue
     heldout.add(number)
-    held += recording.clips
+    counts.append(recording.clips)
+  held = sum(counts)
   train_clips = total_clips - held
-  if held < MIN_HELDOUT_CLIPS or train_clips < MIN_TRAIN_CLIPS or len(recordings) < 2:
+  if cross_pairs(counts) < MIN_HELDOUT_CLIPS // 2 or train_clips < MIN_TRAIN_CLIPS:
     raise NotEnoughAudioError(
         f"too little audio to hold out a validation set: {len(recordings)} usable recording(s), "
         f"{total_clips} clips of {clip_seconds:g} s ({total_clips * clip_seconds / 60:.1f} min); "
@@ -209,13 +216,14 @@ def prepare(paths, out_dir, sample_rate, clip_seconds=CLIP_SECONDS, seed=0, stre
       "files": len(inputs),
       "hours": hours(recordings),
       "clips": total_clips,
-      "silent_clips": sum(r.silent for _, r in recordings),
+      "silent_clips": silent_clips,
       "train": {"recordings": len(recordings) - len(heldout), "clips": train_clips,
                 "hours": hours([r for r in recordings if r[0] not in heldout])},
       "heldout": {"recordings": len(heldout), "clips": held, "moms": moms["count"],
                   "hours": hours([r for r in recordings if r[0] in heldout]),
                   "files": sorted(r.relative for n, r in recordings if n in heldout)},
       "skipped": skipped,
+      "recordings": {f"r{number:05d}": r.path for number, r in recordings},
       "train_clip_list": clip_list,
       "heldout_mom_list": moms["list"],
       "heldout_clips": [p for group in heldout_paths for p in group],
@@ -224,17 +232,28 @@ def prepare(paths, out_dir, sample_rate, clip_seconds=CLIP_SECONDS, seed=0, stre
   return record
 
 
+def cross_pairs(counts):
+  """How many disjoint pairs of clips from two different recordings `counts` clips allow."""
+  total = sum(counts)
+  return min(total // 2, total - max(counts, default=0))
+
+
 def _heldout_moms(groups, out_dir, seed, clip_seconds, sample_rate):
-  """Pairs held-out clips of different recordings (where possible) into MoMs."""
+  """Pairs held-out clips of two different recordings into MoMs (`cross_pairs` of them).
+
+  Each pair takes a clip of each of the two recordings with the most clips
+  left (ties in a seeded order), which reaches `cross_pairs`; clips drawn
+  from a recording in a seeded order.
+  """
   rng = np.random.default_rng(seed)
-  pool = [(g, p) for g, group in enumerate(groups) for p in group]
-  order = list(rng.permutation(len(pool)))
+  left = [list(rng.permutation(group)) for group in groups]
+  tiebreak = rng.permutation(len(groups))
   pairs = []
-  while len(order) >= 2:
-    first = order.pop(0)
-    partner = next((i for i in order if pool[i][0] != pool[first][0]), order[0])
-    order.remove(partner)
-    pairs.append((pool[first][1], pool[partner][1]))
+  while True:
+    order = sorted(range(len(left)), key=lambda g: (-len(left[g]), tiebreak[g]))
+    if len(order) < 2 or not left[order[1]]:
+      break
+    pairs.append((str(left[order[0]].pop()), str(left[order[1]].pop())))
   files = mom_sets.write_mom_set([p for pair in pairs for p in pair], out_dir, "heldout",
                                  pairing="consecutive", seed=seed, clip_seconds=clip_seconds,
                                  sample_rate=sample_rate)

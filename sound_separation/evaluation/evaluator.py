@@ -7,8 +7,10 @@ paper's metrics: a `summary.json`, a per-example `examples.csv` and a table.
 Tasks and their list lines (tab-separated, relative to the list's folder):
 
 - "fuss": mixture, then its 1–4 sources. MSi, 1S, TRF.
-- "speech": mixture, speaker 1, speaker 2 (Libri2Mix). MSi, and 1S from a
-  second pass with speaker 1 alone as input.
+- "speech": mixture, speaker 1, speaker 2 (Libri2Mix), optionally a third
+  file, the noise (the development corpus's noisy two-speaker list): part
+  of the mixture, not a source to score. MSi over the two speakers, and 1S
+  from a second pass with speaker 1 alone as input.
 - "enhancement": noisy mixture, speech, noise. S+N (noisy input) and S-only
   (a second pass with the speech alone as input).
 - "mom": mixture of mixtures, mixture 1, mixture 2. MoMi.
@@ -38,9 +40,9 @@ _LOG = logging.getLogger(__name__)
 
 TASKS = ("fuss", "speech", "enhancement", "mom")
 
-# Number of sources each task's list lines must have (None: FUSS's 1–4).
-_NUM_SOURCES = {"fuss": None, "speech": 2, "enhancement": 2, "mom": 2}
-_SOURCE_NAMES = {"speech": "speaker 1, speaker 2", "enhancement": "speech, noise",
+# Numbers of sources each task's list lines may have (None: FUSS's 1–4).
+_NUM_SOURCES = {"fuss": None, "speech": (2, 3), "enhancement": (2,), "mom": (2,)}
+_SOURCE_NAMES = {"speech": "speaker 1, speaker 2[, noise]", "enhancement": "speech, noise",
                  "mom": "mixture 1, mixture 2"}
 
 # The summary's metrics, in dB (None where a task has none).
@@ -59,10 +61,11 @@ def _check_args(task, max_examples):
 def _read_example(task, list_path, number, mixture_path, source_paths, sample_rate):
   """`(input [T], sources [S, T])` as float32; ExampleError for inconsistent files."""
   expected = _NUM_SOURCES[task]
-  if expected is not None and len(source_paths) != expected:
+  if expected is not None and len(source_paths) not in expected:
     raise examples.ExampleError(
         mixture_path, f"example {number} of list '{list_path}' has {len(source_paths)} "
-        f"source file(s); task {task!r} needs {expected} ({_SOURCE_NAMES[task]})")
+        f"source file(s); task {task!r} needs {' or '.join(map(str, expected))} "
+        f"({_SOURCE_NAMES[task]})")
   mixture = audio.read_audio(mixture_path, sample_rate)
   sources = []
   for path in source_paths:
@@ -133,10 +136,11 @@ def _records_examples(task, index_path, sample_rate):
   def items():
     for waveforms, _, path in records_lib.examples(index):
       def read(number, waveforms=waveforms, path=path):
-        if expected is not None and waveforms.shape[0] - 1 != expected:
+        if expected is not None and waveforms.shape[0] - 1 not in expected:
           raise examples.ExampleError(
               path, f"record {number} of '{index_path}' has {waveforms.shape[0] - 1} "
-              f"source(s); task {task!r} needs {expected} ({_SOURCE_NAMES[task]})")
+              f"source(s); task {task!r} needs {' or '.join(map(str, expected))} "
+              f"({_SOURCE_NAMES[task]})")
         return waveforms[0], waveforms[1:]
       yield path, None, read
 
@@ -167,8 +171,8 @@ def _score(task, separate_fn, mixture, sources, mixture_path, number):
   try:
     if task == "fuss":
       return metrics.score_example(mixture, sources, estimates)
-    if task == "speech":
-      return metrics.score_speech(mixture, sources, estimates, second)
+    if task == "speech":  # a third file is the noise: in the mixture, not scored
+      return metrics.score_speech(mixture, sources[:2], estimates, second)
     if task == "enhancement":
       return metrics.score_enhancement(mixture, sources[0], estimates, second)
     return metrics.score_mom(mixture, sources, estimates)

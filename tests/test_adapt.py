@@ -1,0 +1,336 @@
+"""Tests of `sound-separation adapt` (sound_separation/adapt, docs/adapt.md).
+
+Recordings are planted (lengths, rates, channels, silence, broken files);
+the model is the tiny random-weight separator of `conftest.model_folder`
+(8 kHz, M = 4) or a tiny TF1 checkpoint in the original's layout.
+"""
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import soundfile
+
+from sound_separation import adapt
+from sound_separation import run_folder
+from sound_separation.adapt import adaptation
+from sound_separation.adapt import recordings
+from sound_separation.data import audio
+from sound_separation.data import lists
+from sound_separation.models import folders
+
+RATE = 8000
+
+
+def _tones(rng, seconds, rate, channels=1):
+  """Bursts of tones and noise, `[T, channels]` float32 at `rate`."""
+  t = np.arange(int(seconds * rate)) / rate
+  x = np.zeros_like(t)
+  for _ in range(int(seconds)):
+    start = rng.uniform(0, seconds)
+    envelope = np.exp(-0.5 * ((t - start) / rng.uniform(0.1, 0.6)) ** 2)
+    x += envelope * (np.sin(2 * np.pi * rng.uniform(100, 1500) * t) if rng.random() < 0.5
+                     else rng.normal(size=t.shape))
+  # A noise floor at about -45 dBFS: no clip of a planted recording is silent.
+  x = 0.3 * x / max(np.max(np.abs(x)), 1e-9) + 0.006 * rng.normal(size=t.shape)
+  return np.stack([x * (1 - 0.2 * c) for c in range(channels)], axis=1).astype(np.float32)
+
+
+def plant_recordings(folder, rng, specs):
+  """Writes `[(relative name, seconds, rate, channels)]`; returns their paths."""
+  paths = []
+  for name, seconds, rate, channels in specs:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(str(path), _tones(rng, seconds, rate, channels), rate)
+    paths.append(path)
+  return paths
+
+
+GOOD = [("a/long.wav", 25.3, 44100, 2), ("a/b/mid.flac", 14.0, 22050, 1),
+        ("c.ogg", 9.5, 16000, 1), ("d.wav", 12.0, 8000, 1), ("e.wav", 11.0, 11025, 2)]
+
+
+# ----------------------------------------------------------------------------
+# Recordings -> clips.
+
+
+def test_clips_are_the_resampled_recordings_cut_in_order(tmp_path, rng):
+  paths = plant_recordings(tmp_path / "rec", rng, GOOD)
+  silent = tmp_path / "rec" / "silent.wav"
+  soundfile.write(str(silent), np.zeros(RATE * 5, np.float32), RATE)
+  broken = tmp_path / "rec" / "broken.wav"
+  broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot audio")
+  short = tmp_path / "rec" / "short.wav"
+  soundfile.write(str(short), _tones(rng, 0.5, RATE), RATE)
+  # A recording with a silent stretch in its middle: clip 1 of 3 is dropped.
+  gap = tmp_path / "rec" / "gap.wav"
+  x = _tones(rng, 3.0, RATE)[:, 0]
+  x[RATE:2 * RATE] = 0
+  soundfile.write(str(gap), x, RATE)
+
+  record = recordings.prepare([tmp_path / "rec"], tmp_path / "out", RATE, clip_seconds=1.0)
+
+  skipped = dict(record["skipped"])
+  assert set(skipped) == {str(silent), str(broken), str(short)}
+  assert skipped[str(silent)] == "silent throughout"
+  assert "shorter than one clip" in skipped[str(short)]
+  assert "Error" in skipped[str(broken)]
+  train, _ = lists.read_clip_list(record["train_clip_list"])
+  every = train + record["heldout_clips"]
+  expected = {str(p): int(len(audio.read_audio(p, RATE)) // RATE) for p in paths}
+  expected[str(gap)] = 2
+  assert record["clips"] == len(every) == sum(expected.values())
+  assert record["silent_clips"] == 1 + 5  # the gap's middle, and the silent file's 5 s
+  assert record["files"] == len(GOOD) + 4
+  # Each clip is its recording's stretch, resampled as a whole-file read would be.
+  source_of = record["recordings"]
+  assert sorted(source_of.values()) == sorted(map(str, paths + [gap]))
+  for clip in every:
+    k = int(os.path.basename(clip)[4:8])
+    whole = audio.read_audio(source_of[os.path.basename(os.path.dirname(clip))], RATE)
+    np.testing.assert_allclose(audio.read_audio(clip, RATE), whole[k * RATE:(k + 1) * RATE],
+                               atol=1.5 / 32768)
+  gap_clips = [c for c in every if source_of[os.path.basename(os.path.dirname(c))] == str(gap)]
+  assert sorted(int(os.path.basename(c)[4:8]) for c in gap_clips) == [0, 2]
+
+
+def test_held_out_recordings_are_never_trained_on(tmp_path, rng):
+  specs = [(f"r{i}.wav", rng.uniform(3, 7), RATE, 1) for i in range(12)]
+  plant_recordings(tmp_path / "rec", rng, specs)
+  record = recordings.prepare([tmp_path / "rec"], tmp_path / "out", RATE, clip_seconds=1.0,
+                              seed=3)
+  train, _ = lists.read_clip_list(record["train_clip_list"])
+  recording_of = lambda clip: os.path.basename(os.path.dirname(clip))  # noqa: E731
+  held = {recording_of(c) for c in record["heldout_clips"]}
+  assert held and not held & {recording_of(c) for c in train}
+  assert record["heldout"]["recordings"] == len(held)
+  assert record["heldout"]["clips"] >= recordings.MIN_HELDOUT_CLIPS
+  # Each MoM is the exact sum of two held-out clips, from two recordings.
+  origins = lists.read_fuss_list(record["heldout_mom_list"].replace("_mom_list",
+                                                                    "_mom_origins"))
+  assert len(origins) == record["heldout"]["moms"] >= recordings.MIN_HELDOUT_CLIPS // 2
+  for (mom, (first, second)), (_, (o1, o2)) in zip(
+      lists.read_fuss_list(record["heldout_mom_list"]), origins):
+    assert {recording_of(o1), recording_of(o2)} <= held
+    assert recording_of(o1) != recording_of(o2)
+    np.testing.assert_allclose(audio.read_audio(mom, RATE),
+                               audio.read_audio(first, RATE) + audio.read_audio(second, RATE),
+                               atol=1e-6)
+  # The same files and seed give the same split, reused from disk.
+  again = recordings.prepare([tmp_path / "rec"], tmp_path / "out", RATE, clip_seconds=1.0,
+                             seed=3)
+  assert again == record
+
+
+def test_too_little_audio_says_how_much_is_needed(tmp_path, rng):
+  plant_recordings(tmp_path / "rec", rng, [("a.wav", 12.0, RATE, 1), ("b.wav", 6.0, RATE, 1)])
+  with pytest.raises(recordings.NotEnoughAudioError,
+                     match=r"too little audio.*2 usable recording.*18 clips of 1 s.*needs at "
+                           r"least 24 s .*in at least 2 recordings"):
+    recordings.prepare([tmp_path / "rec"], tmp_path / "out", RATE, clip_seconds=1.0)
+
+
+# ----------------------------------------------------------------------------
+# Selection.
+
+
+def test_the_checkpoint_with_the_highest_held_out_momi_is_chosen(monkeypatch, model_folder,
+                                                                  tmp_path):
+  """Planted per-checkpoint scores: the best MoMi wins, ties go to the earlier step."""
+  folder, separator = model_folder
+  run = tmp_path / "adapted" / "train"
+  for step in (10, 20, 30):
+    folders.save_separator(separator, str(run), RATE, step=step)
+  planted = {folders.newest_intact(run_folder.checkpoints(folder)): 1.0}
+  planted.update({str(run / "checkpoints" / f"ckpt-{s}"): v
+                  for s, v in ((10, 3.0), (20, 4.5), (30, 4.5))})
+
+  def score(model, prefix, mom_list, cache):
+    value = planted[prefix]
+    # MoMi of a record is the mean SI-SNRi of its two mixtures.
+    return [{"kind": "mom", "num_references": 2, "num_outputs": 4, "num_active_refs": 2,
+             "si_snri": [value + d, value - d]} for d in (0.0, 0.5, 1.0)]
+
+  monkeypatch.setattr(adaptation, "_score", score)
+  monkeypatch.setattr(adaptation, "_listening_page", lambda *args: "page")
+  data = {"files": 3, "hours": 0.1, "clips": 30, "silent_clips": 0, "skipped": [],
+          "train": {"recordings": 2, "clips": 20, "hours": 0.05},
+          "heldout": {"recordings": 1, "clips": 10, "moms": 3, "hours": 0.02},
+          "heldout_mom_list": "unused", "heldout_clips": []}
+  state = {"request": {"arm": "mixit", "sparsity_weight": 0.0, "seed": 0}, "cpu_seconds": 1.0,
+           "seconds_per_step": 0.1}
+  report = adaptation._select_and_write(str(tmp_path / "adapted"), folder, "tiny", data, state,
+                                        io.StringIO())
+  assert report["selection"]["selected_step"] == 20
+  assert [h["MoMi"] for h in report["selection"]["history"]] == pytest.approx(
+      [1.0, 3.0, 4.5, 4.5])
+  assert report["heldout_momi"]["delta"] == pytest.approx(3.5)
+  _, _, read = folders.load_keras_separator(str(tmp_path / "adapted" / "model"))
+  assert read.endswith("ckpt-20")
+  card = (tmp_path / "adapted" / "model" / adaptation.CARD_FILE).read_text()
+  assert "before 1.00 dB, after 4.50 dB" in card and "step 20" in card
+
+
+# ----------------------------------------------------------------------------
+# The command, end to end (child processes train).
+
+
+def _cli(*args, timeout=600):
+  return subprocess.run([sys.executable, "-m", "sound_separation", *args], capture_output=True,
+                        text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def planted_audio(tmp_path_factory):
+  folder = tmp_path_factory.mktemp("recordings")
+  rng = np.random.default_rng(5)
+  plant_recordings(folder, rng, [(f"take{i}.wav", 40.0, RATE, 1) for i in range(7)]
+                   + [("stereo.flac", 15.0, 22050, 2), ("hi.ogg", 10.0, 16000, 1)])
+  return folder
+
+
+def test_adapt_runs_resumes_after_a_kill_and_then_reports_it_is_done(model_folder,
+                                                                      planted_audio, tmp_path):
+  folder, _ = model_folder
+  out = tmp_path / "run"
+  command = [sys.executable, "-m", "sound_separation", "adapt", f"--model={folder}",
+             f"--audio={planted_audio}", f"--out_dir={out}", "--steps=200"]
+  child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, start_new_session=True)
+  kept = out / "train" / "checkpoints" / "kept"
+  deadline = time.monotonic() + 300
+  while not (kept.is_dir() and any(kept.glob("ckpt-*.index"))) and time.monotonic() < deadline:
+    assert child.poll() is None, child.stdout.read()
+    time.sleep(0.2)
+  os.killpg(child.pid, signal.SIGKILL)  # the command and its training child
+  first = child.communicate()[0]
+  assert "Estimate:" in first and "s/step here, so 200 steps take" in first
+  assert "Selected step" not in first
+
+  second = _cli(*command[3:])
+  assert second.returncode == 0, second.stderr
+  assert "[adapt] Resumed from" in second.stdout
+  assert "Selected step" in second.stdout
+  report = json.loads((out / "report.json").read_text())
+  assert report["training"]["steps"] == 200
+  assert [h["step"] for h in report["selection"]["history"]] == [0] + list(range(20, 201, 20))
+  assert (out / "model" / adaptation.CARD_FILE).exists()
+  assert (out / "listen" / "index.html").exists()
+
+  third = _cli(*command[3:])
+  assert third.returncode == 0, third.stderr
+  assert "Training is done" in third.stdout and "[adapt] step" not in third.stdout
+
+  separated = _cli("separate", f"--model={out / 'model'}", f"--out_dir={tmp_path / 'sep'}",
+                   str(planted_audio / "hi.ogg"))
+  assert separated.returncode == 0, separated.stderr
+  assert len(list((tmp_path / "sep").rglob("*_source*.wav"))) == 4
+
+
+def test_a_minutes_budget_stops_training_on_time(model_folder, planted_audio, tmp_path):
+  folder, _ = model_folder
+  result = adapt.adapt(folder, [planted_audio], tmp_path / "run", minutes=0.4,
+                       stream=io.StringIO())
+  report = result.report
+  # The budget is training wall time: start-up and the final checkpoint come on top.
+  assert 0.4 * 60 <= report["training"]["wall_seconds"] <= 0.4 * 60 + 60
+  steps = report["training"]["steps"]
+  assert 0 < steps < 0.4 * 60 / report["training"]["seconds_per_step"] * 1.5
+  events = [json.loads(line) for line in
+            (tmp_path / "run" / "train" / "progress.jsonl").read_text().splitlines()]
+  assert events[-1]["event"] == "stopped"
+
+
+def test_adapt_from_a_tf1_checkpoint_in_the_originals_layout(planted_audio, tmp_path):
+  """The published-model path: TF1 checkpoint -> import -> fine-tune at its own rate."""
+  from sound_separation.models import tf1_checkpoint  # pylint: disable=import-outside-toplevel
+  from test_tf1_import import Original, save_tf1  # pylint: disable=import-outside-toplevel
+  save_tf1(str(tmp_path / "tf1"), Original(3, 2, 1).original)
+  imported = tmp_path / "imported"
+  tf1_checkpoint.import_tf1(str(tmp_path / "tf1"), str(imported), 22050, num_dilations=2,
+                            hop_size=20)
+  result = adapt.adapt(str(imported), [planted_audio], tmp_path / "run", steps=20,
+                       stream=io.StringIO())
+  separator, rate, _ = folders.load_keras_separator(result.model_dir)
+  assert rate == 22050 and separator.num_sources == 3
+  data = json.loads((tmp_path / "run" / "data" / recordings.PREPARED_FILE).read_text())
+  assert data["settings"]["sample_rate"] == 22050
+  assert result.report["training"]["steps"] == 20
+
+
+def test_the_listening_page_plays_in_chromium(model_folder, planted_audio, tmp_path):
+  from test_listening import load_in_chromium, require_chromium  # pylint: disable=import-outside-toplevel
+  browser = require_chromium()
+  folder, _ = model_folder
+  adapt.adapt(folder, [planted_audio], tmp_path / "run", steps=10, stream=io.StringIO())
+  page = tmp_path / "run" / "listen" / "index.html"
+  images, sounds, failed, errors = load_in_chromium(page, browser)
+  text = page.read_text()
+  assert "before: output 3" in text and "after: output 3" in text
+  # Each held-out example: the input and 4 outputs before and after.
+  assert len(sounds) == len(images) and len(sounds) % 9 == 0 and sounds
+  assert all(complete and width > 0 for _, complete, width in images)
+  for src, ready, error, duration in sounds:
+    assert error is None and ready >= 1 and duration == pytest.approx(10.0, abs=0.01), src
+  assert not failed and not errors
+
+
+# ----------------------------------------------------------------------------
+# Bad input: one clear line, nothing lost.
+
+
+def _error_line(result):
+  assert result.returncode != 0
+  lines = [line for line in result.stderr.splitlines() if line.strip()]
+  assert "Traceback" not in result.stderr, result.stderr
+  return lines[0]
+
+
+def test_bad_inputs_are_refused_with_one_line(model_folder, planted_audio, tmp_path, rng):
+  folder, _ = model_folder
+  empty = tmp_path / "empty"
+  empty.mkdir()
+  line = _error_line(_cli("adapt", f"--model={folder}", f"--audio={empty}",
+                          f"--out_dir={tmp_path / 'a'}"))
+  assert "adapt: error:" in line and str(empty) in line and "no audio files" in line
+
+  junk = tmp_path / "junk"
+  junk.mkdir()
+  (junk / "bad.wav").write_bytes(b"not a wav")
+  soundfile.write(str(junk / "quiet.wav"), np.zeros(RATE * 30, np.float32), RATE)
+  line = _error_line(_cli("adapt", f"--model={folder}", f"--audio={junk}",
+                          f"--out_dir={tmp_path / 'b'}"))
+  assert "no usable audio in 2 file(s)" in line and "bad.wav" in line and "silent" in line
+  assert "needs at least 4 minutes" in line
+
+  litert = tmp_path / "litert"
+  litert.mkdir()
+  (litert / "model.tflite").write_bytes(b"")
+  (litert / "litert.json").write_text("{}")
+  line = _error_line(_cli("adapt", f"--model={litert}", f"--audio={planted_audio}",
+                          f"--out_dir={tmp_path / 'c'}"))
+  assert str(litert) in line and "LiteRT model folder" in line
+
+  # A folder holding another adaptation: refused, named, left as it was.
+  other = tmp_path / "other"
+  other.mkdir()
+  state = {"request": {"model": "/elsewhere", "audio": ["/x"], "arm": "mixit",
+                       "sparsity_weight": 0.0, "seed": 0}, "cpu_seconds": 0.0}
+  (other / adaptation.STATE_FILE).write_text(json.dumps(state))
+  line = _error_line(_cli("adapt", f"--model={folder}", f"--audio={planted_audio}",
+                          f"--out_dir={other}"))
+  assert f"--out_dir {other} already holds another adaptation" in line
+  assert "model, audio differ" in line
+  assert json.loads((other / adaptation.STATE_FILE).read_text()) == state
+  assert sorted(p.name for p in other.iterdir()) == [adaptation.STATE_FILE]
+
+  line = _error_line(_cli("adapt", f"--audio={planted_audio}", f"--out_dir={tmp_path / 'd'}",
+                          "--minutes=5", "--steps=5"))
+  assert "give --minutes or --steps, not both" in line
