@@ -17,6 +17,7 @@ they may import one another (each only earlier ones; docs/architecture.md):
 - `training`: the training models, one run setup, the loops.
 - `inference`: loading, separating files, export.
 - `study`: grids of training runs and their report.
+- `adapt`: fine-tuning a separator on a user's unlabeled recordings.
 - `demo`, `cli`: `sound-separation demo` and the command line.
 
 What users reach for first is here, imported on first use (so that the
@@ -51,4 +52,6 @@ __getattr__, __dir__, __all__ = lazy.exports(__name__, {
     "evaluate": "evaluation.evaluator",
     "export_saved_model": "inference.export",
     "export_litert": "inference.export",
+    # Adapting a separator to your own recordings.
+    "adapt": "adapt.adaptation",
 })

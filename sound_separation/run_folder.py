@@ -7,7 +7,9 @@ the shipped model) holds:
   Keras config and sample rate (`models.folders` reads and writes them);
 - `checkpoints/`: `ckpt-<step>` checkpoints; `checkpoints/kept/` the ones
   retention must not delete; `checkpoints/best/` the best by evaluation,
-  with `best.json` saying which and why.
+  with `best.json` saying which and why; `checkpoints/averaged/` (runs whose
+  optimizer keeps a moving average of the weights) the averaged separator
+  at each checkpoint's step.
 
 A **training run's folder** adds `config.gin` (the configuration it started
 with; `config-resumed-at-<step>.gin` when a resume changed it),
@@ -31,6 +33,7 @@ SEPARATOR_FILE = "separator.json"
 CLASSIFIER_FILE = "classifier.json"
 CHECKPOINTS = "checkpoints"
 KEPT = "kept"
+AVERAGED = "averaged"
 BEST = "best"
 BEST_RECORD = "best.json"
 CONFIG_FILE = "config.gin"
@@ -64,6 +67,11 @@ def checkpoints(model_dir):
 def kept(checkpoint_dir):
   """The kept checkpoints' folder of a checkpoint folder."""
   return _join(checkpoint_dir, KEPT)
+
+
+def averaged(checkpoint_dir):
+  """The averaged separators' folder of a checkpoint folder."""
+  return _join(checkpoint_dir, AVERAGED)
 
 
 def best(checkpoint_dir):

@@ -95,3 +95,17 @@ def test_frozen_replaces_variables_by_their_values():
   weights.assign(tf.zeros([2, 2]))  # the frozen copy keeps the values it was given
   np.testing.assert_allclose(first(frozen(x)).numpy(), [[2.0, 4.0]])
   np.testing.assert_allclose(function(x).numpy(), [[0.0, 0.0]])
+
+
+def test_moving_average_is_the_optimizers_average_of_that_variable():
+  """Keras' private EMA storage (`keras_compat.moving_average`) is still where it was."""
+  import keras  # pylint: disable=import-outside-toplevel
+  first = keras.Variable(np.array([1.0, 2.0], np.float32))
+  second = keras.Variable(np.array([[3.0]], np.float32))
+  optimizer = keras.optimizers.SGD(0.5, use_ema=True, ema_momentum=0.9)
+  optimizer.build([first, second])
+  optimizer.apply([np.array([1.0, 1.0], np.float32), np.array([[2.0]], np.float32)],
+                  [first, second])
+  # After the first step the average is the weight itself.
+  np.testing.assert_allclose(keras_compat.moving_average(optimizer, second).numpy(), [[2.0]])
+  np.testing.assert_allclose(keras_compat.moving_average(optimizer, first).numpy(), [0.5, 1.5])

@@ -18,6 +18,7 @@ from sound_separation import checks
 from sound_separation import filesystem
 from sound_separation import run_folder
 from sound_separation.models import folders
+from sound_separation.training import keras_compat
 
 
 def make_manager(trainer, model_dir, max_to_keep=5):
@@ -120,3 +121,63 @@ class CheckpointSaver(keras.callbacks.Callback):
     path = self.manager.save(checkpoint_number=step)
     logging.info("Saved %s.", path)
     self._keep(step)
+
+
+def averaged_checkpoint_dir(manager):
+  """Where `AveragedSaver` writes the averaged separators."""
+  return run_folder.averaged(manager.directory)
+
+
+class AveragedSaver(keras.callbacks.Callback):
+  """Writes the separator with the optimizer's averaged weights at every checkpoint.
+
+  For a run whose optimizer keeps a moving average of the weights
+  (`default_optimizer(ema_momentum=...)`), each checkpoint's step also gets
+  `<checkpoints>/averaged/ckpt-<step>`: a separator-only checkpoint (as a
+  model folder holds: `restore_separator` reads it) of the averages. The
+  training state (`CheckpointSaver`) keeps the raw weights and the averages
+  in the optimizer, so a resumed run continues both. Retention: the newest
+  `max_to_keep`, and every one whose step is a multiple of
+  `keep_every_steps`.
+
+  Args:
+    manager: the run's `make_manager`.
+    separator: the trained separator (`trainer.separator`).
+    keep_every_steps, max_to_keep: as the run's checkpoints.
+  """
+
+  def __init__(self, manager, separator, keep_every_steps=None, max_to_keep=5):
+    super().__init__()
+    self.manager = manager
+    self.separator = separator
+    self.keep_every_steps = keep_every_steps
+    self.max_to_keep = max_to_keep
+    self.checkpoint = tf.train.Checkpoint(model=tf.train.Checkpoint(separator=separator))
+
+  def on_epoch_end(self, epoch, logs=None):
+    optimizer = self.model.optimizer
+    step = int(optimizer.iterations.numpy())
+    folder = averaged_checkpoint_dir(self.manager)
+    prefix = os.path.join(folder, f"ckpt-{step}")
+    if step == 0 or filesystem.exists(prefix + ".index"):
+      return
+    variables = self.separator.trainable_variables
+    averages = [keras_compat.moving_average(optimizer, v) for v in variables]
+    raw = [v.numpy() for v in variables]
+    try:
+      for variable, average in zip(variables, averages):
+        variable.assign(average)
+      logging.info("Averaged weights: %s.", self.checkpoint.write(prefix))
+    finally:
+      for variable, value in zip(variables, raw):
+        variable.assign(value)
+    self._retain(folder)
+
+  def _retain(self, folder):
+    steps = sorted(int(name[len("ckpt-"):-len(".index")]) for name in filesystem.listdir(folder)
+                   if name.startswith("ckpt-") and name.endswith(".index"))
+    for step in steps[:-self.max_to_keep] if self.max_to_keep else []:
+      if self.keep_every_steps and step % self.keep_every_steps == 0:
+        continue
+      for path in filesystem.glob(os.path.join(folder, f"ckpt-{step}.*")):
+        filesystem.remove(path)

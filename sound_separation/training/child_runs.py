@@ -112,11 +112,17 @@ def train_time(run_dir):
                                                                    "invocations": 0}
 
 
-def kept_checkpoints(run_dir):
-  """`[(step, prefix)]` of a run's checkpoints (kept and latest), by step."""
+def kept_checkpoints(run_dir, averaged=False):
+  """`[(step, prefix)]` of a run's checkpoints (kept and latest), by step.
+
+  With `averaged`, those of its averaged separators instead
+  (`checkpoints.AveragedSaver`; none unless the run averaged its weights).
+  """
   found = {}
-  for folder in (run_folder.kept(run_folder.checkpoints(run_dir)),
-                 run_folder.checkpoints(run_dir)):
+  checkpoints = run_folder.checkpoints(run_dir)
+  folders_ = ((run_folder.averaged(checkpoints),) if averaged
+              else (run_folder.kept(checkpoints), checkpoints))
+  for folder in folders_:
     for index in glob.glob(os.path.join(folder, "ckpt-*.index")):
       match = _CKPT.search(index)
       if match:

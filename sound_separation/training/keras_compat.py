@@ -12,7 +12,11 @@ loudly when one of them disappears or stops being called:
 - `no_merge_call` / `apply_if`: `tf.__internal__.distribute`'s
   no-merge-call test, for a conditional optimizer step;
 - `frozen`: `convert_to_constants.convert_variables_to_constants_v2`, the
-  variables of a concrete function as constants (the LiteRT export).
+  variables of a concrete function as constants (the LiteRT export);
+- `moving_average`: `BaseOptimizer._model_variables_moving_average` and
+  `_get_variable_index`, the optimizer's average of one variable (the
+  averaged checkpoints: Keras offers the averages only by overwriting the
+  model's weights).
 """
 
 import keras
@@ -120,3 +124,15 @@ def frozen(concrete_function):
   """
   from tensorflow.python.framework import convert_to_constants  # pylint: disable=import-outside-toplevel
   return convert_to_constants.convert_variables_to_constants_v2(concrete_function)
+
+
+def moving_average(optimizer, variable):
+  """The optimizer's moving average of `variable` (`use_ema`), or None if it keeps none.
+
+  Keras 3.3-3.15 keep the averages in `_model_variables_moving_average`, in
+  the order of the optimizer's trainable variables (`_get_variable_index`).
+  """
+  if not getattr(optimizer, "use_ema", False):
+    return None
+  return optimizer._model_variables_moving_average[  # pylint: disable=protected-access
+      optimizer._get_variable_index(variable)]  # pylint: disable=protected-access

@@ -172,6 +172,7 @@ def _train(run, task, schedule, stream):
       summary_every=schedule.summary_every, time_limit_seconds=schedule.time_limit_seconds,
       max_consecutive_nonfinite=schedule.max_consecutive_nonfinite,
       keep_checkpoint_every_steps=schedule.keep_checkpoint_every_steps,
+      max_checkpoints_to_keep=schedule.max_checkpoints_to_keep,
       validators=task.validators(run), audio=task.audio_source(run, train_ds, validation_ds),
       sample_rate=task.sample_rate)
   run_callbacks += task.evaluators(run, summaries, stream)

@@ -261,17 +261,22 @@ def already_done(run, num_steps, stream):
 
 def callbacks(run, num_steps, *, stream, log_every, summary_every, time_limit_seconds=None,
               max_consecutive_nonfinite=20, keep_checkpoint_every_steps=None,
-              validators=(), audio=None, sample_rate=16000):
+              max_checkpoints_to_keep=5, validators=(), audio=None, sample_rate=16000):
   """The callbacks of every run, in order; returns `(callbacks, stopper, summaries)`.
 
   Stop at `num_steps` (or the time limit), the non-finite guard, the
-  checkpoint saver, then `validators` (which add `val_*` logs at each
+  checkpoint saver (and, for an optimizer that averages the weights, the
+  averaged separators' saver), then `validators` (which add `val_*` logs at each
   checkpoint), the progress line and, on the chief, TensorBoard summaries
   (`summaries`, else None) with `audio` examples.
   """
   stopper = callbacks_lib.StopAtStep(num_steps, time_limit_seconds)
   run_callbacks = [stopper, callbacks_lib.NonFiniteGuard(max_consecutive_nonfinite, stream),
                    checkpoints.CheckpointSaver(run.manager, keep_checkpoint_every_steps),
+                   *([checkpoints.AveragedSaver(run.manager, run.trainer.separator,
+                                                keep_checkpoint_every_steps,
+                                                max_checkpoints_to_keep)]
+                     if getattr(run.trainer.optimizer, "use_ema", False) else []),
                    *validators,
                    callbacks_lib.ProgressLogger(num_steps, log_every, stream, time_limit_seconds,
                                                 progress_file(run))]

@@ -1,0 +1,257 @@
+#!/usr/bin/env python
+"""Scores the adaptation evidence runs on reference sets; writes results/adapt/ (issue 28).
+
+The runs are `sound-separation adapt` runs made as `results/adapt/plan.md`
+says, in `RUNS/<domain>_s<seed>` (domain `speech` or `outdoor`). For each
+finished run (one with `report.json`) and for the starting model, this tool
+scores the run's own pick (its held-out MoMi choice: nothing here changes
+it) on the domain's reference sets and on the FUSS-style set, and every kept
+checkpoint on the domain's main set (the curve). Scores are cached per
+checkpoint and set in `RUNS/<run>/reference/`; every example's scores of the
+start and the picks are kept in `results/adapt/scores/` for intervals.
+
+Writes `results/adapt/results.json`, `README.md` (generated from it) and
+`curve.png`. Running it again scores only what is new.
+
+  python tools/adapt_evidence.py --runs_dir RUNS --corpus DEV [--results results/adapt]
+"""
+
+import argparse
+import math
+import os
+import re
+import sys
+
+from sound_separation import run_folder
+from sound_separation.evaluation import evaluator
+from sound_separation.evaluation import metrics as metrics_lib
+from sound_separation.study import intervals
+from sound_separation.training import child_runs
+
+# Reference sets: (name, list relative to the corpus, evaluation task). The
+# first of a domain is its main set: the curve's, and the headline.
+SETS = {
+    "speech": [("speech_clean", "speech/validation_clean_example_list.txt", "speech"),
+               ("speech_noisy", "speech/validation_example_list.txt", "speech"),
+               ("fuss", "fuss_like/validation_example_list.txt", "fuss")],
+    "outdoor": [("outdoor", "adapt/outdoor/validation_example_list.txt", "fuss"),
+                ("fuss", "fuss_like/validation_example_list.txt", "fuss")],
+}
+METRICS = ("MSi", "1S", "TRF", "over_separation", "under_separation")
+TARGET_MSI_DB = 6.0
+_RUN = re.compile(r"^(speech|outdoor)_s(\d+)$")
+
+
+def _compact(record):
+  """A record with floats rounded (the scores files stay small)."""
+  def round_(value):
+    if isinstance(value, float):
+      return None if not math.isfinite(value) else round(value, 4)
+    if isinstance(value, list):
+      return [round_(v) for v in value]
+    return value
+  return {k: round_(v) for k, v in record.items() if k != "mixture"}
+
+
+def _scores(model, prefix, list_path, task, cache):
+  if os.path.exists(cache):
+    return run_folder.read_json(cache)
+  records, _ = evaluator.score_examples(model.load(prefix), list_path, task, model.sample_rate)
+  records = [_compact(r) for r in records]
+  run_folder.write_json(cache, records)
+  return records
+
+
+def _summary(records):
+  summary = metrics_lib.summarize(records)
+  keep = {k: summary.get(k) for k in METRICS}
+  keep["per_source_count"] = summary.get("per_source_count")
+  return keep
+
+
+def _runs(runs_dir):
+  found = []
+  for name in sorted(os.listdir(runs_dir)):
+    match = _RUN.match(name)
+    if match and os.path.exists(os.path.join(runs_dir, name, "report.json")):
+      found.append((name, match.group(1), int(match.group(2))))
+  return found
+
+
+def score_runs(runs_dir, corpus, results_dir, stream):
+  """Scores the start model and every finished run; returns `results.json`'s dict."""
+  results = {"plan": "plan.md", "runs": {}, "rows": {}, "curves": {}}
+  per_set = {}  # (domain, set) -> {"start": records, "adapted": [records per seed]}
+  start_cache = {}
+  for name, domain, seed in _runs(runs_dir):
+    run_dir = os.path.join(runs_dir, name)
+    report = run_folder.read_json(os.path.join(run_dir, "report.json"))
+    model = child_runs.CheckpointSeparator(os.path.join(run_dir, "train"))
+    picked = report["selection"]["selected_step"]
+    prefixes = dict(child_runs.kept_checkpoints(os.path.join(run_dir, "train")))
+    prefixes[0] = report["started_from"]["checkpoint"]
+    cache_dir = os.path.join(run_dir, "reference")
+    for set_name, relative, task in SETS[domain]:
+      list_path = os.path.join(corpus, relative)
+      key = (domain, set_name)
+      if set_name not in start_cache:
+        start_cache[set_name] = _scores(model, prefixes[0], list_path, task,
+                                        os.path.join(results_dir, "scores", "start",
+                                                     f"{set_name}.json"))
+      entry = per_set.setdefault(key, {"start": start_cache[set_name], "adapted": [],
+                                       "seeds": []})
+      records = _scores(model, prefixes[picked], list_path, task,
+                        os.path.join(results_dir, "scores", name, f"{set_name}.json"))
+      entry["adapted"].append(records)
+      entry["seeds"].append(seed)
+      print(f"[{name}] {set_name}: start MSi {_summary(entry['start'])['MSi']:.2f}, "
+            f"pick (step {picked}) MSi {_summary(records)['MSi']:.2f}", file=stream, flush=True)
+    # The curve: every kept checkpoint on the domain's main set.
+    main_name, main_relative, main_task = SETS[domain][0]
+    steps = report["training"]["steps"]
+    cpu_per_step = report["training"]["cpu_seconds"] / steps if steps else None
+    momi = {h["step"]: h["MoMi"] for h in report["selection"]["history"]}
+    curve = []
+    for step in sorted(prefixes):
+      records = start_cache[main_name] if step == 0 else _scores(
+          model, prefixes[step], os.path.join(corpus, main_relative), main_task,
+          os.path.join(cache_dir, f"step-{step}_{main_name}.json"))
+      curve.append({"step": step, "cpu_minutes": None if cpu_per_step is None else
+                    round(step * cpu_per_step / 60, 2), "heldout_momi": momi.get(step),
+                    main_name: _summary(records)["MSi"]})
+    results["curves"][name] = curve
+    results["runs"][name] = {
+        "domain": domain, "seed": seed, "selected_step": picked, "steps": steps,
+        "cpu_hours": round(report["training"]["cpu_seconds"] / 3600, 3),
+        "heldout_momi": report["heldout_momi"], "data": {
+            k: report["data"][k] for k in ("files", "hours", "clips")},
+    }
+  for (domain, set_name), entry in sorted(per_set.items()):
+    row = {"seeds": entry["seeds"], "start": _summary(entry["start"]),
+           "adapted_per_seed": [_summary(r) for r in entry["adapted"]]}
+    for metric in METRICS:
+      values = [s[metric] for s in row["adapted_per_seed"]]
+      mean, low, high = intervals.seed_interval(values)
+      row.setdefault("adapted", {})[metric] = {"mean": mean, "low": low, "high": high}
+      if metric in ("MSi", "1S", "TRF"):
+        delta = intervals.paired_bootstrap(entry["adapted"], [entry["start"]], metric)
+        row.setdefault("delta", {})[metric] = delta
+    results["rows"].setdefault(domain, {})[set_name] = row
+  return results
+
+
+def _fmt(value, signed=False):
+  if value is None:
+    return "–"
+  return f"{value:+.2f}" if signed else f"{value:.2f}"
+
+
+def _interval(low, high, signed=False):
+  return "" if low is None else f" [{_fmt(low, signed)}, {_fmt(high, signed)}]"
+
+
+def _verdict(delta):
+  if delta["low"] is None:
+    return "no interval"
+  if delta["low"] > 0:
+    return "better"
+  if delta["high"] < 0:
+    return "worse"
+  return "inconclusive"
+
+
+def write_readme(results, path):
+  lines = ["# Adaptation evidence (issue 28)", "",
+           "Generated by `tools/adapt_evidence.py` from `results.json`; the plan, fixed before "
+           "the runs, is [plan.md](plan.md). Each run is `sound-separation adapt` from the "
+           "shipped model with MixIT alone; its checkpoint is the command's own pick by "
+           "held-out MoMi (no reference). Adapted: mean over seeds [Student-t 95 %]; Δ: "
+           "adapted − start, paired two-level bootstrap over examples and seeds (95 %).", ""]
+  for domain, rows in results["rows"].items():
+    runs = {n: r for n, r in results["runs"].items() if r["domain"] == domain}
+    cpu = [r["cpu_hours"] for r in runs.values()]
+    lines += [f"## {domain}", "",
+              f"{len(runs)} seeds ({', '.join(str(r['seed']) for r in runs.values())}); "
+              f"{min(r['steps'] for r in runs.values())}–{max(r['steps'] for r in runs.values())} "
+              f"steps, {min(cpu):.2f}–{max(cpu):.2f} CPU-hours each; picks at steps "
+              f"{', '.join(str(r['selected_step']) for r in runs.values())}.", "",
+              "| set | metric | start | adapted | Δ | verdict |", "|---|---|---|---|---|---|"]
+    for set_name, row in rows.items():
+      for metric in ("MSi", "1S", "TRF"):
+        start = row["start"][metric]
+        adapted = row["adapted"][metric]
+        if start is None and adapted["mean"] is None:
+          continue
+        delta = row["delta"][metric]
+        lines.append(f"| {set_name} | {metric} | {_fmt(start)} | {_fmt(adapted['mean'])}"
+                     f"{_interval(adapted['low'], adapted['high'])} | "
+                     f"{_fmt(delta['delta'], True)}{_interval(delta['low'], delta['high'], True)}"
+                     f" | {_verdict(delta)} |")
+    lines.append("")
+  speech = results["rows"].get("speech", {}).get("speech_clean")
+  if speech:
+    a = speech["adapted"]["MSi"]
+    if a["mean"] is None:
+      where = "not measured"
+    elif a["mean"] < TARGET_MSI_DB:
+      where = f"not met: short by {TARGET_MSI_DB - a['mean']:.2f} dB"
+    elif a["low"] is not None and a["low"] >= TARGET_MSI_DB:
+      where = "met: the interval lies above it"
+    else:
+      where = "met by the mean; the interval reaches below it"
+    lines += ["## Against the target", "",
+              f"Two-speaker MSi (clean): {_fmt(speech['start']['MSi'])} dB before, "
+              f"{_fmt(a['mean'])}{_interval(a['low'], a['high'])} dB after; the "
+              f"{TARGET_MSI_DB:g} dB target is {where}.", ""]
+  lines += ["## The curve", "", "![held-out MoMi and in-domain MSi against CPU-minutes]"
+            "(curve.png)", "", "Per run and kept checkpoint (`results.json`, `curves`).", ""]
+  with open(path, "w") as f:
+    f.write("\n".join(lines))
+
+
+def plot_curves(results, path):
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+  colours = {"speech": "tab:blue", "outdoor": "tab:green"}
+  for name, curve in results["curves"].items():
+    domain = results["runs"][name]["domain"]
+    main = SETS[domain][0][0]
+    x = [p["cpu_minutes"] for p in curve]
+    axes[0].plot(x, [p["heldout_momi"] for p in curve], "o-", color=colours[domain],
+                 alpha=0.8, label=name, markersize=3)
+    axes[1].plot(x, [p[main] for p in curve], "o-", color=colours[domain], alpha=0.8,
+                 label=f"{name} ({main})", markersize=3)
+    picked = results["runs"][name]["selected_step"]
+    for p in curve:
+      if p["step"] == picked:
+        axes[1].plot([p["cpu_minutes"]], [p[main]], "*", color="black", markersize=10)
+  axes[0].set(xlabel="CPU-minutes of training", ylabel="held-out MoMi (dB)",
+              title="What adapt sees (no reference)")
+  axes[1].set(xlabel="CPU-minutes of training", ylabel="MSi on the reference set (dB)",
+              title="What it does on references (★: the pick)")
+  axes[1].axhline(TARGET_MSI_DB, color="grey", linestyle=":", linewidth=1)
+  for ax in axes:
+    ax.grid(alpha=0.3)
+  axes[1].legend(fontsize=7, loc="lower right")
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--runs_dir", required=True)
+  parser.add_argument("--corpus", required=True)
+  parser.add_argument("--results", default=os.path.join(
+      os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results", "adapt"))
+  args = parser.parse_args(argv)
+  results = score_runs(args.runs_dir, args.corpus, args.results, sys.stdout)
+  run_folder.write_json(os.path.join(args.results, "results.json"), results)
+  write_readme(results, os.path.join(args.results, "README.md"))
+  plot_curves(results, os.path.join(args.results, "curve.png"))
+  print(f"Wrote {args.results}/results.json, README.md, curve.png", flush=True)
+
+
+if __name__ == "__main__":
+  main()
