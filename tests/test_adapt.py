@@ -273,7 +273,7 @@ def test_the_listening_page_plays_in_chromium(model_folder, planted_audio, tmp_p
   page = tmp_path / "run" / "listen" / "index.html"
   images, sounds, failed, errors = load_in_chromium(page, browser)
   text = page.read_text()
-  assert "before: output 3" in text and "after: output 3" in text
+  assert "<th>starting model</th><th>adapted</th>" in text and "output 3" in text
   # Each held-out example: the input and 4 outputs before and after.
   assert len(sounds) == len(images) and len(sounds) % 9 == 0 and sounds
   assert all(complete and width > 0 for _, complete, width in images)

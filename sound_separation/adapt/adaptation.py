@@ -394,11 +394,14 @@ def _listening_page(out_dir, model, start_prefix, adapted_prefix, data, report):
   for path in chosen:
     from sound_separation.data import audio  # pylint: disable=import-outside-toplevel
     waveform = audio.read_audio(path, model.sample_rate)
-    tracks = [listening.Track("recording (input)", path, waveform, model.sample_rate)]
-    for label, prefix in (("before", start_prefix), ("after", adapted_prefix)):
+    columns = []
+    for heading, prefix in (("starting model", start_prefix), ("adapted", adapted_prefix)):
       outputs = np.asarray(model.load(prefix)(waveform))
       active = listening.outputs_activity(outputs, waveform)
-      tracks += [listening.Track(f"{label}: output {j}", None, o, model.sample_rate,
-                                 active=active[j]) for j, o in enumerate(outputs)]
-    page.add(os.path.relpath(path, filesystem.join(out_dir, "data")), tracks)
+      columns.append((heading, [listening.Track(f"output {j}", None, o, model.sample_rate,
+                                                active=active[j])
+                                for j, o in enumerate(outputs)]))
+    page.add(os.path.relpath(path, filesystem.join(out_dir, "data")),
+             [listening.Track("recording (input)", path, waveform, model.sample_rate)],
+             columns=columns)
   return page.write(page_dir)

@@ -178,11 +178,17 @@ class ListeningPage:
     self.audio_format = audio_format  # of tracks written by the page (no file of their own)
     self.items = []
 
-  def add(self, title, tracks, scores=None, note=""):
-    """Adds an item: `tracks` (the first is drawn first), `scores` `{name: text}`."""
+  def add(self, title, tracks, scores=None, note="", columns=()):
+    """Adds an item: `tracks` (the first is drawn first), `scores` `{name: text}`.
+
+    `columns`: `[(heading, tracks)]` shown side by side under `tracks`, row
+    k holding each column's k-th track (e.g. a model's outputs before and
+    after adaptation); one colour scale covers the whole item.
+    """
     if not tracks:
       raise ValueError(f"item {title!r} has no tracks")
-    self.items.append((title, list(tracks), dict(scores or {}), note))
+    columns = [(heading, list(column)) for heading, column in columns]
+    self.items.append((title, list(tracks), dict(scores or {}), note, columns))
 
   def write(self, out_dir):
     """Writes `index.html` and its pictures into `out_dir`; returns the page's path.
@@ -196,26 +202,41 @@ class ListeningPage:
     assets = filesystem.join(out_dir, ASSET_FOLDER)
     filesystem.makedirs(assets)
     sections = []
-    for number, (title, tracks, scores, note) in enumerate(self.items, start=1):
+    for number, (title, tracks, scores, note, columns) in enumerate(self.items, start=1):
+      every = list(tracks) + [t for _, column in columns for t in column]
       pictures = []
-      for track in tracks:
+      for track in every:
         cut = track.waveform[:int(MAX_PICTURE_SECONDS * track.sample_rate)]
         pictures.append((spectrogram_db(cut, track.sample_rate), len(cut) < len(track.waveform)))
       top = max(float(p.max()) for p, _ in pictures)
-      rows = []
-      for j, (track, (picture, cut)) in enumerate(zip(tracks, pictures)):
+      parts = []
+      for j, (track, (picture, cut)) in enumerate(zip(every, pictures)):
         image = f"item{number:03d}_{j:02d}.png"
         filesystem.write_bytes(filesystem.join(assets, image),
                                png_bytes(levels(picture, top), palette()))
-        rows.append(self._row(track, f"{ASSET_FOLDER}/{image}", cut, out_dir, assets,
-                              f"item{number:03d}_{j:02d}", self.audio_format))
+        parts.append(self._parts(track, f"{ASSET_FOLDER}/{image}", cut, out_dir, assets,
+                                 f"item{number:03d}_{j:02d}", self.audio_format))
+      rows = [f"<tr>{''.join(f'<td>{p}</td>' for p in cells)}</tr>".replace(
+          "<tr><td>", "<tr><td class=label>", 1) for cells in parts[:len(tracks)]]
+      side = ""
+      if columns:
+        cells, start = [], len(tracks)
+        for _, column in columns:
+          cells.append(parts[start:start + len(column)])
+          start += len(column)
+        heading = "".join(f"<th>{html.escape(h)}</th>" for h, _ in columns)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{c[k][0]}<br>{c[k][1]}<br>{c[k][2]}</td>" if k < len(c)
+                             else "<td></td>" for c in cells) + "</tr>"
+            for k in range(max(len(c) for c in cells)))
+        side = f"<table class=sbs><tr>{heading}</tr>{body}</table>"
       score_text = "".join(f"<li><b>{html.escape(k)}</b> {html.escape(str(v))}</li>"
                            for k, v in scores.items())
       sections.append(
           f"<section><h2>{html.escape(title)}</h2>"
           + (f"<p class=note>{html.escape(note)}</p>" if note else "")
           + (f"<ul class=scores>{score_text}</ul>" if scores else "")
-          + f"<table>{''.join(rows)}</table></section>")
+          + f"<table>{''.join(rows)}</table>{side}</section>")
     page = (
         "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
         f"<title>{html.escape(self.title)}</title><style>{_STYLE}</style></head><body>"
@@ -230,7 +251,8 @@ class ListeningPage:
     return path
 
   @staticmethod
-  def _row(track, image, cut, out_dir, assets, stem, audio_format):
+  def _parts(track, image, cut, out_dir, assets, stem, audio_format):
+    """`(label, player, picture)` HTML of one track."""
     root = filesystem.absolute(out_dir)
     source = None if track.audio_path is None else filesystem.absolute(track.audio_path)
     try:
@@ -258,11 +280,10 @@ class ListeningPage:
                + (f" · {html.escape(track.note)}" if track.note else ""))
     caption = (f"first {MAX_PICTURE_SECONDS / 60:g} min of "
                f"{len(track.waveform) / track.sample_rate / 60:.1f}" if cut else "")
-    return (f"<tr><td class=label><b>{html.escape(track.label)}</b><br>{details} {badge}</td>"
-            f"<td><audio controls preload=metadata src=\"{html.escape(link)}\"></audio></td>"
-            f"<td><img src=\"{html.escape(image)}\" alt=\"spectrogram of "
-            f"{html.escape(track.label)}\">"
-            + (f"<br><small>{caption} min</small>" if cut else "") + "</td></tr>")
+    return (f"<b>{html.escape(track.label)}</b><br>{details} {badge}",
+            f"<audio controls preload=metadata src=\"{html.escape(link)}\"></audio>",
+            f"<img src=\"{html.escape(image)}\" alt=\"spectrogram of "
+            f"{html.escape(track.label)}\">" + (f"<br><small>{caption} min</small>" if cut else ""))
 
 
 _STYLE = ("body{font-family:sans-serif;margin:1.5em;max-width:1400px;color:#222}"
@@ -271,4 +292,5 @@ _STYLE = ("body{font-family:sans-serif;margin:1.5em;max-width:1400px;color:#222}
           "img{width:600px;height:120px;image-rendering:pixelated;border:1px solid #999}"
           ".badge{font-size:.8em;padding:1px 6px;border-radius:8px;color:#fff}"
           ".on{background:#2a7}.off{background:#999}.note{color:#555;font-size:.9em}"
-          "ul.scores{list-style:none;padding:0}ul.scores li{display:inline;margin-right:1.5em}")
+          "ul.scores{list-style:none;padding:0}ul.scores li{display:inline;margin-right:1.5em}"
+          "table.sbs td{vertical-align:top}table.sbs img{width:440px}table.sbs th{text-align:left}")
