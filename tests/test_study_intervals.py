@@ -227,8 +227,11 @@ def test_claims_find_a_planted_sparsity_gain_and_an_untested_claim():
   verdicts = claims.judge(study, rows)
   by_what = {v["what"]: v for v in verdicts}
   gain = by_what["M = 4: Δ1S, L1/L2 (5, chosen) − control"]
-  assert gain["verdict"] == "reproduced" and 10.5 < gain["delta"] < 13.5
-  assert by_what["M = 4: ΔMSi, L1/L2 (5, chosen) − control"]["verdict"] == "reproduced"
+  # One seed a row and no replicated row: no seed level, so no verdict.
+  assert gain["verdict"] == "one seed: not judged" and 10.5 < gain["delta"] < 13.5
+  assert gain["low"] is None and gain["seed_level"] == "none"
+  assert by_what["M = 4: ΔMSi, L1/L2 (5, chosen) − control"]["verdict"] == \
+      "one seed: not judged"
   # No efficient or semantic runs, one M: those claims are not tested.
   assert {v["verdict"] for v in verdicts if v["claim"] in (3, 4)} == {"not tested"}
   assert not [v for v in verdicts if v["claim"] == 2]
@@ -324,3 +327,96 @@ def test_a_share_interval_stays_within_0_and_100_percent():
   assert row.test("over_separation") == (50.0, 0.0, 100.0)
   mean, low, high = intervals.seed_interval([10.0, 90.0])
   assert low < 0 and high > 100 and mean == 50.0  # the metric itself is not clipped
+
+
+def _seeded_rows(control_seeds, sparse_seeds, one_shift=12.0, test_sd=0.8, noise_row=False):
+  """Control and L1/L2 rows with the given seeds. A row's seeds move its test 1S by
+  -test_sd, 0, +test_sd (planted, the same examples), so a replicated row's seed sd
+  is test_sd; a one-seed row is not moved. `noise_row`: also a 3-seed L1/L2 row at
+  weight 30, far below the floor, that only measures the seed spread."""
+  from sound_separation.study import claims  # pylint: disable=import-outside-toplevel
+  from sound_separation.study import grid  # pylint: disable=import-outside-toplevel
+  difficulty = np.random.default_rng(8).normal(0.0, 3.0, size=100)
+  plan = [("m4/mixit_w0", "mixit", 0.0, 0.0, control_seeds, 5.0),
+          ("m4/l1_l2_w5", "l1_l2", 5.0, one_shift, sparse_seeds, 5.0)]
+  if noise_row:
+    plan.append(("m4/l1_l2_w30", "l1_l2", 30.0, 0.0, [1, 2, 3], 0.5))
+  results, scores, specs = {}, {}, []
+  for row, arm, weight, shift, seeds, selection_msi in plan:
+    offsets = [-test_sd, 0.0, test_sd] if len(seeds) > 1 else [0.0]
+    for k, seed in enumerate(seeds):
+      name = row if seed == 1 else f"{row}_s{seed}"
+      rng = np.random.default_rng(200 + 10 * seed + len(row))
+      records = [_fuss_record(rng, j % 3, msi=5.0 + difficulty[j],
+                              one_source=10.0 + shift + offsets[k] + difficulty[j])
+                 for j in range(100)]
+      results[name] = _result(name, arm, weight, records, seed=seed,
+                              selection_msi=selection_msi)
+      scores[name] = records
+      specs.append(grid.RunSpec(name, 4, arm, weight, 1, None, (), seed=seed))
+  return claims.gather(specs, results, lambda name, task: scores.get(name)
+                       if task == "fuss" else None)
+
+
+def test_a_one_seed_comparison_is_widened_by_the_pooled_seed_sd():
+  from sound_separation.study import claims  # pylint: disable=import-outside-toplevel
+  rows = _seeded_rows([1, 2, 3], [1])
+  sds = claims.seed_sds(rows)
+  one_sd, count = sds["1S"]
+  # The control's three seeds: 1S means moved by exactly -0.8, 0, +0.8 dB
+  # (the same examples), so their sample sd is 0.8.
+  assert count == 1 and one_sd == pytest.approx(0.8, abs=0.05)
+  plain = claims.compare(rows["m4/l1_l2_w5"], rows["m4/mixit_w0"], "1S")
+  assert plain["seed_level"] == "none" and plain["low"] is None
+  widened = claims.compare(rows["m4/l1_l2_w5"], rows["m4/mixit_w0"], "1S", seed_sd=sds["1S"])
+  assert widened["seed_level"] == "pooled" and widened["seed_sd_rows"] == 1
+  boot = intervals.paired_bootstrap(rows["m4/l1_l2_w5"].scores["fuss"],
+                                    rows["m4/mixit_w0"].scores["fuss"], "1S",
+                                    num_resamples=claims.NUM_RESAMPLES)
+  extra = 1.96 * one_sd
+  assert widened["low"] == pytest.approx(boot["delta"] - math.hypot(boot["delta"] - boot["low"],
+                                                                     extra))
+  assert widened["high"] == pytest.approx(boot["delta"] + math.hypot(boot["high"] - boot["delta"],
+                                                                      extra))
+  study = type("S", (), {"num_sources": [4], "msi_tolerance_db": 1.0, "sparsity_weight": 5.0})
+  verdict = {v["what"]: v for v in claims.judge(study, rows)}[
+      "M = 4: Δ1S, L1/L2 (5, chosen) − control"]
+  assert verdict["verdict"] == "reproduced" and verdict["seed_level"] == "pooled"
+  assert "widened by the seed SD 0.8" in "\n".join(claims.verdict_lines([verdict]))
+
+
+def test_replicated_rows_on_both_sides_use_the_two_level_bootstrap():
+  from sound_separation.study import claims  # pylint: disable=import-outside-toplevel
+  rows = _seeded_rows([1, 2, 3], [1, 2, 3])
+  sds = claims.seed_sds(rows)
+  assert sds["1S"][1] == 2
+  both = claims.compare(rows["m4/l1_l2_w5"], rows["m4/mixit_w0"], "1S", seed_sd=sds["1S"])
+  boot = intervals.paired_bootstrap(rows["m4/l1_l2_w5"].scores["fuss"],
+                                    rows["m4/mixit_w0"].scores["fuss"], "1S",
+                                    num_resamples=claims.NUM_RESAMPLES)
+  assert both["seed_level"] == "bootstrap"
+  assert (both["low"], both["high"]) == (boot["low"], boot["high"])
+
+
+def test_a_gain_within_seed_noise_is_inconclusive_once_widened():
+  from sound_separation.study import claims  # pylint: disable=import-outside-toplevel
+  # A 1S gain of 1.5 dB, one seed against one seed, with a seed spread of
+  # 2 dB measured on another row: the examples alone would exclude zero;
+  # with the seed level it is not established.
+  rows = _seeded_rows([1], [1], one_shift=1.5, test_sd=2.0, noise_row=True)
+  sds = claims.seed_sds(rows)
+  assert sds["1S"] == (pytest.approx(2.0, abs=0.1), 1)
+  boot = intervals.paired_bootstrap(rows["m4/l1_l2_w5"].scores["fuss"],
+                                    rows["m4/mixit_w0"].scores["fuss"], "1S",
+                                    num_resamples=claims.NUM_RESAMPLES)
+  assert boot["low"] > 0
+  widened = claims.compare(rows["m4/l1_l2_w5"], rows["m4/mixit_w0"], "1S", seed_sd=sds["1S"])
+  # Two one-seed sides: (1.96 · sd)² counted twice.
+  assert widened["low"] == pytest.approx(
+      boot["delta"] - math.hypot(boot["delta"] - boot["low"], 1.96 * sds["1S"][0] * math.sqrt(2)))
+  assert widened["low"] < 0 < widened["high"]
+  study = type("S", (), {"num_sources": [4], "msi_tolerance_db": 1.0, "sparsity_weight": 5.0})
+  verdict = {v["what"]: v for v in claims.judge(study, rows)}[
+      "M = 4: Δ1S, L1/L2 (5, chosen) − control"]
+  assert verdict["verdict"] == "not reproduced"  # holds zero, excludes +10 to +17
+  assert verdict["low"] == pytest.approx(widened["low"])

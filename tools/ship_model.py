@@ -256,6 +256,10 @@ def main(argv=None):
     raise SystemExit("no --run given and results.json names no shipped run")
   with open(os.path.join(args.results, "runs", name + ".json"), encoding="utf-8") as f:
     result = json.load(f)
+  if result.get("protocol", {}).get("post_hoc"):
+    raise SystemExit(f"{name} joined the grid after the round's protocol was fixed (commit "
+                     f"{result['protocol']['commit'][:10]}, {args.results}/protocol.json): a "
+                     f"post-hoc run never ships; run it again in a new round")
   run = result["run"]
   if run["init_from"] is None:
     source, checkpoint = os.path.join(args.results, "baselines", f"m{run['num_sources']}"), None

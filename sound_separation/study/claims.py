@@ -109,16 +109,65 @@ def gather(specs, results, read_scores):
   return out
 
 
-def compare(row_a, row_b, metric, seed=0):
-  """`paired_bootstrap` of a test metric, `row_a - row_b`; None without kept scores."""
+def seed_sds(rows):
+  """`{metric: (sd, rows)}`: the test metrics' seed-to-seed spread, pooled over the rows
+  with several seeds (`intervals.pooled_sd`; shares as fractions), and how many rows."""
+  out = {}
+  for metric in ("MSi", "1S", "TRF", "MoMi", "over_separation", "under_separation"):
+    task = "mom" if metric == "MoMi" else "fuss"
+    groups = []
+    for row in rows.values():
+      if len(row.results) < 2:
+        continue
+      values = []
+      for result in row.results:
+        summary = result["test"].get(task, {})
+        if metric in ("over_separation", "under_separation"):
+          count, total = summary.get(metric), summary.get("num_examples")
+          values.append(None if count is None or not total else count / total)
+        else:
+          values.append(summary.get(metric))
+      groups.append(values)
+    sd = intervals.pooled_sd(groups)
+    out[metric] = (sd, sum(1 for g in groups
+                           if sum(v is not None and math.isfinite(v) for v in g) >= 2))
+  return out
+
+
+def compare(row_a, row_b, metric, seed=0, seed_sd=None):
+  """`paired_bootstrap` of a test metric, `row_a - row_b`, its interval carrying the seeds.
+
+  With several seeds on both sides the two-level bootstrap resamples seeds
+  (`"seed_level": "bootstrap"`). A side with one seed has no seed level of
+  its own: its interval is widened by the seed-to-seed spread measured on
+  the replicated rows, `seed_sd = (sd, rows)` (`seed_sds`): each half-width
+  becomes `sqrt(h² + (1.96 · sd)² · k)` for k one-seed sides
+  (`"seed_level": "pooled"`, with `"seed_sd"` and `"seed_sd_rows"`). Without
+  a measured spread the interval is None (`"seed_level": "none"`: the
+  verdict reads "one seed: not judged").
+
+  Returns:
+    the `paired_bootstrap` dict so amended, or None without kept scores.
+  """
   task = "mom" if metric == "MoMi" else "fuss"
   if task not in row_a.scores or task not in row_b.scores:
     return None
   sizes = {s.num_examples for s in row_a.scores[task] + row_b.scores[task]}
   if len(sizes) != 1:
     return None
-  return intervals.paired_bootstrap(row_a.scores[task], row_b.scores[task], metric,
-                                    num_resamples=NUM_RESAMPLES, seed=seed)
+  result = intervals.paired_bootstrap(row_a.scores[task], row_b.scores[task], metric,
+                                      num_resamples=NUM_RESAMPLES, seed=seed)
+  one_seed_sides = sum(len(row.scores[task]) == 1 for row in (row_a, row_b))
+  if not one_seed_sides:
+    return {**result, "seed_level": "bootstrap"}
+  sd, sd_rows = seed_sd or (None, 0)
+  if sd is None or result["low"] is None:
+    return {**result, "low": None, "high": None, "seed_level": "none"}
+  extra = 1.96 * sd * math.sqrt(one_seed_sides)
+  delta = result["delta"]
+  return {**result, "low": delta - math.hypot(delta - result["low"], extra),
+          "high": delta + math.hypot(result["high"] - delta, extra), "seed_level": "pooled",
+          "seed_sd": sd, "seed_sd_rows": sd_rows}
 
 
 def chosen(rows, num_sources, arms, msi_floor):
@@ -150,7 +199,8 @@ def ship(study, rows):
   """The run to ship: the selection rule over every row, with a margin for seed noise.
 
   The rule (`selection.select`) over every finished row at every M, each row
-  judged by its seeds' mean selection metrics, with the floor raised by
+  judged by its seeds' mean selection metrics (rows holding a post-hoc run of
+  a blind round left out: `protocol.py`), with the floor raised by
   `SHIP_MARGIN_SDS` times the measured seed-to-seed spread of selection MSi
   (`selection_noise`): a row that clears the floor by less could fall below it
   with another seed, as the first round's shipped model did on test. Of the
@@ -164,7 +214,9 @@ def ship(study, rows):
   noise, noise_rows = selection_noise(rows)
   margin = 0.0 if noise is None else SHIP_MARGIN_SDS * noise
   raised = {m: f + margin for m, f in floors(study, rows).items()}
+  # A post-hoc run (`protocol.py`) never ships, nor does a row holding one.
   passing = [r for r in rows.values() if r.num_sources in raised
+             and not any(result.get("protocol", {}).get("post_hoc") for result in r.results)
              and r.selection()["MSi"] is not None
              and r.selection()["MSi"] >= raised[r.num_sources]]
   row, meets = selection.select(passing, -math.inf, key=lambda r: r.selection())
@@ -191,8 +243,16 @@ def judge(study, rows):
   """Every claim's comparisons and verdict: a list of dicts (`claim`, `what`, `verdict`, ...)."""
   verdicts = []
 
+  sds = seed_sds(rows)  # every comparison carries the seed level
+
   def add(claim, what, comparison, verdict, paper):
-    verdicts.append({"claim": claim, "what": what, "paper": paper,
+    level = None if comparison is None else comparison.get("seed_level")
+    if level == "none":
+      verdict = "one seed: not judged"
+    verdicts.append({"claim": claim, "what": what, "paper": paper, "seed_level": level,
+                     "seed_sd": None if comparison is None else comparison.get("seed_sd"),
+                     "seed_sd_rows": None if comparison is None else
+                     comparison.get("seed_sd_rows"),
                      "delta": None if comparison is None else comparison["delta"],
                      "low": None if comparison is None else comparison["low"],
                      "high": None if comparison is None else comparison["high"],
@@ -207,11 +267,11 @@ def judge(study, rows):
     sparse, _ = chosen(rows, m, ("l1_l2",), floor)
     # Claim 1: the chosen L1/L2 weight against the control.
     if control is not None and sparse is not None:
-      gain = compare(sparse, control, "1S")
+      gain = compare(sparse, control, "1S", seed_sd=sds["1S"])
       add(1, f"M = {m}: Δ1S, L1/L2 ({sparse.weight:g}, chosen) − control", gain,
           intervals.verdict(gain and gain["low"], gain and gain["high"], *PAPER_1S_GAIN_DB),
           "+10 to +17 dB")
-      cost = compare(sparse, control, "MSi")
+      cost = compare(sparse, control, "MSi", seed_sd=sds["MSi"])
       budget = "not tested"
       if cost is not None and cost["low"] is not None:
         budget = ("reproduced" if cost["low"] >= -MSI_BUDGET_DB else
@@ -225,7 +285,7 @@ def judge(study, rows):
       for eff in [r for r in rows.values() if r.num_sources == m and r.arm == efficient_arm]:
         exact = rows.get(f"m{m}/{exact_arm}_w{grid.weight_name(eff.weight)}")
         for metric in ("MSi", "1S", "TRF"):
-          diff = compare(eff, exact, metric) if exact is not None else None
+          diff = compare(eff, exact, metric, seed_sd=sds[metric]) if exact is not None else None
           add(2, f"M = {m}: Δ{metric}, {efficient_arm} − {exact_arm} (weight {eff.weight:g})",
               diff, intervals.equivalence_verdict(diff and diff["low"], diff and diff["high"],
                                                   EQUIVALENCE_DB),
@@ -233,7 +293,7 @@ def judge(study, rows):
     # Claim 4: semantic arms.
     semantic, _ = chosen(rows, m, SEMANTIC_ARMS, floor)
     if control is not None and semantic is not None:
-      diff = compare(semantic, control, "TRF")
+      diff = compare(semantic, control, "TRF", seed_sd=sds["TRF"])
       add(4, f"M = {m}: ΔTRF, best semantic ({semantic.name}) − control", diff,
           intervals.verdict(diff and diff["low"], diff and diff["high"], 1e-9), "positive")
     else:
@@ -241,7 +301,7 @@ def judge(study, rows):
     combo = [r for r in rows.values() if r.num_sources == m and r.arm == "soft_or+cosine+l1_l2"]
     if combo:
       alone = rows.get(f"m{m}/l1_l2_w{grid.weight_name(study.sparsity_weight)}")
-      diff = compare(combo[0], alone, "TRF") if alone is not None else None
+      diff = compare(combo[0], alone, "TRF", seed_sd=sds["TRF"]) if alone is not None else None
       add(4, f"M = {m}: ΔTRF, soft-OR + cosine + L1/L2 − L1/L2 alone "
              f"({study.sparsity_weight:g})", diff,
           intervals.verdict(diff and diff["low"], diff and diff["high"], 1e-9), "positive")
@@ -253,7 +313,7 @@ def judge(study, rows):
       by_m[m] = pick
   ms = sorted(by_m)
   for small, large in zip(ms, ms[1:]):
-    diff = compare(by_m[large], by_m[small], "TRF")
+    diff = compare(by_m[large], by_m[small], "TRF", seed_sd=sds["TRF"])
     add(3, f"ΔTRF, chosen L1/L2 at M = {large} − at M = {small}", diff,
         intervals.verdict(diff and diff["low"], diff and diff["high"], 1e-9), "positive")
   if len(ms) < 2:
@@ -290,12 +350,15 @@ def delta_table(rows):
   """Markdown lines: every row against its M's control (paired bootstrap, 95 %)."""
   lines = ["| row | ΔMSi dB | Δ1S dB | ΔTRF dB | Δ share over-separated |",
            "|---|---|---|---|---|"]
+  sds = seed_sds(rows)
   for row in rows.values():
     control = rows.get(f"m{row.num_sources}/mixit_w0")
     if control is None or row is control:
       continue
-    cells = [_interval_text(compare(row, control, metric)) for metric in ("MSi", "1S", "TRF")]
-    cells.append(_interval_text(compare(row, control, "over_separation"), 3))
+    cells = [_interval_text(compare(row, control, metric, seed_sd=sds[metric]))
+             for metric in ("MSi", "1S", "TRF")]
+    cells.append(_interval_text(compare(row, control, "over_separation",
+                                        seed_sd=sds["over_separation"]), 3))
     lines.append(f"| {row.name} | " + " | ".join(cells) + " |")
   return lines
 
@@ -311,6 +374,9 @@ def verdict_lines(verdicts):
     lines.append(f"- **Claim {claim}: {titles[claim]}.**")
     for v in (v for v in verdicts if v["claim"] == claim):
       seeds = "" if not v["seeds"] else f"; seeds {v['seeds'][0]} vs {v['seeds'][1]}"
+      if v.get("seed_level") == "pooled":
+        seeds += (f"; one-seed side widened by the seed SD {v['seed_sd']:.2f} pooled over "
+                  f"{v['seed_sd_rows']} replicated rows")
       lines.append(f"  - {v['what']}: {v['text']} (paper: {v['paper']}{seeds}) → "
                    f"**{v['verdict']}**")
   return lines

@@ -196,6 +196,8 @@ class Study:
       `data_root`), for the semantic arms.
     cosine_weight: the cosine weight of `soft_or+cosine+l1_l2`.
     sparsity_weight: the L1/L2 weight of `soft_or+cosine+l1_l2`.
+    blind: the round is blind (`protocol.py`): its grid is fixed in a commit
+      before the first test evaluation; later runs are post hoc and never ship.
   """
   name: str = "study"
   recipe: str = "studies/small_recipe"
@@ -224,6 +226,7 @@ class Study:
   label_vocabulary: typing.Optional[str] = None
   cosine_weight: float = 1.0
   sparsity_weight: float = 0.0
+  blind: bool = False
 
   def __post_init__(self):
     for name in ("baseline_steps", "finetune_steps", "steps_per_checkpoint"):

@@ -20,6 +20,7 @@ from sound_separation import filesystem
 from sound_separation.study import claims
 from sound_separation.study import figure
 from sound_separation.study import grid
+from sound_separation.study import protocol
 from sound_separation.study import selection
 
 VERDICT_RULE = (
@@ -68,7 +69,7 @@ def shipped_run(study, rows):
   """The run to ship: the rule over the chosen rows of every M (reference: each M's baseline)."""
   candidates = []
   for name, result, meets in rows:
-    if meets:
+    if meets and not result.get("protocol", {}).get("post_hoc"):  # post hoc never ships
       candidates.append(result)
   chosen, _ = selection.select(candidates, float("-inf"),
                                key=lambda r: r["selected"]["selection"])
@@ -328,6 +329,10 @@ def write_report(study, specs, results, results_dir, study_file, read_scores=Non
       {"study": study.name, "study_file": os.path.basename(study_file),
        "selection_rule": rule, "chosen": chosen_names, "shipped": shipped,
        **({"shipping": shipping} if shipping is not None else {}),
+       **({"protocol": protocol.read(results_dir),
+           "post_hoc_runs": sorted(n for n, r in results.items()
+                                   if r.get("protocol", {}).get("post_hoc"))}
+          if study.blind else {}),
        "runs": {s.name: results[s.name] for s in specs if s.name in results},
        **({"verdicts": verdicts} if verdicts is not None else {})},
       indent=1, sort_keys=True) + "\n")

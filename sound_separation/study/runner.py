@@ -56,6 +56,7 @@ from sound_separation.losses import mixture_invariant as mixit_lib
 from sound_separation.losses import snr
 from sound_separation.models import folders
 from sound_separation.study import grid
+from sound_separation.study import protocol
 from sound_separation.study import report
 from sound_separation.study import selection
 from sound_separation.training import child_runs
@@ -262,8 +263,13 @@ def install_baseline(spec, results_dir):
   return target
 
 
-def complete_run(spec, study, out_dir, results_dir, stream, baseline_result=None):
-  """Trains, selects, tests one run and writes its result JSON; returns the result."""
+def complete_run(spec, study, out_dir, results_dir, stream, baseline_result=None,
+                 fix_protocol=None):
+  """Trains, selects, tests one run and writes its result JSON; returns the result.
+
+  `fix_protocol`: for a blind round, `() -> protocol record`, called once the
+  run's selection is final and before its test evaluation (`protocol.fix`).
+  """
   run_dir = os.path.join(out_dir, spec.name)
   eval_start = None
   if spec.init_model:
@@ -295,6 +301,10 @@ def complete_run(spec, study, out_dir, results_dir, stream, baseline_result=None
       for old in glob.glob(os.path.join(run_folder.checkpoints(target), "*")):
         os.remove(old)
     folders.save_separator(model.separator, target, model.sample_rate, step=chosen["step"])
+  record = fix_protocol() if fix_protocol is not None else None
+  if protocol.is_post_hoc(record, spec.name):
+    print(f"[{spec.name}] post hoc: not in the round's protocol (commit "
+          f"{record['commit'][:10]}), so it can never ship", file=stream, flush=True)
   test = _test(model, study, run_dir, chosen["prefix"], stream, spec.name, results_dir)
   # Each model's own random MoMs when the study is seeded (round 2 on); in
   # list order otherwise, as the first round measured it.
@@ -315,6 +325,8 @@ def complete_run(spec, study, out_dir, results_dir, stream, baseline_result=None
       "test": test,
       "solver_agreement": agreement,
   }
+  if record is not None:
+    result["protocol"] = protocol.stamp(record, spec.name)
   if study.seed is not None:  # Round 2 on: compute spent (round 1 did not record it).
     result["compute"] = {"train_seconds": round(train_time(run_dir)["seconds"], 1),
                          "train_invocations": train_time(run_dir)["invocations"],
@@ -447,6 +459,10 @@ def run_study(study_file, out_dir, results_dir=None, gin_params=(), only=None, s
   for spec in specs:
     if spec.init_model:
       install_baseline(spec, results_dir)
+  fix_protocol = None
+  if study.blind:
+    names = [spec.name for spec in specs]
+    fix_protocol = lambda: protocol.fix(results_dir, study_file, names)  # noqa: E731
   results = {}
   for spec in specs:
     path = result_path(results_dir, spec.name)
@@ -483,7 +499,7 @@ def run_study(study_file, out_dir, results_dir=None, gin_params=(), only=None, s
         results[spec.name] = _read_json(path)
         continue
       results[spec.name] = complete_run(spec, study, out_dir, results_dir, stream,
-                                        results.get(spec.init_from))
+                                        results.get(spec.init_from), fix_protocol)
     finally:
       lock.release()
   if train_only:
