@@ -294,11 +294,25 @@ def _study_flags():
   flags.DEFINE_boolean("train_only", False, "Only train (or resume) the runs that can start; "
                        "select, test and report nothing (a later run without it does).",
                        flag_values=fv)
+  flags.DEFINE_boolean("check_independence", False, "Train nothing: re-check the round's "
+                       "committed independence record (RESULTS_DIR/independence/: the "
+                       "lists' source files are pairwise disjoint and match their hashes).",
+                       flag_values=fv)
   return fv
 
 
 def _run_study(fv, stream):
   from sound_separation.study import runner  # pylint: disable=import-outside-toplevel
+  if fv.check_independence:
+    from sound_separation.study import independence  # pylint: disable=import-outside-toplevel
+    if not (fv.results_dir or fv.config):
+      raise UsageError("--check_independence needs --results_dir (or --config)")
+    results_dir = fv.results_dir or os.path.dirname(os.path.abspath(fv.config))
+    counts = independence.recheck(results_dir)
+    print(f"Independent: {', '.join(f'{name} ({n} source files)' for name, n in counts.items())}"
+          f" share no source file; every origins file matches its recorded hash "
+          f"({os.path.join(results_dir, independence.RECORD_FOLDER)}).", file=stream)
+    return
   _require(fv, "config", "out_dir")
   runner.run_study(fv.config, fv.out_dir, fv.results_dir, fv.gin_param, fv.only, stream,
                    train_only=fv.train_only)

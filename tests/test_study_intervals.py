@@ -420,3 +420,45 @@ def test_a_gain_within_seed_noise_is_inconclusive_once_widened():
       "M = 4: Δ1S, L1/L2 (5, chosen) − control"]
   assert verdict["verdict"] == "not reproduced"  # holds zero, excludes +10 to +17
   assert verdict["low"] == pytest.approx(widened["low"])
+
+
+def test_the_independence_record_is_rechecked_from_its_files(tmp_path):
+  import json  # pylint: disable=import-outside-toplevel
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  lists_dir = tmp_path / "lists"
+  lists_dir.mkdir()
+  for name in ("test", "selection"):
+    (lists_dir / f"{name}.txt").write_text(f"{name} list\n")
+  record = independence.write_record(str(tmp_path / "results"), {
+      "test": (str(lists_dir / "test.txt"), {"pkg/a b.wav", "pkg/c.wav"}),
+      "selection": (str(lists_dir / "selection.txt"), {"pkg/d.wav"})})
+  assert record["lists"]["test"]["source_files"] == 2
+  assert independence.recheck(str(tmp_path / "results"),
+                              {"test": str(lists_dir / "test.txt")}) == \
+      {"test": 2, "selection": 1}
+  checked = subprocess.run([sys.executable, "-m", "sound_separation", "study",
+                            "--check_independence", f"--results_dir={tmp_path / 'results'}"],
+                           capture_output=True, text=True)
+  assert checked.returncode == 0 and "test (2 source files)" in checked.stdout
+  # Another list than the one checked; a tampered origins file; an overlap.
+  (lists_dir / "test.txt").write_text("another test list\n")
+  with pytest.raises(ValueError, match="is not the list the record checked"):
+    independence.recheck(str(tmp_path / "results"), {"test": str(lists_dir / "test.txt")})
+  origins = tmp_path / "results" / "independence" / "selection_origins.txt"
+  origins.write_text("pkg/c.wav\n")
+  checked = subprocess.run([sys.executable, "-m", "sound_separation", "study",
+                            "--check_independence", f"--results_dir={tmp_path / 'results'}"],
+                           capture_output=True, text=True)
+  assert checked.returncode == 1 and "Traceback" not in checked.stderr
+  assert f"{origins} does not match the sha256 recorded" in checked.stderr
+  entry = json.loads((tmp_path / "results" / "independence" / "independence.json").read_text())
+  entry["lists"]["selection"]["origins_sha256"] = independence._sha256(str(origins))  # pylint: disable=protected-access
+  (tmp_path / "results" / "independence" / "independence.json").write_text(json.dumps(entry))
+  with pytest.raises(independence.OverlapError, match="share 1 source file.*pkg/c.wav"):
+    independence.recheck(str(tmp_path / "results"))
+  with pytest.raises(independence.OverlapError):
+    independence.write_record(str(tmp_path / "other"), {
+        "test": (str(lists_dir / "test.txt"), {"x.wav"}),
+        "selection": (str(lists_dir / "selection.txt"), {"x.wav"})})
+  assert not (tmp_path / "other").exists()

@@ -29,7 +29,9 @@ Usage:
   validation-split files used by no selection mixture (`manifest_test.csv`),
   so that no test mixture shares a recorded file with a selection mixture
   or a training clip; `independence.json` records the check
-  (`sound_separation.study.independence`) on the lists' `origin` columns;
+  (`sound_separation.study.independence`) on the lists' `origin` columns,
+  and with `--record_dir` the committed record (each list's hash and source
+  files) that `sound-separation study --check_independence` re-checks;
 - `mom/test_mom_list.txt`: MoMs of pairs of those test mixtures;
 - `train_clip_list.txt`: the wild training clips with their weak labels (the
   semantic arms read the labels; the other arms ignore them), and
@@ -66,6 +68,10 @@ def main(argv=None):
   parser.add_argument("--num_extra", type=int, default=300)
   parser.add_argument("--num_test", type=int, default=400, help="round 2: test mixtures")
   parser.add_argument("--seed", type=int, default=None, help="default 203 (round 2: 303)")
+  parser.add_argument("--record_dir", default=None,
+                      help="round 2: also write the committed independence record "
+                           "(RECORD_DIR/independence/: each list's hash and source files; "
+                           "'sound-separation study --check_independence' re-checks it)")
   parser.add_argument("--corpus_python", default=None,
                       help="the Python that runs make_mixtures.py (it needs g722); default: "
                            "CORPUS/venv/bin/python where make_dev_corpus.sh made one, else this one")
@@ -81,7 +87,7 @@ def main(argv=None):
   if args.round == 2:
     return prepare_round2(corpus, os.path.abspath(args.out_dir or os.path.join(corpus, "study2")),
                           args.corpus_tools, python, args.num_test,
-                          303 if args.seed is None else args.seed)
+                          303 if args.seed is None else args.seed, args.record_dir)
   seed = 203 if args.seed is None else args.seed
   out_dir = os.path.abspath(args.out_dir or os.path.join(corpus, "study"))
   validation = lists.read_fuss_list(
@@ -130,7 +136,7 @@ def _source_labels(labels_path, list_path):
   return labelled
 
 
-def prepare_round2(corpus, out_dir, corpus_tools, python, num_test, seed):
+def prepare_round2(corpus, out_dir, corpus_tools, python, num_test, seed, record_dir=None):
   """Writes the second round's lists (module docstring) and checks test independence."""
   import csv  # pylint: disable=import-outside-toplevel
   import json  # pylint: disable=import-outside-toplevel
@@ -190,6 +196,11 @@ def prepare_round2(corpus, out_dir, corpus_tools, python, num_test, seed):
                         classifier_train, vocabulary)
   lists.write_clip_list(os.path.join(out_dir, "classifier", "validation_clip_list.txt"),
                         classifier_validation, vocabulary)
+  if record_dir:
+    independence.write_record(record_dir, {
+        "test": (test_list, test_files),
+        "selection": (os.path.join(out_dir, "selection_list.txt"), selection_files),
+        "train (wild clips)": (wild_list, train_files)})
   record = {"test_mixtures": len(test), "selection_mixtures": len(selection),
             "source_files": counts, "shared_files": 0,
             "checked": "origin columns of the lists' labels tables "

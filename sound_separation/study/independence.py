@@ -10,7 +10,10 @@ chain of one speaker's utterances). `origins` reads that column;
 """
 
 import csv
+import hashlib
+import json
 import os
+import re
 
 from sound_separation import filesystem
 
@@ -87,3 +90,84 @@ def check_disjoint(named_sets):
         raise OverlapError(f"{first!r} and {second!r} share {len(shared)} source file(s), "
                            f"e.g. {sorted(shared)[0]!r}")
   return {name: len(named_sets[name]) for name in names}
+
+
+# The committed record of a round's independence check (`write_record`):
+# `<results>/independence/<name>_origins.txt` (one source file a line,
+# sorted) per list, and `<results>/independence/independence.json`.
+RECORD_FOLDER = "independence"
+RECORD_FILE = "independence.json"
+
+
+def _sha256(path):
+  return hashlib.sha256(filesystem.read_bytes(path)).hexdigest()
+
+
+def _origins_name(name):
+  return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_") + "_origins.txt"
+
+
+def write_record(results_dir, named_lists):
+  """Checks the lists' independence and writes a record that `recheck` can verify.
+
+  Args:
+    results_dir: the round's results folder (committed).
+    named_lists: `{name: (list file, set of its source files)}`, e.g. the
+      test list with `origins(labels_table(test_list))`.
+
+  Returns:
+    the record: per list its file's sha256 and its origins file's, the
+    number of source files, and `"disjoint": true`.
+
+  Raises:
+    OverlapError: the lists share source files (nothing is written).
+  """
+  counts = check_disjoint({name: files for name, (_, files) in named_lists.items()})
+  folder = os.path.join(results_dir, RECORD_FOLDER)
+  filesystem.makedirs(folder)
+  record = {"disjoint": True, "lists": {},
+            "checked": "origin columns of the lists' labels tables "
+                       "(sound_separation.study.independence)"}
+  for name, (list_path, files) in named_lists.items():
+    origins_path = os.path.join(folder, _origins_name(name))
+    filesystem.write_text(origins_path, "".join(f"{f}\n" for f in sorted(files)))
+    record["lists"][name] = {"list": os.path.basename(list_path),
+                             "list_sha256": _sha256(list_path),
+                             "origins": os.path.basename(origins_path),
+                             "origins_sha256": _sha256(origins_path),
+                             "source_files": counts[name]}
+  filesystem.write_text(os.path.join(folder, RECORD_FILE),
+                        json.dumps(record, indent=1, sort_keys=True) + "\n")
+  return record
+
+
+def recheck(results_dir, list_paths=None):
+  """Verifies a round's committed independence record from its files alone.
+
+  Each origins file must hash to what the record says and the sets must be
+  pairwise disjoint; given `list_paths` (`{name: list file}`, e.g. the lists
+  rebuilt from the corpus), each list must also hash to its recorded value.
+
+  Returns:
+    `{name: number of source files}`.
+
+  Raises:
+    FileNotFoundError: no record; ValueError: a file that does not match its
+    hash (naming it); OverlapError: shared source files.
+  """
+  folder = os.path.join(results_dir, RECORD_FOLDER)
+  path = os.path.join(folder, RECORD_FILE)
+  if not filesystem.exists(path):
+    raise FileNotFoundError(f"{path}: no independence record in {results_dir}")
+  record = json.loads(filesystem.read_text(path))
+  sets = {}
+  for name, entry in record["lists"].items():
+    origins_path = os.path.join(folder, entry["origins"])
+    if _sha256(origins_path) != entry["origins_sha256"]:
+      raise ValueError(f"{origins_path} does not match the sha256 recorded in {path}")
+    sets[name] = set(filesystem.read_text(origins_path).splitlines())
+    given = (list_paths or {}).get(name)
+    if given is not None and _sha256(given) != entry["list_sha256"]:
+      raise ValueError(f"{given} is not the list the record checked ({name}: sha256 "
+                       f"{entry['list_sha256'][:12]}...)")
+  return check_disjoint(sets)

@@ -20,6 +20,7 @@ from sound_separation import filesystem
 from sound_separation.study import claims
 from sound_separation.study import figure
 from sound_separation.study import grid
+from sound_separation.study import independence
 from sound_separation.study import protocol
 from sound_separation.study import selection
 
@@ -325,6 +326,8 @@ def write_report(study, specs, results, results_dir, study_file, read_scores=Non
   filesystem.write_text(table_path, "\n".join(lines) + "\n")
   paths.append(table_path)
   json_path = os.path.join(results_dir, "results.json")
+  independence_record = os.path.join(results_dir, independence.RECORD_FOLDER,
+                                     independence.RECORD_FILE)
   filesystem.write_text(json_path, json.dumps(
       {"study": study.name, "study_file": os.path.basename(study_file),
        "selection_rule": rule, "chosen": chosen_names, "shipped": shipped,
@@ -334,7 +337,9 @@ def write_report(study, specs, results, results_dir, study_file, read_scores=Non
                                    if r.get("protocol", {}).get("post_hoc"))}
           if study.blind else {}),
        "runs": {s.name: results[s.name] for s in specs if s.name in results},
-       **({"verdicts": verdicts} if verdicts is not None else {})},
+       **({"verdicts": verdicts} if verdicts is not None else {}),
+       **({"independence": json.loads(filesystem.read_text(independence_record))}
+          if filesystem.exists(independence_record) else {})},
       indent=1, sort_keys=True) + "\n")
   paths.append(json_path)
   try:
