@@ -218,6 +218,103 @@ def save_separator(separator, model_dir, sample_rate, step=0):
   return manager.save(checkpoint_number=step)
 
 
+# The classes a separator description may name (`check_separator_description`):
+# a model folder is shared and downloaded, so its description is untrusted
+# input, and Keras would import whatever module it names.
+_ALLOWED_CLASSES = {
+    ("sound_separation.models.separation_model", "SeparationModel"),
+    ("sound_separation.layers.tdcn", "TDCNPlusPlus"),
+    ("keras", "DTypePolicy"),
+    ("keras", "FloatDTypePolicy"),
+}
+
+
+def _described_classes(value, where="model"):
+  """`[(where, module, class_name)]` of every object a Keras config names."""
+  found = []
+  if isinstance(value, dict):
+    if "class_name" in value:
+      found.append((where, value.get("module"), value.get("class_name")))
+    for key, item in value.items():
+      found += _described_classes(item, f"{where}.{key}")
+  elif isinstance(value, list):
+    for i, item in enumerate(value):
+      found += _described_classes(item, f"{where}[{i}]")
+  return found
+
+
+def _object_shapes(prefix, paths):
+  """`{path: shape or None}` of variables at object paths (e.g. 'encoder/dense/_kernel')
+  below a checkpoint's `model/separator`, read from its object graph: no tensor is
+  loaded and no model built."""
+  from tensorflow.core.protobuf import trackable_object_graph_pb2  # pylint: disable=import-outside-toplevel
+  reader = tf.train.load_checkpoint(prefix)
+  graph = trackable_object_graph_pb2.TrackableObjectGraph()
+  graph.ParseFromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+  shapes = reader.get_variable_to_shape_map()
+
+  def find(names):
+    node = 0
+    for name in names:
+      node = next((c.node_id for c in graph.nodes[node].children if c.local_name == name), None)
+      if node is None:
+        return None
+    keys = [a.checkpoint_key for a in graph.nodes[node].attributes]
+    return shapes.get(keys[0]) if keys else None
+
+  return {path: find(["model", "separator"] + path.split("/")) for path in paths}
+
+
+def check_separator_description(path, config, checkpoint):
+  """Refuses a separator description that this library would not have written.
+
+  Checked before anything is built: every object it names must be one of
+  this library's separator classes (`_ALLOWED_CLASSES`), its sizes positive
+  integers, and the sizes must agree with the checkpoint's variable shapes
+  (read from the checkpoint's object graph, nothing allocated).
+
+  Raises:
+    ValueError: one line naming `path` and the field.
+  """
+  for where, module, name in _described_classes(config["model"]):
+    if (module, name) not in _ALLOWED_CLASSES:
+      raise ValueError(f"{path}: {where} names {module}.{name}, which is not one of this "
+                       f"library's separator classes; refusing to load it")
+  model = config["model"].get("config", {})
+  tdcn = model.get("tdcn", {}).get("config", {})
+  sizes = {f"model.config.{k}": model.get(k) for k in ("num_sources", "num_basis",
+                                                       "window_size", "hop_size")}
+  sizes.update({f"model.config.tdcn.config.{k}": tdcn.get(k) for k in (
+      "bottleneck", "conv_channels", "kernel_size", "num_dilations", "num_repeats")})
+  for field, value in sizes.items():
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+      raise ValueError(f"{path}: {field} must be a positive integer, got {value!r}")
+  blocks = tdcn["num_dilations"] * tdcn["num_repeats"]
+  expected = {
+      "encoder/dense/_kernel": ("model.config.window_size, num_basis",
+                                [model["window_size"], model["num_basis"]]),
+      "mask_dense/_kernel": ("model.config.tdcn.config.bottleneck, num_basis x num_sources",
+                             [tdcn["bottleneck"], model["num_basis"] * model["num_sources"]]),
+      "tdcn/conv_block_0/dense1/dense/_kernel": (
+          "model.config.tdcn.config.bottleneck, conv_channels",
+          [tdcn["bottleneck"], tdcn["conv_channels"]]),
+      "tdcn/conv_block_0/timeconv/depthwise_kernel": (
+          "model.config.tdcn.config.kernel_size, conv_channels",
+          [tdcn["kernel_size"], tdcn["conv_channels"]]),
+      f"tdcn/conv_block_{blocks - 1}/dense1/dense/_kernel": (
+          "model.config.tdcn.config.num_dilations x num_repeats",
+          [tdcn["bottleneck"], tdcn["conv_channels"]]),
+  }
+  found = _object_shapes(checkpoint, list(expected) + [f"tdcn/conv_block_{blocks}/dense1/dense/_kernel"])
+  for variable, (fields, shape) in expected.items():
+    if found[variable] != shape:
+      raise ValueError(f"{path}: {fields} say {variable} is {shape}, but {checkpoint} holds "
+                       f"{found[variable]}; the description does not fit its checkpoint")
+  if found[f"tdcn/conv_block_{blocks}/dense1/dense/_kernel"] is not None:
+    raise ValueError(f"{path}: model.config.tdcn.config.num_dilations x num_repeats say "
+                     f"{blocks} blocks, but {checkpoint} holds more")
+
+
 def load_keras_separator(model_dir, checkpoint=None):
   """Rebuilds a run's separator and loads its weights.
 
@@ -233,9 +330,11 @@ def load_keras_separator(model_dir, checkpoint=None):
       run_folder.separator_file(model_dir), "separator",
       "--model_dir must be a training run's folder (or one written by import-tf1)")
   model_config, sample_rate = config["model"], config["sample_rate"]
+  prefix = _resolve(checkpoint or model_dir)
+  check_separator_description(run_folder.separator_file(model_dir), config, prefix)
   separator = keras.saving.deserialize_keras_object(model_config)
   separator(tf.zeros([1, 2 * separator.window_size]))  # creates the variables
-  read = restore_separator(separator, checkpoint or model_dir)
+  read = restore_separator(separator, prefix)
   return separator, sample_rate, read
 
 
@@ -260,6 +359,8 @@ def separator_gin_bindings(model_dir):
       run_folder.separator_file(model_dir), "separator",
       "a model folder to fine-tune must be a training run's folder (or one written by "
       "import-tf1)")
+  check_separator_description(run_folder.separator_file(model_dir), config,
+                              _resolve(model_dir))
   model = config["model"].get("config", {})
   tdcn = model.get("tdcn", {}).get("config", {})
   bindings = [f"sound_separation.SeparationModel.{k} = {model[k]!r}" for k in _MODEL_ARGUMENTS
