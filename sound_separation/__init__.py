@@ -49,7 +49,7 @@ __getattr__, __dir__, __all__ = lazy.exports(__name__, {
     "pit": "losses.permutation_invariant",
     # Training, evaluation, export.
     "train": "training.loop",
-    "evaluate": "evaluation.evaluator",
+    "evaluate": "inference.separate",
     "export_saved_model": "inference.export",
     "export_litert": "inference.export",
     # Adapting a separator to your own recordings.

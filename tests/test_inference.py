@@ -266,3 +266,32 @@ def test_the_serving_functions_follow_the_separators_weights(model_folder):
   finally:
     for v, value in zip(separator.weights, saved):
       v.assign(value)
+
+
+def test_the_root_evaluate_takes_what_load_model_returns(model_folder, tmp_path):
+  """`ss.evaluate(ss.load_model(folder), list)`: the two halves of the root API fit."""
+  import io  # pylint: disable=import-outside-toplevel
+  import sound_separation as ss  # pylint: disable=import-outside-toplevel
+  from sound_separation.evaluation import metrics  # pylint: disable=import-outside-toplevel
+  folder, _ = model_folder
+  rng = np.random.default_rng(4)
+  lines = []
+  for i in range(3):
+    sources = (0.1 * rng.normal(size=(2, 8000))).astype(np.float32)
+    names = [f"m{i}.wav", f"m{i}_s0.wav", f"m{i}_s1.wav"]
+    for name, wave in zip(names, [sources.sum(0)] + list(sources)):
+      ss.write_audio(str(tmp_path / name), wave, 8000, subtype="FLOAT")
+    lines.append("\t".join(names))
+  (tmp_path / "list.txt").write_text("\n".join(lines) + "\n")
+  separator = ss.load_model(folder)
+  summary = ss.evaluate(separator, str(tmp_path / "list.txt"), stream=io.StringIO())
+  # The reference: one direct call per 1 s mixture, scored by the metrics.
+  records = []
+  for i in range(3):
+    mixture = ss.read_audio(str(tmp_path / f"m{i}.wav"), 8000)
+    sources = np.stack([ss.read_audio(str(tmp_path / f"m{i}_s{k}.wav"), 8000)
+                        for k in range(2)])
+    records.append(metrics.score_example(mixture, sources,
+                                         np.asarray(separator(mixture[None]))[0]))
+  assert summary["sample_rate"] == 8000
+  assert summary["MSi"] == pytest.approx(metrics.summarize(records)["MSi"], abs=1e-4)

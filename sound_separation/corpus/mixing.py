@@ -41,8 +41,6 @@ BACKGROUND = "background"
 FOREGROUND = "foreground"
 ROLES = (BACKGROUND, FOREGROUND)
 
-# Audio files `clips_from_folders` picks up (libsndfile formats).
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 
 # FUSS's foreground level relative to the background (dB, active RMS ratio).
 SNR_DB_RANGE = (-5.0, 25.0)
@@ -113,7 +111,7 @@ def set_levels(sources, levels_db, peak, sample_rate):
 
 
 def clips_from_folders(root, background_labels=(), background_min_seconds=None):
-  """The clips of `<root>/<label>/<file>` (`AUDIO_EXTENSIONS`), sorted by path.
+  """The clips of `<root>/<label>/<file>` (`audio.AUDIO_EXTENSIONS`), sorted by path.
 
   A clip is a background if its label (folder name) is in
   `background_labels`, or, with `background_min_seconds`, if it lasts longer
@@ -146,7 +144,7 @@ def clips_from_folders(root, background_labels=(), background_min_seconds=None):
     lists.check_label(label, folder)
     for name in sorted(os.listdir(folder)):
       path = os.path.join(folder, name)
-      if not (os.path.isfile(path) and name.lower().endswith(AUDIO_EXTENSIONS)):
+      if not (os.path.isfile(path) and name.lower().endswith(audio.AUDIO_EXTENSIONS)):
         continue
       background = label in background_labels
       if not background and background_min_seconds is not None:
@@ -156,7 +154,7 @@ def clips_from_folders(root, background_labels=(), background_min_seconds=None):
           raise audio.AudioReadError(path, f"{type(e).__name__}: {e}") from e
       clips.append(LabelledClip(path, label, BACKGROUND if background else FOREGROUND))
   if not clips:
-    raise audio.FileError(root, f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) in its "
+    raise audio.FileError(root, f"no audio files ({', '.join(audio.AUDIO_EXTENSIONS)}) in its "
                           "label folders")
   return clips
 

@@ -32,7 +32,6 @@ import numpy as np
 from sound_separation import filesystem
 from sound_separation.corpus import clips
 from sound_separation.corpus import layout
-from sound_separation.corpus import mixing
 from sound_separation.corpus import mom_sets
 from sound_separation.data import audio
 from sound_separation.data import examples
@@ -41,7 +40,8 @@ from sound_separation.data import lists
 ON_MISSING = ("raise", "skip")
 LIBRIMIX_TASKS = ("separation", "enhancement")
 # Extensions tried for a video's locally extracted audio track.
-YFCC_AUDIO_EXTENSIONS = mixing.AUDIO_EXTENSIONS
+# The formats a YFCC100m clip's audio is looked for in, in this order.
+YFCC_AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 _YFCC_FIELDS = 4
 
 

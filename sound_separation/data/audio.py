@@ -45,6 +45,12 @@ _TFIO_FULL_SCALE = {"int16": 32768.0, "float32": 1.0}
 _TFIO_LOCK = threading.Lock()
 
 
+# Audio files the library picks up in folders, by extension: the formats
+# libsndfile reads (`separate`, `adapt`, corpora made from folders).
+AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
+                    ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64", ".voc", ".sd2")
+
+
 class FileError(ValueError):
   """A problem with one file; the message names it.
 

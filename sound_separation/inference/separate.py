@@ -40,9 +40,6 @@ from sound_separation.data import audio
 from sound_separation.evaluation import listening
 from sound_separation.inference import streaming
 
-# What a folder argument expands to (libsndfile's formats, by extension).
-AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
-                    ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64", ".voc", ".sd2")
 _PARTIAL = ".partial-"
 # Compiling the fixed-length function (XLA) costs one to two seconds on its
 # first call and then runs a chunk in about half the any-length graph's time
@@ -128,6 +125,31 @@ class ChunkedSeparation:
     call, chunk, overlap = _chunk_function(self.separator, num_samples,
                                            compiled=self._compiled, **self._chunking)
     return streaming.stitch(call, read, num_samples, chunk, overlap, self._batch_size)
+
+
+def evaluate(separator, list_path, task="fuss", sample_rate=None, **kwargs):
+  """`evaluation.evaluate` for a loaded separator, or for a function `[T] -> [M, T]`.
+
+  `sound_separation.evaluate(sound_separation.load_model(), "list.txt")`: a
+  separator from `load_model` (TensorFlow or LiteRT: it has `sample_rate` and
+  `num_sources` and takes `[B, T]`) is evaluated at its own rate, each
+  example in matched, cross-faded chunks (`ChunkedSeparation`); a plain
+  function is passed through as `evaluation.evaluate` takes it.
+
+  Args:
+    separator: a loaded separator, or `f(waveform [T]) -> [M, T]`.
+    list_path, task, **kwargs: as `evaluation.evaluate`.
+    sample_rate: Hz; default the separator's (16000 for a function).
+
+  Returns:
+    the summary dict.
+  """
+  from sound_separation.evaluation import evaluator  # pylint: disable=import-outside-toplevel
+  if hasattr(separator, "sample_rate") and hasattr(separator, "num_sources") \
+      and not isinstance(separator, ChunkedSeparation):
+    sample_rate = sample_rate or separator.sample_rate
+    separator = ChunkedSeparation(separator)
+  return evaluator.evaluate(separator, list_path, task, sample_rate or 16000, **kwargs)
 
 
 def _chunk_function(separator, num_samples, chunk_seconds, overlap_seconds, compiled):
@@ -279,7 +301,7 @@ class Input(typing.NamedTuple):
 
 
 def expand_inputs(paths):
-  """Files and folders (searched recursively for `AUDIO_EXTENSIONS`) as `Input`s.
+  """Files and folders (searched recursively for `audio.AUDIO_EXTENSIONS`) as `Input`s.
 
   `relative` is each file's path from the common folder of the arguments
   (a folder argument counts as itself, a file as its folder), so the same
@@ -299,9 +321,10 @@ def expand_inputs(paths):
       for folder, subfolders, files in filesystem.walk(path):
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         found += [filesystem.join(folder, f) for f in sorted(files)
-                  if os.path.splitext(f)[1].lower() in AUDIO_EXTENSIONS]
+                  if os.path.splitext(f)[1].lower() in audio.AUDIO_EXTENSIONS]
       if len(found) == before:
-        missing.append((path, f"the folder holds no audio files ({', '.join(AUDIO_EXTENSIONS)})"))
+        missing.append((path, "the folder holds no audio files "
+                              f"({', '.join(audio.AUDIO_EXTENSIONS)})"))
     elif filesystem.exists(path):
       roots.append(filesystem.dirname(path))
       found.append(path)
