@@ -32,9 +32,9 @@ import argparse
 import collections
 import csv
 import hashlib
+import importlib.util
 import json
 import os
-import sys
 
 import numpy as np
 import soundfile as sf
@@ -199,8 +199,11 @@ def main(argv=None):
   parser.add_argument("--outdoor_validation", type=int, default=200)
   parser.add_argument("--seed", type=int, default=401)
   args = parser.parse_args(argv)
-  sys.path.insert(0, args.corpus_tools)
-  import make_mixtures  # pylint: disable=import-outside-toplevel,import-error
+  # The corpus tools' decoder (it reads the G.722 prompts), loaded from its file.
+  spec = importlib.util.spec_from_file_location(
+      "make_mixtures", os.path.join(args.corpus_tools, "make_mixtures.py"))
+  make_mixtures = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(make_mixtures)
   out_dir = args.out_dir or os.path.join(args.corpus, "adapt")
   with open(os.path.join(args.corpus, "manifest.csv"), newline="") as f:
     manifest = list(csv.DictReader(f))
