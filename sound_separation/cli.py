@@ -13,7 +13,7 @@ Commands:
   demo    synthesise a small corpus and train a small model on it for a few
           minutes; no download needed.
   evaluate  the paper's metrics of a model on a list:
-          sound-separation evaluate --model_dir=runs/m8 \\
+          sound-separation evaluate --model=runs/m8 \\
             --data=fuss/validation_example_list.txt
   export  a run's separator as a SavedModel taking [batch, samples] of any
           length (and TFLite with --tflite).
@@ -91,20 +91,34 @@ def _demo_flags():
   return fv
 
 
+def _model_flags(fv, what):
+  """`--model`, and `--model_dir`, its older spelling for the commands that read a model."""
+  flags.DEFINE_string("model", None, what, flag_values=fv)
+  flags.DEFINE_string("model_dir", None, "The older spelling of --model (still accepted).",
+                      flag_values=fv)
+
+
+def _model_flag(fv):
+  """The model a reading command was given, by `--model` or by its old name `--model_dir`."""
+  if fv.model and fv.model_dir and fv.model != fv.model_dir:
+    raise UsageError("--model_dir is the older spelling of --model: give one of them")
+  return fv.model or fv.model_dir
+
+
 def _evaluate_flags():
   fv = flags.FlagValues()
-  flags.DEFINE_string("model_dir", None, "A model folder (training run or import-tf1 "
-                      "output)...", flag_values=fv)
+  _model_flags(fv, "A model folder (training run or import-tf1 output), a published model's "
+               "name, or an exported SavedModel...")
   flags.DEFINE_string("saved_model", None, "...or an exported SavedModel (neither: the "
                       "model that ships with the library).", flag_values=fv)
-  flags.DEFINE_string("checkpoint", None, "With --model_dir: a checkpoint prefix instead of "
+  flags.DEFINE_string("checkpoint", None, "With --model: a checkpoint prefix instead of "
                       "the latest (e.g. <model_dir>/checkpoints/best/ckpt-N).", flag_values=fv)
   flags.DEFINE_string("data", None, "A FUSS-format list: mixture then sources per line "
                       "(for --task=mom: MoM, mixture 1, mixture 2).", flag_values=fv)
   flags.DEFINE_enum("task", "fuss", ["fuss", "speech", "enhancement", "mom"], "What the "
                     "list holds and which metrics to report.", flag_values=fv)
   flags.DEFINE_string("out_dir", None, "Where summary.json and examples.csv go (default "
-                      "<model_dir>/eval/<list name>_<task>; with --saved_model or the "
+                      "<model>/eval/<list name>_<task>; with a SavedModel or the "
                       "shipped model, none: the table is printed).", flag_values=fv)
   flags.DEFINE_integer("max_examples", None, "Evaluate only the first examples.",
                        flag_values=fv)
@@ -122,14 +136,16 @@ def _run_evaluate(fv, stream):
   from sound_separation.inference import separator as separator_lib  # pylint: disable=import-outside-toplevel
   from sound_separation.inference import separate  # pylint: disable=import-outside-toplevel
   _require(fv, "data")
-  if fv.model_dir and fv.saved_model:
-    raise UsageError("give at most one of --model_dir and --saved_model (neither: the "
-                     "model that ships with the library)")
+  model = _model_flag(fv)
+  if model and fv.saved_model:
+    given = "--model" if fv.model else "--model_dir"
+    raise UsageError(f"give at most one of {given} and --saved_model (neither: the model "
+                     f"that ships with the library)")
   if fv.saved_model and fv.checkpoint:
-    raise UsageError("--checkpoint applies to --model_dir, not to --saved_model")
+    raise UsageError("--checkpoint applies to --model, not to --saved_model")
   out_dir = fv.out_dir
-  model_dir = _model_path(fv.model_dir)  # a published model's name: its cached folder
-  if out_dir is None and model_dir:
+  model_dir = _model_path(model)  # a published model's name: its cached folder
+  if out_dir is None and model_dir and not separator_lib.is_saved_model(model_dir):
     name = os.path.splitext(os.path.basename(fv.data))[0]
     from sound_separation import run_folder  # pylint: disable=import-outside-toplevel
     out_dir = run_folder.evaluation(model_dir, f"{name}_{fv.task}")
@@ -194,8 +210,8 @@ def _run_import_tf1(fv, stream):
 
 def _export_flags():
   fv = flags.FlagValues()
-  flags.DEFINE_string("model_dir", None, "A training run's folder (or one written by "
-                      "import-tf1).", flag_values=fv)
+  _model_flags(fv, "A training run's folder (or one written by import-tf1), or a published "
+               "model's name.")
   flags.DEFINE_string("checkpoint", None, "Checkpoint prefix to export instead of the "
                       "folder's latest.", flag_values=fv)
   flags.DEFINE_string("out", None, "The folder to write (new or empty).", flag_values=fv)
@@ -244,16 +260,20 @@ def _model_path(value):
 
 def _run_export(fv, stream):
   from sound_separation.inference import export  # pylint: disable=import-outside-toplevel
-  _require(fv, "model_dir", "out")
+  model = _model_flag(fv)
+  if not model:
+    raise UsageError("--model is required (a training run's folder, an import-tf1 folder or "
+                     "a published model's name)")
+  _require(fv, "out")
   if fv.format == "litert":
     if fv.tflite:
       raise UsageError("--tflite applies to --format=saved_model")
-    info = export.export_litert(_model_path(fv.model_dir), fv.out, checkpoint=fv.checkpoint)
+    info = export.export_litert(_model_path(model), fv.out, checkpoint=fv.checkpoint)
     print(f"Exported {info['checkpoint']} ({info['num_sources']} outputs, "
           f"{info['sample_rate']} Hz) as a LiteRT model folder: {fv.out}.", file=stream,
           flush=True)
     return
-  result = export.export_saved_model(_model_path(fv.model_dir), fv.out, checkpoint=fv.checkpoint,
+  result = export.export_saved_model(_model_path(model), fv.out, checkpoint=fv.checkpoint,
                                      tflite=fv.tflite)
   print(f"Exported {result['checkpoint']} ({result['num_sources']} outputs, "
         f"{result['sample_rate']} Hz) to {result['saved_model']}"
@@ -425,7 +445,7 @@ def _run_models(fv, stream):
   for row in rows:
     print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip(), file=stream)
   print(f"\nCache: {registry.cache_root()} (${registry.CACHE_ENV}). Use a name as "
-        f"--model=NAME (separate), --model_dir=NAME (evaluate, export) or "
+        f"--model=NAME (separate, evaluate, export, adapt) or "
         f"load_model('NAME'); the first use downloads and converts it.", file=stream)
 
 
