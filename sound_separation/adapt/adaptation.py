@@ -160,8 +160,9 @@ def _schedule(steps, minutes, seconds_per_step):
   every = max(10, int(round(expected / NUM_CHECKPOINTS / 10.0)) * 10)
   if steps is not None:
     return steps, every
-  # A time budget stops the run; the step count only bounds it.
-  return every * (10 * NUM_CHECKPOINTS), every
+  # A time budget stops the run; the step count only bounds it, at twice the
+  # steps the timing expects (what the progress lines count towards).
+  return every * -(-2 * expected // every), every
 
 
 def _score(model, prefix, mom_list, cache):
