@@ -37,3 +37,37 @@ def test_evaluate_and_export_take_model_like_separate_and_model_dir_still(model_
   assert cli.main(["prog", "export", f"--model={folder}", f"--model_dir={tmp_path}",
                    f"--out={tmp_path / 'x'}"]) == 2
   assert cli.main(["prog", "export", f"--out={tmp_path / 'y'}"]) == 2
+
+
+def _first_error_line(result):
+  assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+  return next(line for line in result.stderr.splitlines() if "error:" in line)
+
+
+def test_every_command_names_the_missing_or_unreadable_file(tmp_path):
+  """A missing list, a list naming a missing or an unreadable file, a missing model, missing
+  recordings, a manifest naming an unreadable file: each command's line names the file."""
+  bad = tmp_path / "bad.wav"
+  bad.write_bytes(b"not a wav")
+  missing = tmp_path / "missing.wav"
+  (tmp_path / "unreadable.txt").write_text(f"{bad}\t{bad}\n")
+  (tmp_path / "missing.txt").write_text(f"{missing}\t{missing}\n")
+  (tmp_path / "manifest.csv").write_text(f"path,labels\n{bad},\n")
+  cases = [
+      (["evaluate", f"--data={tmp_path / 'nolist.txt'}"], tmp_path / "nolist.txt",
+       "cannot read list file"),
+      (["evaluate", f"--data={tmp_path / 'unreadable.txt'}", f"--out_dir={tmp_path / 'e'}"],
+       bad, "cannot read audio file"),
+      (["evaluate", f"--data={tmp_path / 'missing.txt'}", f"--out_dir={tmp_path / 'e'}"],
+       missing, "no such file"),
+      (["export", f"--model={tmp_path / 'nomodel'}", f"--out={tmp_path / 'x'}"],
+       tmp_path / "nomodel", "separator.json not found"),
+      (["adapt", f"--audio={tmp_path / 'nothing'}", f"--out_dir={tmp_path / 'a'}"],
+       tmp_path / "nothing", "no such file or folder"),
+      (["prepare", "clips", f"--manifest={tmp_path / 'manifest.csv'}",
+        f"--out_dir={tmp_path / 'c'}"], bad, "cannot read audio file"),
+  ]
+  for args, named, reason in cases:
+    line = _first_error_line(_run(*args))
+    assert line.startswith(f"sound-separation {' '.join(a for a in args[:2] if not a.startswith('-'))}: error:"), line
+    assert str(named) in line and reason in line, (args, line)

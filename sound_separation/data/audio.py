@@ -533,6 +533,8 @@ class FileSource:
 
   def __init__(self, path, rate):
     self.path = str(path)
+    if not filesystem.exists(self.path):  # libsndfile would say only "System error"
+      raise AudioReadError(self.path, "no such file")
     try:
       self._file = soundfile.SoundFile(filesystem.readable(self.path))
     except (RuntimeError, OSError, ValueError, TypeError) as e:

@@ -328,7 +328,7 @@ def load_keras_separator(model_dir, checkpoint=None):
   """
   config = _read_description(
       run_folder.separator_file(model_dir), "separator",
-      "--model_dir must be a training run's folder (or one written by import-tf1)")
+      "a model folder is a training run's folder, or one written by import-tf1 or adapt")
   model_config, sample_rate = config["model"], config["sample_rate"]
   prefix = _resolve(checkpoint or model_dir)
   check_separator_description(run_folder.separator_file(model_dir), config, prefix)
