@@ -334,3 +334,27 @@ def test_bad_inputs_are_refused_with_one_line(model_folder, planted_audio, tmp_p
   line = _error_line(_cli("adapt", f"--audio={planted_audio}", f"--out_dir={tmp_path / 'd'}",
                           "--minutes=5", "--steps=5"))
   assert "give --minutes or --steps, not both" in line
+
+
+def test_checkpoint_separator_compiles_a_repeated_length_and_follows_reloads(model_folder,
+                                                                            tmp_path):
+  from sound_separation.training import child_runs  # pylint: disable=import-outside-toplevel
+  _, separator = model_folder
+  run = tmp_path / "run"
+  folders.save_separator(separator, str(run), RATE, step=1)
+  original = [v.numpy() for v in separator.weights]
+  try:
+    for v in separator.weights:  # another checkpoint: other weights
+      v.assign(v.numpy() * 0.5)
+    folders.save_separator(separator, str(run), RATE, step=2)
+  finally:
+    for v, value in zip(separator.weights, original):
+      v.assign(value)
+  model = child_runs.CheckpointSeparator(str(run))
+  x = np.random.default_rng(1).normal(size=4000).astype(np.float32) * 0.1
+  for step in (1, 2, 1):
+    model.load(str(run / "checkpoints" / f"ckpt-{step}"))
+    reference = model.function(x)  # the any-length graph
+    for _ in range(3):  # the second call on compiles the fixed length
+      np.testing.assert_allclose(model(x), reference, atol=1e-5)
+  assert 4000 in model._fixed  # pylint: disable=protected-access
