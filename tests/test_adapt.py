@@ -358,3 +358,40 @@ def test_checkpoint_separator_compiles_a_repeated_length_and_follows_reloads(mod
     for _ in range(3):  # the second call on compiles the fixed length
       np.testing.assert_allclose(model(x), reference, atol=1e-5)
   assert 4000 in model._fixed  # pylint: disable=protected-access
+
+
+def test_a_full_disk_mid_run_says_so_and_the_same_call_resumes(model_folder, planted_audio,
+                                                               tmp_path, monkeypatch):
+  from sound_separation.training import child_runs  # pylint: disable=import-outside-toplevel
+  folder, _ = model_folder
+  disk = tmp_path / "disk"
+  disk.mkdir()
+  mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(disk)],
+                           capture_output=True, text=True, check=False)
+  if mounted.returncode:
+    pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip() or 'not root'})")
+  try:
+    out = disk / "run"
+    train = child_runs.train
+    filler = disk / "filler"
+    filled = []
+
+    def fill_then_train(run_dir, *args, **kwargs):
+      if str(run_dir).endswith("train") and not filled:
+        filled.append(True)
+        # The disk fills up as training starts (data and timing are done).
+        free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+        filler.write_bytes(b"\0" * (free - 16 * 1024))
+      return train(run_dir, *args, **kwargs)
+
+    monkeypatch.setattr(child_runs, "train", fill_then_train)
+    # The training child fails on the full disk: the error says why, and where to look.
+    with pytest.raises(RuntimeError, match=r"training run adapt failed .*No space left on "
+                                           r"device.*see .*train\.log"):
+      adapt.adapt(folder, [planted_audio], out, steps=40, stream=io.StringIO())
+    filler.unlink()
+    result = adapt.adapt(folder, [planted_audio], out, steps=40, stream=io.StringIO())
+    assert result.report["training"]["steps"] == 40
+    assert (out / "model" / adaptation.CARD_FILE).exists()
+  finally:
+    subprocess.run(["umount", str(disk)], check=False)

@@ -78,9 +78,20 @@ def train(run_dir, gin_files, params, name, stream, python=sys.executable, env=N
     echo()
   clock.tick(force=True)
   if child.returncode:
-    raise RuntimeError(f"training run {name} failed (exit status {child.returncode}); see "
-                       f"{log_path}")
+    cause = _last_error(log_path)
+    raise RuntimeError(f"training run {name} failed (exit status {child.returncode})"
+                       + (f": {cause}" if cause else "") + f"; see {log_path}")
   return usage.ru_utime + usage.ru_stime
+
+
+def _last_error(log_path):
+  """The child's own error line (`sound-separation train: error: ...`), if its log has one."""
+  try:
+    lines = filesystem.read_text(log_path).splitlines()
+  except OSError:
+    return None
+  found = [line.split(": error: ", 1)[1] for line in lines if ": error: " in line]
+  return found[-1].strip() if found else None
 
 
 class TrainClock:
