@@ -232,6 +232,16 @@ def test_adapt_runs_resumes_after_a_kill_and_then_reports_it_is_done(model_folde
                    str(planted_audio / "hi.ogg"))
   assert separated.returncode == 0, separated.stderr
   assert len(list((tmp_path / "sep").rglob("*_source*.wav"))) == 4
+  # The adapted folder is a model folder like any other: evaluate and export take it.
+  evaluated = _cli("evaluate", f"--model={out / 'model'}",
+                   f"--data={out / 'data' / 'heldout_mom_list.txt'}", "--task=mom",
+                   f"--out_dir={tmp_path / 'eval'}")
+  assert evaluated.returncode == 0, evaluated.stderr
+  summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
+  assert summary["MoMi"] == pytest.approx(report["heldout_momi"]["after"], abs=0.05)
+  exported = _cli("export", f"--model={out / 'model'}", f"--out={tmp_path / 'litert'}",
+                  "--format=litert")
+  assert exported.returncode == 0, exported.stderr
 
 
 def test_a_minutes_budget_stops_training_on_time(model_folder, planted_audio, tmp_path):

@@ -268,13 +268,50 @@ def plot_curves(results, path):
   fig.savefig(path, dpi=110)
 
 
+def warm_caches(runs_dir, corpus, results_dir, stream):
+  """Scores what is already there of unfinished runs (cached; writes no result).
+
+  The start model on every reference set, and every kept checkpoint of a
+  run still training on its domain's main set, so that little is left to do
+  when the runs finish.
+  """
+  for name in sorted(os.listdir(runs_dir)):
+    match = _RUN.match(name)
+    train_dir = os.path.join(runs_dir, name, "train")
+    if not match or not os.path.isdir(run_folder.checkpoints(train_dir)):
+      continue
+    kept = child_runs.kept_checkpoints(train_dir)
+    if not kept:
+      continue
+    model = child_runs.CheckpointSeparator(train_dir)
+    domain = match.group(1)
+    start = run_folder.read_json(os.path.join(runs_dir, name, "adapt.json"))["request"]["model"]
+    from sound_separation.models import folders  # pylint: disable=import-outside-toplevel
+    start_prefix = folders.newest_intact(run_folder.checkpoints(start))
+    for set_name, relative, task in SETS[domain]:
+      _scores(model, start_prefix, os.path.join(corpus, relative), task,
+              os.path.join(results_dir, "scores", "start", f"{set_name}.json"))
+    main_name, main_relative, main_task = SETS[domain][0]
+    for step, prefix in kept:
+      if os.path.basename(prefix) != f"ckpt-{step}" or "kept" not in prefix:
+        continue  # the latest may be deleted by retention while scoring
+      _scores(model, prefix, os.path.join(corpus, main_relative), main_task,
+              os.path.join(runs_dir, name, "reference", f"step-{step}_{main_name}.json"))
+      print(f"[{name}] step {step}: {main_name} scored", file=stream, flush=True)
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--runs_dir", required=True)
   parser.add_argument("--corpus", required=True)
   parser.add_argument("--results", default=os.path.join(
       os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results", "adapt"))
+  parser.add_argument("--warm", action="store_true",
+                      help="only score what unfinished runs have so far (cached)")
   args = parser.parse_args(argv)
+  if args.warm:
+    warm_caches(args.runs_dir, args.corpus, args.results, sys.stdout)
+    return
   results = score_runs(args.runs_dir, args.corpus, args.results, sys.stdout)
   run_folder.write_json(os.path.join(args.results, "results.json"), results)
   write_readme(results, os.path.join(args.results, "README.md"))
