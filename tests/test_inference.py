@@ -131,7 +131,8 @@ def test_separate_file_resamples_downmixes_and_keeps_the_loudest(tmp_path):
 def test_export_reloads_without_the_library_at_two_lengths(model_folder, tmp_path):
   folder, separator = model_folder
   out = str(tmp_path / "saved")
-  result = export.export_saved_model(folder, out, chunk_seconds=0.2)  # 1600 samples
+  result = export.export_saved_model(folder, out, chunk_seconds=0.2,  # 1600 samples
+                                     overlap_seconds=0.05)
   assert result["sample_rate"] == RATE and result["num_sources"] == 4
   assert result["chunk_samples"] == 1600
   rng = np.random.default_rng(4)
@@ -235,14 +236,45 @@ def _xla_functions(function):
              if "_XlaMustCompile" in f.attr and f.attr["_XlaMustCompile"].b)
 
 
-def test_the_any_length_endpoint_has_no_xla_and_the_chunk_one_has(model_folder, tmp_path):
+def test_serve_is_separates_chunked_program_and_compiles_once(model_folder, tmp_path):
+  """`serve` in a process without the library: `separate`'s outputs at any length, from one
+  compiled chunk program (XLA's dumps count the compilations: none after the first length)."""
   folder, _ = model_folder
   out = str(tmp_path / "saved")
-  export.export_saved_model(folder, out, chunk_seconds=0.2)
+  export.export_saved_model(folder, out, chunk_seconds=0.2, overlap_seconds=0.05)
   loaded = tf.saved_model.load(out)
-  # XLA compiles for every new input length; `serve` takes any length.
-  assert _xla_functions(loaded.serve) == 0
+  assert _xla_functions(loaded.serve_unchunked) == 0  # what TFLite converts
   assert _xla_functions(loaded.serve_chunk) > 0
+  lengths = (4321, 7777, 1700, 2999)  # each longer than a chunk, all different
+  rng = np.random.default_rng(9)
+  inputs = {n: (0.1 * rng.standard_normal((2, n))).astype(np.float32) for n in lengths}
+  for n, x in inputs.items():
+    np.save(tmp_path / f"x{n}.npy", x)
+  dump = tmp_path / "xla_dump"
+  script = textwrap.dedent(f"""
+      import os, sys
+      sys.modules["sound_separation"] = None  # importing the library would fail
+      import numpy as np, tensorflow as tf
+      loaded = tf.saved_model.load({out!r})
+      counts = []
+      for n in {lengths!r}:
+        x = np.load({str(tmp_path)!r} + f"/x{{n}}.npy")
+        np.save({str(tmp_path)!r} + f"/y{{n}}.npy", loaded.serve(tf.constant(x)).numpy())
+        counts.append(len([f for f in os.listdir({str(dump)!r})
+                           if f.endswith("before_optimizations.txt")]))
+      print("COUNTS", counts)
+  """)
+  env = dict(os.environ, PYTHONPATH="", XLA_FLAGS=f"--xla_dump_to={dump}")
+  done = subprocess.run([sys.executable, "-c", script], cwd=str(tmp_path), env=env,
+                        capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-3000:]
+  counts = eval(done.stdout.split("COUNTS", 1)[1].strip())  # pylint: disable=eval-used
+  assert counts[0] > 0 and counts == [counts[0]] * len(lengths), counts
+  separator = separator_lib.load_model(folder)
+  for n, x in inputs.items():
+    expected = np.stack([separate.separate_waveform(separator, w, chunk_seconds=0.2,
+                                                    overlap_seconds=0.05) for w in x])
+    np.testing.assert_allclose(np.load(tmp_path / f"y{n}.npy"), expected, atol=1e-5)
 
 
 def test_the_serving_functions_follow_the_separators_weights(model_folder):

@@ -2,10 +2,13 @@
 
 The SavedModel's `serve` function (also its `serving_default` signature)
 takes float32 `[batch, samples]` of any length and returns float32
-`[batch, M, samples]`; `serve_chunk` takes `[batch, chunk_samples]` only,
-with the TDCN++ middles compiled by XLA (faster; `separate` cuts files into
-chunks of that length). Both load with plain `tf.saved_model.load` in a
-process without this library:
+`[batch, M, samples]`: `separate`'s chunked separation in the graph
+(`models.serving.chunked_function`: 10 s chunks through one program with the
+TDCN++ middles compiled by XLA, matched and cross-faded; inputs shorter than
+a chunk run whole), so every length runs without compiling anew;
+`serve_chunk` takes `[batch, chunk_samples]` only, one chunk;
+`serve_unchunked` runs any input whole with plain ops (what TFLite converts).
+All load with plain `tf.saved_model.load` in a process without this library:
 
     separated = tf.saved_model.load(path).serve(waveforms)
 
@@ -32,7 +35,8 @@ from sound_separation.models import serving
 from sound_separation.training import keras_compat
 
 
-def export_saved_model(model_dir, out, checkpoint=None, tflite=False, chunk_seconds=10.0):
+def export_saved_model(model_dir, out, checkpoint=None, tflite=False, chunk_seconds=10.0,
+                       overlap_seconds=1.0):
   """Exports a model folder's separator.
 
   Args:
@@ -41,7 +45,10 @@ def export_saved_model(model_dir, out, checkpoint=None, tflite=False, chunk_seco
     checkpoint: a checkpoint prefix to export instead of the latest.
     tflite: also write `<out>/model.tflite` (a TFLite flatbuffer of `serve`,
       any batch and length).
-    chunk_seconds: the input length of `serve_chunk` (None: no such function).
+    chunk_seconds: the chunk length of `serve` and the input length of
+      `serve_chunk` (None: `serve` runs the whole input at once, plain ops,
+      and there is no `serve_chunk`).
+    overlap_seconds: the least overlap of `serve`'s chunks (as `separate`'s).
 
   Returns:
     dict: `saved_model`, `tflite` (path or None), `sample_rate`,
@@ -53,22 +60,30 @@ def export_saved_model(model_dir, out, checkpoint=None, tflite=False, chunk_seco
   separator, sample_rate, read = folders.load_keras_separator(model_dir, checkpoint)
   archive = keras.export.ExportArchive()
   archive.track(separator)
-  # The first endpoint is also `serving_default`. Plain ops, not XLA: a graph
-  # that takes any length would otherwise compile for each new one, and
-  # TFLite cannot convert XLA calls. The choice is made inside the traced
-  # function: the archive traces its endpoints again when it writes them,
-  # outside any context set around `add_endpoint` (which once gave `serve`
-  # XLA middles; tests/test_inference.py checks).
-  archive.add_endpoint("serve", serving.inference_call(separator, False), input_signature=[
-      tf.TensorSpec([None, None], tf.float32, name="waveforms")])
-  chunk_samples = None
+  # The first endpoint is also `serving_default`. The XLA choice is made
+  # inside the traced functions: the archive traces its endpoints again when
+  # it writes them, outside any context set around `add_endpoint`.
+  chunk_samples = overlap_samples = None
   if chunk_seconds is not None:
     chunk_samples = int(round(chunk_seconds * sample_rate))
+    overlap_samples = int(round(overlap_seconds * sample_rate))
+    # `separate`'s chunked separation, in the graph: every chunk through one
+    # program compiled for [1, chunk_samples], so no length compiles anew.
+    archive.add_endpoint("serve", serving.chunked_function(separator, chunk_samples,
+                                                           overlap_samples),
+                         input_signature=[tf.TensorSpec([None, None], tf.float32,
+                                                        name="waveforms")])
     archive.add_endpoint("serve_chunk", serving.inference_call(separator, True), input_signature=[
         tf.TensorSpec([None, chunk_samples], tf.float32, name="waveforms")])
+  # The whole input at once, plain ops: what TFLite converts (it cannot hold
+  # XLA calls), and `serve` itself when no chunk length is given.
+  archive.add_endpoint("serve_unchunked" if chunk_seconds is not None else "serve",
+                       serving.inference_call(separator, False), input_signature=[
+                           tf.TensorSpec([None, None], tf.float32, name="waveforms")])
   archive.write_out(out, verbose=False)
   info = {"sample_rate": sample_rate, "num_sources": separator.num_sources,
-          "chunk_samples": chunk_samples, "model_dir": os.path.abspath(model_dir),
+          "chunk_samples": chunk_samples, "overlap_samples": overlap_samples,
+          "model_dir": os.path.abspath(model_dir),
           "checkpoint": read}
   filesystem.makedirs(filesystem.join(out, os.path.dirname(separator_lib.SAVED_MODEL_INFO)))
   filesystem.write_text(filesystem.join(out, separator_lib.SAVED_MODEL_INFO),
@@ -80,8 +95,9 @@ def export_saved_model(model_dir, out, checkpoint=None, tflite=False, chunk_seco
 
 
 def _write_tflite(saved_model):
-  converter = tf.lite.TFLiteConverter.from_saved_model(saved_model,
-                                                       signature_keys=["serving_default"])
+  signatures = tf.saved_model.load(saved_model).signatures
+  key = "serve_unchunked" if "serve_unchunked" in signatures else "serving_default"
+  converter = tf.lite.TFLiteConverter.from_saved_model(saved_model, signature_keys=[key])
   flatbuffer = converter.convert()
   path = filesystem.join(saved_model, "model.tflite")
   filesystem.write_bytes(path, flatbuffer)
