@@ -281,9 +281,20 @@ def _selection_result(name, arm, weight, msi, trf, seed=1):
           "test": {"fuss": {}}, "checkpoints": []}
 
 
-def test_the_shipped_run_clears_its_floor_by_the_measured_seed_noise():
+def planted_selection_rows(planted, edit=lambda results: None):
+  """`(claims rows, results)` of `[(name, arm, weight, selection MSi, TRF, seed)]`;
+  `edit(results)` may change the results first."""
   from sound_separation.study import claims  # pylint: disable=import-outside-toplevel
   from sound_separation.study import grid  # pylint: disable=import-outside-toplevel
+  results = {name: _selection_result(name, arm, w, msi, trf, seed)
+             for name, arm, w, msi, trf, seed in planted}
+  edit(results)
+  specs = [grid.RunSpec(name, 4, arm, w, seed, None, ()) for name, arm, w, *_, seed in planted]
+  return claims.gather(specs, results, lambda name, task: None), results
+
+
+def test_the_shipped_run_clears_its_floor_by_the_measured_seed_noise():
+  from sound_separation.study import claims  # pylint: disable=import-outside-toplevel
   # Baseline selection MSi 5.0 -> floor 4.0. The control's seeds spread
   # selection MSi by sd 0.3 -> margin 0.6, raised floor 4.6.
   planted = [
@@ -298,11 +309,8 @@ def test_the_shipped_run_clears_its_floor_by_the_measured_seed_noise():
       ("m4/l1_l2_w8", "l1_l2", 8.0, 5.0, 7.0, 1),
       ("m4/l1_l2_w8_s2", "l1_l2", 8.0, 4.5, 8.0, 2),
   ]
-  results = {name: _selection_result(name, arm, w, msi, trf, seed)
-             for name, arm, w, msi, trf, seed in planted}
-  specs = [grid.RunSpec(name, 4, arm, w, seed, None, ()) for name, arm, w, *_, seed in planted]
+  rows, _ = planted_selection_rows(planted)
   study = type("S", (), {"num_sources": [4], "msi_tolerance_db": 1.0})
-  rows = claims.gather(specs, results, lambda name, task: None)
   seeded = [[5.3, 5.6, 5.9], [5.0, 4.5]]
   noise = math.sqrt((2 * np.var(seeded[0], ddof=1) + np.var(seeded[1], ddof=1)) / 3)
   shipping = claims.ship(study, rows)

@@ -9,9 +9,8 @@ import pathlib
 import pytest
 
 from sound_separation.study import claims
-from sound_separation.study import grid
 from sound_separation.study import protocol
-from test_study_intervals import _selection_result
+from test_study_intervals import planted_selection_rows
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
@@ -64,14 +63,14 @@ def _planted_rows(post_hoc):
       # The best TRF within the floor, but added after the round's test results.
       ("m4/l1_l2_w12", "l1_l2", 12.0, 4.9, 9.0, 1),
   ]
-  results = {name: _selection_result(name, arm, w, msi, trf, seed)
-             for name, arm, w, msi, trf, seed in planted}
   record = {"commit": "c0ffee" * 6 + "cafe", "runs": [n for n, *_ in planted[:3]]}
-  if post_hoc:
+
+  def stamp(results):
     for name, result in results.items():
-      result["protocol"] = protocol.stamp(record, name)
-  specs = [grid.RunSpec(name, 4, arm, w, seed, None, ()) for name, arm, w, *_, seed in planted]
-  return claims.gather(specs, results, lambda name, task: None), results
+      if post_hoc:
+        result["protocol"] = protocol.stamp(record, name)
+
+  return planted_selection_rows(planted, stamp)
 
 
 def test_a_post_hoc_run_is_never_the_shipped_pick():
