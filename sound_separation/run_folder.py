@@ -119,9 +119,9 @@ def train_time_file(run_dir):
   return _join(run_dir, TRAIN_TIME_FILE)
 
 
-def selection_cache(run_dir, step):
-  """A study run's cached selection scores of checkpoint `step`."""
-  return _join(run_dir, SELECTION, f"step-{int(step)}.json")
+def selection_cache(run_dir, step, averaged=False):
+  """A study run's cached selection scores of checkpoint `step` (or of its averaged weights)."""
+  return _join(run_dir, SELECTION, f"step-{int(step)}{'-averaged' if averaged else ''}.json")
 
 
 def write_json(path, value, sort_keys=True):

@@ -525,3 +525,41 @@ def test_ship_model_writes_a_loadable_folder_and_a_card_with_its_baseline(tmp_pa
   x = np.random.default_rng(0).uniform(-0.5, 0.5, (1, 800)).astype(np.float32)
   np.testing.assert_allclose(shipped(x).numpy(), separator(x).numpy(), atol=1e-6)
   assert rate == 8000 and (out / "litert" / "litert.json").exists()
+
+
+def test_a_blind_averaged_study_fixes_its_protocol_and_labels_a_later_run(tmp_path):
+  """Study.blind and Study.ema_momentum on a tiny grid in a git checkout of its own."""
+  corpus = _corpus(tmp_path)
+  study = _write_study(tmp_path, corpus)
+  with open(study, "a", encoding="utf-8") as f:
+    f.write("sound_separation.Study.blind = True\n"
+            "sound_separation.Study.ema_momentum = 0.5\n")
+  git = lambda *args: subprocess.run(["git", "-C", str(study.parent), *args], check=True,  # noqa: E731
+                                     capture_output=True, text=True).stdout.strip()
+  git("init", "-q")
+  git("-c", "user.email=t@example.com", "-c", "user.name=t", "add", "study.gin")
+  git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "grid")
+  runs = tmp_path / "runs"
+  results = runner.run_study(study, runs, stream=io.StringIO())
+  record = json.loads((study.parent / "protocol.json").read_text())
+  assert record["commit"] == git("rev-parse", "HEAD")
+  assert record["runs"] == ["m2/baseline", "m2/l1_l2_w1"]
+  finetune = results["m2/l1_l2_w1"]
+  assert finetune["protocol"] == {"commit": record["commit"], "post_hoc": False}
+  # Selected and tested with the averaged weights, which the run checkpointed.
+  assert finetune["selected"]["averaged"]
+  averaged = runs / "m2" / "l1_l2_w1" / "checkpoints" / "averaged"
+  assert (averaged / f"ckpt-{finetune['selected']['step']}.index").exists()
+  assert (runs / "m2" / "l1_l2_w1" / "selection" /
+          f"step-{finetune['selected']['step']}-averaged.json").exists()
+
+  # A weight added after the round's test results: post hoc, never shipped.
+  with open(study, "a", encoding="utf-8") as f:
+    f.write("sound_separation.Study.arms = {'l1_l2': [1.0, 2.0]}\n")
+  git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qam", "w2 added")
+  results = runner.run_study(study, runs, stream=io.StringIO())
+  assert results["m2/l1_l2_w2"]["protocol"]["post_hoc"]
+  report = json.loads((study.parent / "results.json").read_text())
+  assert report["post_hoc_runs"] == ["m2/l1_l2_w2"]
+  assert report["protocol"] == record
+  assert report["shipped"] != "m2/l1_l2_w2"

@@ -268,8 +268,11 @@ def main(argv=None):
     if not args.runs_dir:
       raise SystemExit(f"{name} is a fine-tune: give --runs_dir (the study's --out_dir)")
     config_dir = os.path.join(args.runs_dir, name)
-    checkpoint = os.path.join(config_dir, "checkpoints", "kept",
-                              f"ckpt-{result['selected']['step']}")
+    from sound_separation import run_folder  # pylint: disable=import-outside-toplevel
+    checkpoints = run_folder.checkpoints(config_dir)
+    folder = (run_folder.averaged(checkpoints) if result["selected"].get("averaged")
+              else run_folder.kept(checkpoints))
+    checkpoint = os.path.join(folder, f"ckpt-{result['selected']['step']}")
   separator, sample_rate, read = folders.load_keras_separator(config_dir, checkpoint)
   target = args.out or pretrained.DEFAULT_DIR
   shutil.rmtree(target, ignore_errors=True)

@@ -198,6 +198,9 @@ class Study:
     sparsity_weight: the L1/L2 weight of `soft_or+cosine+l1_l2`.
     blind: the round is blind (`protocol.py`): its grid is fixed in a commit
       before the first test evaluation; later runs are post hoc and never ship.
+    ema_momentum: None, or every run keeps a moving average of its weights at
+      this momentum (`default_optimizer`, docs/training.md#averaged-weights),
+      and checkpoints are selected and tested with the averaged weights.
   """
   name: str = "study"
   recipe: str = "studies/small_recipe"
@@ -227,6 +230,7 @@ class Study:
   cosine_weight: float = 1.0
   sparsity_weight: float = 0.0
   blind: bool = False
+  ema_momentum: typing.Optional[float] = None
 
   def __post_init__(self):
     for name in ("baseline_steps", "finetune_steps", "steps_per_checkpoint"):
@@ -302,6 +306,9 @@ class Study:
                 f"sound_separation.train.steps_per_checkpoint = {self.steps_per_checkpoint}",
                 f"sound_separation.train.keep_checkpoint_every_steps = "
                 f"{self.steps_per_checkpoint}")
+      if self.ema_momentum is not None:
+        common += (f"sound_separation.default_optimizer.ema_momentum = "
+                   f"{float(self.ema_momentum)!r}",)
       init_model = dict(self.baseline_models).get(m)
       if init_model is not None:
         init_model = os.path.abspath(os.path.join(os.path.expanduser(self.results_root),

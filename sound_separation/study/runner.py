@@ -111,14 +111,17 @@ def _metrics(summary):
   return {k: summary.get(k) for k in keep}
 
 
-def evaluate_checkpoints(model, run_dir, list_path, stream, name, cache_dir=None):
+def evaluate_checkpoints(model, run_dir, list_path, stream, name, cache_dir=None,
+                         averaged=False):
   """Selection-list metrics of every kept checkpoint, cached: `[{step, prefix, metrics}]`.
 
-  The cache is `<cache_dir or run_dir>/selection/step-<N>.json`.
+  With `averaged`, of the run's averaged-weight checkpoints instead
+  (`child_runs.kept_checkpoints`). The cache is
+  `<cache_dir or run_dir>/selection/step-<N>[-averaged].json`.
   """
   history = []
-  for step, prefix in kept_checkpoints(run_dir):
-    cache = run_folder.selection_cache(cache_dir or run_dir, step)
+  for step, prefix in kept_checkpoints(run_dir, averaged=averaged):
+    cache = run_folder.selection_cache(cache_dir or run_dir, step, averaged)
     if os.path.exists(cache):
       metrics = _read_json(cache)
     else:
@@ -280,8 +283,11 @@ def complete_run(spec, study, out_dir, results_dir, stream, baseline_result=None
     model_dir = run_dir
   eval_start = time.monotonic()
   model = _Model(model_dir)
+  # A study that averages the weights selects among the averaged checkpoints
+  # (a baseline given as a model folder has none).
+  averaged = study.ema_momentum is not None and not spec.init_model
   history = evaluate_checkpoints(model, model_dir, study.selection_list, stream, spec.name,
-                                 cache_dir=run_dir)
+                                 cache_dir=run_dir, averaged=averaged)
   if not history:
     raise RuntimeError(f"run {spec.name} has no checkpoints in {run_dir}/checkpoints")
   if spec.init_from is None:
@@ -320,7 +326,7 @@ def complete_run(spec, study, out_dir, results_dir, stream, baseline_result=None
       "msi_floor": msi_floor,
       "reference_msi": reference,
       "selected": {"step": chosen["step"], "meets_floor": meets,
-                   "selection": chosen["metrics"]},
+                   "selection": chosen["metrics"], "averaged": averaged},
       "checkpoints": [{"step": h["step"], "selection": h["metrics"]} for h in history],
       "test": test,
       "solver_agreement": agreement,
@@ -370,7 +376,9 @@ def _listening_models(study, specs, results, out_dir, results_dir):
     step = result["selected"]["step"]
     folder = (baseline_dir(results_dir, m) if name.endswith("/baseline")
               else os.path.join(out_dir, name))
-    prefix = dict(kept_checkpoints(folder)).get(step)
+    # A baseline's folder holds its selected weights as a plain checkpoint.
+    averaged = result["selected"].get("averaged", False) and not name.endswith("/baseline")
+    prefix = dict(kept_checkpoints(folder, averaged=averaged)).get(step)
     if prefix is None:  # the run folder is not on this machine
       return None
     models.append((title, folder, prefix, name, step))
