@@ -164,7 +164,7 @@ def test_the_checkpoint_with_the_highest_held_out_momi_is_chosen(monkeypatch, mo
           "train": {"recordings": 2, "clips": 20, "hours": 0.05},
           "heldout": {"recordings": 1, "clips": 10, "moms": 3, "hours": 0.02},
           "heldout_mom_list": "unused", "heldout_clips": []}
-  state = {"request": {"arm": "mixit", "sparsity_weight": 0.0, "seed": 0}, "cpu_seconds": 1.0,
+  state = {"request": {"arm": "mixit", "sparsity_weight": 0.0, "seed": 0},
            "seconds_per_step": 0.1}
   report = adaptation._select_and_write(str(tmp_path / "adapted"), folder, "tiny", data, state,
                                         io.StringIO())
@@ -332,7 +332,7 @@ def test_bad_inputs_are_refused_with_one_line(model_folder, planted_audio, tmp_p
   other = tmp_path / "other"
   other.mkdir()
   state = {"request": {"model": "/elsewhere", "audio": ["/x"], "arm": "mixit",
-                       "sparsity_weight": 0.0, "seed": 0}, "cpu_seconds": 0.0}
+                       "sparsity_weight": 0.0, "seed": 0}}
   (other / adaptation.STATE_FILE).write_text(json.dumps(state))
   line = _error_line(_cli("adapt", f"--model={folder}", f"--audio={planted_audio}",
                           f"--out_dir={other}"))

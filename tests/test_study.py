@@ -396,15 +396,17 @@ def test_train_time_keeps_what_a_killed_invocation_spent(tmp_path, monkeypatch):
   clock = {"now": 1000.0}
   monkeypatch.setattr(runner.time, "monotonic", lambda: clock["now"])
   first = runner.TrainClock(tmp_path, every_seconds=30.0)
-  for _ in range(10):  # 100 s of output lines, then the process is killed
+  for k in range(1, 11):  # 100 s of output lines, 2 CPU-s each 10 s, then a kill
     clock["now"] += 10.0
-    first.tick()
+    first.tick(cpu_seconds=2.0 * k)
   # Written at 30, 60 and 90 s; the last 10 s are lost with the process.
-  assert runner.train_time(tmp_path) == {"seconds": 90.0, "invocations": 1}
+  assert runner.train_time(tmp_path) == {"seconds": 90.0, "cpu_seconds": 18.0,
+                                         "invocations": 1}
   second = runner.TrainClock(tmp_path, every_seconds=30.0)
   clock["now"] += 5.0
-  second.tick(force=True)
-  assert runner.train_time(tmp_path) == {"seconds": 95.0, "invocations": 2}
+  second.tick(force=True, cpu_seconds=1.5)
+  assert runner.train_time(tmp_path) == {"seconds": 95.0, "cpu_seconds": 19.5,
+                                         "invocations": 2}
 
 
 def test_run_locks_exclude_live_processes_and_take_over_dead_ones(tmp_path):

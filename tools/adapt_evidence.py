@@ -116,7 +116,10 @@ def score_runs(runs_dir, corpus, results_dir, stream):
     # The curve: every kept checkpoint on the domain's main set.
     main_name, main_relative, main_task = SETS[domain][0]
     steps = report["training"]["steps"]
-    cpu_per_step = report["training"]["cpu_seconds"] / steps if steps else None
+    # CPU time as the plan counts it: steps x the command's own timing of a
+    # step on this machine (each run has one core and one thread), the same
+    # whatever else shared the machine or however often the run was resumed.
+    cpu_per_step = report["training"]["seconds_per_step"]
     momi = {h["step"]: h["MoMi"] for h in report["selection"]["history"]}
     curve = []
     for step in sorted(prefixes):
@@ -129,7 +132,7 @@ def score_runs(runs_dir, corpus, results_dir, stream):
     results["curves"][name] = curve
     results["runs"][name] = {
         "domain": domain, "seed": seed, "selected_step": picked, "steps": steps,
-        "cpu_hours": round(report["training"]["cpu_seconds"] / 3600, 3),
+        "cpu_hours": round(steps * cpu_per_step / 3600, 3),
         "heldout_momi": report["heldout_momi"], "data": {
             k: report["data"][k] for k in ("files", "hours", "clips")},
     }
@@ -188,7 +191,9 @@ def write_readme(results, path):
            "the runs, is [plan.md](plan.md). Each run is `sound-separation adapt` from the "
            "shipped model with MixIT alone; its checkpoint is the command's own pick by "
            "held-out MoMi (no reference). Adapted: mean over seeds [Student-t 95 %]; Δ: "
-           "adapted − start, paired two-level bootstrap over examples and seeds (95 %).", ""]
+           "adapted − start, paired two-level bootstrap over examples and seeds (95 %). "
+           "CPU time: steps × the command's own timing of a step on one core of this "
+           "machine (each run had one core and one thread).", ""]
   for domain, rows in results["rows"].items():
     runs = {n: r for n, r in results["runs"].items() if r["domain"] == domain}
     cpu = [r["cpu_hours"] for r in runs.values()]
@@ -256,9 +261,9 @@ def plot_curves(results, path):
     for p in curve:
       if p["step"] == picked:
         axes[1].plot([p["cpu_minutes"]], [p[main]], "*", color="black", markersize=10)
-  axes[0].set(xlabel="CPU-minutes of training", ylabel="held-out MoMi (dB)",
+  axes[0].set(xlabel="CPU-minutes of training (steps × timed s/step, one core)", ylabel="held-out MoMi (dB)",
               title="What adapt sees (no reference)")
-  axes[1].set(xlabel="CPU-minutes of training", ylabel="MSi on the reference set (dB)",
+  axes[1].set(xlabel="CPU-minutes of training (steps × timed s/step, one core)", ylabel="MSi on the reference set (dB)",
               title="What it does on references (★: the pick)")
   axes[1].axhline(TARGET_MSI_DB, color="grey", linestyle=":", linewidth=1)
   for ax in axes:

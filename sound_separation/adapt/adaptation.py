@@ -26,7 +26,6 @@ run), `selection/step-<N>.json` (held-out scores per checkpoint), `model/`,
 import io
 import math
 import os
-import shutil
 import sys
 import typing
 
@@ -36,6 +35,7 @@ from sound_separation import filesystem
 from sound_separation import pretrained
 from sound_separation import run_folder
 from sound_separation.adapt import recordings as recordings_lib
+from sound_separation.data import audio
 from sound_separation.evaluation import evaluator
 from sound_separation.evaluation import listening
 from sound_separation.evaluation import metrics as metrics_lib
@@ -117,7 +117,7 @@ def _claim_folder(out_dir, request):
   if filesystem.isdir(out_dir) and filesystem.listdir(out_dir):
     raise AdaptError(f"--out_dir {out_dir} is not empty and holds no adaptation ({STATE_FILE}); "
                      f"choose a new or empty folder")
-  state = {"request": request, "cpu_seconds": 0.0}
+  state = {"request": request}
   filesystem.makedirs(out_dir)
   run_folder.write_json(path, state)
   return state
@@ -272,9 +272,7 @@ def adapt(model=None, audio=(), out_dir=None, minutes=None, steps=None, sparsity
              f"sound_separation.train.steps_per_checkpoint = {every}",
              f"sound_separation.train.keep_checkpoint_every_steps = {every}"]
   if not trained:
-    state["cpu_seconds"] += child_runs.train(train_dir, [RECIPE], params, "adapt", stream,
-                                             python=python, env=env)
-    _save_state(out_dir, state)
+    child_runs.train(train_dir, [RECIPE], params, "adapt", stream, python=python, env=env)
   else:
     print("Training is done (the budget is spent); selecting and writing.", file=stream,
           flush=True)
@@ -309,15 +307,15 @@ def _select_and_write(out_dir, start_folder, start_name, data, state, stream):
     filesystem.rmtree(model_dir)
   model.load(best["prefix"])
   folders.save_separator(model.separator, model_dir, model.sample_rate, step=best["step"])
-  train_seconds = child_runs.train_time(train_dir)["seconds"]
+  spent = child_runs.train_time(train_dir)
   report = {
       "started_from": {"name": start_name, "folder": start_folder, "checkpoint": start_prefix},
       "request": state["request"],
       "data": {k: data[k] for k in ("files", "hours", "clips", "silent_clips", "train",
                                     "heldout", "skipped")},
       "training": {"steps": max(h["step"] for h in history),
-                   "wall_seconds": round(train_seconds, 1),
-                   "cpu_seconds": round(state["cpu_seconds"], 1),
+                   "wall_seconds": round(spent["seconds"], 1),
+                   "cpu_seconds": round(spent.get("cpu_seconds", 0.0), 1),
                    "seconds_per_step": state["seconds_per_step"]},
       "selection": {"rule": "highest held-out MoMi (ties: the earlier step; step 0 is the "
                             "starting model)",
@@ -346,7 +344,8 @@ def _select_and_write(out_dir, start_folder, start_name, data, state, stream):
 def model_card(report):
   """The adapted folder's MODEL_CARD.md, from `report`."""
   d, t, m = report["data"], report["training"], report["heldout_momi"]
-  interval = "no interval" if m["low"] is None else f"95 % interval [{m['low']:+.2f}, {m['high']:+.2f}]"
+  interval = ("no interval" if m["low"] is None
+              else f"95 % interval [{m['low']:+.2f}, {m['high']:+.2f}]")
   return "\n".join([
       "# Model card: an adapted separator (`sound-separation adapt`)",
       "",
@@ -380,7 +379,7 @@ def _listening_page(out_dir, model, start_prefix, adapted_prefix, data, report):
   """Held-out clips through the starting and the adapted model, side by side."""
   page_dir = filesystem.join(out_dir, "listen")
   if filesystem.exists(page_dir):
-    shutil.rmtree(page_dir)
+    filesystem.rmtree(page_dir)
   by_recording = {}
   for path in data["heldout_clips"]:
     by_recording.setdefault(os.path.dirname(path), []).append(path)
@@ -393,7 +392,6 @@ def _listening_page(out_dir, model, start_prefix, adapted_prefix, data, report):
              f"Held-out MoMi {m['before']:.2f} → {m['after']:.2f} dB. Each clip comes from a "
              f"recording that was never trained on."))
   for path in chosen:
-    from sound_separation.data import audio  # pylint: disable=import-outside-toplevel
     waveform = audio.read_audio(path, model.sample_rate)
     columns = []
     for heading, prefix in (("starting model", start_prefix), ("adapted", adapted_prefix)):

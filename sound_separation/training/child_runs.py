@@ -47,7 +47,8 @@ def train(run_dir, gin_files, params, name, stream, python=sys.executable, env=N
     env: the child's environment (None: this process's).
 
   Returns:
-    the CPU seconds the child used (user + system).
+    the CPU seconds the child used (user + system); `train_time` keeps the
+    run's total across invocations, killed ones included.
 
   Raises:
     RuntimeError: the child failed (naming the run and its log).
@@ -72,16 +73,26 @@ def train(run_dir, gin_files, params, name, stream, python=sys.executable, env=N
     for line in child.stdout:
       log.write(line)
       echo()
-      clock.tick()
+      clock.tick(cpu_seconds=_cpu_seconds(child.pid))
     _, code, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(code)
     echo()
-  clock.tick(force=True)
+  clock.tick(force=True, cpu_seconds=usage.ru_utime + usage.ru_stime)
   if child.returncode:
     cause = _last_error(log_path)
     raise RuntimeError(f"training run {name} failed (exit status {child.returncode})"
                        + (f": {cause}" if cause else "") + f"; see {log_path}")
   return usage.ru_utime + usage.ru_stime
+
+
+def _cpu_seconds(pid):
+  """User + system CPU seconds of a running process so far (Linux `/proc`; None elsewhere)."""
+  try:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+      fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+  except (OSError, ValueError, IndexError):
+    return None
 
 
 def _last_error(log_path):
@@ -95,12 +106,14 @@ def _last_error(log_path):
 
 
 class TrainClock:
-  """A run's training wall time in `<run_dir>/train_time.json`, kept as it goes.
+  """A run's training wall time (and CPU time) in `<run_dir>/train_time.json`, kept as it goes.
 
   One invocation adds its elapsed time to what earlier invocations recorded,
   and writes the sum at least every `every_seconds` while it runs (`tick`),
   so an invocation that is killed (a session's end, a crash) still counts up
-  to its last write instead of vanishing from the run's compute.
+  to its last write instead of vanishing from the run's compute. Given the
+  training process's CPU seconds so far, the CPU total is kept alike
+  (`"cpu_seconds"`).
   """
 
   def __init__(self, run_dir, every_seconds=30.0):
@@ -108,14 +121,19 @@ class TrainClock:
     self.every_seconds = every_seconds
     self.base = train_time(run_dir)
     self.start = self.written = time.monotonic()
+    self.cpu = 0.0
     self.tick(force=True)
 
-  def tick(self, force=False):
-    """Writes the running total if `every_seconds` have passed (or `force`)."""
+  def tick(self, force=False, cpu_seconds=None):
+    """Writes the running totals if `every_seconds` have passed (or `force`)."""
+    if cpu_seconds is not None:
+      self.cpu = cpu_seconds
     now = time.monotonic()
     if force or now - self.written >= self.every_seconds:
-      run_folder.write_json(self.path, {"seconds": self.base["seconds"] + now - self.start,
-                                        "invocations": self.base["invocations"] + 1})
+      run_folder.write_json(self.path, {
+          "seconds": self.base["seconds"] + now - self.start,
+          "cpu_seconds": self.base.get("cpu_seconds", 0.0) + self.cpu,
+          "invocations": self.base["invocations"] + 1})
       self.written = now
 
 
