@@ -177,13 +177,14 @@ def newest_intact(folder, move_damaged=False, stream=None):
 
 
 def _resolve(path):
+  # A prefix first: on ram:// a prefix also reads as a folder.
+  if filesystem.exists(path + ".index"):
+    return path
   for folder in (path, run_folder.checkpoints(path)):
     if filesystem.isdir(folder):
       latest = newest_intact(folder)
       if latest:
         return latest
-  if filesystem.exists(path + ".index"):
-    return path
   raise FileNotFoundError(
       f"checkpoint {path!r} is neither a checkpoint prefix nor a folder "
       f"holding checkpoints.")
@@ -248,7 +249,8 @@ def _object_shapes(prefix, paths):
   below a checkpoint's `model/separator`, read from its object graph: no tensor is
   loaded and no model built."""
   from tensorflow.core.protobuf import trackable_object_graph_pb2  # pylint: disable=import-outside-toplevel
-  reader = tf.train.load_checkpoint(prefix)
+  # The prefix itself (`load_checkpoint` would take a ram:// prefix for a folder).
+  reader = tf.compat.v1.train.NewCheckpointReader(prefix)
   graph = trackable_object_graph_pb2.TrackableObjectGraph()
   graph.ParseFromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
   shapes = reader.get_variable_to_shape_map()
