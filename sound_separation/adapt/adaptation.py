@@ -96,8 +96,12 @@ def starting_model(model):
   return folder, name
 
 
-def _request(folder, audio, arm, sparsity_weight, seed):
-  return {"model": os.path.abspath(folder),
+def _request(model, folder, audio, arm, sparsity_weight, seed):
+  # The shipped model and a published one by name, not by where this
+  # installation keeps them: a re-run from another checkout is the same request.
+  shipped = model in (None, "", "default")
+  named = not shipped and registry.is_name(model) and not os.path.exists(model)
+  return {"model": "default" if shipped else model if named else os.path.abspath(folder),
           "audio": [os.path.abspath(os.fspath(p)) for p in audio],
           "arm": arm, "sparsity_weight": float(sparsity_weight), "seed": int(seed)}
 
@@ -230,7 +234,7 @@ def adapt(model=None, audio=(), out_dir=None, minutes=None, steps=None, sparsity
   folder, name = starting_model(model)
   _, sample_rate = folders.separator_gin_bindings(folder)
   out_dir = os.fspath(out_dir)
-  state = _claim_folder(out_dir, _request(folder, audio, arm, sparsity_weight, seed))
+  state = _claim_folder(out_dir, _request(model, folder, audio, arm, sparsity_weight, seed))
 
   print(f"Adapting {name} ({folder}, {sample_rate} Hz) into {out_dir}.", file=stream, flush=True)
   data = recordings_lib.prepare(audio, filesystem.join(out_dir, "data"), sample_rate, seed=seed,
