@@ -53,5 +53,5 @@ __getattr__, __dir__, __all__ = lazy.exports(__name__, {
     "export_saved_model": "inference.export",
     "export_litert": "inference.export",
     # Adapting a separator to your own recordings.
-    "adapt": "adapt.adaptation",
+    "adapt": "adaptation.fine_tuning",
 })

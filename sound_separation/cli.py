@@ -410,13 +410,13 @@ def _adapt_flags():
 
 
 def _run_adapt(fv, stream, paths):
-  from sound_separation import adapt  # pylint: disable=import-outside-toplevel
+  from sound_separation.adaptation import fine_tuning  # pylint: disable=import-outside-toplevel
   _require(fv, "out_dir")
   audio = list(fv.audio) + list(paths)
   if not audio:
     raise UsageError("give at least one recording or folder: --audio=DIR (or as arguments)")
-  adapt.adapt(fv.model, audio, fv.out_dir, minutes=fv.minutes, steps=fv.steps,
-              sparsity_weight=fv.sparsity_weight, seed=fv.seed, stream=stream)
+  fine_tuning.adapt(fv.model, audio, fv.out_dir, minutes=fv.minutes, steps=fv.steps,
+                    sparsity_weight=fv.sparsity_weight, seed=fv.seed, stream=stream)
 
 
 def _models_flags():

@@ -1,4 +1,4 @@
-"""Tests of `sound-separation adapt` (sound_separation/adapt, docs/adapt.md).
+"""Tests of `sound-separation adapt` (sound_separation/adaptation, docs/adapt.md).
 
 Recordings are planted (lengths, rates, channels, silence, broken files);
 the model is the tiny random-weight separator of `conftest.model_folder`
@@ -17,10 +17,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from sound_separation import adapt
 from sound_separation import run_folder
-from sound_separation.adapt import adaptation
-from sound_separation.adapt import recordings
+from sound_separation.adaptation import fine_tuning
+from sound_separation.adaptation import recordings
 from sound_separation.data import audio
 from sound_separation.data import lists
 from sound_separation.models import folders
@@ -158,15 +157,15 @@ def test_the_checkpoint_with_the_highest_held_out_momi_is_chosen(monkeypatch, mo
     return [{"kind": "mom", "num_references": 2, "num_outputs": 4, "num_active_refs": 2,
              "si_snri": [value + d, value - d]} for d in (0.0, 0.5, 1.0)]
 
-  monkeypatch.setattr(adaptation, "_score", score)
-  monkeypatch.setattr(adaptation, "_listening_page", lambda *args: "page")
+  monkeypatch.setattr(fine_tuning, "_score", score)
+  monkeypatch.setattr(fine_tuning, "_listening_page", lambda *args: "page")
   data = {"files": 3, "hours": 0.1, "clips": 30, "silent_clips": 0, "skipped": [],
           "train": {"recordings": 2, "clips": 20, "hours": 0.05},
           "heldout": {"recordings": 1, "clips": 10, "moms": 3, "hours": 0.02},
           "heldout_mom_list": "unused", "heldout_clips": []}
   state = {"request": {"arm": "mixit", "sparsity_weight": 0.0, "seed": 0},
            "seconds_per_step": 0.1}
-  report = adaptation._select_and_write(str(tmp_path / "adapted"), folder, "tiny", data, state,
+  report = fine_tuning._select_and_write(str(tmp_path / "adapted"), folder, "tiny", data, state,
                                         io.StringIO())
   assert report["selection"]["selected_step"] == 20
   assert [h["MoMi"] for h in report["selection"]["history"]] == pytest.approx(
@@ -174,7 +173,7 @@ def test_the_checkpoint_with_the_highest_held_out_momi_is_chosen(monkeypatch, mo
   assert report["heldout_momi"]["delta"] == pytest.approx(3.5)
   _, _, read = folders.load_keras_separator(str(tmp_path / "adapted" / "model"))
   assert read.endswith("ckpt-20")
-  card = (tmp_path / "adapted" / "model" / adaptation.CARD_FILE).read_text()
+  card = (tmp_path / "adapted" / "model" / fine_tuning.CARD_FILE).read_text()
   assert "before 1.00 dB, after 4.50 dB" in card and "step 20" in card
 
 
@@ -194,6 +193,20 @@ def planted_audio(tmp_path_factory):
   plant_recordings(folder, rng, [(f"take{i}.wav", 40.0, RATE, 1) for i in range(7)]
                    + [("stereo.flac", 15.0, 22050, 2), ("hi.ogg", 10.0, 16000, 1)])
   return folder
+
+
+def _check_page_in_chromium(page):
+  """The before/after page: every image and sound loads in Chromium."""
+  from test_listening import load_in_chromium, require_chromium  # pylint: disable=import-outside-toplevel
+  images, sounds, failed, errors = load_in_chromium(page, require_chromium())
+  text = page.read_text()
+  assert "<th>starting model</th><th>adapted</th>" in text and "output 3" in text
+  # Each held-out example: the input and 4 outputs before and after.
+  assert len(sounds) == len(images) and len(sounds) % 9 == 0 and sounds
+  assert all(complete and width > 0 for _, complete, width in images)
+  for src, ready, error, duration in sounds:
+    assert error is None and ready >= 1 and duration == pytest.approx(10.0, abs=0.01), src
+  assert not failed and not errors
 
 
 def test_adapt_runs_resumes_after_a_kill_and_then_reports_it_is_done(model_folder,
@@ -221,7 +234,7 @@ def test_adapt_runs_resumes_after_a_kill_and_then_reports_it_is_done(model_folde
   report = json.loads((out / "report.json").read_text())
   assert report["training"]["steps"] == 200
   assert [h["step"] for h in report["selection"]["history"]] == [0] + list(range(20, 201, 20))
-  assert (out / "model" / adaptation.CARD_FILE).exists()
+  assert (out / "model" / fine_tuning.CARD_FILE).exists()
   assert (out / "listen" / "index.html").exists()
 
   third = _cli(*command[3:])
@@ -242,11 +255,13 @@ def test_adapt_runs_resumes_after_a_kill_and_then_reports_it_is_done(model_folde
   exported = _cli("export", f"--model={out / 'model'}", f"--out={tmp_path / 'litert'}",
                   "--format=litert")
   assert exported.returncode == 0, exported.stderr
+  # Last, as it skips where there is no browser (CI requires one).
+  _check_page_in_chromium(out / "listen" / "index.html")
 
 
 def test_a_minutes_budget_stops_training_on_time(model_folder, planted_audio, tmp_path):
   folder, _ = model_folder
-  result = adapt.adapt(folder, [planted_audio], tmp_path / "run", minutes=0.4,
+  result = fine_tuning.adapt(folder, [planted_audio], tmp_path / "run", minutes=0.4,
                        stream=io.StringIO())
   report = result.report
   # The budget is training wall time: start-up and the final checkpoint come on top.
@@ -266,30 +281,13 @@ def test_adapt_from_a_tf1_checkpoint_in_the_originals_layout(planted_audio, tmp_
   imported = tmp_path / "imported"
   tf1_checkpoint.import_tf1(str(tmp_path / "tf1"), str(imported), 22050, num_dilations=2,
                             hop_size=20)
-  result = adapt.adapt(str(imported), [planted_audio], tmp_path / "run", steps=20,
+  result = fine_tuning.adapt(str(imported), [planted_audio], tmp_path / "run", steps=20,
                        stream=io.StringIO())
   separator, rate, _ = folders.load_keras_separator(result.model_dir)
   assert rate == 22050 and separator.num_sources == 3
   data = json.loads((tmp_path / "run" / "data" / recordings.PREPARED_FILE).read_text())
   assert data["settings"]["sample_rate"] == 22050
   assert result.report["training"]["steps"] == 20
-
-
-def test_the_listening_page_plays_in_chromium(model_folder, planted_audio, tmp_path):
-  from test_listening import load_in_chromium, require_chromium  # pylint: disable=import-outside-toplevel
-  browser = require_chromium()
-  folder, _ = model_folder
-  adapt.adapt(folder, [planted_audio], tmp_path / "run", steps=10, stream=io.StringIO())
-  page = tmp_path / "run" / "listen" / "index.html"
-  images, sounds, failed, errors = load_in_chromium(page, browser)
-  text = page.read_text()
-  assert "<th>starting model</th><th>adapted</th>" in text and "output 3" in text
-  # Each held-out example: the input and 4 outputs before and after.
-  assert len(sounds) == len(images) and len(sounds) % 9 == 0 and sounds
-  assert all(complete and width > 0 for _, complete, width in images)
-  for src, ready, error, duration in sounds:
-    assert error is None and ready >= 1 and duration == pytest.approx(10.0, abs=0.01), src
-  assert not failed and not errors
 
 
 # ----------------------------------------------------------------------------
@@ -333,13 +331,13 @@ def test_bad_inputs_are_refused_with_one_line(model_folder, planted_audio, tmp_p
   other.mkdir()
   state = {"request": {"model": "/elsewhere", "audio": ["/x"], "arm": "mixit",
                        "sparsity_weight": 0.0, "seed": 0}}
-  (other / adaptation.STATE_FILE).write_text(json.dumps(state))
+  (other / fine_tuning.STATE_FILE).write_text(json.dumps(state))
   line = _error_line(_cli("adapt", f"--model={folder}", f"--audio={planted_audio}",
                           f"--out_dir={other}"))
   assert f"--out_dir {other} already holds another adaptation" in line
   assert "model, audio differ" in line
-  assert json.loads((other / adaptation.STATE_FILE).read_text()) == state
-  assert sorted(p.name for p in other.iterdir()) == [adaptation.STATE_FILE]
+  assert json.loads((other / fine_tuning.STATE_FILE).read_text()) == state
+  assert sorted(p.name for p in other.iterdir()) == [fine_tuning.STATE_FILE]
 
   line = _error_line(_cli("adapt", f"--audio={planted_audio}", f"--out_dir={tmp_path / 'd'}",
                           "--minutes=5", "--steps=5"))
@@ -398,10 +396,10 @@ def test_a_full_disk_mid_run_says_so_and_the_same_call_resumes(model_folder, pla
     # The training child fails on the full disk: the error says why, and where to look.
     with pytest.raises(RuntimeError, match=r"training run adapt failed .*No space left on "
                                            r"device.*see .*train\.log"):
-      adapt.adapt(folder, [planted_audio], out, steps=40, stream=io.StringIO())
+      fine_tuning.adapt(folder, [planted_audio], out, steps=40, stream=io.StringIO())
     filler.unlink()
-    result = adapt.adapt(folder, [planted_audio], out, steps=40, stream=io.StringIO())
+    result = fine_tuning.adapt(folder, [planted_audio], out, steps=40, stream=io.StringIO())
     assert result.report["training"]["steps"] == 40
-    assert (out / "model" / adaptation.CARD_FILE).exists()
+    assert (out / "model" / fine_tuning.CARD_FILE).exists()
   finally:
     subprocess.run(["umount", str(disk)], check=False)

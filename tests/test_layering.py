@@ -19,7 +19,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "sound_separation"
 # `corpus` builds on disk what `data` reads.
 ORDER = ("_tf_check", "lazy", "checks", "gin_utils", "filesystem", "run_folder", "layers", "losses",
          "models", "pretrained", "data", "corpus", "evaluation", "training", "inference",
-         "study", "adapt", "prepare", "demo", "cli", "__main__")
+         "study", "adaptation", "prepare", "demo", "cli", "__main__")
 
 
 def _module_name(path, root):
@@ -127,6 +127,8 @@ BARE_FILE_ACCESS = {
     "pretrained/registry.py": "its per-model lock file needs a real descriptor for fcntl.flock",
     "pretrained/download.py": "streams HTTP downloads into the local cache: append by range, "
                               "MD5 by blocks",
+    "training/child_runs.py": "reads a running child's CPU seconds from /proc/PID/stat, a kernel "
+                              "file that reports size 0, which tf.io.gfile reads as empty",
 }
 
 

@@ -3,6 +3,7 @@
 import importlib
 import importlib.util
 import pathlib
+import pkgutil
 import subprocess
 import sys
 
@@ -27,6 +28,11 @@ def test_the_root_names_are_what_their_modules_define():
   from sound_separation.losses import mixture_invariant  # pylint: disable=import-outside-toplevel
   assert ss.separate_waveform is separate.separate_waveform
   assert ss.mixit is mixture_invariant.mixit
+  # Importing a subpackage binds its name on the root package: one named like a
+  # root function (`adapt`) would replace that function for everyone after.
+  for module in pkgutil.iter_modules(ss.__path__):
+    if module.ispkg:
+      importlib.import_module(f"sound_separation.{module.name}")
   for name in ss.__all__:
     assert callable(getattr(ss, name)), name
   assert set(ss.__all__) <= set(dir(ss))

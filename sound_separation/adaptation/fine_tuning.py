@@ -34,7 +34,7 @@ import numpy as np
 from sound_separation import filesystem
 from sound_separation import pretrained
 from sound_separation import run_folder
-from sound_separation.adapt import recordings as recordings_lib
+from sound_separation.adaptation import recordings as recordings_lib
 from sound_separation.data import audio
 from sound_separation.evaluation import evaluator
 from sound_separation.evaluation import listening
