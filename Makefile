@@ -30,5 +30,7 @@ demo: env
 	$(VENV)/bin/sound-separation demo --pretrained --out_dir=$(DEMO_DIR)
 	@echo "Open $(DEMO_DIR)/evaluation/index.html to listen; 'sound-separation demo' (about 10 min) trains a model from nothing."
 
+# Two worker processes, each taking whole test files (their module fixtures built
+# once); the slowest tests listed at the end.
 test: env
-	$(VENV)/bin/python -m pytest -q tests
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile --durations=15 tests

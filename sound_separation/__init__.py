@@ -12,7 +12,7 @@ they may import one another (each only earlier ones; docs/architecture.md):
   (`models.folders`), the TF1 checkpoint import.
 - `pretrained`: the separator that ships with the library.
 - `data`: audio, list files, input pipelines, training batches.
-- `corpus`: building corpora on disk (the `data_prep/` scripts' library).
+- `corpus`: building corpora on disk (`sound-separation prepare`'s library).
 - `evaluation`: the paper's metrics and the evaluator.
 - `training`: the training models, one run setup, the loops.
 - `inference`: loading, separating files, export.

@@ -41,10 +41,11 @@ shows them.
 import os
 import re
 import sys
-import tempfile
 import traceback
 
 from absl import flags
+
+from sound_separation import quiet
 
 PROG = "sound-separation"
 VERBOSE_ENV = "SOUND_SEPARATION_VERBOSE"
@@ -151,24 +152,15 @@ def _run_evaluate(fv, stream):
     out_dir = run_folder.evaluation(model_dir, f"{name}_{fv.task}")
   separator = separator_lib.load_model(model_dir or fv.saved_model or None, fv.checkpoint)
   print(f"Evaluating {separator.description} on {fv.data}", file=stream, flush=True)
-  # In chunks (stitched as `separate` does) past 10 s, full chunks through
-  # the compiled function once the list's remaining examples repay compiling.
-  # FUSS examples are streamed (bounded memory whatever their length); full
-  # chunks go through the compiled function once the job's remaining chunks
-  # (counted from the files' headers) repay compiling.
-  inputs = evaluator.separated_inputs(fv.data, fv.task, fv.max_examples)
-  job = (evaluator.count_examples(fv.data) if inputs is None
-         else separate.job_chunks(inputs, separator.sample_rate))
-  separate_fn = separate.ChunkedSeparation(separator, compiled=separate.JobChunks(separator, job))
-
-  evaluator.evaluate(separate_fn, fv.data, fv.task, separator.sample_rate, out_dir=out_dir,
-                     max_examples=fv.max_examples, stream=stream)
+  chunked = separate.for_list(separator, fv.data, fv.task, fv.max_examples)
+  evaluator.evaluate(chunked, fv.data, fv.task, out_dir=out_dir, max_examples=fv.max_examples,
+                     stream=stream)
   if out_dir is not None:
     print(f"Wrote {out_dir}/{evaluator.SUMMARY_FILE} and {evaluator.EXAMPLES_FILE}.",
           file=stream, flush=True)
   if fv.report:
     page = evaluator.write_listening_page(
-        separate_fn, fv.data, out_dir or "evaluation_report", fv.task, separator.sample_rate,
+        chunked, fv.data, out_dir or "evaluation_report", fv.task,
         sample_size=fv.report_examples, intro=f"Model: {separator.description}.")
     print(f"Listening page: {page}", file=stream, flush=True)
 
@@ -425,22 +417,8 @@ def _models_flags():
 
 def _run_models(fv, stream):
   del fv
-  from sound_separation import pretrained  # pylint: disable=import-outside-toplevel
   from sound_separation.pretrained import registry  # pylint: disable=import-outside-toplevel
-  rows = [("name", "rate", "M", "size", "licence", "cached")]
-  for spec in registry.PUBLISHED.values():
-    cached = registry.is_cached(spec.name)
-    size = f"{registry.folder_size(registry.model_dir(spec.name)) / 1e6:.0f} MB" if cached \
-        else "?"
-    rows.append((spec.name, f"{spec.sample_rate} Hz", str(spec.num_sources), size,
-                 spec.licence.split(" ")[0], registry.model_dir(spec.name) if cached else "no"))
-  default = pretrained.default_model_dir()
-  from sound_separation import run_folder  # pylint: disable=import-outside-toplevel
-  info = run_folder.read_json(run_folder.separator_file(default))
-  rows.append(("(default, shipped)", f"{info.get('sample_rate', '?')} Hz",
-               str(info.get("model", {}).get("config", {}).get("num_sources", "?")),
-               f"{registry.folder_size(default) / 1e6:.1f} MB", "see its MODEL_CARD.md",
-               default))
+  rows = registry.listing()
   widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
   for row in rows:
     print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip(), file=stream)
@@ -516,36 +494,27 @@ def import_tensorflow_quietly():
 
   TensorFlow 2.18+ writes its info and warning notices at import through
   absl's C++ logging, which `TF_CPP_MIN_LOG_LEVEL` does not reach yet; they go
-  straight to file descriptor 2. So the import runs with descriptor 2 on a
-  temporary file, and what it wrote goes back to stderr less the notices
-  (and their continuation lines). Errors pass; if the import fails,
-  everything it wrote is shown.
+  straight to file descriptor 2 (`quiet.filtered`). Errors pass; if the
+  import fails, everything it wrote is shown.
   """
   if "tensorflow" in sys.modules:
     return
-  sys.stderr.flush()
-  saved = os.dup(2)
-  failed = True
-  with tempfile.TemporaryFile() as capture:
-    os.dup2(capture.fileno(), 2)
-    try:
-      import tensorflow  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
-      failed = False
-    finally:
-      sys.stderr.flush()
-      os.dup2(saved, 2)
-      os.close(saved)
-      capture.seek(0)
-      dropping = False
-      for line in capture.read().decode("utf-8", "replace").splitlines():
-        if not failed:
-          if _STARTUP_NOTICE.match(line):
-            dropping = True
-            continue
-          if dropping and not _LOG_LINE.match(line):
-            continue  # a dropped notice's continuation
-          dropping = False
-        print(line, file=sys.stderr)
+  import importlib  # pylint: disable=import-outside-toplevel
+  quiet.filtered(lambda: importlib.import_module("tensorflow"), _without_startup_notices)
+
+
+def _without_startup_notices(lines):
+  """`lines` less TensorFlow's start-up notices and their continuation lines."""
+  kept, dropping = [], False
+  for line in lines:
+    if _STARTUP_NOTICE.match(line):
+      dropping = True
+      continue
+    if dropping and not _LOG_LINE.match(line):
+      continue  # a dropped notice's continuation
+    dropping = False
+    kept.append(line)
+  return kept
 
 
 def _set_python_logging(verbose):

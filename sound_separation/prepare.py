@@ -11,8 +11,7 @@ logic, importable and tested there; docs/formats.md for what they write):
 | `records` | `corpus/records.py` | sharded TFRecords of a list |
 | `import-lists` | `corpus/public_lists.py` | YFCC100m, FUSS and LibriMix lists |
 
-`data_prep/*.py` are the same commands as scripts (`run("clips", argv,
-prog="make_clips.py")`). The library is imported only after the arguments
+`run("clips", argv)` runs one command in-process (the tests do). The library is imported only after the arguments
 parse, so `--help` and usage errors are instant. Bad input ends with exit
 status 1 and one line naming the file (ValueError, the library's FileError,
 OSError); bad arguments with status 2.
@@ -386,7 +385,7 @@ def _execute(parser, args, prog, before_work):
 
 
 def run(name, argv=None, prog=None, before_work=None):
-  """One subcommand with its own parser (the `data_prep/` scripts); the exit status."""
+  """One subcommand with its own parser, in-process; the exit status."""
   prog = prog or f"sound-separation prepare {name}"
   parser = _add_subcommand(_described(prog, name), name)
   return _execute(parser, parser.parse_args(argv), prog, before_work)

@@ -20,6 +20,12 @@ process training it, `training.locks`) and, for a classifier run,
 `train_time.json` and `selection/step-<N>.json` (its checkpoints' cached
 selection scores).
 
+An **adaptation's folder** (`sound-separation adapt`) holds `adapt.json`
+(the request), `data/`, `train/` (a training run's folder), `model/` (the
+adapted model folder), `listen/` and `report.json`; wherever a model folder
+is asked for, an adaptation's folder stands for its `model/`
+(`model_folder`).
+
 Nothing else in the package spells these names. Writes go through
 `filesystem`, whole files renamed into place (`write_json`).
 """
@@ -45,6 +51,8 @@ TAGGING_FILE = "validation_tagging.json"
 TRAIN_LOG = "train.log"
 TRAIN_TIME_FILE = "train_time.json"
 SELECTION = "selection"
+ADAPTATION_FILE = "adapt.json"
+ADAPTED_MODEL = "model"
 
 
 def _join(folder, *names):
@@ -122,6 +130,20 @@ def train_time_file(run_dir):
 def selection_cache(run_dir, step, averaged=False):
   """A study run's cached selection scores of checkpoint `step` (or of its averaged weights)."""
   return _join(run_dir, SELECTION, f"step-{int(step)}{'-averaged' if averaged else ''}.json")
+
+
+def adapted_model(adaptation_dir):
+  return _join(adaptation_dir, ADAPTED_MODEL)
+
+
+def model_folder(path):
+  """`path`, or the adapted model folder when `path` is an adaptation's folder that has one."""
+  if path is None or filesystem.exists(separator_file(path)):
+    return path
+  if filesystem.exists(_join(path, ADAPTATION_FILE)) and filesystem.exists(
+      separator_file(adapted_model(path))):
+    return adapted_model(path)
+  return path
 
 
 def write_json(path, value, sort_keys=True):

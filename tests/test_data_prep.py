@@ -1,8 +1,9 @@
 """Tests of the data preparation: corpus writing, FUSS-style mixing, clips, MoM sets,
-public-list importers, the data_prep/ scripts and tools/plot_tradeoff.py.
+public-list importers, the `sound-separation prepare` commands and
+tools/plot_tradeoff.py.
 
 Inputs are planted in tmp_path with known answers; audio is 1 s at 8 kHz so
-that the file stays fast. Scripts run in-process through their `main(argv)`
+that the file stays fast. Commands run in-process (`prepare.run`)
 (the package imports TensorFlow, seconds per process), and in subprocesses
 only for `--help`, argument errors (neither imports the package) and one
 end-to-end error.
@@ -13,11 +14,13 @@ import json
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
 import soundfile
 
+from sound_separation import prepare
 from sound_separation.corpus import clips
 from sound_separation.corpus import layout
 from sound_separation.corpus import mixing
@@ -29,9 +32,12 @@ from sound_separation.data import examples
 from sound_separation.data import lists
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPTS = {name: os.path.join(REPO, "data_prep", f"{name}.py")
-           for name in ("make_fuss_mixtures", "make_clips", "make_mom_set", "import_lists")}
-SCRIPTS["plot_tradeoff"] = os.path.join(REPO, "tools", "plot_tradeoff.py")
+# The `sound-separation prepare` commands, and the tool, by the names the tests use.
+COMMANDS = {"make_fuss_mixtures": ["-m", "sound_separation", "prepare", "fuss-mixtures"],
+            "make_clips": ["-m", "sound_separation", "prepare", "clips"],
+            "make_mom_set": ["-m", "sound_separation", "prepare", "mom-set"],
+            "import_lists": ["-m", "sound_separation", "prepare", "import-lists"],
+            "plot_tradeoff": [os.path.join(REPO, "tools", "plot_tradeoff.py")]}
 RATE = 8000
 
 
@@ -61,10 +67,13 @@ def _all_files(root):
 
 
 def _load_script(name):
-  spec = importlib.util.spec_from_file_location(f"dp_{name}", SCRIPTS[name])
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  """`.main(argv)` of a `prepare` command run in-process, or the tool's module."""
+  if name == "plot_tradeoff":
+    spec = importlib.util.spec_from_file_location(f"dp_{name}", COMMANDS[name][0])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+  return types.SimpleNamespace(main=lambda argv=None: prepare.run(COMMANDS[name][-1], argv))
 
 
 def _subprocess(args):
@@ -453,18 +462,18 @@ def test_every_script_has_help_and_names_a_missing_input(tmp_path):
       "import_lists": ["librimix", "--csv", missing, "--out_list", "o.txt"],
       "plot_tradeoff": ["--runs", missing, "--out", str(tmp_path / "p.png")],
   }
-  for name, path in SCRIPTS.items():
-    result = _subprocess([path, "--help"])
+  for name, command in COMMANDS.items():
+    result = _subprocess(command + ["--help"])
     assert result.returncode == 0, (name, result.stderr)
     assert "usage:" in result.stdout
-    result = _subprocess([path] + bad_args[name])
+    result = _subprocess(command + bad_args[name])
     assert result.returncode != 0 and missing in result.stderr, (name, result.stderr)
 
 
 def test_a_bad_input_file_fails_the_process_naming_it(tmp_path):
   manifest = tmp_path / "recordings.csv"
   manifest.write_text("file,labels\nx.wav,dog\n")
-  result = _subprocess([SCRIPTS["make_clips"], "--manifest", str(manifest), "--out_dir",
+  result = _subprocess(COMMANDS["make_clips"] + ["--manifest", str(manifest), "--out_dir",
                         str(tmp_path / "out")])
   assert result.returncode == 1
   assert f"'{manifest}'" in result.stderr and "lacks the column(s) ['path']" in result.stderr

@@ -238,7 +238,7 @@ def test_source_with_wrong_length_names_the_file(tmp_path, rng):
 
 def test_wrong_separator_output_names_the_example(tmp_path, rng):
   list_path, _ = write_list(tmp_path, fuss_examples(rng))
-  with pytest.raises(ValueError, match=r"separate_fn returned shape \(1, 1599\).*ex0_mix.wav"):
+  with pytest.raises(ValueError, match=r"the separator returned shape \(1, 1599\).*ex0_mix.wav"):
     evaluate(lambda x: x[np.newaxis, :-1], list_path, stream=io.StringIO())
   with pytest.raises(ValueError, match=r"shape \(1600,\)"):
     evaluate(lambda x: x, list_path, stream=io.StringIO())

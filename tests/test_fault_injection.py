@@ -60,7 +60,7 @@ SITECUSTOMIZE = textwrap.dedent("""
           calls[0] += 1
           if calls[0] == 2:
             pause("evaluation")  # one example scored, the next one not
-          return separate_fn(waveform)
+          return separate_fn.separate(waveform)  # a KerasSeparator (protocol)
         return original_evaluate(separate, *args, **kwargs)
       evaluator.evaluate = evaluate
     elif MOMENT == "summary":

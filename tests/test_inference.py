@@ -173,6 +173,8 @@ def test_export_reloads_without_the_library_at_two_lengths(model_folder, tmp_pat
   np.testing.assert_allclose(loaded.fixed_length(1600)(inputs[1600]),
                              separator(inputs[1600]).numpy(), atol=1e-5)
   np.testing.assert_allclose(loaded(inputs[333]), separator(inputs[333]).numpy(), atol=1e-5)
+  from test_protocol import check_protocol  # pylint: disable=import-outside-toplevel
+  check_protocol(loaded, separator(inputs[1600]).numpy(), inputs[1600])
   with pytest.raises(FileExistsError, match="not empty"):
     export.export_saved_model(folder, out)
 
@@ -281,11 +283,13 @@ def test_the_serving_functions_follow_the_separators_weights(model_folder):
   from sound_separation.models import serving  # pylint: disable=import-outside-toplevel
   _, separator = model_folder
   x = np.random.default_rng(9).standard_normal((2, 1234)).astype(np.float32)
-  waveform_fn = serving.waveform_function(separator)
+  keras_separator = serving.KerasSeparator(separator, 8000)
   any_length = serving.serving_function(separator)
   fixed = serving.fixed_length_function(separator, 1234)
   expected = separator(x, training=False).numpy()
-  np.testing.assert_allclose(waveform_fn(x[1]), expected[1], atol=1e-5)
+  np.testing.assert_allclose(keras_separator.separate(x[1]), expected[1], atol=1e-5)
+  np.testing.assert_allclose(keras_separator(x), expected, atol=1e-5)
+  np.testing.assert_allclose(keras_separator.fixed_length(1234)(x), expected, atol=1e-5)
   np.testing.assert_allclose(any_length(x).numpy(), expected, atol=1e-5)
   np.testing.assert_allclose(fixed(x).numpy(), expected, atol=1e-5)
   saved = [v.numpy() for v in separator.weights]
@@ -294,7 +298,8 @@ def test_the_serving_functions_follow_the_separators_weights(model_folder):
       v.assign(v.numpy() * 0.5)
     changed = separator(x, training=False).numpy()
     assert not np.allclose(changed, expected, atol=1e-3)
-    np.testing.assert_allclose(waveform_fn(x[0]), changed[0], atol=1e-5)
+    np.testing.assert_allclose(keras_separator.separate(x[0]), changed[0], atol=1e-5)
+    np.testing.assert_allclose(keras_separator.fixed_length(1234)(x), changed, atol=1e-5)
   finally:
     for v, value in zip(separator.weights, saved):
       v.assign(value)

@@ -13,12 +13,14 @@ import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "sound_separation"
 
-# Lowest first. `_tf_check`, `lazy`, `checks`, `gin_utils`, `filesystem` and `run_folder` (every
-# path of a model or run folder) are the package's plumbing;
+# Lowest first. `_tf_check`, `lazy`, `quiet` (native notices off stderr), `checks`, `gin_utils`,
+# `filesystem`, `run_folder` (every path of a model or run folder) and `protocol` (what every
+# separator offers) are the package's plumbing;
 # `pretrained` is the shipped model folder beside the model-folder format;
 # `corpus` builds on disk what `data` reads.
-ORDER = ("_tf_check", "lazy", "checks", "gin_utils", "filesystem", "run_folder", "layers", "losses",
-         "models", "pretrained", "data", "corpus", "evaluation", "training", "inference",
+ORDER = ("_tf_check", "lazy", "quiet", "checks", "gin_utils", "filesystem", "run_folder",
+         "protocol", "layers", "losses", "models", "pretrained", "data", "corpus", "evaluation",
+         "training", "inference",
          "study", "adaptation", "prepare", "demo", "cli", "__main__")
 
 
@@ -73,6 +75,86 @@ def upward_imports(root=PACKAGE):
       elif rank[target[1]] > rank[me[1]]:
         problems.append(f"{path}:{line}: {me[1]} imports {name} (later in ORDER)")
   return problems
+
+
+def _file_of(name, root):
+  """The file of module `sound_separation.x.y` under `root`, or None."""
+  base = root.parent.joinpath(*name.split("."))
+  for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+    if candidate.is_file():
+      return candidate
+  return None
+
+
+def import_graph(root=PACKAGE):
+  """`{file: {files it imports}}` within the package; `from a import b` leads to module b if b is one."""
+  graph = {}
+  for path in sorted(root.rglob("*.py")):
+    me = _module_name(path, root)
+    targets = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+      if isinstance(node, ast.Import):
+        targets.update(_file_of(alias.name, root) for alias in node.names)
+      elif isinstance(node, ast.ImportFrom):
+        module = node.module
+        if node.level:
+          base = me if path.name == "__init__.py" else me[:-1]
+          module = ".".join(base[:len(base) - node.level + 1] + ([module] if module else []))
+        for alias in node.names:
+          targets.add(_file_of(f"{module}.{alias.name}", root) or _file_of(module, root))
+    targets.discard(None)
+    targets.discard(path)
+    graph[path] = targets
+  return graph
+
+
+def import_circles(root=PACKAGE):
+  """Circles of files importing each other (at any depth, inside functions too), as names."""
+  graph = import_graph(root)
+  index, low, stack, on_stack, circles = {}, {}, [], set(), []
+
+  def visit(node):  # Tarjan's strongly connected components
+    index[node] = low[node] = len(index)
+    stack.append(node)
+    on_stack.add(node)
+    for target in graph.get(node, ()):
+      if target not in index:
+        visit(target)
+        low[node] = min(low[node], low[target])
+      elif target in on_stack:
+        low[node] = min(low[node], index[target])
+    if low[node] == index[node]:
+      component = []
+      while True:
+        member = stack.pop()
+        on_stack.discard(member)
+        component.append(member)
+        if member == node:
+          break
+      if len(component) > 1:
+        circles.append(sorted(p.relative_to(root).as_posix() for p in component))
+
+  for node in graph:
+    if node not in index:
+      visit(node)
+  return sorted(circles)
+
+
+def test_no_module_imports_itself_through_others():
+  assert import_circles() == []
+
+
+def test_a_planted_import_circle_is_found(tmp_path):
+  root = tmp_path / "sound_separation"
+  (root / "inference").mkdir(parents=True)
+  (root / "__init__.py").write_text("")
+  (root / "inference" / "__init__.py").write_text("")
+  (root / "inference" / "a.py").write_text("from sound_separation.inference import b\n")
+  (root / "inference" / "b.py").write_text(
+      "def f():\n  from sound_separation.inference import c\n")
+  (root / "inference" / "c.py").write_text("import sound_separation.inference.a\n")
+  (root / "inference" / "d.py").write_text("from sound_separation.inference import a\n")
+  assert import_circles(root) == [["inference/a.py", "inference/b.py", "inference/c.py"]]
 
 
 def test_every_subpackage_has_a_place():

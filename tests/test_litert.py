@@ -48,6 +48,8 @@ def test_both_programs_compute_what_the_keras_separator_computes(litert_folder):
     np.testing.assert_allclose(lite(x), keras_separator(x, training=False).numpy(), atol=1e-5)
   with pytest.raises(ValueError, match=r"\[batch, 8000\]"):
     lite.fixed_length(8000)(chunk[:, :-1])
+  from test_protocol import check_protocol  # pylint: disable=import-outside-toplevel
+  check_protocol(lite, keras_separator(chunk, training=False).numpy(), chunk)
 
 
 def test_a_file_separates_as_with_the_model_folder(litert_folder, model_folder, tmp_path):

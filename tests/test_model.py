@@ -61,7 +61,9 @@ def test_one_traced_function_serves_all_lengths():
   fn = tf.function(model, input_signature=[tf.TensorSpec([None, None])])
   for samples in (50, 333):
     x = np.random.default_rng(samples).standard_normal((1, samples)).astype(np.float32)
-    np.testing.assert_allclose(fn(x).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-6)
+    # Graph and eager order float32 sums differently: a few 1e-6 on unit-scale outputs,
+    # depending on the random weights.
+    np.testing.assert_allclose(fn(x).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-5)
 
 
 def test_keras_save_and_load_round_trip(tmp_path):

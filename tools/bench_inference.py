@@ -179,11 +179,8 @@ def _run_long(path, folder, seconds, runtime):
     list_path = os.path.join(folder, "long_list.txt")
     with open(list_path, "w", encoding="utf-8") as f:
       f.write("\t".join(os.path.basename(w) for w in wavs) + "\n")
-    job = separate.job_chunks(evaluator.separated_inputs(list_path), separator.sample_rate)
-    separate_fn = separate.ChunkedSeparation(separator,
-                                             compiled=separate.JobChunks(separator, job))
-    evaluator.evaluate(separate_fn, list_path, "fuss", separator.sample_rate, out_dir=out_dir,
-                       stream=io.StringIO())
+    evaluator.evaluate(separate.for_list(separator, list_path), list_path, "fuss",
+                       out_dir=out_dir, stream=io.StringIO())
   elapsed = time.perf_counter() - start
   shutil.rmtree(out_dir)
   for wav in wavs:

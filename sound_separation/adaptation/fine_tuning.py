@@ -48,7 +48,7 @@ from sound_separation.training import child_runs
 from sound_separation.training import progress
 
 RECIPE = "adapt/finetune"
-STATE_FILE = "adapt.json"
+STATE_FILE = run_folder.ADAPTATION_FILE
 REPORT_FILE = "report.json"
 CARD_FILE = "MODEL_CARD.md"
 # Steps timed before the run starts (the first PROBE_WARMUP are not counted).
@@ -281,7 +281,7 @@ def adapt(model=None, audio=(), out_dir=None, minutes=None, steps=None, sparsity
     print("Training is done (the budget is spent); selecting and writing.", file=stream,
           flush=True)
   report = _select_and_write(out_dir, folder, name, data, state, stream)
-  return AdaptResult(filesystem.join(out_dir, "model"), report)
+  return AdaptResult(run_folder.adapted_model(out_dir), report)
 
 
 def _select_and_write(out_dir, start_folder, start_name, data, state, stream):
@@ -306,7 +306,7 @@ def _select_and_write(out_dir, start_folder, start_name, data, state, stream):
   after = scored[best["step"]]
   delta = intervals.paired_bootstrap([after], [before], "MoMi")
 
-  model_dir = filesystem.join(out_dir, "model")
+  model_dir = run_folder.adapted_model(out_dir)
   if filesystem.exists(model_dir):
     filesystem.rmtree(model_dir)
   model.load(best["prefix"])
@@ -399,7 +399,7 @@ def _listening_page(out_dir, model, start_prefix, adapted_prefix, data, report):
     waveform = audio.read_audio(path, model.sample_rate)
     columns = []
     for heading, prefix in (("starting model", start_prefix), ("adapted", adapted_prefix)):
-      outputs = np.asarray(model.load(prefix)(waveform))
+      outputs = model.load(prefix).separate(waveform)
       active = listening.outputs_activity(outputs, waveform)
       columns.append((heading, [listening.Track(f"output {j}", None, o, model.sample_rate,
                                                 active=active[j])

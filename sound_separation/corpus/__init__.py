@@ -1,4 +1,4 @@
-"""Building corpora on disk: the library behind the `data_prep/` scripts.
+"""Building corpora on disk: the library behind `sound-separation prepare`.
 
 - `layout`: the folder and list layout every writer shares, mixtures
   written as the exact sum of their sources, argument checks.

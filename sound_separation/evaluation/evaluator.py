@@ -29,6 +29,7 @@ import numpy as np
 
 from sound_separation import checks
 from sound_separation import filesystem
+from sound_separation import protocol
 from sound_separation.data import audio
 from sound_separation.data import examples
 from sound_separation.data import lists
@@ -39,6 +40,8 @@ from sound_separation.evaluation import metrics
 _LOG = logging.getLogger(__name__)
 
 TASKS = ("fuss", "speech", "enhancement", "mom")
+# The rate a plain function [T] -> [M, T] is evaluated at unless told: FUSS's.
+DEFAULT_SAMPLE_RATE = 16000
 
 # Numbers of sources each task's list lines may have (None: FUSS's 1–4).
 _NUM_SOURCES = {"fuss": None, "speech": (2, 3), "enhancement": (2,), "mom": (2,)}
@@ -78,12 +81,12 @@ def _read_example(task, list_path, number, mixture_path, source_paths, sample_ra
   return mixture, np.stack(sources)
 
 
-def _score_fuss_streaming(separate_fn, list_path, number, mixture_path, source_paths,
+def _score_fuss_streaming(separator, list_path, number, mixture_path, source_paths,
                           sample_rate):
   """`score_example`'s record of a FUSS example read, separated and scored in blocks.
 
   The mixture and its sources are read in ranges (`audio.FileSource`, the
-  same samples `audio.read_audio` gives), separated by `separate_fn.stream`
+  same samples `audio.read_audio` gives), separated by `separator.stream`
   and summed into `metrics.ExampleStats` block by block, so memory holds a
   few chunks whatever the example's length.
   """
@@ -97,16 +100,16 @@ def _score_fuss_streaming(separate_fn, list_path, number, mixture_path, source_p
             f"'{mixture_path}' has {mixture.num_samples} (example {number} of list "
             f"'{list_path}')")
     stats, covered = None, 0
-    for start, block in separate_fn.stream(mixture.read, mixture.num_samples):
+    for start, block in separator.stream(mixture.read, mixture.num_samples):
       block = np.asarray(block)
       stop = start + (block.shape[-1] if block.ndim == 2 else 0)
       if block.ndim != 2 or block.shape[0] < 1 or start != covered:
         raise ValueError(
-            f"separate_fn.stream gave a block of shape {block.shape} at sample {start} for "
+            f"the separator's stream gave a block of shape {block.shape} at sample {start} for "
             f"'{mixture_path}'; expected consecutive [M, n] blocks (M >= 1) from sample "
             f"{covered}")
       if not np.all(np.isfinite(block)):
-        raise ValueError(f"separate_fn returned non-finite samples for the mixture of "
+        raise ValueError(f"the separator returned non-finite samples for the mixture of "
                          f"'{mixture_path}'")
       if stats is None:
         stats = metrics.ExampleStats(len(sources), block.shape[0])
@@ -114,7 +117,7 @@ def _score_fuss_streaming(separate_fn, list_path, number, mixture_path, source_p
                 block)
       covered = stop
     if covered != mixture.num_samples:
-      raise ValueError(f"separate_fn.stream covered {covered} of the {mixture.num_samples} "
+      raise ValueError(f"the separator's stream covered {covered} of the {mixture.num_samples} "
                        f"samples of '{mixture_path}'")
   try:
     return stats.score("fuss")
@@ -147,27 +150,27 @@ def _records_examples(task, index_path, sample_rate):
   return sum(index["counts"]), items()
 
 
-def _separate(separate_fn, waveform, mixture_path, what):
-  """Calls `separate_fn(waveform [T])` and checks it returns finite `[M, T]`."""
-  estimates = np.asarray(separate_fn(waveform))
+def _separate(separate, waveform, mixture_path, what):
+  """Calls `separate(waveform [T])` and checks it returns finite `[M, T]`."""
+  estimates = np.asarray(separate(waveform))
   num_samples = waveform.shape[0]
   if estimates.ndim != 2 or estimates.shape[0] < 1 or estimates.shape[1] != num_samples:
     raise ValueError(
-        f"separate_fn returned shape {estimates.shape} for the {what} of "
+        f"the separator returned shape {estimates.shape} for the {what} of "
         f"'{mixture_path}' ({num_samples} samples); expected [M, {num_samples}], M >= 1")
   if not np.all(np.isfinite(estimates)):
-    raise ValueError(f"separate_fn returned non-finite samples for the {what} of "
+    raise ValueError(f"the separator returned non-finite samples for the {what} of "
                      f"'{mixture_path}'")
   return estimates
 
 
-def _score(task, separate_fn, mixture, sources, mixture_path, number):
-  estimates = _separate(separate_fn, mixture, mixture_path, "mixture")
+def _score(task, separate, mixture, sources, mixture_path, number):
+  estimates = _separate(separate, mixture, mixture_path, "mixture")
   second = None
   if task == "speech":
-    second = _separate(separate_fn, sources[0], mixture_path, "first speaker")
+    second = _separate(separate, sources[0], mixture_path, "first speaker")
   elif task == "enhancement":
-    second = _separate(separate_fn, sources[0], mixture_path, "clean speech")
+    second = _separate(separate, sources[0], mixture_path, "clean speech")
   try:
     if task == "fuss":
       return metrics.score_example(mixture, sources, estimates)
@@ -234,7 +237,21 @@ def separated_inputs(list_path, task="fuss", max_examples=None):
   return paths
 
 
-def score_examples(separate_fn, list_path, task="fuss", sample_rate=16000, max_examples=None):
+def as_separator(separator, sample_rate=None):
+  """`(separator, rate)`: `separator` under the protocol, and the rate examples are read at.
+
+  A separator (`protocol`) is evaluated at its own rate; a plain function
+  `[T] -> [M, T]` at `sample_rate`, by default FUSS's `DEFAULT_SAMPLE_RATE`.
+  """
+  if sample_rate is None and not protocol.is_separator(separator):
+    sample_rate = DEFAULT_SAMPLE_RATE
+  if sample_rate is not None:
+    sample_rate = audio.check_sample_rate(sample_rate)
+  separator = protocol.as_separator(separator, sample_rate)
+  return separator, separator.sample_rate
+
+
+def score_examples(separator, list_path, task="fuss", sample_rate=None, max_examples=None):
   """Separates and scores every example of a list, one at a time.
 
   Args: as `evaluate`.
@@ -247,7 +264,7 @@ def score_examples(separate_fn, list_path, task="fuss", sample_rate=16000, max_e
   Raises: as `evaluate`.
   """
   _check_args(task, max_examples)
-  sample_rate = audio.check_sample_rate(sample_rate)
+  separator, sample_rate = as_separator(separator, sample_rate)
   list_path = os.fspath(list_path)
   if not filesystem.is_remote(list_path):
     list_path = os.path.abspath(list_path)
@@ -263,15 +280,15 @@ def score_examples(separate_fn, list_path, task="fuss", sample_rate=16000, max_e
     items = itertools.islice(items, max_examples)
     total = min(total, max_examples)
 
-  streams = task == "fuss" and callable(getattr(separate_fn, "stream", None))
+  streams = task == "fuss" and callable(getattr(separator, "stream", None))
   records, rows = [], []
   for number, (mixture_path, source_paths, read) in enumerate(items, start=1):
     if streams and source_paths is not None:
-      record = _score_fuss_streaming(separate_fn, list_path, number, mixture_path,
+      record = _score_fuss_streaming(separator, list_path, number, mixture_path,
                                      source_paths, sample_rate)
     else:
       mixture, sources = read(number)
-      record = _score(task, separate_fn, mixture, sources, mixture_path, number)
+      record = _score(task, separator.separate, mixture, sources, mixture_path, number)
     records.append(record)
     rows.append({"index": number, "mixture": mixture_path, **_flatten(record)})
     if number % 100 == 0:
@@ -279,24 +296,27 @@ def score_examples(separate_fn, list_path, task="fuss", sample_rate=16000, max_e
   return records, rows
 
 
-def evaluate(separate_fn, list_path, task="fuss", sample_rate=16000, out_dir=None,
+def evaluate(separator, list_path, task="fuss", sample_rate=None, out_dir=None,
              max_examples=None, stream=None):
   """Separates and scores every example of a list; returns the summary.
 
   Args:
-    separate_fn: `f(waveform float32 [T]) -> [M, T]` (NumPy or anything
-      `np.asarray` takes), the separated outputs in full-scale units. Called
-      once per example, twice for "speech" and "enhancement" (also on the
-      first source alone). If it also has `stream(read, num_samples)`
-      yielding consecutive `(start, [M, n])` output blocks (as
-      `inference.separate.ChunkedSeparation` does), the "fuss" examples of a
-      list are read, separated and scored block by block, so an example of
-      any length takes bounded memory; the other tasks' examples (short by
-      construction) and records are read whole.
+    separator: a separator (`protocol`: `load_model`'s, a `KerasSeparator`,
+      a `ChunkedSeparation`, ...), or a plain function `f(waveform float32
+      [T]) -> [M, T]` (NumPy or anything `np.asarray` takes). Outputs are in
+      full-scale units. It separates once per example, twice for "speech"
+      and "enhancement" (also the first source alone). If it has
+      `stream(read, num_samples)` yielding consecutive `(start, [M, n])`
+      output blocks (as `inference.separate.ChunkedSeparation` does), the
+      "fuss" examples of a list are read, separated and scored block by
+      block, so an example of any length takes bounded memory; the other
+      tasks' examples (short by construction) and records are read whole.
     list_path: a FUSS-format list (see the module docstring), or the index
       of FUSS records (`data.records`; audio at `sample_rate`).
     task: one of TASKS.
-    sample_rate: Hz; audio at other rates is resampled on reading.
+    sample_rate: Hz; audio at other rates is resampled on reading. None: the
+      separator's own rate (`DEFAULT_SAMPLE_RATE` for a plain function); a
+      separator at another rate is refused.
     out_dir: if given, created and filled with `summary.json` (the
       `metrics.summarize` dict plus "task", "list_path", "sample_rate") and
       `examples.csv` (one row per example: "index", "mixture" path, then the
@@ -309,17 +329,18 @@ def evaluate(separate_fn, list_path, task="fuss", sample_rate=16000, out_dir=Non
 
   Raises:
     ValueError: a bad argument, a malformed list (naming file and line), or
-      separate_fn output that is not finite `[M, T]` (naming the example).
+      separator output that is not finite `[M, T]` (naming the example).
     audio.AudioReadError, examples.ExampleError: an unreadable file, a line
       with the wrong number of files for `task`, or a source whose length
       differs from its mixture's (naming the file).
   """
-  records, rows = score_examples(separate_fn, list_path, task, sample_rate, max_examples)
+  separator, sample_rate = as_separator(separator, sample_rate)
+  records, rows = score_examples(separator, list_path, task, sample_rate, max_examples)
   summary = metrics.summarize(records)
   list_path = os.fspath(list_path)
   if not filesystem.is_remote(list_path):
     list_path = os.path.abspath(list_path)
-  summary.update(task=task, list_path=list_path, sample_rate=audio.check_sample_rate(sample_rate))
+  summary.update(task=task, list_path=list_path, sample_rate=sample_rate)
   if out_dir is not None:
     filesystem.makedirs(out_dir)
     filesystem.write_text(filesystem.join(out_dir, SUMMARY_FILE),
@@ -340,7 +361,7 @@ def sample_indices(total, sample_size):
   return sorted({int(round(x)) for x in np.linspace(1, total, sample_size)})
 
 
-def write_listening_page(separate_fn, list_path, out_dir, task="fuss", sample_rate=16000,
+def write_listening_page(separator, list_path, out_dir, task="fuss", sample_rate=None,
                          sample_size=8, title=None, intro=""):
   """`<out_dir>/index.html`: a sample of a list's examples, outputs beside references.
 
@@ -352,7 +373,7 @@ def write_listening_page(separate_fn, list_path, out_dir, task="fuss", sample_ra
   list's examples it shows.
 
   Args:
-    separate_fn, list_path, task, sample_rate: as in `evaluate` (a FUSS-format
+    separator, list_path, task, sample_rate: as in `evaluate` (a FUSS-format
       list; records are not supported here).
     out_dir: the page's folder (outputs are written into `<out_dir>/report/`).
     sample_size: at most this many examples, spread over the list
@@ -363,6 +384,7 @@ def write_listening_page(separate_fn, list_path, out_dir, task="fuss", sample_ra
     the page's path.
   """
   _check_args(task, None)
+  separator, sample_rate = as_separator(separator, sample_rate)
   list_path = os.fspath(list_path)
   listed = lists.read_fuss_list(list_path)
   chosen = sample_indices(len(listed), sample_size)
@@ -377,7 +399,7 @@ def write_listening_page(separate_fn, list_path, out_dir, task="fuss", sample_ra
     mixture_path, source_paths = listed[number - 1]
     mixture, sources = _read_example(task, list_path, number, mixture_path, source_paths,
                                      sample_rate)
-    estimates = _separate(separate_fn, mixture, mixture_path, "mixture")
+    estimates = _separate(separator.separate, mixture, mixture_path, "mixture")
     record = _score(task, lambda _, e=estimates: e, mixture, sources, mixture_path, number)
     active = metrics.active_outputs(estimates, sources)
     # A single-source mixture equals its source, so its improvement is

@@ -13,5 +13,5 @@ __getattr__, __dir__, __all__ = lazy.exports(__name__, {
     "separate_file": "separate",
     "separate_waveform": "separate",
     "load_model": "separator",
-    "Separator": "separator",
+    "SavedModelSeparator": "separator",
 })

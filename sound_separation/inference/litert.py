@@ -24,13 +24,12 @@ folder's separator computes up to float rounding (`tests/test_litert.py`).
 
 import json
 import os
-import sys
-import tempfile
 
 import numpy as np
 
 from sound_separation import filesystem
-from sound_separation.inference import separator as separator_lib
+from sound_separation import protocol
+from sound_separation import quiet
 
 INFO_FILE = "litert.json"
 CHUNK_FILE = "chunk.tflite"
@@ -80,20 +79,9 @@ _DELEGATE_NOTICE = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
 
 
 def _without_delegate_notice(create):
-  """`create()`, with descriptor 2 captured and given back less `_DELEGATE_NOTICE`."""
-  sys.stderr.flush()
-  saved = os.dup(2)
-  with tempfile.TemporaryFile() as capture:
-    os.dup2(capture.fileno(), 2)
-    try:
-      return create()
-    finally:
-      os.dup2(saved, 2)
-      os.close(saved)
-      capture.seek(0)
-      for line in capture.read().decode("utf-8", "replace").splitlines():
-        if line.strip() != _DELEGATE_NOTICE:
-          print(line, file=sys.stderr)
+  """`create()`, less `_DELEGATE_NOTICE` on descriptor 2 (`quiet.filtered`)."""
+  return quiet.filtered(create, lambda lines: [line for line in lines
+                                               if line.strip() != _DELEGATE_NOTICE])
 
 
 class _Program:
@@ -119,10 +107,10 @@ class _Program:
     return self._interpreter.get_tensor(self._output)[0]
 
 
-class LiteRTSeparator:
+class LiteRTSeparator(protocol.Separator):
   """A LiteRT model folder as a separator: `[B, T]` float32 -> `[B, M, T]` float32.
 
-  The same interface as `inference.separator.Separator`: calling it runs the
+  The separator protocol (`sound_separation.protocol`): calling it runs the
   any-length program; `fixed_length(chunk_samples)` the static chunk
   program. The batch's rows run one at a time (the programs take batch 1).
 
@@ -160,7 +148,7 @@ class LiteRTSeparator:
   def __call__(self, waveforms):
     if self._any_length is None:
       self._any_length = _Program(filesystem.join(self.path, ANY_LENGTH_FILE), self._threads)
-    return self._rows(self._any_length, separator_lib.check_waveforms(waveforms))
+    return self._rows(self._any_length, protocol.check_waveforms(waveforms))
 
   def has_fixed_length(self, length):
     return int(length) == self.chunk_samples
@@ -172,7 +160,7 @@ class LiteRTSeparator:
     if self._chunk is None:
       self._chunk = _Program(filesystem.join(self.path, CHUNK_FILE), self._threads)
     return lambda waveforms: self._rows(
-        self._chunk, separator_lib.check_waveforms(waveforms, self.chunk_samples))
+        self._chunk, protocol.check_waveforms(waveforms, self.chunk_samples))
 
   def _rows(self, program, waveforms):
     out = np.empty((waveforms.shape[0], self.num_sources, waveforms.shape[1]), np.float32)

@@ -36,6 +36,7 @@ import typing
 import numpy as np
 
 from sound_separation import filesystem
+from sound_separation import protocol
 from sound_separation.data import audio
 from sound_separation.evaluation import listening
 from sound_separation.inference import streaming
@@ -67,10 +68,9 @@ def separate_waveform(separator, waveform, chunk_seconds=10.0, overlap_seconds=1
   """Separates one long waveform at the model's rate.
 
   Args:
-    separator: a `Separator` (`inference.load_model`; its compiled
-      `fixed_length` function is used where it has one for the chunk
-      length), or any callable `[B, L] -> [B, M, L]` with a `sample_rate`
-      attribute.
+    separator: a separator (`protocol`, e.g. from `inference.load_model`);
+      its `fixed_length` function is used where it has one for the chunk
+      length.
     waveform: float32 `[T]` at `separator.sample_rate`.
     chunk_seconds: chunk length; inputs up to this length are one chunk.
     overlap_seconds: at least this much overlap between consecutive chunks
@@ -83,10 +83,7 @@ def separate_waveform(separator, waveform, chunk_seconds=10.0, overlap_seconds=1
   Returns:
     float32 `[M, T]`.
   """
-  waveform = np.asarray(waveform, np.float32)
-  if waveform.ndim != 1 or waveform.size == 0:
-    raise ValueError(f"waveform must be [samples] with samples >= 1, got shape "
-                     f"{waveform.shape}")
+  waveform = protocol.check_waveform(waveform)
   call, chunk, overlap = _chunk_function(separator, waveform.shape[0], chunk_seconds,
                                          overlap_seconds, compiled)
   blocks = [block for _, block in streaming.stitch(
@@ -95,13 +92,15 @@ def separate_waveform(separator, waveform, chunk_seconds=10.0, overlap_seconds=1
   return np.concatenate(blocks, axis=1)
 
 
-class ChunkedSeparation:
-  """A separator as the evaluator calls it: whole waveforms, or a stream for long ones.
+class ChunkedSeparation(protocol.Separator):
+  """A separator that separates in matched, cross-faded chunks (`separate_waveform`).
 
-  `f(waveform [T]) -> [M, T]` is `separate_waveform`; `f.stream(read,
-  num_samples)` is the same chunked computation as a stream of final output
-  blocks (`streaming.stitch`), which `evaluation.evaluator` uses to score an
-  example of any length in bounded memory.
+  The separator protocol (`sound_separation.protocol`) on top of another
+  separator: `separate(waveform [T]) -> [M, T]` is `separate_waveform`;
+  `stream(read, num_samples)` the same chunked computation as a stream of
+  final output blocks (`streaming.stitch`), which `evaluation.evaluator`
+  uses to score an example of any length in bounded memory; a batch
+  `[B, T]` is separated row by row.
 
   Args:
     separator, chunk_seconds, overlap_seconds, batch_size, compiled: as in
@@ -112,13 +111,19 @@ class ChunkedSeparation:
                batch_size=BATCH_CHUNKS, compiled=True):
     self.separator = separator
     self.sample_rate = separator.sample_rate
+    self.num_sources = separator.num_sources
+    self.description = (f"{separator.description}, in {chunk_seconds:g} s chunks overlapping "
+                        f"by {overlap_seconds:g} s")
     self._chunking = dict(chunk_seconds=chunk_seconds, overlap_seconds=overlap_seconds)
     self._batch_size = batch_size
     self._compiled = compiled
 
-  def __call__(self, waveform):
+  def separate(self, waveform):
     return separate_waveform(self.separator, waveform, batch_size=self._batch_size,
                              compiled=self._compiled, **self._chunking)
+
+  def __call__(self, waveforms):
+    return np.stack([self.separate(row) for row in protocol.check_waveforms(waveforms)])
 
   def stream(self, read, num_samples):
     """Yields `(start, block [M, n])` covering `[0, num_samples)`; `read(start, stop)` the input."""
@@ -127,29 +132,45 @@ class ChunkedSeparation:
     return streaming.stitch(call, read, num_samples, chunk, overlap, self._batch_size)
 
 
-def evaluate(separator, list_path, task="fuss", sample_rate=None, **kwargs):
-  """`evaluation.evaluate` for a loaded separator, or for a function `[T] -> [M, T]`.
+def for_list(separator, list_path, task="fuss", max_examples=None):
+  """`separator` as a list's examples are best separated: a `ChunkedSeparation` sized to the job.
+
+  Examples longer than a chunk are separated in chunks, stitched as
+  `separate` stitches them; full chunks go through the compiled
+  fixed-length function once the job's remaining chunks (counted from the
+  files' headers) repay compiling (`JobChunks`). A separator that streams
+  already is returned as it is.
+  """
+  from sound_separation.evaluation import evaluator  # pylint: disable=import-outside-toplevel
+  if callable(getattr(separator, "stream", None)):
+    return separator
+  inputs = evaluator.separated_inputs(list_path, task, max_examples)
+  job = (evaluator.count_examples(list_path) if inputs is None
+         else job_chunks(inputs, separator.sample_rate))
+  return ChunkedSeparation(separator, compiled=JobChunks(separator, job))
+
+
+def evaluate(separator, list_path, task="fuss", sample_rate=None, max_examples=None, **kwargs):
+  """`evaluation.evaluate` for a loaded separator, each example in chunks (`for_list`).
 
   `sound_separation.evaluate(sound_separation.load_model(), "list.txt")`: a
-  separator from `load_model` (TensorFlow or LiteRT: it has `sample_rate` and
-  `num_sources` and takes `[B, T]`) is evaluated at its own rate, each
-  example in matched, cross-faded chunks (`ChunkedSeparation`); a plain
-  function is passed through as `evaluation.evaluate` takes it.
+  separator (`protocol`; TensorFlow or LiteRT) is evaluated at its own rate;
+  a plain function `[T] -> [M, T]` is evaluated as `evaluation.evaluate`
+  takes it.
 
   Args:
-    separator: a loaded separator, or `f(waveform [T]) -> [M, T]`.
-    list_path, task, **kwargs: as `evaluation.evaluate`.
-    sample_rate: Hz; default the separator's (16000 for a function).
+    separator: a separator, or `f(waveform [T]) -> [M, T]`.
+    list_path, task, sample_rate, max_examples, **kwargs: as
+      `evaluation.evaluate`.
 
   Returns:
     the summary dict.
   """
   from sound_separation.evaluation import evaluator  # pylint: disable=import-outside-toplevel
-  if hasattr(separator, "sample_rate") and hasattr(separator, "num_sources") \
-      and not isinstance(separator, ChunkedSeparation):
-    sample_rate = sample_rate or separator.sample_rate
-    separator = ChunkedSeparation(separator)
-  return evaluator.evaluate(separator, list_path, task, sample_rate or 16000, **kwargs)
+  if protocol.is_separator(separator):
+    separator = for_list(separator, list_path, task, max_examples)
+  return evaluator.evaluate(separator, list_path, task, sample_rate, max_examples=max_examples,
+                            **kwargs)
 
 
 def _chunk_function(separator, num_samples, chunk_seconds, overlap_seconds, compiled):
@@ -198,7 +219,7 @@ def separate_file(separator, path, out_dir, num_sources=None, chunk_seconds=10.0
   length, up to float rounding.
 
   Args:
-    separator: a `Separator`.
+    separator: a separator (`protocol`).
     path: any file libsndfile reads (wav, flac, ogg, ...), any rate, any
       number of channels (averaged).
     out_dir: created if missing.
@@ -453,7 +474,7 @@ def separate_files(separator, paths, out_dir, overwrite=False, num_sources=None,
   summary with every failure and its reason.
 
   Args:
-    separator: a `Separator`.
+    separator: a separator (`protocol`).
     paths: files and folders (folders are searched recursively).
     out_dir: the root of the output folders.
     overwrite: replace the outputs of inputs that already have them (else

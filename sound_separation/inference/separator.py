@@ -14,9 +14,9 @@
 - the name of a published model (`pretrained.registry`, e.g. 'yfcc100m-mixit'):
   fetched and converted into the cache the first time.
 
-All give a separator: `separator(waveforms [B, T]) -> [B, M, T]` float32
-NumPy, with `sample_rate`, `num_sources`, `description` and
-`fixed_length(L)`.
+All give a separator (`sound_separation.protocol`): `separator(waveforms
+[B, T]) -> [B, M, T]` float32 NumPy, `separator.separate(waveform [T])`,
+`sample_rate`, `num_sources`, `description` and `fixed_length(L)`.
 
 TensorFlow is imported only when a TensorFlow model is loaded, so the
 LiteRT path runs in a process without it.
@@ -25,9 +25,8 @@ LiteRT path runs in a process without it.
 import json
 import os
 
-import numpy as np
-
 from sound_separation import filesystem
+from sound_separation import protocol
 from sound_separation import run_folder
 from sound_separation import pretrained
 
@@ -38,67 +37,35 @@ SAVED_MODEL_INFO = os.path.join("assets.extra", "sound_separation.json")
 RUNTIMES = ("auto", "litert", "tensorflow")
 
 
-def check_waveforms(waveforms, length=None):
-  """`waveforms` as float32 `[B, T]` NumPy (`T = length` if given); ValueError otherwise."""
-  waveforms = np.asarray(waveforms, np.float32)
-  if waveforms.ndim != 2 or waveforms.shape[1] == 0:
-    raise ValueError(f"waveforms must be [batch, samples] with samples >= 1, got shape "
-                     f"{waveforms.shape}")
-  if length is not None and waveforms.shape[1] != length:
-    raise ValueError(f"this function takes [batch, {length}] waveforms, got shape "
-                     f"{waveforms.shape}")
-  return waveforms
+class SavedModelSeparator(protocol.Separator):
+  """An exported SavedModel (`export_saved_model`) under the separator protocol.
 
-
-def _checked(waveforms, length=None):
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  return tf.constant(check_waveforms(waveforms, length))
-
-
-class Separator:
-  """Callable `[B, T]` float32 -> `[B, M, T]` float32, at `sample_rate` Hz.
-
-  `separator(waveforms)` takes any length (one graph, no compilation);
-  `separator.fixed_length(L)` gives a faster function for `[B, L]` inputs
-  where the model has one (compiled on first use).
-
-  Attributes:
-    sample_rate: the rate the model was trained at, Hz.
-    num_sources: M.
-    description: where it came from (folder and checkpoint), for reports.
+  `self(waveforms [B, T])` runs its any-length `serve`; `fixed_length(L)` its
+  `serve_chunk` when L is the chunk length it was exported with (the
+  any-length `serve` otherwise).
   """
 
-  def __init__(self, function, sample_rate, num_sources, description, make_fixed=None,
-               fixed_lengths=None):
-    self._function = function
-    self._make_fixed = make_fixed  # length -> function
-    self._fixed_lengths = fixed_lengths  # the lengths make_fixed takes (None: any)
-    self._fixed = {}
-    self.sample_rate = int(sample_rate)
-    self.num_sources = int(num_sources)
-    self.description = description
+  def __init__(self, path, loaded, info):
+    self._loaded = loaded  # keeps the functions' variables alive
+    self.sample_rate = int(info["sample_rate"])
+    self.num_sources = int(info["num_sources"])
+    self.description = path
+    chunk = info.get("chunk_samples")
+    self._chunk = int(chunk) if chunk is not None and hasattr(loaded, "serve_chunk") else None
 
   def __call__(self, waveforms):
-    return np.asarray(self._function(_checked(waveforms)), np.float32)
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    return self._loaded.serve(tf.constant(protocol.check_waveforms(waveforms))).numpy()
 
   def has_fixed_length(self, length):
-    """True if `fixed_length(length)` is compiled (not the any-length function)."""
-    return self._make_fixed is not None and (self._fixed_lengths is None
-                                             or int(length) in self._fixed_lengths)
+    return self._chunk is not None and int(length) == self._chunk
 
   def fixed_length(self, length):
-    """A callable `[B, length]` -> `[B, M, length]` float32 NumPy, for one length.
-
-    For a model folder: the separator with its TDCN++ middles compiled by XLA
-    for `length` (`models.serving.fixed_length_function`). For a SavedModel:
-    its `serve_chunk` function when `length` is the length it was exported
-    with. Otherwise the any-length function.
-    """
-    length = int(length)
-    if length not in self._fixed:
-      function = self._make_fixed(length) if self.has_fixed_length(length) else self._function
-      self._fixed[length] = lambda w, f=function: np.asarray(f(_checked(w, length)), np.float32)
-    return self._fixed[length]
+    if not self.has_fixed_length(length):
+      return self
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    return lambda waveforms: self._loaded.serve_chunk(
+        tf.constant(protocol.check_waveforms(waveforms, self._chunk))).numpy()
 
 
 def is_saved_model(path):
@@ -145,8 +112,9 @@ def load_model(path=None, checkpoint=None, runtime="auto"):
     runtime: one of `RUNTIMES`.
 
   Returns:
-    a `Separator` (TensorFlow) or a `litert.LiteRTSeparator`; its
-    `description` says which.
+    a separator (`protocol`): `serving.KerasSeparator` (a model folder),
+    `SavedModelSeparator` or `litert.LiteRTSeparator`; its `description`
+    says which.
 
   Raises:
     FileNotFoundError: `path` is none of these.
@@ -171,9 +139,7 @@ def load_model(path=None, checkpoint=None, runtime="auto"):
         f"{path!r} is neither a model folder (no {run_folder.SEPARATOR_FILE}) nor a "
         f"SavedModel (no saved_model.pb)")
   separator, sample_rate, read = folders.load_keras_separator(path, checkpoint)
-  return Separator(serving.serving_function(separator), sample_rate, separator.num_sources,
-                   f"{path} ({read})",
-                   make_fixed=lambda length: serving.fixed_length_function(separator, length))
+  return serving.KerasSeparator(separator, sample_rate, f"{path} ({read})")
 
 
 def _load_saved_model(path):
@@ -183,11 +149,4 @@ def _load_saved_model(path):
     raise FileNotFoundError(f"{info_path} not found: the SavedModel was not written by "
                             f"'sound-separation export', so its sample rate is unknown")
   info = json.loads(filesystem.read_text(info_path))
-  loaded = tf.saved_model.load(path)
-  chunk = info.get("chunk_samples")
-  has_chunk = chunk is not None and hasattr(loaded, "serve_chunk")
-  # The closures keep `loaded` (and so its variables) alive with the functions.
-  return Separator(lambda waveforms: loaded.serve(waveforms), info["sample_rate"],
-                   info["num_sources"], path,
-                   make_fixed=(lambda length: loaded.serve_chunk) if has_chunk else None,
-                   fixed_lengths={int(chunk)} if has_chunk else None)
+  return SavedModelSeparator(path, tf.saved_model.load(path), info)

@@ -8,8 +8,9 @@ A Keras separator (`SeparationModel`) runs for inference through one of:
 - `fixed_length_function(separator, L)`: the same for `[B, L]` only, the
   blocks' middles compiled by XLA for that length (1.6-2x the speed here,
   docs/benchmarks.md; `separate` runs its full chunks through it);
-- `waveform_function(separator)`: NumPy `[T] -> [M, T]` through the serving
-  function, the form the evaluator takes (`evaluation.evaluator`).
+- `KerasSeparator(separator, sample_rate)`: both behind the separator
+  protocol (`sound_separation.protocol`), the form the evaluator, the
+  training callback, the study and `load_model` use.
 
 All follow the separator's variables: restoring another checkpoint into it
 changes what they compute, without tracing again (the study scores many
@@ -20,6 +21,7 @@ they trace, which the exports (`inference.export`) trace too.
 import numpy as np
 import tensorflow as tf
 
+from sound_separation import protocol
 from sound_separation.layers import fused_block
 
 
@@ -51,13 +53,45 @@ def fixed_length_function(separator, length):
       tf.TensorSpec([None, int(length)], tf.float32)]).get_concrete_function()
 
 
-def waveform_function(separator):
-  """NumPy float32 `[T] -> [M, T]` through `serving_function` (traced once, here)."""
-  function = serving_function(separator)
+class KerasSeparator(protocol.Separator):
+  """A Keras separator (`SeparationModel`) under the separator protocol.
 
-  def separate(waveform):
-    return function(tf.constant(np.asarray(waveform, np.float32)[np.newaxis]))[0].numpy()
-  return separate
+  `self(waveforms [B, T]) -> [B, M, T]` runs `serving_function` (traced on
+  first use, any B and T); `fixed_length(L)` the XLA-compiled
+  `fixed_length_function` for `[B, L]` (compiled on its first call). Both
+  read the separator's variables as they are at each call.
+
+  Args:
+    separator: a built `SeparationModel` (or any Keras layer mapping
+      `[B, T]` to `[B, M, T]` with a `num_sources` attribute).
+    sample_rate: Hz.
+    description: where it came from, for reports.
+  """
+
+  def __init__(self, separator, sample_rate, description="a Keras separator"):
+    self.separator = separator
+    self.sample_rate = int(sample_rate)
+    self.num_sources = int(separator.num_sources)
+    self.description = description
+    self._any_length = None
+    self._fixed = {}
+
+  def __call__(self, waveforms):
+    if self._any_length is None:
+      self._any_length = serving_function(self.separator)
+    waveforms = protocol.check_waveforms(waveforms)
+    return self._any_length(tf.constant(waveforms)).numpy()
+
+  def has_fixed_length(self, length):
+    return True
+
+  def fixed_length(self, length):
+    length = int(length)
+    if length not in self._fixed:
+      function = fixed_length_function(self.separator, length)
+      self._fixed[length] = lambda waveforms: function(
+          tf.constant(protocol.check_waveforms(waveforms, length))).numpy()
+    return self._fixed[length]
 
 
 # The largest M whose chunk matching runs in the graph: the exact assignment

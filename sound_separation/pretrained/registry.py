@@ -34,6 +34,7 @@ import typing
 import urllib.error
 
 from sound_separation import filesystem
+from sound_separation import run_folder
 from sound_separation.models import tf1_checkpoint
 from sound_separation.pretrained import download
 
@@ -273,10 +274,31 @@ def fetch(name, stream=None):
 
 
 def resolve(path_or_name, stream=None):
-  """A model path as given, or the cached folder of a registry name (fetched if needed)."""
+  """A model path as given, the cached folder of a registry name (fetched if needed), or the
+  adapted model folder of an adaptation's folder (`run_folder.model_folder`)."""
   if path_or_name is not None and is_name(path_or_name) and not os.path.exists(path_or_name):
     return fetch(path_or_name, stream)
-  return path_or_name
+  return run_folder.model_folder(path_or_name)
+
+
+def listing():
+  """`[(name, rate, M, size, licence, cached)]` as text: the published models and the shipped one.
+
+  The first row is the header; "cached" is the cached folder or "no".
+  """
+  from sound_separation import pretrained  # pylint: disable=import-outside-toplevel
+  rows = [("name", "rate", "M", "size", "licence", "cached")]
+  for spec in PUBLISHED.values():
+    cached = is_cached(spec.name)
+    size = f"{folder_size(model_dir(spec.name)) / 1e6:.0f} MB" if cached else "?"
+    rows.append((spec.name, f"{spec.sample_rate} Hz", str(spec.num_sources), size,
+                 spec.licence.split(" ")[0], model_dir(spec.name) if cached else "no"))
+  default = pretrained.default_model_dir()
+  info = run_folder.read_json(run_folder.separator_file(default))
+  rows.append(("(default, shipped)", f"{info.get('sample_rate', '?')} Hz",
+               str(info.get("model", {}).get("config", {}).get("num_sources", "?")),
+               f"{folder_size(default) / 1e6:.1f} MB", "see its MODEL_CARD.md", default))
+  return rows
 
 
 def folder_size(path):

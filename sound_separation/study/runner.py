@@ -168,7 +168,7 @@ def solver_agreement(model, list_path, max_moms=None, seed=None):
   for first, second in pairs:
     length = min(len(first), len(second))
     reference = np.stack([first[:length], second[:length]])[np.newaxis]
-    estimate = model(reference.sum(axis=1)[0])[np.newaxis]
+    estimate = model.separate(reference.sum(axis=1)[0])[np.newaxis]
     reference = tf.constant(reference, tf.float32)
     estimate = tf.constant(estimate, tf.float32)
     losses = {}
@@ -420,7 +420,7 @@ def write_listening_page(study, specs, results, out_dir, results_dir, stream):
     tracks = [listening.Track("mixture", None, mixture, rate)]
     scores = {"references": str(len(source_paths))}
     for title, model in loaded:
-      estimates = model(mixture)
+      estimates = model.separate(mixture)
       record_ = metrics_lib.score_example(mixture, sources, estimates)
       active = metrics_lib.active_outputs(estimates, sources)
       value = record_["MSi"] if record_["MSi"] is not None else record_["1S"]

@@ -312,7 +312,7 @@ class SeparationEvaluation(keras.callbacks.Callback):
     self.stream = stream or sys.stdout
     self.best_dir = run_folder.best(manager.directory)
     self.best = self.read_best(record_dir or self.best_dir)
-    self._function = None
+    self._keras_separator = None
 
   @staticmethod
   def read_best(best_dir):
@@ -322,16 +322,17 @@ class SeparationEvaluation(keras.callbacks.Callback):
       return None
     return json.loads(filesystem.read_text(path))
 
-  def _separate(self, waveform):
-    if self._function is None:
-      self._function = serving.waveform_function(self.model.separator)
-    return self._function(waveform)
+  def _separator(self):
+    if self._keras_separator is None:
+      self._keras_separator = serving.KerasSeparator(self.model.separator, self.sample_rate,
+                                                     "the separator in training")
+    return self._keras_separator
 
   def on_epoch_end(self, epoch, logs=None):
     # pylint: disable-next=import-outside-toplevel
     from sound_separation.evaluation import evaluator
     step = _step(self.model)
-    summary = evaluator.evaluate(self._separate, self.list_path, self.task, self.sample_rate,
+    summary = evaluator.evaluate(self._separator(), self.list_path, self.task, self.sample_rate,
                                  max_examples=self.max_examples, stream=io.StringIO())
     key = self.SELECT_BY[self.task]
     values = {k: summary[k] for k in evaluator.METRICS if summary.get(k) is not None}

@@ -1,6 +1,6 @@
 """Training runs driven from another program: a child process, its clock, its checkpoints.
 
-The study (`study.runner`) and adaptation (`adapt`) train with
+The study (`study.runner`) and adaptation (`adaptation`) train with
 `sound-separation train` in a child process, so that the driver keeps no
 TensorFlow state of the run, a crash of the run is an exit status, and the
 same command resumes a killed run. They share:
@@ -11,8 +11,8 @@ same command resumes a killed run. They share:
 - `TrainClock` / `train_time`: the run's training wall time, written as it
   goes (`<run_dir>/train_time.json`), so a killed invocation still counts;
 - `kept_checkpoints(run_dir)`: every checkpoint a run kept, by step;
-- `CheckpointSeparator(run_dir)`: the run's separator as `[T] -> [M, T]`
-  with its weights switched between checkpoints, for selection.
+- `CheckpointSeparator(run_dir)`: the run's separator (the separator
+  protocol) with its weights switched between checkpoints, for selection.
 """
 
 import glob
@@ -23,9 +23,9 @@ import sys
 import time
 
 import numpy as np
-import tensorflow as tf
 
 from sound_separation import filesystem
+from sound_separation import protocol
 from sound_separation import run_folder
 from sound_separation.models import folders
 from sound_separation.models import serving
@@ -162,35 +162,34 @@ def kept_checkpoints(run_dir, averaged=False):
   return sorted(found.items())
 
 
-class CheckpointSeparator:
-  """One run's separator as `f([T]) -> [M, T]`, its weights switched between checkpoints.
+class CheckpointSeparator(serving.KerasSeparator):
+  """One run's separator (`serving.KerasSeparator`), its weights switched between checkpoints.
 
-  Selection and test lists hold many inputs of one length (10 s clips): a
-  length met a second time gets the fixed-length function, compiled by XLA
-  once (`serving.fixed_length_function`; about half the any-length graph's
-  time a call), which reads the weights of whichever checkpoint is loaded.
+  Selection and test lists hold many inputs of one length (10 s clips):
+  `separate` sends a length met a second time through the fixed-length
+  function, compiled by XLA once (`serving.fixed_length_function`; about
+  half the any-length graph's time a call), which reads the weights of
+  whichever checkpoint is loaded.
   """
 
   def __init__(self, run_dir):
-    self.separator, self.sample_rate, _ = folders.load_keras_separator(run_dir)
-    self.function = serving.waveform_function(self.separator)
+    separator, sample_rate, _ = folders.load_keras_separator(run_dir)
+    super().__init__(separator, sample_rate, run_dir)
     self.prefix = None
     self._seen = set()
-    self._fixed = {}
 
   def load(self, prefix):
     """Restores the checkpoint `prefix` (a run's, or a model folder's) unless it is loaded."""
     if prefix != self.prefix:
       folders.restore_separator(self.separator, prefix)
       self.prefix = prefix
+      self.description = prefix
     return self
 
-  def __call__(self, waveform):
-    waveform = np.asarray(waveform, np.float32)
-    length = waveform.shape[-1]
+  def separate(self, waveform):
+    waveform = protocol.check_waveform(waveform)
+    length = waveform.shape[0]
     if length not in self._seen:
       self._seen.add(length)
-      return self.function(waveform)
-    if length not in self._fixed:
-      self._fixed[length] = serving.fixed_length_function(self.separator, length)
-    return self._fixed[length](tf.constant(waveform[np.newaxis]))[0].numpy()
+      return self(waveform[np.newaxis])[0]
+    return self.fixed_length(length)(waveform[np.newaxis])[0]
