@@ -93,7 +93,7 @@ def run(out_dir="sound_separation_demo", minutes=8.0, seed=0, num_train_clips=60
     return None, _evaluate(separator_lib.load_model(), eval_list, out_dir, num_examples, "", stream)
   if (train_list is None) != (eval_list is None):
     raise ValueError("give both train_list and eval_list, or neither (the synthetic corpus)")
-  model_dir = os.path.join(out_dir, "model")
+  model_dir = run_folder.model_subfolder(out_dir)
   if train_list is None:
     if num_validation_clips < 2:
       raise ValueError(f"num_validation_clips must be at least 2 (a MoM), got "

@@ -52,7 +52,7 @@ TRAIN_LOG = "train.log"
 TRAIN_TIME_FILE = "train_time.json"
 SELECTION = "selection"
 ADAPTATION_FILE = "adapt.json"
-ADAPTED_MODEL = "model"
+MODEL_SUBFOLDER = "model"
 
 
 def _join(folder, *names):
@@ -132,8 +132,9 @@ def selection_cache(run_dir, step, averaged=False):
   return _join(run_dir, SELECTION, f"step-{int(step)}{'-averaged' if averaged else ''}.json")
 
 
-def adapted_model(adaptation_dir):
-  return _join(adaptation_dir, ADAPTED_MODEL)
+def model_subfolder(job_dir):
+  """The model folder a job writes inside its output folder (`adapt`, `demo`)."""
+  return _join(job_dir, MODEL_SUBFOLDER)
 
 
 def model_folder(path):
@@ -141,8 +142,8 @@ def model_folder(path):
   if path is None or filesystem.exists(separator_file(path)):
     return path
   if filesystem.exists(_join(path, ADAPTATION_FILE)) and filesystem.exists(
-      separator_file(adapted_model(path))):
-    return adapted_model(path)
+      separator_file(model_subfolder(path))):
+    return model_subfolder(path)
   return path
 
 

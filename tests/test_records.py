@@ -168,5 +168,5 @@ def test_prepare_records(tmp_path, capsys):
   assert "3 examples in 2 shards" in capsys.readouterr().out
   assert sorted(filesystem.listdir(str(tmp_path / "out"))) == [
       "train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord", "train.index.json"]
-  assert make_records.main(["--clip_list", str(tmp_path / "missing.txt"),
+  assert prepare.run("records", ["--clip_list", str(tmp_path / "missing.txt"),
                             "--out_prefix", str(tmp_path / "o2")]) == 1

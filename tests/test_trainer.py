@@ -422,7 +422,7 @@ def test_mixed_float16_scales_the_loss_and_matches_float32():
     trainer.compile(optimizer=keras.optimizers.Adam(1e-3))
     assert isinstance(trainer.optimizer, keras.optimizers.LossScaleOptimizer)
     before = [v.numpy() for v in trainer.trainable_variables]
-    scale = float(trainer.optimizer.dynamic_scale)
+    scale = float(trainer.optimizer.scale_loss(tf.constant(1.0)))
     for _ in range(8):
       logs = trainer.train_on_batch(batch, return_dict=True)
       assert_finite(*[np.array(v) for v in logs.values()])
@@ -434,7 +434,7 @@ def test_mixed_float16_scales_the_loss_and_matches_float32():
       # Gradients that overflow float16 at this scale: the step is skipped, nothing moves,
       # and the optimizer halves its scale (weights seeded elsewhere may start there).
       assert logs["skipped_steps"] == 1
-      assert float(trainer.optimizer.dynamic_scale) == scale / 2
+      assert float(trainer.optimizer.scale_loss(tf.constant(1.0))) == scale / 2
       scale /= 2
     assert all(changed) and all(v.dtype == "float32" for v in trainer.trainable_variables)
   finally:

@@ -281,7 +281,7 @@ def adapt(model=None, audio=(), out_dir=None, minutes=None, steps=None, sparsity
     print("Training is done (the budget is spent); selecting and writing.", file=stream,
           flush=True)
   report = _select_and_write(out_dir, folder, name, data, state, stream)
-  return AdaptResult(run_folder.adapted_model(out_dir), report)
+  return AdaptResult(run_folder.model_subfolder(out_dir), report)
 
 
 def _select_and_write(out_dir, start_folder, start_name, data, state, stream):
@@ -306,7 +306,7 @@ def _select_and_write(out_dir, start_folder, start_name, data, state, stream):
   after = scored[best["step"]]
   delta = intervals.paired_bootstrap([after], [before], "MoMi")
 
-  model_dir = run_folder.adapted_model(out_dir)
+  model_dir = run_folder.model_subfolder(out_dir)
   if filesystem.exists(model_dir):
     filesystem.rmtree(model_dir)
   model.load(best["prefix"])
