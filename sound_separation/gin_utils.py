@@ -36,8 +36,8 @@ def configurable(fn_or_cls=None, *, denylist=None):
   """`gin.configurable` in this library's gin module (`sound_separation.X`).
 
   Use as `@configurable` or `@configurable(denylist=[...])`. A function
-  whose caller always passes some arguments (the trainer passes MixIT's
-  solver, for instance) denies them: a gin binding of one would be silently
+  whose caller always passes some arguments (`fuss_dataset`'s caller passes
+  `max_sources`, for instance) denies them: a gin binding of one would be silently
   overridden, so gin refuses it with an error naming the argument instead.
   """
   if fn_or_cls is None:

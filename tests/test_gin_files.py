@@ -265,10 +265,13 @@ def test_every_gin_file_runs_a_tiny_step(path, tiny_corpus, baselines, tiny_clas
 
 
 @pytest.mark.parametrize("binding, argument", [
-    ("sound_separation.mixit.solver = 'efficient'", "solver"),
-    ("sound_separation.mixit.loss_fn = 'negative_sisnr'", "loss_fn"),
-    ("sound_separation.pit.loss_fn = 'negative_sisnr'", "loss_fn"),
-    ("sound_separation.classification_loss.aggregation = 'xor'", "aggregation"),
+    # A loss's settings live on its term (`MixIT.solver`, `PIT.zero_ref_weight`, ...):
+    # the loss functions are not configurable at all.
+    ("sound_separation.mixit.solver = 'efficient'", "sound_separation.mixit"),
+    ("sound_separation.pit.zero_ref_weight = 0.0", "sound_separation.pit"),
+    ("sound_separation.l1_l2_sparsity.eps = 0.1", "sound_separation.l1_l2_sparsity"),
+    ("sound_separation.classification_loss.aggregation = 'xor'",
+     "sound_separation.classification_loss"),
     ("sound_separation.clip_dataset.clip_seconds = 3.0", "clip_seconds"),
     ("sound_separation.fuss_dataset.max_sources = 2", "max_sources"),
 ])
@@ -282,21 +285,29 @@ def test_arguments_the_trainer_passes_cannot_be_bound(binding, argument):
     gin.clear_config()
 
 
-def test_a_configurable_loss_argument_is_honoured():
+def test_a_loss_setting_bound_on_its_term_is_honoured():
   from sound_separation.losses import pit  # pylint: disable=import-outside-toplevel
+  from sound_separation.training import loss_terms  # pylint: disable=import-outside-toplevel
   rng = np.random.default_rng(0)
   reference = np.zeros((1, 2, 800), np.float32)
   reference[0, 0] = rng.normal(size=800)
   estimate = rng.normal(size=(1, 2, 800)).astype(np.float32)
-  default = float(pit(reference, estimate)[0][0])
-  explicit = float(pit(reference, estimate, zero_ref_weight=0.0)[0][0])
+  mixture = reference.sum(axis=1)
+  default = float(pit(reference, estimate, mixture=mixture)[0][0])
+  explicit = float(pit(reference, estimate, mixture=mixture, zero_ref_weight=0.0)[0][0])
   gin.clear_config()
   try:
-    gin.parse_config("sound_separation.pit.zero_ref_weight = 0.0")
-    bound = float(pit(reference, estimate)[0][0])
+    gin.parse_config("sound_separation.PIT.zero_ref_weight = 0.0")
+    term = loss_terms.PIT()
   finally:
     gin.clear_config()
-  assert bound == explicit != default
+  step = loss_terms.Step(training=False, supervised_sources=reference,
+                         supervised_separated=estimate,
+                         supervised_mixtures=mixture)
+  bound = float(term.per_example(step)[0])
+  assert bound == pytest.approx(explicit, abs=1e-6) and explicit != default
+  # ... and is saved with the term.
+  assert loss_terms.PIT.from_config(term.get_config()).zero_ref_weight == 0.0
 
 
 @pytest.mark.parametrize("precision, compute", [("mixed_bfloat16", "bfloat16"),

@@ -135,7 +135,8 @@ def test_grid_has_a_baseline_per_m_and_one_finetune_per_arm_and_weight(tmp_path)
   assert combined.init_from == "m2/baseline" and combined.num_steps == 2
   terms = _terms_of(combined)
   assert [(type(t).__name__, t.get_config()) for t in terms] == [
-      ("MixIT", {"weight": 1.0, "solver": "exact_gram", "signal_loss": "thresholded_log_mse"}),
+      ("MixIT", {"weight": 1.0, "solver": "exact_gram", "signal_loss": "thresholded_log_mse",
+                 "diag_load": 1e-4}),
       ("Sparsity", {"weight": 2.0, "kind": "l1_l2"}), ("Covariance", {"weight": 0.25})]
   assert "sound_separation.SeparationModel.num_sources = 2" in combined.gin_params
   assert not any("sparsity" in p or "covariance" in p for p in specs[1].gin_params)

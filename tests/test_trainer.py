@@ -260,16 +260,20 @@ def test_recompute_runs_each_block_again_in_the_backward_pass(monkeypatch):
 
 def test_config_and_keras_round_trip(tmp_path):
   trainer = tiny_trainer(loss_terms=[MixIT(solver="efficient",
-                                           signal_loss="negative_thresholded_snr"),
+                                           signal_loss="negative_thresholded_snr",
+                                           diag_load=1e-3),
                                      Sparsity(0.25, kind="l1"), Covariance(0.5),
-                                     PIT(2.0, signal_loss="negative_thresholded_snr")],
+                                     PIT(2.0, signal_loss="negative_thresholded_snr",
+                                         zero_ref_weight=0.5)],
                          pairing="random")
   config = json.loads(json.dumps(trainer.get_config()))  # as a .keras file holds it
   clone = MixITTrainer.from_config(config)
   assert [(type(t), t.get_config()) for t in clone.loss_terms] == [
-      (MixIT, {"weight": 1.0, "solver": "efficient", "signal_loss": "negative_thresholded_snr"}),
+      (MixIT, {"weight": 1.0, "solver": "efficient", "signal_loss": "negative_thresholded_snr",
+               "diag_load": 1e-3}),
       (Sparsity, {"weight": 0.25, "kind": "l1"}), (Covariance, {"weight": 0.5}),
-      (PIT, {"weight": 2.0, "signal_loss": "negative_thresholded_snr"})]
+      (PIT, {"weight": 2.0, "signal_loss": "negative_thresholded_snr",
+             "zero_ref_max_snr_db": 20.0, "zero_ref_weight": 0.5})]
   assert (clone.pairing, clone.recompute) == ("random", False)
   assert clone.separator.num_sources == 4
   assert clone.separator.tdcn.conv_channels == 12

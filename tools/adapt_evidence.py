@@ -39,6 +39,8 @@ SETS = {
 }
 METRICS = ("MSi", "1S", "TRF", "over_separation", "under_separation")
 TARGET_MSI_DB = 6.0
+# The seeds results/adapt/plan.md runs per domain; fewer finished are reported as partial.
+PLAN_SEEDS = {"speech": 3, "outdoor": 3}
 _RUN = re.compile(r"^(speech|outdoor)_s(\d+)$")
 
 
@@ -197,12 +199,14 @@ def write_readme(results, path):
   for domain, rows in results["rows"].items():
     runs = {n: r for n, r in results["runs"].items() if r["domain"] == domain}
     cpu = [r["cpu_hours"] for r in runs.values()]
+    partial = (f" **Partial: {len(runs)} of the plan's {PLAN_SEEDS[domain]} seeds.**"
+               if len(runs) < PLAN_SEEDS.get(domain, 0) else "")
     lines += [f"## {domain}", "",
               f"{len(runs)} seed{'s' if len(runs) != 1 else ''} "
               f"({', '.join(str(r['seed']) for r in runs.values())}); "
               f"{min(r['steps'] for r in runs.values())}–{max(r['steps'] for r in runs.values())} "
               f"steps, {min(cpu):.2f}–{max(cpu):.2f} CPU-hours each; picks at steps "
-              f"{', '.join(str(r['selected_step']) for r in runs.values())}.", "",
+              f"{', '.join(str(r['selected_step']) for r in runs.values())}.{partial}", "",
               "| set | metric | start | adapted | Δ | verdict |", "|---|---|---|---|---|---|"]
     for set_name, row in rows.items():
       for metric in ("MSi", "1S", "TRF", "over_separation", "under_separation"):
@@ -236,7 +240,9 @@ def write_readme(results, path):
     lines += ["## Against the target", "",
               f"Two-speaker MSi (clean): {_fmt(speech['start']['MSi'])} dB before, "
               f"{_fmt(a['mean'])}{_interval(a['low'], a['high'])} dB after; the "
-              f"{TARGET_MSI_DB:g} dB target is {where}.", ""]
+              f"{TARGET_MSI_DB:g} dB target is {where}"
+              + (f" (partial: {len(speech['seeds'])} of {PLAN_SEEDS['speech']} seeds)."
+                 if len(speech["seeds"]) < PLAN_SEEDS["speech"] else "."), ""]
   lines += ["## The curve", "", "![held-out MoMi and in-domain MSi against CPU-minutes]"
             "(curve.png)", "", "Per run and kept checkpoint (`results.json`, `curves`).", ""]
   with open(path, "w") as f:

@@ -36,40 +36,24 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 
 import bench_common  # tools/, the scripts' own folder
 
 
-_P = "sound_separation."
-_T = _P + "MixITTrainer"
-
-
-def _terms(*names):
-  return [f"{_T}.loss_terms = [{', '.join(f'@{_P}{n}()' for n in names)}]"]
-
-
-_SPARSITY = _terms("MixIT", "Sparsity") + [f"{_P}Sparsity.weight = 5.0"]
-
-
-def _semantic(joint, cosine):
-  return ["sound_separation.load_classifier.model_dir = %CLASSIFIER",
-          f"{_T}.classifier = @sound_separation.load_classifier()",
-          f"{_T}.joint_classifier = {joint}", f"{_P}Classification.weight = 3.0",
-          "sound_separation.training_dataset.vocabulary = %VOCABULARY"] + (
-              _terms("MixIT", "Sparsity", "Classification", "CosineSimilarity")
-              + [f"{_P}CosineSimilarity.weight = 3.0", f"{_P}Sparsity.weight = 5.0"]
-              if cosine else _terms("MixIT", "Classification"))
-
-
+# Each configuration: a study arm at a weight (`study/arms.py`, the same bindings the
+# study trains with), and how the step runs. The semantic arms use the data's
+# classifier; cosine and sparsity weights are those of the small study.
 CONFIGS = {
-    "sparsity": dict(params=_SPARSITY),
-    "sparsity-synthetic": dict(params=_SPARSITY, synthetic=True),
-    "sparsity-xla": dict(params=_SPARSITY + ["sound_separation.train.jit_compile = True"]),
-    "sparsity-efficient": dict(params=_SPARSITY + [f"{_P}MixIT.solver = 'efficient'"]),
-    "semantic": dict(params=_semantic(True, True)),
-    "semantic-frozen": dict(params=_semantic(False, False)),
-    "semantic-xla": dict(params=_semantic(True, True)
-                         + ["sound_separation.train.jit_compile = True"]),
+    "sparsity": dict(arm="l1_l2", weight=5.0),
+    "sparsity-synthetic": dict(arm="l1_l2", weight=5.0, synthetic=True),
+    "sparsity-xla": dict(arm="l1_l2", weight=5.0,
+                         params=["sound_separation.train.jit_compile = True"]),
+    "sparsity-efficient": dict(arm="l1_l2_efficient", weight=5.0),
+    "semantic": dict(arm="soft_or+cosine+l1_l2", weight=3.0),
+    "semantic-frozen": dict(arm="soft_or", weight=3.0),
+    "semantic-xla": dict(arm="soft_or+cosine+l1_l2", weight=3.0,
+                         params=["sound_separation.train.jit_compile = True"]),
 }
 
 
@@ -80,14 +64,17 @@ def _child(name, data, classifier, steps, warmup, log_every):
   from sound_separation.training import loop  # pylint: disable=import-outside-toplevel
   from sound_separation.training import progress  # pylint: disable=import-outside-toplevel
   config = CONFIGS[name]
-  params = [f"CLASSIFIER = {classifier!r}",
-            f"VOCABULARY = {os.path.join(data, 'labels.txt')!r}",
-            f"sound_separation.training_dataset.unsupervised_list = "
+  params = [f"sound_separation.training_dataset.unsupervised_list = "
             f"{os.path.join(data, 'train_clip_list.txt')!r}",
             f"sound_separation.train.num_steps = {steps}",
             "sound_separation.train.steps_per_checkpoint = 1000",
             f"sound_separation.train.log_every = {log_every}", "sound_separation.train.seed = 1"]
-  gin_utils.parse_gin(["studies/small_recipe"], params + config["params"])
+  from sound_separation.study import arms  # pylint: disable=import-outside-toplevel
+  study = types.SimpleNamespace(classifier_dir=classifier, cosine_weight=3.0, sparsity_weight=5.0,
+                                label_vocabulary=os.path.join(data, "labels.txt"))
+  gin_utils.parse_gin(["studies/small_recipe"], params
+                      + arms.get(config["arm"]).bindings(config["weight"], study)
+                      + config.get("params", []))
   train_data = None
   if config.get("synthetic"):
     from sound_separation.data import datasets  # pylint: disable=import-outside-toplevel

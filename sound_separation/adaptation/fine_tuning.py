@@ -42,7 +42,7 @@ from sound_separation.evaluation import metrics as metrics_lib
 from sound_separation.inference import separator as separator_lib
 from sound_separation.models import folders
 from sound_separation.pretrained import registry
-from sound_separation.study import grid
+from sound_separation.study import arms
 from sound_separation.study import intervals
 from sound_separation.training import child_runs
 from sound_separation.training import progress
@@ -133,7 +133,7 @@ def _save_state(out_dir, state):
 
 def _train_params(model_folder, sample_rate, data, arm, sparsity_weight, seed):
   bindings, _ = folders.separator_gin_bindings(model_folder)
-  return bindings + grid.ARMS[arm](sparsity_weight, None) + [
+  return bindings + arms.get(arm).bindings(sparsity_weight) + [
       f"sound_separation.training_dataset.unsupervised_list = {data['train_clip_list']!r}",
       f"sound_separation.training_dataset.sample_rate = {sample_rate}",
       f"sound_separation.train.sample_rate = {sample_rate}",

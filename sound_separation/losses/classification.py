@@ -14,7 +14,6 @@ M and K.
 
 import tensorflow as tf
 
-from sound_separation import gin_utils
 from sound_separation.losses.sparsity import safe_sqrt
 
 EPS = 1e-8
@@ -170,7 +169,6 @@ _AGGREGATIONS = {"or": _or_bce, "xor": _xor_bce}
 
 
 # The Classification loss term passes these (its aggregation, logits).
-@gin_utils.configurable(denylist=['aggregation', 'from_logits'])
 def classification_loss(probs, labels, aggregation="or", from_logits=False,
                         eps=BCE_EPS):
   """`weak_label_bce(g(probs), labels)` with g the soft OR or soft XOR.
@@ -201,7 +199,6 @@ def classification_loss(probs, labels, aggregation="or", from_logits=False,
   return _AGGREGATIONS[aggregation](probs, labels, from_logits, eps)
 
 
-@gin_utils.configurable
 def cosine_similarity_loss(probs, eps=EPS):
   """Mean pairwise cosine similarity of the outputs' posterior vectors.
 

@@ -2,12 +2,10 @@
 
 import tensorflow as tf
 
-from sound_separation import gin_utils
 
 EPS = 1e-8
 
 
-@gin_utils.configurable
 def covariance_loss(estimate, eps=EPS):
   """Normalised absolute covariance between outputs, in [0, 1].
 

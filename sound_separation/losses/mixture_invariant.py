@@ -26,7 +26,6 @@ both enumerating solvers return the lowest such `k` among equal losses.
 import numpy as np
 import tensorflow as tf
 
-from sound_separation import gin_utils
 from sound_separation.losses import snr
 
 SOLVERS = ("exhaustive", "efficient", "exact_gram")
@@ -282,7 +281,6 @@ def _sizes(reference, estimate):
 
 
 # The MixIT loss term passes these (its solver and signal_loss).
-@gin_utils.configurable(denylist=['solver', 'loss_fn'])
 def mixit(reference, estimate, solver="exact_gram",
           loss_fn="thresholded_log_mse", diag_load=1e-4,
           max_chunk_elements=DEFAULT_CHUNK_ELEMENTS):

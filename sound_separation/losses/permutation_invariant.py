@@ -12,7 +12,6 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from sound_separation import gin_utils
 from sound_separation.losses import snr
 
 # Largest number of columns `linear_assignment` accepts: its work and constant
@@ -159,7 +158,6 @@ def _zero_ref_loss(est_energy, mix_energy, zero_ref_max_snr_db):
 
 
 # The PIT loss term passes these (the batch's mixture, its signal_loss).
-@gin_utils.configurable(denylist=['mixture', 'loss_fn'])
 def pit(reference, estimate, mixture=None, loss_fn="thresholded_log_mse",
         zero_ref_max_snr_db=20.0, zero_ref_weight=1.0):
   """Permutation invariant loss with silent references (docs/losses.md#pit).

@@ -16,7 +16,6 @@ import math
 
 import tensorflow as tf
 
-from sound_separation import gin_utils
 
 EPS = 1e-8
 
@@ -48,7 +47,6 @@ def _sqrt_num_outputs(estimate):
   return tf.sqrt(tf.cast(tf.shape(estimate)[-2], tf.float32))
 
 
-@gin_utils.configurable
 def l1_sparsity(estimate, mixture, eps=EPS):
   """L1 sparsity normalised by the mixture level, `‖r‖₁ / (√M·RMS(x̄) + ε)`.
 
@@ -75,7 +73,6 @@ def l1_sparsity(estimate, mixture, eps=EPS):
           / (_sqrt_num_outputs(estimate) * mixture_rms + eps))
 
 
-@gin_utils.configurable
 def l1_l2_sparsity(estimate, eps=EPS):
   """Scale-invariant L1/L2 sparsity of the output RMS, `‖r‖₁ / (√M·‖r‖₂ + ε)`.
 

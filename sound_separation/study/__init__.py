@@ -8,13 +8,13 @@ Table-1-shaped report with Figure 1 (`report`, `figure`). Killed studies
 resume with the same command; finished runs are never retrained.
 """
 
-from sound_separation.study.grid import ARMS
+from sound_separation.study.arms import all_arms
 from sound_separation.study.grid import RunSpec
 from sound_separation.study.grid import Study
 from sound_separation.study.runner import run_study
 
 __all__ = [
-    "ARMS",
+    "all_arms",
     "run_study",
     "RunSpec",
     "Study",

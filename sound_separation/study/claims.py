@@ -26,6 +26,7 @@ The claims, as the paper states them (WASPAA 2021, Table 1 and its text):
 import math
 import re
 
+from sound_separation.study import arms
 from sound_separation.study import grid
 from sound_separation.study import intervals
 from sound_separation.study import selection
@@ -40,7 +41,6 @@ MSI_BUDGET_DB = 1.0
 # standard deviations of selection MSi (`ship`): about a one-sided 98 % bound
 # for one more seed.
 SHIP_MARGIN_SDS = 2.0
-SEMANTIC_ARMS = grid.SEMANTIC_ARMS
 NUM_RESAMPLES = 2000
 
 
@@ -170,9 +170,9 @@ def compare(row_a, row_b, metric, seed=0, seed_sd=None):
           "seed_sd": sd, "seed_sd_rows": sd_rows}
 
 
-def chosen(rows, num_sources, arms, msi_floor):
+def chosen(rows, num_sources, arm_names, msi_floor):
   """The row the selection rule picks among the given arms at M (None if none finished)."""
-  candidates = [r for r in rows.values() if r.num_sources == num_sources and r.arm in arms]
+  candidates = [r for r in rows.values() if r.num_sources == num_sources and r.arm in arm_names]
   pick, meets = selection.select(candidates, msi_floor, key=lambda r: r.selection())
   return (pick, meets) if pick is not None else (None, False)
 
@@ -291,7 +291,7 @@ def judge(study, rows):
                                                   EQUIVALENCE_DB),
               f"no significant difference (here: within ±{EQUIVALENCE_DB:g} dB)")
     # Claim 4: semantic arms.
-    semantic, _ = chosen(rows, m, SEMANTIC_ARMS, floor)
+    semantic, _ = chosen(rows, m, arms.semantic_names(), floor)
     if control is not None and semantic is not None:
       diff = compare(semantic, control, "TRF", seed_sd=sds["TRF"])
       add(4, f"M = {m}: ΔTRF, best semantic ({semantic.name}) − control", diff,
@@ -339,7 +339,7 @@ def row_table(rows, shipped=None, mark_text="shipped"):
   for row in rows.values():
     mark = f" ({mark_text})" if shipped and row.name == shipped else ""
     lines.append("| " + " | ".join([
-        row.name + mark, str(row.num_sources), grid.ARM_TITLES[row.arm], f"{row.weight:g}",
+        row.name + mark, str(row.num_sources), arms.title(row.arm), f"{row.weight:g}",
         ", ".join(str(s) for s in row.seeds), cell(row.test("MSi")), cell(row.test("1S")),
         cell(row.test("TRF")), cell(row.test("MoMi", "mom")),
         cell(row.test("over_separation"), 0), cell(row.test("under_separation"), 0)]) + " |")

@@ -7,7 +7,7 @@ for each M:
 
 - `m<M>/baseline`: MixIT only, from scratch, `baseline_steps` steps;
 - `m<M>/<arm>_w<weight>`: a fine-tune of the baseline's selected checkpoint
-  for `finetune_steps` steps with one loss arm at one weight (`ARMS`):
+  for `finetune_steps` steps with one loss arm at one weight (`arms.py`):
   `mixit` (MixIT only: the control that separates the effect of the loss
   from the effect of training longer), `l1`, `l1_l2`, `covariance`,
   `l1_l2+covariance` (L1/L2 at the weight, covariance at
@@ -36,83 +36,11 @@ import typing
 
 from sound_separation import checks
 from sound_separation import gin_utils
+from sound_separation.study import arms as arms_lib
 
-# Each arm's loss terms (`training.loss_terms`) and gin bindings for a weight
-# `w`, given the study (its covariance, cosine and sparsity weights, its
-# classifier). Terms are listed in one order, that of the paper's total.
-_P = "sound_separation."
-_TERM_ORDER = ("MixIT", "Sparsity", "Covariance", "Classification", "CosineSimilarity")
-
-
-def _terms(*names):
-  names = sorted(names, key=_TERM_ORDER.index)
-  return [f"{_P}MixITTrainer.loss_terms = [{', '.join(f'@{_P}{n}()' for n in names)}]"]
-
-
-def _sparsity(kind, weight):
-  return [f"{_P}Sparsity.kind = {kind!r}", f"{_P}Sparsity.weight = {float(weight)!r}"]
-
-
-def _classifier(study, joint):
-  if not study.classifier_dir or not study.label_vocabulary:
-    raise ValueError("the semantic arms need Study.classifier_dir (a train-classifier run) and "
-                     "Study.label_vocabulary (its class names; the training list must carry "
-                     "weak labels)")
-  return [f"{_P}load_classifier.model_dir = {study.classifier_dir!r}",
-          f"{_P}MixITTrainer.classifier = @{_P}load_classifier()",
-          f"{_P}MixITTrainer.joint_classifier = {joint!r}",
-          f"{_P}training_dataset.vocabulary = {study.label_vocabulary!r}"]
-
-
-def _classification(aggregation, weight):
-  return [f"{_P}Classification.aggregation = {aggregation!r}",
-          f"{_P}Classification.weight = {float(weight)!r}"]
-
-
-def _cosine(weight):
-  return [f"{_P}CosineSimilarity.weight = {float(weight)!r}"]
-
-
-_EFFICIENT = [f"{_P}MixIT.solver = 'efficient'"]
-
-ARMS = {
-    "mixit": lambda w, study: _terms("MixIT"),
-    "l1": lambda w, study: _terms("MixIT", "Sparsity") + _sparsity("l1", w),
-    "l1_l2": lambda w, study: _terms("MixIT", "Sparsity") + _sparsity("l1_l2", w),
-    "covariance": lambda w, study: (_terms("MixIT", "Covariance")
-                                    + [f"{_P}Covariance.weight = {float(w)!r}"]),
-    "l1_l2+covariance": lambda w, study: (
-        _terms("MixIT", "Sparsity", "Covariance") + _sparsity("l1_l2", w)
-        + [f"{_P}Covariance.weight = {float(study.covariance_weight)!r}"]),
-    "mixit_efficient": lambda w, study: _terms("MixIT") + _EFFICIENT,
-    "l1_l2_efficient": lambda w, study: (_terms("MixIT", "Sparsity") + _sparsity("l1_l2", w)
-                                         + _EFFICIENT),
-    "soft_or": lambda w, study: (_terms("MixIT", "Classification") + _classifier(study, False)
-                                 + _classification("or", w)),
-    "soft_xor": lambda w, study: (_terms("MixIT", "Classification") + _classifier(study, False)
-                                  + _classification("xor", w)),
-    "cosine": lambda w, study: (_terms("MixIT", "CosineSimilarity") + _classifier(study, True)
-                                + _cosine(w)),
-    "soft_or+cosine+l1_l2": lambda w, study: (
-        _terms("MixIT", "Classification", "CosineSimilarity", "Sparsity")
-        + _classifier(study, True) + _classification("or", w) + _cosine(study.cosine_weight)
-        + _sparsity("l1_l2", study.sparsity_weight)),
-}
-SEMANTIC_ARMS = ("soft_or", "soft_xor", "cosine", "soft_or+cosine+l1_l2")
 # The study's lists (paths relative to `data_root`).
 LISTS = ("train_list", "selection_list", "test_list", "mom_list", "speech_list",
          "enhancement_list")
-
-# How the report names the arms (the paper's Table 1 wording).
-ARM_TITLES = {"baseline": "Baseline (MixIT)", "mixit": "MixIT continued (control)",
-              "l1": "L1 sparsity", "l1_l2": "L1/L2 sparsity", "covariance": "Covariance",
-              "l1_l2+covariance": "L1/L2 sparsity + covariance",
-              "mixit_efficient": "MixIT continued, efficient solver",
-              "l1_l2_efficient": "L1/L2 sparsity, efficient solver",
-              "soft_or": "Soft-OR classification (frozen classifier)",
-              "soft_xor": "Soft-XOR classification (frozen classifier)",
-              "cosine": "Cosine similarity (joint classifier)",
-              "soft_or+cosine+l1_l2": "Soft-OR + cosine + L1/L2 sparsity (joint classifier)"}
 
 
 class RunSpec(typing.NamedTuple):
@@ -121,7 +49,7 @@ class RunSpec(typing.NamedTuple):
   Attributes:
     name: `m<M>/baseline` or `m<M>/<arm>_w<weight>`; also its folder.
     num_sources: M.
-    arm: 'baseline' or one of `ARMS`.
+    arm: 'baseline' or an arm's name (`arms.all_arms`).
     weight: the arm's loss weight (0 for the baseline and the control).
     num_steps: the run's step budget.
     init_from: the baseline run's name for a fine-tune, else None.
@@ -168,7 +96,7 @@ class Study:
     baseline_steps, finetune_steps: step budgets.
     steps_per_checkpoint: checkpoints (all kept) every this many steps; each
       is evaluated on `selection_list`.
-    arms: `{arm: [weights]}` of fine-tunes (keys from `ARMS`).
+    arms: `{arm: [weights]}` of fine-tunes (keys: `arms.all_arms()`).
     arms_by_num_sources: `{M: {arm: [weights]}}`: replaces `arms` for the
       values of M it names (e.g. a smaller grid at the larger, slower M).
     covariance_weight: the covariance weight of the `l1_l2+covariance` arm.
@@ -250,10 +178,11 @@ class Study:
     grids = [("Study.arms", self.arms)] + [
         (f"Study.arms_by_num_sources[{m}]", arms)
         for m, arms in dict(self.arms_by_num_sources).items()]
+    known = arms_lib.all_arms()
     for where, arms in grids:
       for arm, weights in dict(arms).items():
-        if arm not in ARMS:
-          raise ValueError(f"{where}: unknown arm {arm!r}; the arms are {sorted(ARMS)}")
+        if arm not in known:
+          raise ValueError(f"{where}: unknown arm {arm!r}; the arms are {sorted(known)}")
         for w in weights:
           if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) \
               or w < 0:
@@ -324,7 +253,7 @@ class Study:
           specs.append(RunSpec(
               f"m{m}/{arm}_w{weight_name(w)}", m, arm, w, self.finetune_steps, baseline,
               common + (f"sound_separation.train.num_steps = {self.finetune_steps}",
-                        *ARMS[arm](w, self)), seed=self.seed))
+                        *arms_lib.get(arm).bindings(w, self)), seed=self.seed))
     by_name = {spec.name: spec for spec in specs}
     for name, seeds in dict(self.extra_seeds).items():
       if name not in by_name:

@@ -19,7 +19,7 @@ import os
 from sound_separation import filesystem
 from sound_separation.study import claims
 from sound_separation.study import figure
-from sound_separation.study import grid
+from sound_separation.study import arms
 from sound_separation.study import independence
 from sound_separation.study import protocol
 from sound_separation.study import selection
@@ -103,7 +103,7 @@ def _table1_seeded(chosen):
     cells += [_fmt(row.test("MoMi", "mom")[0]), _fmt(row.test("MSi", "speech")[0]),
               _fmt(row.test("under_separation")[0], 0), _fmt(row.test("over_separation")[0], 0)]
     lines.append("| " + " | ".join(
-        [str(row.num_sources), grid.ARM_TITLES[row.arm], f"{row.weight:g}",
+        [str(row.num_sources), arms.title(row.arm), f"{row.weight:g}",
          ", ".join(str(s) for s in row.seeds)] + cells + ["yes" if meets else "**no**"]) + " |")
   return lines
 
@@ -138,7 +138,7 @@ def _table1(rows):
   for name, result, meets in rows:
     run = result["run"]
     lines.append("| " + " | ".join(
-        [str(run["num_sources"]), grid.ARM_TITLES[run["arm"]], f"{run['weight']:g}",
+        [str(run["num_sources"]), arms.title(run["arm"]), f"{run['weight']:g}",
          str(result["selected"]["step"])] + _test_cells(result) + ["yes" if meets else "**no**"])
                  + " |")
   return lines
@@ -239,7 +239,7 @@ def _seeded_figures(study, specs, results, rows_by_name, chosen, shipping, resul
       continue
     sel = row.selection()["MSi"]
     points.append(figure.RowPoint(
-        row.name, grid.ARM_TITLES[row.arm], row.weight, row.num_sources, msi, one,
+        row.name, arms.title(row.arm), row.weight, row.num_sources, msi, one,
         chosen=row.name in chosen_names,
         below_floor=sel is not None and sel < floors.get(row.num_sources, float("-inf")),
         shipped=shipping["row"] == row.name))
@@ -256,7 +256,7 @@ def _seeded_figures(study, specs, results, rows_by_name, chosen, shipping, resul
     if result is None or spec.arm == "baseline" or spec.name != spec.row:
       continue
     if (claims.row_name(spec.name) in chosen_names or spec.name == shipping["row"]
-        or spec.arm in ("mixit",) + grid.SEMANTIC_ARMS):
+        or spec.arm in ("mixit",) + arms.semantic_names()):
       histories[spec.name] = [(c["step"], c["selection"].get("MSi"), c["selection"].get("1S"))
                               for c in result["checkpoints"]]
   if histories:
@@ -352,7 +352,7 @@ def write_report(study, specs, results, results_dir, study_file, read_scores=Non
         if result is None or result["test"].get("fuss", {}).get("MSi") is None:
           continue
         fuss = result["test"]["fuss"]
-        points.append(figure.Point(spec.name, grid.ARM_TITLES[spec.arm], spec.weight,
+        points.append(figure.Point(spec.name, arms.title(spec.arm), spec.weight,
                                    fuss["MSi"], fuss["1S"], f"M = {spec.num_sources}"))
       if points:
         paths.append(figure.plot_tradeoff(points, os.path.join(results_dir, "figure1.png"),

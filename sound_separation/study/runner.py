@@ -55,6 +55,7 @@ from sound_separation.evaluation import metrics as metrics_lib
 from sound_separation.losses import mixture_invariant as mixit_lib
 from sound_separation.losses import snr
 from sound_separation.models import folders
+from sound_separation.study import arms
 from sound_separation.study import grid
 from sound_separation.study import protocol
 from sound_separation.study import report
@@ -362,7 +363,7 @@ def _listening_models(study, specs, results, out_dir, results_dir):
   wanted = [("MixIT baseline", f"m{m}/baseline"), ("MixIT continued (control)", f"m{m}/mixit_w0")]
   sparse = [n for n in chosen_names if n.startswith(f"m{m}/l1_l2_w")]
   semantic = [n for n in chosen_names if n.startswith(f"m{m}/")
-              and results[n]["run"]["arm"] in grid.SEMANTIC_ARMS]
+              and results[n]["run"]["arm"] in arms.semantic_names()]
   if sparse:
     wanted.append(("chosen L1/L2 sparsity", sparse[0]))
   if semantic:

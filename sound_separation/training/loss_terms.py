@@ -81,6 +81,14 @@ def _weight(value, owner):
   return float(value)
 
 
+_REGISTERED = {}
+
+
+def registered_terms():
+  """`{class name: LossTerm subclass}` of every term class defined so far (with a `name`)."""
+  return dict(_REGISTERED)
+
+
 class LossTerm:
   """One weighted term of the training loss.
 
@@ -88,6 +96,12 @@ class LossTerm:
   `per_example(step)`; those that need the trainer's classifier set
   `needs_classifier`; those that need the MoMs' weak labels in training set
   `needs_labels`. Subclasses with arguments of their own extend `get_config`.
+  `order` places the term in the total (the paper's order: MixIT 10,
+  sparsity 20, covariance 30, classification 40, cosine 50; PIT 15); `arms`
+  are the study arms made of MixIT and this term alone at a swept weight,
+  `{arm name: (title, {argument: value})}` (`study.arms`). Every subclass
+  with a `name` is registered (`registered_terms`); register it with
+  `gin_utils.register_keras` too, to bind it in gin.
 
   Args:
     weight: the term's λ in the total (>= 0; 0 logs it without training on it).
@@ -96,6 +110,13 @@ class LossTerm:
   name = None
   needs_classifier = False
   needs_labels = False
+  order = 100
+  arms = {}
+
+  def __init_subclass__(cls, **kwargs):
+    super().__init_subclass__(**kwargs)
+    if cls.name is not None:
+      _REGISTERED[cls.__name__] = cls
 
   def __init__(self, weight=1.0):
     self.weight = _weight(weight, type(self).__name__)
@@ -141,27 +162,32 @@ class MixIT(LossTerm):
     weight: λ (1 in the paper's total).
     solver: 'exact_gram', 'efficient' or 'exhaustive' (`mixture_invariant.mixit`).
     signal_loss: a name of `snr.LOSSES` or an instance of their classes.
+    diag_load: the Gram solvers' diagonal loading (`mixture_invariant.mixit`).
   """
 
   name = "mixit"
+  order = 10
 
-  def __init__(self, weight=1.0, solver="exact_gram", signal_loss="thresholded_log_mse"):
+  def __init__(self, weight=1.0, solver="exact_gram", signal_loss="thresholded_log_mse",
+               diag_load=1e-4):
     super().__init__(weight)
     if solver not in mixture_invariant.SOLVERS:
       raise ValueError(f"MixIT.solver must be one of {mixture_invariant.SOLVERS}, got "
                        f"{solver!r}.")
     self.solver = solver
     self._loss_fn, self.signal_loss = _signal_loss(signal_loss)
+    self.diag_load = float(diag_load)
 
   def per_example(self, step):
     if step.separated is None:
       return None
     loss, _ = mixture_invariant.mixit(step.references, step.separated, solver=self.solver,
-                                      loss_fn=self._loss_fn)
+                                      loss_fn=self._loss_fn, diag_load=self.diag_load)
     return loss
 
   def get_config(self):
-    return {**super().get_config(), "solver": self.solver, "signal_loss": self.signal_loss}
+    return {**super().get_config(), "solver": self.solver, "signal_loss": self.signal_loss,
+            "diag_load": self.diag_load}
 
 
 @gin_utils.register_keras
@@ -171,24 +197,34 @@ class PIT(LossTerm):
   Args:
     weight: λ_sup.
     signal_loss: as `MixIT`'s.
+    zero_ref_max_snr_db, zero_ref_weight: the silent references' loss
+      (`permutation_invariant.pit`).
   """
 
   name = "pit"
+  order = 15
 
-  def __init__(self, weight=1.0, signal_loss="thresholded_log_mse"):
+  def __init__(self, weight=1.0, signal_loss="thresholded_log_mse", zero_ref_max_snr_db=20.0,
+               zero_ref_weight=1.0):
     super().__init__(weight)
     self._loss_fn, self.signal_loss = _signal_loss(signal_loss)
+    self.zero_ref_max_snr_db = float(zero_ref_max_snr_db)
+    self.zero_ref_weight = float(zero_ref_weight)
 
   def per_example(self, step):
     if step.supervised_separated is None:
       return None
     loss, _ = permutation_invariant.pit(step.supervised_sources, step.supervised_separated,
                                         mixture=step.supervised_mixtures,
-                                        loss_fn=self._loss_fn)
+                                        loss_fn=self._loss_fn,
+                                        zero_ref_max_snr_db=self.zero_ref_max_snr_db,
+                                        zero_ref_weight=self.zero_ref_weight)
     return loss
 
   def get_config(self):
-    return {**super().get_config(), "signal_loss": self.signal_loss}
+    return {**super().get_config(), "signal_loss": self.signal_loss,
+            "zero_ref_max_snr_db": self.zero_ref_max_snr_db,
+            "zero_ref_weight": self.zero_ref_weight}
 
 
 SPARSITY_KINDS = ("l1", "l1_l2")
@@ -205,6 +241,8 @@ class Sparsity(LossTerm):
   """
 
   name = "sparsity"
+  order = 20
+  arms = {"l1": ("L1 sparsity", {"kind": "l1"}), "l1_l2": ("L1/L2 sparsity", {"kind": "l1_l2"})}
 
   def __init__(self, weight=1.0, kind="l1_l2"):
     super().__init__(weight)
@@ -228,6 +266,8 @@ class Covariance(LossTerm):
   """Covariance between the MoMs' outputs, dimensionless (docs/losses.md#covariance)."""
 
   name = "covariance"
+  order = 30
+  arms = {"covariance": ("Covariance", {})}
 
   def per_example(self, step):
     if step.separated is None:
@@ -252,6 +292,7 @@ class Classification(LossTerm):
   """
 
   name = "classification"
+  order = 40
   needs_classifier = True
   needs_labels = True
 
@@ -277,6 +318,7 @@ class CosineSimilarity(LossTerm):
   """Mean pairwise cosine similarity of the outputs' class posteriors (docs/losses.md#classification-losses)."""
 
   name = "cosine"
+  order = 50
   needs_classifier = True
 
   def per_example(self, step):
