@@ -55,3 +55,15 @@ def test_verdicts_read_the_interval_not_the_sign(tool, tmp_path):
   assert "| speech_clean | 1S | 20.00 | 18.00 [17.00, 19.00] | -2.00 [-3.00, +0.50] | " \
          "inconclusive |" in text
   assert "3 seeds (1, 2, 3)" in text
+
+
+def test_partial_results_and_the_reading_are_generated_from_the_rows(tool, tmp_path):
+  results = _results(3.25, 2.0, 4.5)
+  del results["runs"]["speech_s3"]
+  results["rows"]["speech"]["speech_clean"]["seeds"] = [1, 2]
+  tool.write_readme(results, tmp_path / "README.md")
+  text = (tmp_path / "README.md").read_text()
+  assert "**Partial: 2 of the plan's 3 seeds.**" in text
+  assert "short by 2.75 dB (partial: 2 of 3 seeds)." in text
+  assert ("mixtures over-separated (more active outputs than references): 0 % before, 40 % "
+          "after; under-separated: 100 % before, 5 % after.") in text
