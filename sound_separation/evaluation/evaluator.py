@@ -237,7 +237,7 @@ def separated_inputs(list_path, task="fuss", max_examples=None):
   return paths
 
 
-def as_separator(separator, sample_rate=None):
+def _separator_and_rate(separator, sample_rate=None):
   """`(separator, rate)`: `separator` under the protocol, and the rate examples are read at.
 
   A separator (`protocol`) is evaluated at its own rate; a plain function
@@ -264,7 +264,7 @@ def score_examples(separator, list_path, task="fuss", sample_rate=None, max_exam
   Raises: as `evaluate`.
   """
   _check_args(task, max_examples)
-  separator, sample_rate = as_separator(separator, sample_rate)
+  separator, sample_rate = _separator_and_rate(separator, sample_rate)
   list_path = os.fspath(list_path)
   if not filesystem.is_remote(list_path):
     list_path = os.path.abspath(list_path)
@@ -334,7 +334,7 @@ def evaluate(separator, list_path, task="fuss", sample_rate=None, out_dir=None,
       with the wrong number of files for `task`, or a source whose length
       differs from its mixture's (naming the file).
   """
-  separator, sample_rate = as_separator(separator, sample_rate)
+  separator, sample_rate = _separator_and_rate(separator, sample_rate)
   records, rows = score_examples(separator, list_path, task, sample_rate, max_examples)
   summary = metrics.summarize(records)
   list_path = os.fspath(list_path)
@@ -384,7 +384,7 @@ def write_listening_page(separator, list_path, out_dir, task="fuss", sample_rate
     the page's path.
   """
   _check_args(task, None)
-  separator, sample_rate = as_separator(separator, sample_rate)
+  separator, sample_rate = _separator_and_rate(separator, sample_rate)
   list_path = os.fspath(list_path)
   listed = lists.read_fuss_list(list_path)
   chosen = sample_indices(len(listed), sample_size)
