@@ -272,6 +272,9 @@ def test_a_minutes_budget_stops_training_on_time(model_folder, planted_audio, tm
   events = [json.loads(line) for line in
             (tmp_path / "run" / "train" / "progress.jsonl").read_text().splitlines()]
   assert events[-1]["event"] == "stopped"
+  # The step count only bounds a timed run: its progress says the time limit sets the ETA.
+  steps_reported = [e for e in events if e["event"] == "step"]
+  assert steps_reported and all(e.get("eta_by") == "time_limit" for e in steps_reported)
 
 
 def test_adapt_from_a_tf1_checkpoint_in_the_originals_layout(planted_audio, tmp_path):

@@ -71,11 +71,15 @@ class ProgressLogger(keras.callbacks.Callback):
     per_step = (now - self._last_time) / done if done else math.nan
     self._last_time, self._last_step = now, step
     left = (self.num_steps - step) * per_step
+    by_time = False
     if self.time_limit_seconds is not None:
-      left = min(left, self.time_limit_seconds - (now - self._start_time))
+      time_left = self.time_limit_seconds - (now - self._start_time)
+      by_time = not time_left >= left  # the time limit ends the run first (or left is NaN)
+      left = time_left if by_time else left
+    extra = {"eta_by": "time_limit"} if by_time else {}
     self._report("step", step=step, num_steps=self.num_steps, metrics=_floats(logs),
                  seconds_per_step=per_step if math.isfinite(per_step) else None,
-                 eta_seconds=left if math.isfinite(left) else None)
+                 eta_seconds=left if math.isfinite(left) else None, **extra)
 
   def on_epoch_end(self, epoch, logs=None):
     validation = {k[4:]: v for k, v in (logs or {}).items() if k.startswith("val_")}

@@ -10,7 +10,7 @@ format's version), `"event"` and `"step"`:
 |---|---|---|
 | `resumed` | `checkpoint` | `Resumed from <checkpoint> at step <step>.` |
 | `initialised` | `checkpoint` | `Initialised the separator from <checkpoint>.` (a fine-tune's start, step 0) |
-| `step` | `num_steps`, `metrics` (name → float), `seconds_per_step`, `eta_seconds` | `step 50/2000  loss 6.85  ...  0.627 s/step  ETA 20m18s` |
+| `step` | `num_steps`, `metrics` (name → float), `seconds_per_step`, `eta_seconds`, `eta_by` ("time_limit" when the time limit, not the step count, ends the run first) | `step 50/2000  loss 6.85  ...  0.627 s/step  ETA 20m18s`; under a time limit `step 50/≤2880  ...  ETA 18m38s (time limit)` |
 | `validation` | `metrics` | `step 250 validation  loss ...` |
 | `stopped` | `time_limit_seconds` | `Stopped at step ...: the time limit of ... s was reached.` |
 | `already_done` | `num_steps` | `... is already at step ... >= num_steps=...` |
@@ -66,9 +66,12 @@ def format_event(event):
     return f"Initialised the separator from {event['checkpoint']}."
   if kind == "step":
     speed = event["seconds_per_step"]
-    return (f"step {step}/{event['num_steps']}  {format_metrics(event['metrics'])}  "
+    # Under a time limit the step count only bounds the run: "at most".
+    by_time = event.get("eta_by") == "time_limit"
+    return (f"step {step}/{'≤' if by_time else ''}{event['num_steps']}  "
+            f"{format_metrics(event['metrics'])}  "
             f"{'?' if speed is None else format(speed, '.3g')} s/step  "
-            f"ETA {duration(event['eta_seconds'])}")
+            f"ETA {duration(event['eta_seconds'])}{' (time limit)' if by_time else ''}")
   if kind == "validation":
     return f"step {step} validation  {format_metrics(event['metrics'])}"
   if kind == "stopped":
