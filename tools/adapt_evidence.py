@@ -216,7 +216,8 @@ def write_readme(results, path):
            "held-out MoMi (no reference). Adapted: mean over seeds [Student-t 95 %]; Δ: "
            "adapted − start, paired two-level bootstrap over examples and seeds (95 %). "
            "CPU time: steps × the command's own timing of a step on one core of this "
-           "machine (each run had one core and one thread).", ""]
+           "machine (each run had one core and one thread). The command run as a user "
+           "would, on ordinary recordings: [acceptance/](acceptance/README.md).", ""]
   for domain, rows in results["rows"].items():
     runs = {n: r for n, r in results["runs"].items() if r["domain"] == domain}
     cpu = [r["cpu_hours"] for r in runs.values()]
