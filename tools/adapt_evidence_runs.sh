@@ -16,17 +16,20 @@ shift 2
 # The plan's budgets: 2 CPU-hours of the shipped model's step on one core
 # here (0.639 s/step) for speech, 1 CPU-hour for the outdoor shift.
 declare -A steps=([speech]=11270 [outdoor]=5640)
-plan=(speech_s1 speech_s2 speech_s3 outdoor_s1 outdoor_s2 outdoor_s3)
+# Then the sparsity arm (plan amendment 2): speech with --sparsity_weight=5.
+plan=(speech_s1 speech_s2 speech_s3 outdoor_s1 outdoor_s2 outdoor_s3
+      speech_sparse_s1 speech_sparse_s2 speech_sparse_s3)
 [ $# -gt 0 ] && plan=("$@")
 python=${PYTHON:-$(dirname "$0")/../.venv/bin/python}
 mkdir -p "$runs"
 
-run_one() {  # run_one NAME CORE
-  local name=$1 core=$2 domain=${1%_s*} seed=${1##*_s}
+run_one() {  # run_one NAME CORE   (NAME: <domain>[_sparse]_s<seed>)
+  local name=$1 core=$2 domain=${1%%_*} seed=${1##*_s} sparsity=0
+  [[ $name == *_sparse_s* ]] && sparsity=5
   TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 taskset -c "$core" nice -n 5 \
     "$python" -m sound_separation adapt --audio="$dev/adapt/$domain/recordings" \
     --out_dir="$runs/$name" --steps="${steps[$domain]}" --seed="$seed" \
-    >> "$runs/$name.log" 2>&1
+    --sparsity_weight="$sparsity" >> "$runs/$name.log" 2>&1
   echo "$name: exit $? ($(tail -n 1 "$runs/$name.log"))"
 }
 
