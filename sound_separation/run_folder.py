@@ -48,6 +48,8 @@ EVALUATIONS = "eval"
 PROGRESS_FILE = "progress.jsonl"
 LOCK_FILE = "LOCK"
 TAGGING_FILE = "validation_tagging.json"
+# A model folder's card: what it is, was trained on, and scores (pretrained, adapt).
+MODEL_CARD = "MODEL_CARD.md"
 TRAIN_LOG = "train.log"
 TRAIN_TIME_FILE = "train_time.json"
 SELECTION = "selection"

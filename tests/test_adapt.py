@@ -173,7 +173,7 @@ def test_the_checkpoint_with_the_highest_held_out_momi_is_chosen(monkeypatch, mo
   assert report["heldout_momi"]["delta"] == pytest.approx(3.5)
   _, _, read = folders.load_keras_separator(str(tmp_path / "adapted" / "model"))
   assert read.endswith("ckpt-20")
-  card = (tmp_path / "adapted" / "model" / fine_tuning.CARD_FILE).read_text()
+  card = (tmp_path / "adapted" / "model" / run_folder.MODEL_CARD).read_text()
   assert "before 1.00 dB, after 4.50 dB" in card and "step 20" in card
 
 
@@ -234,7 +234,7 @@ def test_adapt_runs_resumes_after_a_kill_and_then_reports_it_is_done(model_folde
   report = json.loads((out / "report.json").read_text())
   assert report["training"]["steps"] == 200
   assert [h["step"] for h in report["selection"]["history"]] == [0] + list(range(20, 201, 20))
-  assert (out / "model" / fine_tuning.CARD_FILE).exists()
+  assert (out / "model" / run_folder.MODEL_CARD).exists()
   assert (out / "listen" / "index.html").exists()
 
   third = _cli(*command[3:])
@@ -404,6 +404,6 @@ def test_a_full_disk_mid_run_says_so_and_the_same_call_resumes(model_folder, pla
     filler.unlink()
     result = fine_tuning.adapt(folder, [planted_audio], out, steps=40, stream=io.StringIO())
     assert result.report["training"]["steps"] == 40
-    assert (out / "model" / fine_tuning.CARD_FILE).exists()
+    assert (out / "model" / run_folder.MODEL_CARD).exists()
   finally:
     subprocess.run(["umount", str(disk)], check=False)

@@ -28,7 +28,7 @@ def _results(mean, low, high, delta=(5.0, 4.0, 6.0)):
          "delta": {"MSi": {"delta": delta[0], "low": delta[1], "high": delta[2]},
                    "1S": {"delta": -2.0, "low": -3.0, "high": 0.5},
                    "TRF": {"delta": None, "low": None, "high": None}}}
-  runs = {f"speech_s{s}": {"domain": "speech", "seed": s, "steps": 11270, "cpu_hours": 2.0,
+  runs = {f"speech_s{s}": {"domain": "speech", "group": "speech", "seed": s, "steps": 11270, "cpu_hours": 2.0,
                            "selected_step": 9400} for s in (1, 2, 3)}
   return {"rows": {"speech": {"speech_clean": row}}, "runs": runs, "curves": {}}
 
@@ -67,3 +67,46 @@ def test_partial_results_and_the_reading_are_generated_from_the_rows(tool, tmp_p
   assert "short by 2.75 dB (partial: 2 of 3 seeds)." in text
   assert ("mixtures over-separated (more active outputs than references): 0 % before, 40 % "
           "after; under-separated: 100 % before, 5 % after.") in text
+
+
+def _speech_records(noise, seed, count=12, samples=800):
+  """Planted two-speaker separations: each output a speaker plus noise of a given level."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from sound_separation.evaluation import metrics  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(seed)
+  records = []
+  for _ in range(count):
+    speakers = rng.standard_normal([2, samples])
+    estimates = speakers + noise * rng.standard_normal([2, samples])
+    records.append(metrics.score_speech(speakers.sum(0), speakers, estimates))
+  return records
+
+
+def _planted_arms(sparse_noise, mixit_noise, sparse_seeds=(1, 2, 3)):
+  def arm(noise, seeds):
+    return {"adapted": [_speech_records(noise, 100 * s) for s in seeds], "seeds": list(seeds)}
+  return {("speech_sparse", "speech_clean"): arm(sparse_noise, sparse_seeds),
+          ("speech", "speech_clean"): arm(mixit_noise, (1, 2, 3))}
+
+
+def test_the_sparsity_default_follows_the_plans_rule(tool, tmp_path):
+  # Less noise in the sparsity arm's outputs: a higher MSi, clear of 0.
+  decision = tool.sparsity_decision(_planted_arms(0.3, 0.6))
+  assert decision["sparse_mean"] > decision["mixit_mean"] + 3  # 20·log10(2) ≈ 6 dB apart
+  assert decision["delta"]["low"] > 0 and decision["default"] == "sparsity"
+  # The same arms swapped: MixIT alone stays.
+  assert tool.sparsity_decision(_planted_arms(0.6, 0.3))["default"] == "MixIT alone"
+  # Equal noise levels: a difference inside its interval does not switch the default.
+  even = tool.sparsity_decision(_planted_arms(0.45, 0.45))
+  assert even["delta"]["low"] < 0 < even["delta"]["high"] and even["default"] == "MixIT alone"
+  # Fewer than the planned seeds: no decision, and the README says so.
+  partial = tool.sparsity_decision(_planted_arms(0.3, 0.6, sparse_seeds=(1, 2)))
+  assert partial["default"] is None and not partial["complete"]
+  results = _results(3.25, 2.0, 4.5)
+  results["sparsity_decision"] = partial
+  tool.write_readme(results, tmp_path / "README.md")
+  text = (tmp_path / "README.md").read_text()
+  assert "Not decided yet: the rule waits for every planned seed of both arms" in text
+  assert "(seeds 1, 2)" in text
+  # Without the sparsity arm's runs there is nothing to decide.
+  assert tool.sparsity_decision({("speech", "speech_clean"): {"adapted": [], "seeds": []}}) is None

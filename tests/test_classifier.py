@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from sound_separation import run_folder
 from sound_separation.corpus import synthetic
-from sound_separation.data import datasets
+from sound_separation.data import pipelines
 from sound_separation.evaluation import tagging
 from sound_separation.layers import TDCNPlusPlus
 from sound_separation.layers import WaveformFilterbank
@@ -310,7 +310,7 @@ def test_pretrain_then_drive_a_separation_step(tmp_path):
   trainer = MixITTrainer(tiny_separator(), classifier=classifier,
                          loss_terms=[MixIT(), Classification()])
   trainer.compile(run_eagerly=True)
-  dataset = datasets.clip_dataset(str(train_list), 4, clip_seconds=TOY_SECONDS,
+  dataset = pipelines.clip_dataset(str(train_list), 4, clip_seconds=TOY_SECONDS,
                                   vocabulary=list(TOY_CLASSES), seed=0)
   before = _weights(trainer.separator)
   logs = trainer.train_on_batch(next(iter(dataset)), return_dict=True)

@@ -27,7 +27,7 @@ from sound_separation.corpus import mixing
 from sound_separation.corpus import mom_sets
 from sound_separation.corpus import public_lists
 from sound_separation.data import audio
-from sound_separation.data import datasets
+from sound_separation.data import pipelines
 from sound_separation.data import examples
 from sound_separation.data import lists
 
@@ -298,7 +298,7 @@ def test_mom_set_is_the_exact_sum_of_its_mixtures(tmp_path):
     total, first, second = _read(mom_path), _read(m1), _read(m2)
     assert total.shape == first.shape == second.shape == (RATE,)
     np.testing.assert_array_equal(total, first + second)
-    expected = np.stack([datasets.crop_or_pad(_read(p), RATE)[0] for p in originals])
+    expected = np.stack([pipelines.crop_or_pad(_read(p), RATE)[0] for p in originals])
     scale = 1.0 if np.max(np.abs(expected.sum(axis=0))) <= 1 else 0.99 / np.max(
         np.abs(expected.sum(axis=0)))
     np.testing.assert_allclose(np.stack([first, second]), scale * expected, atol=2 ** -15)
@@ -497,11 +497,19 @@ def test_plot_tradeoff_writes_a_png(tmp_path, capsys):
   (tmp_path / "sweep.csv").write_text("\n".join(rows) + "\n")
   out = tmp_path / "fig" / "tradeoff.png"
   extra = f"sparsity:0.5:{tmp_path / 'runs' / 'sparsity_0.1.json'}"
-  assert tool.main(["--runs", str(tmp_path / "sweep.csv"), "--run", extra, "--out",
-                    str(out)]) == 0
+  # A collapsed weight: the highest TRF of all, but MSi far below the baseline's 10 dB.
+  (tmp_path / "runs" / "collapsed.json").write_text(json.dumps({"MSi": 0.5, "1S": 60, "TRF": 40}))
+  collapsed = f"sparsity:10:{tmp_path / 'runs' / 'collapsed.json'}"
+  assert tool.main(["--runs", str(tmp_path / "sweep.csv"), "--run", extra, "--run", collapsed,
+                    "--out", str(out)]) == 0
   with open(out, "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-  assert "best TRF for sparsity: weight 1" in capsys.readouterr().out
+  printed = capsys.readouterr().out
+  assert "picked for sparsity: weight 1 (TRF 16.00 dB, MSi 11.00 dB" in printed
+  # With a budget of 12 dB the floor (10 - 12) lets the collapsed weight through.
+  assert tool.main(["--runs", str(tmp_path / "sweep.csv"), "--run", collapsed, "--out",
+                    str(out), "--msi_tolerance_db", "12"]) == 0
+  assert "picked for sparsity: weight 10 (TRF 40.00 dB" in capsys.readouterr().out
   sizes = tool.marker_sizes([0, 0.01, 0.1, 1])
   assert sizes == sorted(sizes) and sizes[0] < sizes[1]
 

@@ -16,7 +16,7 @@ import tensorflow as tf
 from sound_separation import cli
 from sound_separation import filesystem
 from sound_separation.data import audio
-from sound_separation.data import datasets
+from sound_separation.data import pipelines
 from sound_separation.data import lists
 from sound_separation.evaluation import evaluator
 from sound_separation.inference import separator as separator_lib
@@ -75,10 +75,10 @@ def test_lists_on_ram_are_relative_and_resolve_on_ram(tmp_path, ram_root):
 def test_pipelines_read_the_same_batches_from_ram(tmp_path, ram_root):
   (local_fuss, local_clip), (fuss, clip) = _both(tmp_path, ram_root)
   for local, remote, make in (
-      (local_fuss, fuss, lambda p: datasets.fuss_dataset(p, 2, clip_seconds=0.2,
+      (local_fuss, fuss, lambda p: pipelines.fuss_dataset(p, 2, clip_seconds=0.2,
                                                          sample_rate=RATE, shuffle=False,
                                                          repeat=False)),
-      (local_clip, clip, lambda p: datasets.clip_dataset(p, 2, clip_seconds=0.2,
+      (local_clip, clip, lambda p: pipelines.clip_dataset(p, 2, clip_seconds=0.2,
                                                          sample_rate=RATE, seed=3,
                                                          vocabulary=["a", "b"]))):
     got = [b for _, b in zip(range(2), make(remote))]

@@ -11,6 +11,7 @@ from sound_separation import filesystem
 from sound_separation.corpus import records as writer
 from sound_separation.data import audio
 from sound_separation.data import datasets
+from sound_separation.data import pipelines
 from sound_separation.data import lists
 from sound_separation.data import records
 from sound_separation.evaluation import evaluator
@@ -72,9 +73,9 @@ def test_clip_records_round_trip_equals_the_list_path(tmp_path):
     np.testing.assert_array_equal(waveforms[0], audio.read_audio(path, RATE))
     assert sorted(indices) == list(np.flatnonzero(hot))
   # The pipelines, in order (round-robin shards interleaved give list order).
-  want = _batches(datasets.clip_dataset(clip_list, 2, clip_seconds=0.16, sample_rate=RATE,
+  want = _batches(pipelines.clip_dataset(clip_list, 2, clip_seconds=0.16, sample_rate=RATE,
                                         shuffle=False, repeat=False, vocabulary=VOCABULARY))
-  have = _batches(datasets.records_dataset(files.index, 2, clip_seconds=0.16, sample_rate=RATE,
+  have = _batches(pipelines.records_dataset(files.index, 2, clip_seconds=0.16, sample_rate=RATE,
                                            shuffle=False, repeat=False, vocabulary=True))
   assert len(have) == len(want) == 3
   for h, w in zip(have, want):
@@ -87,9 +88,9 @@ def test_fuss_records_round_trip_training_and_evaluation(tmp_path):
   fuss_list = _fuss_corpus(str(tmp_path), np.random.default_rng(1))
   files = writer.write_records(fuss_list, str(tmp_path / "fuss"), "fuss", sample_rate=RATE,
                                num_shards=2)
-  want = _batches(datasets.fuss_dataset(fuss_list, 3, clip_seconds=0.2, sample_rate=RATE,
+  want = _batches(pipelines.fuss_dataset(fuss_list, 3, clip_seconds=0.2, sample_rate=RATE,
                                         shuffle=False, repeat=False))
-  have = _batches(datasets.records_dataset(files.index, 3, clip_seconds=0.2, sample_rate=RATE,
+  have = _batches(pipelines.records_dataset(files.index, 3, clip_seconds=0.2, sample_rate=RATE,
                                            shuffle=False, repeat=False))
   assert len(have) == len(want) == 2
   for h, w in zip(have, want):
@@ -117,7 +118,7 @@ def test_shuffled_records_are_deterministic_for_a_seed(tmp_path):
                                num_shards=4)
 
   def first(seed):
-    ds = datasets.records_dataset(files.index, 4, clip_seconds=0.1, sample_rate=RATE, seed=seed)
+    ds = pipelines.records_dataset(files.index, 4, clip_seconds=0.1, sample_rate=RATE, seed=seed)
     return np.concatenate([b["mixtures"] for b in _batches(ds.take(6))])
 
   np.testing.assert_array_equal(first(5), first(5))
@@ -134,7 +135,7 @@ def test_a_bad_record_is_named_by_shard_and_position(tmp_path):
   with tf.io.TFRecordWriter(files.shards[0]) as w:  # rewritten: a good record, then the bad
     w.write(records.serialize(np.zeros((1, 800), np.int16), (), "good.wav"))
     w.write(example.SerializeToString())
-  ds = datasets.records_dataset(files.index, 1, clip_seconds=0.1, sample_rate=RATE,
+  ds = pipelines.records_dataset(files.index, 1, clip_seconds=0.1, sample_rate=RATE,
                                 shuffle=False, repeat=False)
   with pytest.raises(tf.errors.InvalidArgumentError,
                      match=r"bad record 1 of shard [^ ]*r-00000-of-00001.tfrecord \(bad.wav\): "
@@ -154,7 +155,7 @@ def test_writer_errors_name_the_problem(tmp_path):
                          sample_rate=RATE)
   files = writer.write_records(clip_list, str(tmp_path / "z"), "clips", sample_rate=RATE)
   with pytest.raises(ValueError, match="holds audio at 8000 Hz, not sample_rate=16000"):
-    datasets.records_dataset(files.index, 1, sample_rate=16000)
+    pipelines.records_dataset(files.index, 1, sample_rate=16000)
 
 
 def test_prepare_records(tmp_path, capsys):

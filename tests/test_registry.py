@@ -24,6 +24,7 @@ import pytest
 import soundfile
 
 from sound_separation import cli
+from sound_separation import run_folder
 from sound_separation.data import audio
 from sound_separation.models import folders
 from sound_separation.models import tf1_checkpoint
@@ -172,7 +173,7 @@ def test_a_named_model_separates_as_the_checkpoint_imported_by_hand(server, tmp_
     named, _ = soundfile.read(str(tmp_path / "a" / "in_wav" / f"in_source{j}.wav"))
     by_hand, _ = soundfile.read(str(tmp_path / "b" / "in_wav" / f"in_source{j}.wav"))
     np.testing.assert_array_equal(named, by_hand)
-  card = (tmp_path / "cache" / "yfcc100m-mixit" / registry.MODEL_CARD).read_text()
+  card = (tmp_path / "cache" / "yfcc100m-mixit" / run_folder.MODEL_CARD).read_text()
   assert "model.ckpt-200" in card and "Apache-2.0" in card and "hop" in card
   # A second use reads the cache and makes no request.
   requests = len(server.log)

@@ -1,4 +1,4 @@
-"""Both training loops check their schedule alike (`training.run.check_schedule`), before any work."""
+"""Both training loops check their schedule alike (`training.run.Schedule.check`), before any work."""
 
 import pytest
 

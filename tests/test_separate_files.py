@@ -10,7 +10,7 @@ import soundfile
 from sound_separation import cli
 from sound_separation import pretrained
 from sound_separation.data import audio
-from sound_separation.data import datasets
+from sound_separation.data import pipelines
 from sound_separation.data import lists
 from sound_separation.evaluation import evaluator
 from sound_separation.inference import separate
@@ -151,7 +151,7 @@ def test_truncated_audio_is_an_error_naming_the_file_everywhere(model_folder, tm
                        stream=io.StringIO())
   # Training data names it (on_error='raise').
   clips = lists.write_clip_list(tmp_path / "clips.txt", [(path, None)])
-  dataset = datasets.clip_dataset(clips, batch_size=1, clip_seconds=0.1, sample_rate=RATE,
+  dataset = pipelines.clip_dataset(clips, batch_size=1, clip_seconds=0.1, sample_rate=RATE,
                                   shuffle=False, repeat=False)
   with pytest.raises(Exception, match="short.wav.*truncated"):
     next(iter(dataset))

@@ -21,7 +21,7 @@ from sound_separation.models import SeparationModel
 from sound_separation.data import lists
 from sound_separation.study import grid
 from sound_separation.study import runner
-from sound_separation.study import selection
+from sound_separation.evaluation import selection
 from sound_separation.training import loss_terms
 from sound_separation.training import MixITTrainer
 

@@ -319,7 +319,7 @@ def test_the_shipped_run_clears_its_floor_by_the_measured_seed_noise():
   assert shipping["floors"]["4"] == pytest.approx(4.0 + 2 * noise)
   assert (shipping["row"], shipping["run"]) == ("m4/l1_l2_w8", "m4/l1_l2_w8")
   # Without the margin the rule would have shipped weight 9, 0.2 dB inside.
-  from sound_separation.study import selection  # pylint: disable=import-outside-toplevel
+  from sound_separation.evaluation import selection  # pylint: disable=import-outside-toplevel
   plain, _ = selection.select(list(rows.values()), 4.0, key=lambda r: r.selection())
   assert plain.name == "m4/l1_l2_w9"
 

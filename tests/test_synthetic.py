@@ -15,7 +15,7 @@ import scipy.stats
 import soundfile
 
 from sound_separation.corpus import synthetic
-from sound_separation.data import datasets
+from sound_separation.data import pipelines
 from sound_separation.data import lists
 
 RATE = 16000
@@ -353,7 +353,7 @@ def test_written_corpus_loads_with_the_datasets_module(tmp_path):
     np.testing.assert_array_equal(written, written_sources.sum(axis=0))
     np.testing.assert_allclose(written, mixture, rtol=0, atol=len(sources) * 2 ** -16 + 1e-7)
 
-  ds = datasets.fuss_dataset(files.fuss_list, batch_size=2, clip_seconds=1.0,
+  ds = pipelines.fuss_dataset(files.fuss_list, batch_size=2, clip_seconds=1.0,
                              sample_rate=RATE, shuffle=False, repeat=False)
   batches = [{k: v.numpy() for k, v in b.items()} for b in ds]
   assert len(batches) == 3

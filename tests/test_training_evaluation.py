@@ -15,6 +15,7 @@ from sound_separation import gin_utils
 from sound_separation.corpus import synthetic
 from sound_separation.evaluation import evaluator
 from sound_separation.inference import separator as separator_lib
+from sound_separation.training import callbacks
 from sound_separation.training import loop
 
 GIN_DIR = pathlib.Path(__file__).resolve().parents[1] / "gin"
@@ -63,13 +64,30 @@ def _scalars(model_dir, tag):
   return values
 
 
-def test_best_checkpoint_by_trf_is_kept_and_scores_what_it_says(run):
+def _rule_as_the_checkpoints_come(msi, trf, tolerance=1.0):
+  """The best step by the study's rule applied online, written out for the test."""
+  kept, best_msi = None, None
+  for step in sorted(trf):
+    best_msi = msi[step] if best_msi is None else max(best_msi, msi[step])
+    if kept is None:
+      kept = step
+      continue
+    passing = [s for s in (kept, step) if msi[s] >= best_msi - tolerance]
+    if passing:
+      kept = max(passing, key=lambda s: (trf[s], -s))  # ties: the earlier
+    else:
+      kept = max((kept, step), key=lambda s: (msi[s], -s))
+  return kept
+
+
+def test_best_checkpoint_by_the_rule_is_kept_and_scores_what_it_says(run):
   model_dir, fuss_list, log, _ = run
-  trf = _scalars(model_dir, "TRF")
+  trf, msi = _scalars(model_dir, "TRF"), _scalars(model_dir, "MSi")
   assert sorted(trf) == [2, 4, 6], log
   best = json.loads((model_dir / "checkpoints" / "best" / "best.json").read_text())
-  assert best["step"] == max(trf, key=trf.get) and best["select_by"] == "TRF"
+  assert best["step"] == _rule_as_the_checkpoints_come(msi, trf) and best["select_by"] == "TRF"
   assert best["score"] == pytest.approx(trf[best["step"]], abs=1e-4)
+  assert [h["step"] for h in best["history"]] == [2, 4, 6]
   # Only the best checkpoint's files are left in best/.
   names = {p.name.split(".")[0] for p in (model_dir / "checkpoints" / "best").glob("ckpt-*")}
   assert names == {f"ckpt-{best['step']}"}
@@ -88,7 +106,9 @@ def test_a_resumed_run_compares_with_the_recorded_best(run, tmp_path):
   shutil.copytree(model_dir, copy)
   record_path = copy / "checkpoints" / "best" / "best.json"
   record = json.loads(record_path.read_text())
-  record["score"] = 1000.0  # planted: no checkpoint can beat it
+  # Planted: a best no checkpoint can beat, and whose MSi puts every new one below the floor.
+  record["score"] = record["metrics"]["TRF"] = record["metrics"]["MSi"] = 1000.0
+  record["history"] = [{"step": record["step"], "metrics": record["metrics"]}]
   record_path.write_text(json.dumps(record))
   try:
     _tiny_gin(clip_list)
@@ -97,7 +117,32 @@ def test_a_resumed_run_compares_with_the_recorded_best(run, tmp_path):
   finally:
     gin.clear_config()
   assert sorted(_scalars(copy, "TRF")) == [2, 4, 6, 8]  # it did evaluate step 8
-  assert json.loads(record_path.read_text()) == record  # and kept the record
+  after = json.loads(record_path.read_text())  # and kept the planted best, learning step 8
+  assert {k: after[k] for k in ("step", "checkpoint", "score", "metrics")} == {
+      k: record[k] for k in ("step", "checkpoint", "score", "metrics")}
+  assert [h["step"] for h in after["history"]] == [record["step"], 8]
+
+
+class _Manager:
+  def __init__(self, directory):
+    self.directory = str(directory)
+
+
+def test_the_best_checkpoint_rule_passes_over_a_collapsed_model(tmp_path):
+  # TRF alone would keep step 4: it copies single sources (1S high) and separates nothing.
+  fuss_list = tmp_path / "list.txt"
+  fuss_list.write_text("mix.wav\tsource.wav\n")
+  callback = callbacks.SeparationEvaluation(str(fuss_list), _Manager(tmp_path / "ckpt"))
+  history = [{"step": 2, "metrics": {"MSi": 5.0, "TRF": 10.0}}]
+  callback.best = {"step": 2, "score": 10.0, "metrics": history[0]["metrics"]}
+  collapsed = {"MSi": 0.5, "TRF": 19.0}
+  prefers, floor = callback._prefers_new(collapsed, history + [{"step": 4, "metrics": collapsed}])  # pylint: disable=protected-access
+  assert not prefers and floor == pytest.approx(4.0)
+  better = {"MSi": 4.5, "TRF": 12.0}  # within 1 dB of the best MSi, higher TRF
+  assert callback._prefers_new(better, history + [{"step": 4, "metrics": better}])[0]  # pylint: disable=protected-access
+  # A later, better-separating checkpoint raises the floor past the kept one: it wins on MSi.
+  raised = {"MSi": 8.0, "TRF": 9.0}
+  assert callback._prefers_new(raised, history + [{"step": 4, "metrics": raised}])[0]  # pylint: disable=protected-access
 
 
 def test_evaluate_command_writes_summary_and_csv(run, tmp_path, capsys):

@@ -2,7 +2,9 @@
 """Scores the adaptation evidence runs on reference sets; writes results/adapt/ (issue 28).
 
 The runs are `sound-separation adapt` runs made as `results/adapt/plan.md`
-says, in `RUNS/<domain>_s<seed>` (domain `speech` or `outdoor`). For each
+says, in `RUNS/<domain>_s<seed>` (domain `speech` or `outdoor`; MixIT alone)
+and `RUNS/<domain>_sparse_s<seed>` (the sparsity arm of the plan's amendment
+2, `--sparsity_weight=5`). A group is a domain and an arm. For each
 finished run (one with `report.json`) and for the starting model, this tool
 scores the run's own pick (its held-out MoMi choice: nothing here changes
 it) on the domain's reference sets and on the FUSS-style set, and every kept
@@ -11,7 +13,9 @@ checkpoint and set in `RUNS/<run>/reference/`; every example's scores of the
 start and the picks are kept in `results/adapt/scores/` for intervals.
 
 Writes `results/adapt/results.json`, `README.md` (generated from it) and
-`curve.png`. Running it again scores only what is new.
+`curve.png`, and applies the amendment's rule for the default recipe's
+sparsity once both speech arms have their seeds. Running it again scores
+only what is new.
 
   python tools/adapt_evidence.py --runs_dir RUNS --corpus DEV [--results results/adapt]
 """
@@ -40,8 +44,14 @@ SETS = {
 METRICS = ("MSi", "1S", "TRF", "over_separation", "under_separation")
 TARGET_MSI_DB = 6.0
 # The seeds results/adapt/plan.md runs per domain; fewer finished are reported as partial.
-PLAN_SEEDS = {"speech": 3, "outdoor": 3}
-_RUN = re.compile(r"^(speech|outdoor)_s(\d+)$")
+PLAN_SEEDS = {"speech": 3, "outdoor": 3, "speech_sparse": 3}
+ARMS = {"": "MixIT alone", "_sparse": "MixIT + sparsity (--sparsity_weight=5)"}
+_RUN = re.compile(r"^((speech|outdoor)(_sparse)?)_s(\d+)$")
+# Plan amendment 2: the sparsity arm becomes the default recipe only if its
+# seed mean of this metric on this set beats MixIT alone's and the paired
+# interval of the difference excludes 0.
+DECISION = {"group": "speech_sparse", "against": "speech", "set": "speech_clean",
+            "metric": "MSi"}
 
 
 def _compact(record):
@@ -79,20 +89,52 @@ def _summary(records):
 
 
 def _runs(runs_dir):
+  """`[(run, group, domain, seed)]` of the finished runs (those with `report.json`)."""
   found = []
   for name in sorted(os.listdir(runs_dir)):
     match = _RUN.match(name)
     if match and os.path.exists(os.path.join(runs_dir, name, "report.json")):
-      found.append((name, match.group(1), int(match.group(2))))
+      found.append((name, match.group(1), match.group(2), int(match.group(4))))
   return found
+
+
+def _domain(group):
+  return group.split("_")[0]
+
+
+def _arm(group):
+  return ARMS["_sparse" if group.endswith("_sparse") else ""]
+
+
+def sparsity_decision(per_set):
+  """Plan amendment 2's rule, from the picks' records (None until both arms have runs).
+
+  Args:
+    per_set: `{(group, set): {"adapted": [records per seed], "seeds": [...]}}`.
+  """
+  arm = per_set.get((DECISION["group"], DECISION["set"]))
+  base = per_set.get((DECISION["against"], DECISION["set"]))
+  if not arm or not base:
+    return None
+  metric = DECISION["metric"]
+  delta = intervals.paired_bootstrap(arm["adapted"], base["adapted"], metric)
+  means = [sum(_summary(records)[metric] for records in row) / len(row)
+           for row in (arm["adapted"], base["adapted"])]
+  complete = (len(arm["seeds"]) >= PLAN_SEEDS[DECISION["group"]]
+              and len(base["seeds"]) >= PLAN_SEEDS[DECISION["against"]])
+  wins = means[0] > means[1] and delta["low"] is not None and delta["low"] > 0
+  return {**DECISION, "seeds": {"sparse": arm["seeds"], "mixit": base["seeds"]},
+          "sparse_mean": means[0], "mixit_mean": means[1], "delta": delta,
+          "complete": complete,
+          "default": None if not complete else ("sparsity" if wins else "MixIT alone")}
 
 
 def score_runs(runs_dir, corpus, results_dir, stream):
   """Scores the start model and every finished run; returns `results.json`'s dict."""
   results = {"plan": "plan.md", "runs": {}, "rows": {}, "curves": {}}
-  per_set = {}  # (domain, set) -> {"start": records, "adapted": [records per seed]}
+  per_set = {}  # (group, set) -> {"start": records, "adapted": [records per seed], "seeds"}
   start_cache = {}
-  for name, domain, seed in _runs(runs_dir):
+  for name, group, domain, seed in _runs(runs_dir):
     run_dir = os.path.join(runs_dir, name)
     report = run_folder.read_json(os.path.join(run_dir, "report.json"))
     model = child_runs.CheckpointSeparator(os.path.join(run_dir, "train"))
@@ -102,7 +144,7 @@ def score_runs(runs_dir, corpus, results_dir, stream):
     cache_dir = os.path.join(run_dir, "reference")
     for set_name, relative, task in SETS[domain]:
       list_path = os.path.join(corpus, relative)
-      key = (domain, set_name)
+      key = (group, set_name)
       if set_name not in start_cache:
         start_cache[set_name] = _scores(model, prefixes[0], list_path, task,
                                         os.path.join(results_dir, "scores", "start",
@@ -133,12 +175,13 @@ def score_runs(runs_dir, corpus, results_dir, stream):
                     main_name: _summary(records)["MSi"]})
     results["curves"][name] = curve
     results["runs"][name] = {
-        "domain": domain, "seed": seed, "selected_step": picked, "steps": steps,
+        "group": group, "domain": domain, "arm": _arm(group), "seed": seed,
+        "selected_step": picked, "steps": steps,
         "cpu_hours": round(steps * cpu_per_step / 3600, 3),
         "heldout_momi": report["heldout_momi"], "data": {
             k: report["data"][k] for k in ("files", "hours", "clips")},
     }
-  for (domain, set_name), entry in sorted(per_set.items()):
+  for (group, set_name), entry in sorted(per_set.items()):
     row = {"seeds": entry["seeds"], "start": _summary(entry["start"]),
            "adapted_per_seed": [_summary(r) for r in entry["adapted"]]}
     for metric in METRICS:
@@ -148,7 +191,8 @@ def score_runs(runs_dir, corpus, results_dir, stream):
       if metric in ("MSi", "1S", "TRF"):
         delta = intervals.paired_bootstrap(entry["adapted"], [entry["start"]], metric)
         row.setdefault("delta", {})[metric] = delta
-    results["rows"].setdefault(domain, {})[set_name] = row
+    results["rows"].setdefault(group, {})[set_name] = row
+  results["sparsity_decision"] = sparsity_decision(per_set)
   return results
 
 
@@ -208,6 +252,29 @@ def _reading(domain, rows):
   return lines + [""] if lines else []
 
 
+def _decision_lines(decision):
+  """The default recipe's sparsity, by plan amendment 2's rule (generated)."""
+  if not decision:
+    return []
+  delta = decision["delta"]
+  seeds = decision["seeds"]
+  measured = (f"{decision['metric']} on `{decision['set']}`: sparsity arm "
+              f"{_fmt(decision['sparse_mean'])} dB (seeds {', '.join(map(str, seeds['sparse']))}), "
+              f"MixIT alone {_fmt(decision['mixit_mean'])} dB (seeds "
+              f"{', '.join(map(str, seeds['mixit']))}); Δ {_fmt(delta['delta'], True)}"
+              f"{_interval(delta['low'], delta['high'], True)} ({_verdict(delta)}).")
+  if decision["default"] is None:
+    ruling = ("Not decided yet: the rule waits for every planned seed of both arms "
+              "(partial).")
+  elif decision["default"] == "sparsity":
+    ruling = ("By the plan's rule (a higher mean and an interval above 0) the sparsity arm "
+              "becomes the default recipe.")
+  else:
+    ruling = ("By the plan's rule (the sparsity arm needs a higher mean and an interval above "
+              "0) MixIT alone stays the default recipe.")
+  return ["## The default recipe's sparsity (plan amendment 2)", "", measured, "", ruling, ""]
+
+
 def write_readme(results, path):
   lines = ["# Adaptation evidence (issue 28)", "",
            "Generated by `tools/adapt_evidence.py` from `results.json`; the plan, fixed before "
@@ -218,12 +285,12 @@ def write_readme(results, path):
            "CPU time: steps × the command's own timing of a step on one core of this "
            "machine (each run had one core and one thread). The command run as a user "
            "would, on ordinary recordings: [acceptance/](acceptance/README.md).", ""]
-  for domain, rows in results["rows"].items():
-    runs = {n: r for n, r in results["runs"].items() if r["domain"] == domain}
+  for group, rows in results["rows"].items():
+    runs = {n: r for n, r in results["runs"].items() if r["group"] == group}
     cpu = [r["cpu_hours"] for r in runs.values()]
-    partial = (f" **Partial: {len(runs)} of the plan's {PLAN_SEEDS[domain]} seeds.**"
-               if len(runs) < PLAN_SEEDS.get(domain, 0) else "")
-    lines += [f"## {domain}", "",
+    partial = (f" **Partial: {len(runs)} of the plan's {PLAN_SEEDS[group]} seeds.**"
+               if len(runs) < PLAN_SEEDS.get(group, 0) else "")
+    lines += [f"## {_domain(group)}: {_arm(group)}", "",
               f"{len(runs)} seed{'s' if len(runs) != 1 else ''} "
               f"({', '.join(str(r['seed']) for r in runs.values())}); "
               f"{min(r['steps'] for r in runs.values())}–{max(r['steps'] for r in runs.values())} "
@@ -246,7 +313,7 @@ def write_readme(results, path):
                         f"{_interval(delta['low'], delta['high'], True)}")
                      + f" | {'–' if delta is None else _verdict(delta)} |")
     lines.append("")
-    lines += _reading(domain, rows)
+    lines += _reading(_domain(group), rows)
     if "fuss" in rows:
       lines += _per_count_lines(rows["fuss"])
   speech = results["rows"].get("speech", {}).get("speech_clean")
@@ -266,6 +333,7 @@ def write_readme(results, path):
               f"{TARGET_MSI_DB:g} dB target is {where}"
               + (f" (partial: {len(speech['seeds'])} of {PLAN_SEEDS['speech']} seeds)."
                  if len(speech["seeds"]) < PLAN_SEEDS["speech"] else "."), ""]
+  lines += _decision_lines(results.get("sparsity_decision"))
   lines += ["## The curve", "", "![held-out MoMi and in-domain MSi against CPU-minutes]"
             "(curve.png)", "", "Per run and kept checkpoint (`results.json`, `curves`).", ""]
   with open(path, "w") as f:
@@ -277,16 +345,17 @@ def plot_curves(results, path):
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
   fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-  colours = {"speech": "tab:blue", "outdoor": "tab:green"}  # a domain a colour,
+  colours = {"speech": "tab:blue", "outdoor": "tab:green",  # a group a colour,
+             "speech_sparse": "tab:purple"}
   styles = ["o-", "s--", "^:", "d-."]  # a seed a line style
   for name, curve in results["curves"].items():
-    domain = results["runs"][name]["domain"]
+    domain, group = results["runs"][name]["domain"], results["runs"][name]["group"]
     style = styles[(results["runs"][name]["seed"] - 1) % len(styles)]
     main = SETS[domain][0][0]
     x = [p["cpu_minutes"] for p in curve]
-    axes[0].plot(x, [p["heldout_momi"] for p in curve], style, color=colours[domain],
+    axes[0].plot(x, [p["heldout_momi"] for p in curve], style, color=colours[group],
                  alpha=0.8, label=name, markersize=3)
-    axes[1].plot(x, [p[main] for p in curve], style, color=colours[domain], alpha=0.8,
+    axes[1].plot(x, [p[main] for p in curve], style, color=colours[group], alpha=0.8,
                  label=f"{name} ({main})", markersize=3)
     picked = results["runs"][name]["selected_step"]
     for p in curve:
@@ -320,7 +389,7 @@ def warm_caches(runs_dir, corpus, results_dir, stream):
     if not kept:
       continue
     model = child_runs.CheckpointSeparator(train_dir)
-    domain = match.group(1)
+    domain = match.group(2)
     request = run_folder.read_json(os.path.join(runs_dir, name, "adapt.json"))["request"]
     from sound_separation.adaptation import fine_tuning  # pylint: disable=import-outside-toplevel
     from sound_separation.models import folders  # pylint: disable=import-outside-toplevel

@@ -4,8 +4,12 @@ One point per run: x = 1S (single-source SI-SNR, dB), y = MSi (multi-source
 SI-SNR improvement, dB), from the run's evaluator summary. One colour per
 loss, the points of a loss joined in weight order; marker area grows with the
 loss weight (log scale; weight 0, a baseline, gets the smallest marker). The
-table printed to stdout lists every run and, per loss, the run with the best
-TRF, the paper's rule for choosing a weight on validation.
+table printed to stdout lists every run and, per loss, the weight the
+study's rule picks (`evaluation/selection.py`): the highest TRF among the
+runs whose MSi is within `--msi_tolerance_db` of the reference MSi, the
+baseline's (a run of weight 0, of any loss) if there is one, else the loss's
+best. TRF alone, the paper's rule, prefers a weight that collapses every
+mixture into one output.
 
 Runs come from a CSV manifest with a header and the columns
 `label,loss,weight,summary` (summary: the path of the JSON, relative to the
@@ -28,6 +32,7 @@ import sys
 import typing
 
 # The checkout this script belongs to (the figure code is the library's).
+from sound_separation.evaluation import selection  # noqa: E402  pylint: disable=wrong-import-position
 from sound_separation.study import figure  # noqa: E402  pylint: disable=wrong-import-position
 
 PROG = "plot_tradeoff.py"
@@ -125,13 +130,20 @@ def load_points(runs):
   return [Point(run, *read_summary(run.summary)) for run in runs]
 
 
-def best_by_trf(points):
-  """`{loss: Point}`: the point of each loss with the highest TRF (losses without TRF left out)."""
+def best_by_rule(points, msi_tolerance_db=selection.DEFAULT_MSI_TOLERANCE_DB):
+  """`{loss: (Point, meets_floor)}`: each loss's pick by the study's rule (see the module doc)."""
+  metrics = lambda p: {"MSi": p.msi, "TRF": p.trf}  # noqa: E731
+  baseline = selection.best_msi([p for p in points if p.run.weight == 0], key=metrics)
   best = {}
-  for point in points:
-    if point.trf is not None and (point.run.loss not in best
-                                  or point.trf > best[point.run.loss].trf):
-      best[point.run.loss] = point
+  for loss in dict.fromkeys(p.run.loss for p in points):
+    mine = [p for p in points if p.run.loss == loss]
+    reference = baseline if baseline is not None else selection.best_msi(mine, key=metrics)
+    if reference is None:
+      continue
+    pick, meets = selection.select(mine, selection.floor(reference, msi_tolerance_db),
+                                   key=metrics)
+    if pick is not None:
+      best[loss] = (pick, meets)
   return best
 
 
@@ -142,16 +154,17 @@ def plot_tradeoff(points, out_path, title=None, annotate="weight"):
        for p in points], out_path, title, annotate)
 
 
-def table(points):
-  """The printed summary: one line per run, then the best TRF per loss."""
+def table(points, msi_tolerance_db=selection.DEFAULT_MSI_TOLERANCE_DB):
+  """The printed summary: one line per run, then each loss's pick by the study's rule."""
   lines = [f"{'loss':16s} {'weight':>10s} {'MSi':>7s} {'1S':>7s} {'TRF':>7s}  label"]
   fmt = lambda v: "-" if v is None else f"{v:.2f}"
   for p in sorted(points, key=lambda p: (p.run.loss, p.run.weight)):
     lines.append(f"{p.run.loss:16s} {p.run.weight:10g} {fmt(p.msi):>7s} {fmt(p.one_source):>7s} "
                  f"{fmt(p.trf):>7s}  {p.run.label}")
-  for loss, p in best_by_trf(points).items():
-    lines.append(f"best TRF for {loss}: weight {p.run.weight:g} (TRF {p.trf:.2f} dB, "
-                 f"{p.run.label})")
+  for loss, (p, meets) in best_by_rule(points, msi_tolerance_db).items():
+    below = "" if meets else ", below the MSi floor: the best MSi instead"
+    lines.append(f"picked for {loss}: weight {p.run.weight:g} (TRF {fmt(p.trf)} dB, MSi "
+                 f"{fmt(p.msi)} dB, {p.run.label}{below})")
   return "\n".join(lines)
 
 
@@ -166,6 +179,8 @@ def parser():
   p.add_argument("--title", default=None)
   p.add_argument("--annotate", choices=("weight", "label", "none"), default="weight",
                  help="text next to each point")
+  p.add_argument("--msi_tolerance_db", type=float, default=selection.DEFAULT_MSI_TOLERANCE_DB,
+                 help="the selection rule's MSi budget (dB)")
   return p
 
 
@@ -181,7 +196,7 @@ def main(argv=None):
   except (ValueError, OSError, figure.MissingDependency) as e:
     print(f"{PROG}: error: {e}", file=sys.stderr)
     return 1
-  print(table(points))
+  print(table(points, args.msi_tolerance_db))
   print(f"wrote {args.out}")
   return 0
 

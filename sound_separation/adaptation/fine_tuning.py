@@ -50,7 +50,6 @@ from sound_separation.training import progress
 RECIPE = "adapt/finetune"
 STATE_FILE = run_folder.ADAPTATION_FILE
 REPORT_FILE = "report.json"
-CARD_FILE = "MODEL_CARD.md"
 # Steps timed before the run starts (the first PROBE_WARMUP are not counted).
 PROBE_STEPS = 30
 PROBE_WARMUP = 10
@@ -330,7 +329,7 @@ def _select_and_write(out_dir, start_folder, start_name, data, state, stream):
                        "num_moms": len(before)},
   }
   run_folder.write_json(filesystem.join(out_dir, REPORT_FILE), report)
-  filesystem.write_text(filesystem.join(model_dir, CARD_FILE), model_card(report))
+  filesystem.write_text(filesystem.join(model_dir, run_folder.MODEL_CARD), model_card(report))
   page = _listening_page(out_dir, model, start_prefix, best["prefix"], data, report)
   m = report["heldout_momi"]
   interval = ("" if m["low"] is None else f" [{m['low']:+.2f}, {m['high']:+.2f}]")
@@ -340,7 +339,7 @@ def _select_and_write(out_dir, start_folder, start_name, data, state, stream):
   if best["step"] == 0:
     print("No checkpoint beat the starting model on the held-out recordings: the adapted "
           "folder holds the starting model's weights.", file=stream, flush=True)
-  print(f"Adapted model: {model_dir} (card: {CARD_FILE}); listen: {page}", file=stream,
+  print(f"Adapted model: {model_dir} (card: {run_folder.MODEL_CARD}); listen: {page}", file=stream,
         flush=True)
   return report
 

@@ -25,11 +25,11 @@ import numpy as np
 
 from sound_separation.corpus import layout
 from sound_separation.data import audio
-from sound_separation.data import datasets
+from sound_separation.data import pipelines
 from sound_separation.data import lists
 
 TAILS = ("drop", "pad")
-ON_ERROR = datasets.ON_ERROR
+ON_ERROR = pipelines.ON_ERROR
 
 # Labels in a manifest's `labels` field: separated by ';', or by ',' in a
 # quoted CSV field.

@@ -28,11 +28,11 @@ import numpy as np
 from sound_separation.corpus import layout
 from sound_separation.data import audio
 from sound_separation.data import batches
-from sound_separation.data import datasets
+from sound_separation.data import formats
 from sound_separation.data import lists
+from sound_separation.data import pipelines
 
 PAIRINGS = batches.PAIRINGS
-LIST_FORMATS = ("clips", "fuss")
 # Peak the MoM is scaled to when the plain sum would pass full scale: 16-bit
 # rounding of the two mixtures then cannot carry their sum past it.
 _SCALED_PEAK = 0.99
@@ -54,12 +54,16 @@ def mom_files(out_dir, split):
 
 
 def read_mixture_paths(list_path, list_format="clips"):
-  """The mixture files of a clip list ('clips') or a FUSS list ('fuss'), in list order."""
-  if list_format == "clips":
-    return lists.read_clip_list(list_path)[0]
-  if list_format == "fuss":
-    return [mixture for mixture, _ in lists.read_fuss_list(list_path)]
-  raise ValueError(f"list_format must be one of {LIST_FORMATS}, got {list_format!r}")
+  """The mixture files of a list in a data format of files (`formats`), in list order.
+
+  `list_format`: a registered format whose examples are files, e.g. 'clips'
+  (a clip list) or 'fuss' (a FUSS list).
+  """
+  listed = formats.get(list_format).files(list_path)
+  if listed is None:
+    raise ValueError(f"list_format {list_format!r} is not a list of audio files; MoM sets "
+                     f"are built from a clip list or a FUSS list")
+  return [mixture for mixture, _ in listed]
 
 
 def pair_indices(count, pairing="random", seed=0, num_pairs=None):
@@ -97,7 +101,7 @@ def fit_pair(mixture1, mixture2, num_samples):
   Returns:
     float32 `[2, T]`.
   """
-  pair = np.stack([datasets.crop_or_pad(np.asarray(m, np.float32), num_samples)[0]
+  pair = np.stack([pipelines.crop_or_pad(np.asarray(m, np.float32), num_samples)[0]
                    for m in (mixture1, mixture2)]).astype(np.float64)
   peak = max(np.max(np.abs(pair.sum(axis=0))), np.max(np.abs(pair)))
   if peak > 1.0:

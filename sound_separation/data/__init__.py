@@ -5,8 +5,11 @@
 - `lists`: clip lists, FUSS lists and label vocabularies (read and write;
   no TensorFlow).
 - `examples`: one listed FUSS example read and checked (`ExampleError`).
-- `datasets`: `clip_dataset`, `fuss_dataset`, `training_dataset`,
-  `validation_dataset` (tf.data pipelines).
+- `formats`: the data formats (clip lists, FUSS lists, records; `register`
+  adds one): how a corpus file is recognised, counted, read and batched.
+- `pipelines`: the formats' tf.data readers, `clip_dataset`, `fuss_dataset`,
+  `records_dataset`.
+- `datasets`: a run's batches, `training_dataset`, `validation_dataset`.
 - `batches`: the keys of a training batch, `form_moms` (mixtures of
   mixtures inside the training step), `supervised_moms`, `union_labels`.
 
@@ -28,12 +31,13 @@ __getattr__, __dir__, __all__ = lazy.exports(__name__, {
     "form_moms": "batches",
     "supervised_moms": "batches",
     "union_labels": "batches",
-    "clip_dataset": "datasets",
-    "crop_or_pad": "datasets",
-    "fuss_dataset": "datasets",
-    "SkipCounter": "datasets",
+    "clip_dataset": "pipelines",
+    "crop_or_pad": "pipelines",
+    "fuss_dataset": "pipelines",
+    "SkipCounter": "pipelines",
     "training_dataset": "datasets",
     "validation_dataset": "datasets",
+    "DataFormat": "formats",
     "ExampleError": "examples",
     "read_fuss_example": "examples",
     "read_clip_list": "lists",

@@ -111,7 +111,7 @@ def examples(index):
   """Yields `(waveforms float32 [C, T], label indices, source path)` of every record, in order.
 
   `index`: the index's path, or what `read_index` returned. Eager iteration
-  for evaluation and checks; training reads through `datasets.records_dataset`.
+  for evaluation and checks; training reads through `pipelines.records_dataset`.
   """
   if not isinstance(index, dict):
     index = read_index(index)

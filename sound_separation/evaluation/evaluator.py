@@ -32,8 +32,7 @@ from sound_separation import filesystem
 from sound_separation import protocol
 from sound_separation.data import audio
 from sound_separation.data import examples
-from sound_separation.data import lists
-from sound_separation.data import records as records_lib
+from sound_separation.data import formats
 from sound_separation.evaluation import listening
 from sound_separation.evaluation import metrics
 
@@ -61,24 +60,15 @@ def _check_args(task, max_examples):
   checks.integer("max_examples", max_examples, allow_none=True)
 
 
-def _read_example(task, list_path, number, mixture_path, source_paths, sample_rate):
-  """`(input [T], sources [S, T])` as float32; ExampleError for inconsistent files."""
+def _check_num_sources(task, list_path, number, example):
+  """ExampleError unless `example` has as many sources as `task` scores."""
   expected = _NUM_SOURCES[task]
-  if expected is not None and len(source_paths) not in expected:
+  if expected is not None and example.num_sources not in expected:
+    what = "source file(s)" if example.source_paths is not None else "source(s)"
     raise examples.ExampleError(
-        mixture_path, f"example {number} of list '{list_path}' has {len(source_paths)} "
-        f"source file(s); task {task!r} needs {' or '.join(map(str, expected))} "
+        example.name, f"example {number} of list '{list_path}' has {example.num_sources} "
+        f"{what}; task {task!r} needs {' or '.join(map(str, expected))} "
         f"({_SOURCE_NAMES[task]})")
-  mixture = audio.read_audio(mixture_path, sample_rate)
-  sources = []
-  for path in source_paths:
-    source = audio.read_audio(path, sample_rate)
-    if source.shape[0] != mixture.shape[0]:
-      raise examples.ExampleError(
-          path, f"has {source.shape[0]} samples at {sample_rate} Hz but its mixture "
-          f"'{mixture_path}' has {mixture.shape[0]} (example {number} of list '{list_path}')")
-    sources.append(source)
-  return mixture, np.stack(sources)
 
 
 def _score_fuss_streaming(separator, list_path, number, mixture_path, source_paths,
@@ -123,31 +113,6 @@ def _score_fuss_streaming(separator, list_path, number, mixture_path, source_pat
     return stats.score("fuss")
   except ValueError as e:
     raise ValueError(f"cannot score example {number} ('{mixture_path}'): {e}") from e
-
-
-def _records_examples(task, index_path, sample_rate):
-  """`(count, iterator of (source path, read(number)))` of a FUSS records corpus, in order."""
-  index = records_lib.read_index(index_path)
-  if index["format"] != "fuss":
-    raise ValueError(f"'{index_path}' holds {index['format']} records; evaluation needs FUSS "
-                     f"records (a mixture and its sources)")
-  if index["sample_rate"] != sample_rate:
-    raise ValueError(f"'{index_path}' holds audio at {index['sample_rate']} Hz, not "
-                     f"{sample_rate} Hz")
-  expected = _NUM_SOURCES[task]
-
-  def items():
-    for waveforms, _, path in records_lib.examples(index):
-      def read(number, waveforms=waveforms, path=path):
-        if expected is not None and waveforms.shape[0] - 1 not in expected:
-          raise examples.ExampleError(
-              path, f"record {number} of '{index_path}' has {waveforms.shape[0] - 1} "
-              f"source(s); task {task!r} needs {' or '.join(map(str, expected))} "
-              f"({_SOURCE_NAMES[task]})")
-        return waveforms[0], waveforms[1:]
-      yield path, None, read
-
-  return sum(index["counts"]), items()
 
 
 def _separate(separate, waveform, mixture_path, what):
@@ -210,11 +175,8 @@ def write_examples_csv(path, rows):
 
 
 def count_examples(list_path):
-  """How many examples a FUSS-format list (or a records index) holds."""
-  list_path = os.fspath(list_path)
-  if records_lib.is_index(list_path):
-    return sum(records_lib.read_index(list_path)["counts"])
-  return len(lists.read_fuss_list(list_path))
+  """How many examples a list with sources (`formats.detect`) holds."""
+  return formats.detect(list_path, has_sources=True).count(list_path)
 
 
 def separated_inputs(list_path, task="fuss", max_examples=None):
@@ -225,10 +187,10 @@ def separated_inputs(list_path, task="fuss", max_examples=None):
   headers.
   """
   _check_args(task, max_examples)
-  list_path = os.fspath(list_path)
-  if records_lib.is_index(list_path):
+  listed = formats.detect(list_path, has_sources=True).files(list_path)
+  if listed is None:
     return None
-  listed = lists.read_fuss_list(list_path)[:max_examples]
+  listed = listed[:max_examples]
   paths = []
   for mixture_path, source_paths in listed:
     paths.append(mixture_path)
@@ -268,29 +230,25 @@ def score_examples(separator, list_path, task="fuss", sample_rate=None, max_exam
   list_path = os.fspath(list_path)
   if not filesystem.is_remote(list_path):
     list_path = os.path.abspath(list_path)
-  if records_lib.is_index(list_path):
-    total, items = _records_examples(task, list_path, sample_rate)
-  else:
-    listed = lists.read_fuss_list(list_path)
-    total = len(listed)
-    items = ((mixture_path, source_paths, lambda number, m=mixture_path, s=source_paths:
-              _read_example(task, list_path, number, m, s, sample_rate))
-             for mixture_path, source_paths in listed)
+  data_format = formats.detect(list_path, has_sources=True)
+  total = data_format.count(list_path)
+  items = data_format.examples(list_path, sample_rate)
   if max_examples is not None:
     items = itertools.islice(items, max_examples)
     total = min(total, max_examples)
 
   streams = task == "fuss" and callable(getattr(separator, "stream", None))
   records, rows = [], []
-  for number, (mixture_path, source_paths, read) in enumerate(items, start=1):
-    if streams and source_paths is not None:
-      record = _score_fuss_streaming(separator, list_path, number, mixture_path,
-                                     source_paths, sample_rate)
+  for number, example in enumerate(items, start=1):
+    _check_num_sources(task, list_path, number, example)
+    if streams and example.source_paths is not None:
+      record = _score_fuss_streaming(separator, list_path, number, example.name,
+                                     example.source_paths, sample_rate)
     else:
-      mixture, sources = read(number)
-      record = _score(task, separator.separate, mixture, sources, mixture_path, number)
+      mixture, sources = example.read()
+      record = _score(task, separator.separate, mixture, sources, example.name, number)
     records.append(record)
-    rows.append({"index": number, "mixture": mixture_path, **_flatten(record)})
+    rows.append({"index": number, "mixture": example.name, **_flatten(record)})
     if number % 100 == 0:
       _LOG.info("evaluated %d/%d examples", number, total)
   return records, rows
@@ -373,8 +331,7 @@ def write_listening_page(separator, list_path, out_dir, task="fuss", sample_rate
   list's examples it shows.
 
   Args:
-    separator, list_path, task, sample_rate: as in `evaluate` (a FUSS-format
-      list; records are not supported here).
+    separator, list_path, task, sample_rate: as in `evaluate`.
     out_dir: the page's folder (outputs are written into `<out_dir>/report/`).
     sample_size: at most this many examples, spread over the list
       (`sample_indices`).
@@ -386,19 +343,24 @@ def write_listening_page(separator, list_path, out_dir, task="fuss", sample_rate
   _check_args(task, None)
   separator, sample_rate = _separator_and_rate(separator, sample_rate)
   list_path = os.fspath(list_path)
-  listed = lists.read_fuss_list(list_path)
-  chosen = sample_indices(len(listed), sample_size)
-  shown = (f"{len(chosen)} of the list's {len(listed)} examples, spread evenly over it"
-           if len(chosen) < len(listed) else f"all {len(listed)} examples of the list")
+  data_format = formats.detect(list_path, has_sources=True)
+  total = data_format.count(list_path)
+  chosen = sample_indices(total, sample_size)
+  shown = (f"{len(chosen)} of the list's {total} examples, spread evenly over it"
+           if len(chosen) < total else f"all {total} examples of the list")
   page = listening.ListeningPage(title or f"Evaluation: {os.path.basename(list_path)}",
                                  (intro + " " if intro else "") + f"Shown: {shown}.")
   assets = filesystem.join(out_dir, listening.ASSET_FOLDER)
   filesystem.makedirs(assets)
   reference_name = _REFERENCE_NAMES[task]
-  for number in chosen:
-    mixture_path, source_paths = listed[number - 1]
-    mixture, sources = _read_example(task, list_path, number, mixture_path, source_paths,
-                                     sample_rate)
+  wanted = set(chosen)
+  for number, example in enumerate(data_format.examples(list_path, sample_rate), start=1):
+    if number not in wanted:
+      continue
+    _check_num_sources(task, list_path, number, example)
+    mixture_path = example.name
+    source_paths = example.source_paths or [example.name] * example.num_sources
+    mixture, sources = example.read()
     estimates = _separate(separator.separate, mixture, mixture_path, "mixture")
     record = _score(task, lambda _, e=estimates: e, mixture, sources, mixture_path, number)
     active = metrics.active_outputs(estimates, sources)

@@ -1,15 +1,20 @@
-"""Multi-label tagging metrics: average precision and ROC AUC per class (NumPy).
+"""Multi-label tagging metrics (average precision and ROC AUC per class), and a classifier's.
 
 The classifier's validation metrics (docs/architecture.md#classifier), as AudioSet tagging reports
 them: mAP, the mean over classes of the average precision, and the mean over
 classes of the area under the ROC curve. Ties in the scores are handled as
 one threshold (the definitions of scikit-learn's `average_precision_score`
 and `roc_auc_score`). Shapes: labels and scores `[N, K]` (N clips, K
-classes); labels are binary (anything > 0.5 is positive).
+classes); labels are binary (anything > 0.5 is positive). The metrics are
+NumPy; `evaluate_tagging` runs a classifier over a labelled dataset and
+scores it (the classifier's validation, `training.callbacks.TaggingValidation`).
 """
 
 import numpy as np
 import scipy.special
+import tensorflow as tf
+
+from sound_separation.data import batches
 
 
 def average_precision(labels, scores):
@@ -123,4 +128,33 @@ def tagging_metrics(labels, scores, class_names=None):
     result["per_class"] = {name: {"ap": float(ap[k]), "auc": float(auc[k]),
                                   "positives": int(positives[k])}
                            for k, name in enumerate(class_names)}
+  return result
+
+
+def predict_tagging(classifier, dataset):
+  """Posteriors and labels of a finite labelled dataset, in inference mode.
+
+  Returns:
+    `(labels [N, K], posteriors [N, K])` float32 NumPy arrays.
+  """
+  predict = tf.function(lambda x: tf.sigmoid(classifier(x, training=False)))
+  labels, posteriors = [], []
+  for batch in dataset:
+    labels.append(batch[batches.LABELS].numpy())
+    posteriors.append(predict(batch[batches.MIXTURES]).numpy())
+  if not labels:
+    raise ValueError("the tagging dataset is empty.")
+  return np.concatenate(labels), np.concatenate(posteriors)
+
+
+def evaluate_tagging(classifier, dataset, class_names=None):
+  """`tagging_metrics` of the classifier on a labelled dataset, plus `loss`.
+
+  `loss` is the mean multi-label BCE (nats per class) of the posteriors.
+  """
+  labels, posteriors = predict_tagging(classifier, dataset)
+  result = tagging_metrics(labels, posteriors, class_names)
+  p = np.clip(posteriors.astype(np.float64), 1e-7, 1 - 1e-7)
+  result["loss"] = float(-np.mean(labels * np.log(p) + (1 - labels) * np.log1p(-p)))
+  result["num_clips"] = int(labels.shape[0])
   return result

@@ -5,15 +5,17 @@ the format of `training.checkpoints`) inside the installed package, with its
 model card `MODEL_CARD.md` (training data and licences, recipe, metrics).
 `inference.load_model()` without a path loads it; so do `sound-separation
 separate` without `--model` and `sound-separation evaluate` without
-`--model_dir`.
+`--model`.
 """
 
 import os
 
+from sound_separation import run_folder
+
 __all__ = ["DEFAULT_DIR", "MODEL_CARD", "default_litert_dir", "default_model_dir", "model_card"]
 
 DEFAULT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "default")
-MODEL_CARD = "MODEL_CARD.md"
+MODEL_CARD = run_folder.MODEL_CARD
 
 
 def default_model_dir():

@@ -40,7 +40,6 @@ from sound_separation.pretrained import download
 
 CACHE_ENV = "SOUND_SEPARATION_CACHE"
 COMPLETE = "COMPLETE"
-MODEL_CARD = "MODEL_CARD.md"
 _APACHE = "Apache-2.0 (https://www.apache.org/licenses/LICENSE-2.0)"
 _MIXIT_PAPER = ("S. Wisdom et al., \"Unsupervised Sound Separation Using Mixture Invariant "
                 "Training\", NeurIPS 2020, https://arxiv.org/abs/2006.12701")
@@ -223,7 +222,7 @@ def _fetch_locked(spec, stream):
     shutil.rmtree(building, ignore_errors=True)
     raise RegistryError(f"{spec.name}: the checkpoint has {summary['num_sources']} outputs, "
                         f"the registry says {spec.num_sources}; nothing was cached")
-  filesystem.write_text(os.path.join(building, MODEL_CARD),
+  filesystem.write_text(os.path.join(building, run_folder.MODEL_CARD),
                         _model_card(spec, prefix, wanted, summary))
   filesystem.write_text(os.path.join(building, "registry.json"), json.dumps(
       {"name": spec.name, "source": f"{spec.gs_url}/{prefix}",

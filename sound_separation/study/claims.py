@@ -29,7 +29,7 @@ import re
 from sound_separation.study import arms
 from sound_separation.study import grid
 from sound_separation.study import intervals
-from sound_separation.study import selection
+from sound_separation.evaluation import selection
 
 # What the study calls "no significant difference" for claim 2: a difference
 # within ±0.5 dB, about the spread of one checkpoint's MSi between the

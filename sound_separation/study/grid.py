@@ -36,6 +36,7 @@ import typing
 
 from sound_separation import checks
 from sound_separation import gin_utils
+from sound_separation.evaluation import selection
 from sound_separation.study import arms as arms_lib
 
 # The study's lists (paths relative to `data_root`).
@@ -103,12 +104,12 @@ class Study:
     data_root: folder against which relative list paths resolve.
     train_list: the clip list every run trains on (MixIT on its MoMs).
     selection_list: FUSS list on which checkpoints, weights and the shipped
-      model are selected (`selection.py`).
+      model are selected (`evaluation/selection.py`).
     test_list: FUSS list of the reported metrics.
     mom_list: optional MoM list (task 'mom': MoMi).
     speech_list: optional two-speaker list (task 'speech').
     enhancement_list: optional speech + noise list (task 'enhancement').
-    msi_tolerance_db: the selection rule's MSi budget (`selection.py`).
+    msi_tolerance_db: the selection rule's MSi budget (`evaluation/selection.py`).
     seed: None (each run's seed derives from its folder, as in the first
       round), or the seed every run binds (`train.seed`).
     extra_seeds: `{run name: [seeds]}`: the named runs again with each of
@@ -148,7 +149,7 @@ class Study:
   mom_list: typing.Optional[str] = None
   speech_list: typing.Optional[str] = None
   enhancement_list: typing.Optional[str] = None
-  msi_tolerance_db: float = 1.0
+  msi_tolerance_db: float = selection.DEFAULT_MSI_TOLERANCE_DB
   seed: typing.Optional[int] = None
   extra_seeds: typing.Mapping[str, typing.Sequence[int]] = dataclasses.field(default_factory=dict)
   baseline_models: typing.Mapping[int, str] = dataclasses.field(default_factory=dict)

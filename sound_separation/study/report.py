@@ -22,7 +22,7 @@ from sound_separation.study import figure
 from sound_separation.study import arms
 from sound_separation.study import independence
 from sound_separation.study import protocol
-from sound_separation.study import selection
+from sound_separation.evaluation import selection
 
 VERDICT_RULE = (
     "Verdicts: **reproduced** when the 95 % interval of the difference excludes no effect, "

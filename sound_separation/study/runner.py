@@ -9,7 +9,7 @@ each run:
    from its last checkpoint; a finished run trains no further.
 2. **Evaluate every kept checkpoint** on the selection list (MSi, 1S, TRF,
    under/over-separation), each cached in `<run>/selection/step-<N>.json`.
-3. **Select** a checkpoint by the rule of `selection.py`. A baseline's
+3. **Select** a checkpoint by the rule of `evaluation/selection.py`. A baseline's
    selected separator is written to `<results_dir>/baselines/m<M>/` (a model
    folder, the fine-tunes' starting point).
 4. **Test** the selected checkpoint on the test list (and the MoM, speech and
@@ -59,7 +59,7 @@ from sound_separation.study import arms
 from sound_separation.study import grid
 from sound_separation.study import protocol
 from sound_separation.study import report
-from sound_separation.study import selection
+from sound_separation.evaluation import selection
 from sound_separation.training import child_runs
 from sound_separation.training import locks
 
@@ -287,7 +287,7 @@ def complete_run(spec, study, out_dir, results_dir, stream, baseline_result=None
   # A study that averages the weights selects among the averaged checkpoints
   # (a baseline given as a model folder has none).
   averaged = study.ema_momentum is not None and not spec.init_model
-  history = evaluate_checkpoints(model, model_dir, study.selection_list, stream, spec.name,
+  history = evaluate_checkpoints(model, model_dir, evaluation.selection_list, stream, spec.name,
                                  cache_dir=run_dir, averaged=averaged)
   if not history:
     raise RuntimeError(f"run {spec.name} has no checkpoints in {run_dir}/checkpoints")
@@ -316,7 +316,7 @@ def complete_run(spec, study, out_dir, results_dir, stream, baseline_result=None
   # Each model's own random MoMs when the study is seeded (round 2 on); in
   # list order otherwise, as the first round measured it.
   agreement = solver_agreement(
-      model.load(chosen["prefix"]), study.selection_list,
+      model.load(chosen["prefix"]), evaluation.selection_list,
       seed=None if study.seed is None else zlib.crc32(spec.name.encode()))
   print(f"[{spec.name}] efficient MixIT picks the exhaustive matrix on "
         f"{agreement['same_matrix']:.0%} of {agreement['num_moms']} selection MoMs "

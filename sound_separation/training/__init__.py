@@ -19,7 +19,7 @@ from sound_separation.training.checkpoints import restore_or_initialize
 from sound_separation.training.strategies import get_strategy
 from sound_separation.training.run import TrainResult
 from sound_separation.training.loop import run_task
-from sound_separation.training.loop import Schedule
+from sound_separation.training.run import Schedule
 from sound_separation.training.loop import train
 from sound_separation.training.tasks import ClassifierTask
 from sound_separation.training.tasks import SeparationTask

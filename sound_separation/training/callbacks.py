@@ -18,7 +18,9 @@ from sound_separation import checks
 from sound_separation import filesystem
 from sound_separation import run_folder
 from sound_separation.data import batches
-from sound_separation.data import lists
+from sound_separation.data import formats
+from sound_separation.evaluation import selection
+from sound_separation.evaluation import tagging
 from sound_separation.models import serving
 from sound_separation.training import keras_compat
 from sound_separation.training import progress
@@ -275,38 +277,50 @@ class TensorBoardSummaries(keras.callbacks.Callback):
 
 
 class SeparationEvaluation(keras.callbacks.Callback):
-  """At every checkpoint: the paper's metrics on a list, and the best checkpoint by TRF.
+  """At every checkpoint: the paper's metrics on a list; the best checkpoint by the study's rule.
 
-  The paper picks each configuration's checkpoint by TRF on validation
-  (docs/metrics.md). At each epoch end (one checkpoint interval; put this callback
-  after the `CheckpointSaver`), it separates the examples of `list_path`
-  with the current separator, writes MSi, 1S and TRF (or the task's
-  metrics) to TensorBoard, and when TRF beats the best so far writes the
-  training state to `<checkpoints>/best/ckpt-<step>` (the previous best is
-  deleted) with `best.json` (step and metrics), which a resumed run reads.
+  At each epoch end (one checkpoint interval; put this callback after the
+  `CheckpointSaver`), it separates the examples of `list_path` with the
+  current separator, writes MSi, 1S and TRF (or the task's metrics) to
+  TensorBoard, and keeps the best checkpoint so far in `<checkpoints>/best/`
+  with `best.json` (its step and metrics, the rule, and every evaluation so
+  far), which a resumed run reads.
+
+  Best means, for "fuss", the rule the study chooses checkpoints by
+  (`evaluation.selection`, docs/study.md): the highest TRF among the
+  checkpoints whose MSi is within `msi_tolerance_db` of the best MSi so far,
+  because TRF alone prefers a model that copies single-source mixtures and
+  separates nothing. It is applied as the checkpoints come: the new one
+  replaces the kept one when the rule prefers it of the two (a checkpoint
+  passed over earlier is gone; `best.json`'s `history` gives the rule's
+  choice over all of them). The other tasks have one metric: MSi
+  ("speech"), MoMi ("mom"), S+N ("enhancement"), the highest wins.
 
   Args:
     list_path: a FUSS-format list (`evaluation.evaluate`).
     manager: the run's `CheckpointManager`.
     summaries: the run's `TensorBoardSummaries`, or None.
     sample_rate: Hz.
-    task: an `evaluation.TASKS` task; the best checkpoint is chosen by TRF
-      ("fuss"), MSi ("speech"), MoMi ("mom") or S+N ("enhancement").
+    task: an `evaluation.TASKS` task.
     max_examples: evaluate the first this many examples (None: all).
     stream: where the metrics line goes.
     record_dir: where to read the best-so-far record when resuming, if not
       this manager's `best/` (a MultiWorkerMirrored worker that is not the
       chief reads the chief's, so that all workers choose alike).
+    msi_tolerance_db: the rule's MSi budget, dB ("fuss"); the study's default.
   """
 
   SELECT_BY = {"fuss": "TRF", "speech": "MSi", "mom": "MoMi", "enhancement": "S+N"}
 
   def __init__(self, list_path, manager, summaries=None, sample_rate=16000, task="fuss",
-               max_examples=None, stream=None, record_dir=None):
+               max_examples=None, stream=None, record_dir=None,
+               msi_tolerance_db=selection.DEFAULT_MSI_TOLERANCE_DB):
     super().__init__()
     if task not in self.SELECT_BY:
       raise ValueError(f"task must be one of {sorted(self.SELECT_BY)}, got {task!r}")
-    lists.read_fuss_list(list_path)  # a bad list fails now, not after an interval
+    if not msi_tolerance_db >= 0:
+      raise ValueError(f"msi_tolerance_db must be >= 0, got {msi_tolerance_db!r}")
+    formats.detect(list_path, has_sources=True).count(list_path)  # a bad list fails now
     self.list_path = list_path
     self.manager = manager
     self.summaries = summaries
@@ -314,6 +328,7 @@ class SeparationEvaluation(keras.callbacks.Callback):
     self.task = task
     self.max_examples = max_examples
     self.stream = stream or sys.stdout
+    self.msi_tolerance_db = msi_tolerance_db
     self.best_dir = run_folder.best(manager.directory)
     self.best = self.read_best(record_dir or self.best_dir)
     self._keras_separator = None
@@ -332,6 +347,23 @@ class SeparationEvaluation(keras.callbacks.Callback):
                                                      "the separator in training")
     return self._keras_separator
 
+  def _prefers_new(self, values, history):
+    """Whether the rule prefers the new evaluation `values` to the kept best; and the floor."""
+    key = self.SELECT_BY[self.task]
+    if values.get(key) is None:
+      return False, None
+    if self.best is None:
+      return True, None
+    if key != "TRF":
+      return values[key] > self.best["score"], None
+    msi_floor = selection.floor(selection.best_msi(history, key=lambda h: h["metrics"]),
+                                self.msi_tolerance_db)
+    kept = {"step": self.best["step"], "metrics": self.best["metrics"]}
+    new = {"step": None, "metrics": values}
+    # Ties go to the earlier (kept) one, as `selection.select` does.
+    chosen, _ = selection.select([kept, new], msi_floor, key=lambda c: c["metrics"])
+    return chosen is new, msi_floor
+
   def on_epoch_end(self, epoch, logs=None):
     # pylint: disable-next=import-outside-toplevel
     from sound_separation.evaluation import evaluator
@@ -344,15 +376,58 @@ class SeparationEvaluation(keras.callbacks.Callback):
           file=self.stream, flush=True)
     if self.summaries is not None:
       self.summaries.write_validation(values, step=step)
-    score = summary.get(key)
-    if score is None or (self.best is not None and score <= self.best["score"]):
+    history = [h for h in (self.best or {}).get("history", []) if h["step"] != step]
+    history.append({"step": step, "metrics": values})
+    prefers_new, msi_floor = self._prefers_new(values, history)
+    if not prefers_new:
+      if self.best is not None:  # the kept best stays; the record learns the evaluation
+        self.best = {**self.best, "history": history, "msi_floor": msi_floor}
+        run_folder.write_json(run_folder.best_record(self.best_dir), self.best)
       return
     old = filesystem.glob(filesystem.join(self.best_dir, "ckpt-*"))
     path = self.manager.checkpoint.write(os.path.join(self.best_dir, f"ckpt-{step}"))
     for name in old:
       if not name.startswith(path + "."):
         filesystem.remove(name)
-    self.best = {"step": step, "checkpoint": path, "select_by": key, "score": score,
-                 "metrics": values, "list_path": summary["list_path"]}
+    rule = (f"highest TRF with MSi within {self.msi_tolerance_db:g} dB of the best MSi so far "
+            f"(evaluation/selection.py)" if key == "TRF" else f"highest {key}")
+    self.best = {"step": step, "checkpoint": path, "select_by": key, "score": values[key],
+                 "rule": rule, "msi_floor": msi_floor, "metrics": values,
+                 "list_path": summary["list_path"], "history": history}
     run_folder.write_json(run_folder.best_record(self.best_dir), self.best)
-    print(f"step {step} is the best so far by {key}: {path}", file=self.stream, flush=True)
+    print(f"step {step} is the best so far ({rule}): {path}", file=self.stream, flush=True)
+
+
+class TaggingValidation(keras.callbacks.Callback):
+  """At every checkpoint: mAP, mean AUC and BCE of the classifier on a labelled set.
+
+  Adds `val_loss`, `val_map` and `val_mean_auc` to the epoch's logs (so the
+  progress line, TensorBoard and `fit`'s history get them; put it before
+  those callbacks) and writes `<model_dir>/validation_tagging.json` with the
+  per-class AP and AUC.
+  """
+
+  def __init__(self, dataset, model_dir, class_names=None):
+    super().__init__()
+    self.dataset = dataset
+    self.model_dir = model_dir
+    self.class_names = class_names
+    self.last = None
+
+  def evaluate(self):
+    result = tagging.evaluate_tagging(self.model.classifier, self.dataset, self.class_names)
+    self.last = result
+    step = int(self.model.optimizer.iterations.numpy())
+    summary = {"step": step, **{k: v for k, v in result.items()
+                                if k not in ("average_precision", "auc")}}
+    if self.class_names is None:
+      summary["average_precision"] = [float(v) for v in result["average_precision"]]
+      summary["auc"] = [float(v) for v in result["auc"]]
+    filesystem.write_text(run_folder.tagging_file(self.model_dir),
+                          json.dumps(summary, indent=1, allow_nan=True) + "\n")
+    return {"val_loss": result["loss"], "val_map": result["map"],
+            "val_mean_auc": result["mean_auc"]}
+
+  def on_epoch_end(self, epoch, logs=None):
+    if logs is not None:
+      logs.update(self.evaluate())

@@ -59,7 +59,7 @@ def restore_or_initialize(manager, trainer, init_checkpoint=None, resume_dir=Non
       replicas would start from other weights than the chief's.
 
   Returns:
-    A `Restored` (the caller reports it: `run.start`).
+    A `Restored` (the caller reports it: `run.Run.start`).
   """
   latest = (manager.latest_checkpoint if resume_dir is None
             else tf.train.latest_checkpoint(resume_dir))

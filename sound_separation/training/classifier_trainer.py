@@ -1,17 +1,16 @@
 """Pretraining the sound-event classifier: multi-label BCE on weakly labelled clips.
 
 `ClassifierTrainer` wraps a `SoundClassifier` and trains it on batches
-`{'mixtures': [B, T], 'labels': [B, K]}` (`data.datasets.clip_dataset` with
+`{'mixtures': [B, T], 'labels': [B, K]}` (`data.pipelines.clip_dataset` with
 a vocabulary) with the sigmoid cross-entropy averaged over classes and
-clips, in nats. `predict_tagging` and `evaluate_tagging` score a labelled
-dataset with mAP and mean ROC AUC (`evaluation.tagging`).
+clips, in nats. `evaluation.tagging.evaluate_tagging` scores a labelled
+dataset with mAP and mean ROC AUC.
 
 Under a `tf.distribute` strategy each replica divides its mean loss by the
 number of replicas (Keras sums the replicas' gradients), as `MixITTrainer`.
 """
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from sound_separation import gin_utils
@@ -82,32 +81,3 @@ class ClassifierTrainer(training_model.TrainingModel):
   def from_config(cls, config):
     config = dict(config)
     return cls(classifier=config.pop("classifier", None), **config)
-
-
-def predict_tagging(classifier, dataset):
-  """Posteriors and labels of a finite labelled dataset, in inference mode.
-
-  Returns:
-    `(labels [N, K], posteriors [N, K])` float32 NumPy arrays.
-  """
-  predict = tf.function(lambda x: tf.sigmoid(classifier(x, training=False)))
-  labels, posteriors = [], []
-  for batch in dataset:
-    labels.append(batch[batches.LABELS].numpy())
-    posteriors.append(predict(batch[batches.MIXTURES]).numpy())
-  if not labels:
-    raise ValueError("the tagging dataset is empty.")
-  return np.concatenate(labels), np.concatenate(posteriors)
-
-
-def evaluate_tagging(classifier, dataset, class_names=None):
-  """`tagging.tagging_metrics` of the classifier on a labelled dataset, plus `loss`.
-
-  `loss` is the mean multi-label BCE (nats per class) of the posteriors.
-  """
-  labels, posteriors = predict_tagging(classifier, dataset)
-  result = tagging.tagging_metrics(labels, posteriors, class_names)
-  p = np.clip(posteriors.astype(np.float64), 1e-7, 1 - 1e-7)
-  result["loss"] = float(-np.mean(labels * np.log(p) + (1 - labels) * np.log1p(-p)))
-  result["num_clips"] = int(labels.shape[0])
-  return result

@@ -22,21 +22,19 @@ Everything else (argument checks, seeding, the lock, resume, checkpoints,
 progress, summaries, the non-finite guard, the time limit) is the loop's.
 """
 
-import json
 import os
 
 import keras
 
 from sound_separation import checks
-from sound_separation import filesystem
 from sound_separation import run_folder
 from sound_separation.data import datasets
+from sound_separation.data import pipelines
 from sound_separation.data import lists
 from sound_separation.models import folders
 from sound_separation.training import callbacks as callbacks_lib
 from sound_separation.training import run as run_lib
 from sound_separation.training.classifier_trainer import ClassifierTrainer
-from sound_separation.training.classifier_trainer import evaluate_tagging
 from sound_separation.training.optimizer import default_optimizer
 from sound_separation.training.trainer import MixITTrainer
 
@@ -120,7 +118,7 @@ class SeparationTask(Task):
   def training_data(self, run):
     if self.train_data is not None:
       return run_lib.make_data(self.train_data, None)
-    return run_lib.input_data(run, lambda context: datasets.training_dataset(
+    return run.input_data(lambda context: datasets.training_dataset(
         start_batch=run.step, default_seed=run.seed, input_context=context))
 
   def validation_data(self):
@@ -134,7 +132,7 @@ class SeparationTask(Task):
     source = validation_ds
     if source is None:
       source = (datasets.training_dataset(default_seed=run.seed)
-                if run_lib.per_host(run.strategy) else train_ds)
+                if run.per_host else train_ds)
     return callbacks_lib.audio_examples(source, self.num_audio_examples)
 
   def evaluators(self, run, summaries, stream):
@@ -147,41 +145,6 @@ class SeparationTask(Task):
         self.evaluation_list, run.manager, summaries, self.sample_rate, self.evaluation_task,
         self.evaluation_max_examples, stream,
         record_dir=run_folder.best(run_folder.checkpoints(run.model_dir)))]
-
-
-class TaggingValidation(keras.callbacks.Callback):
-  """At every checkpoint: mAP, mean AUC and BCE of the classifier on a labelled set.
-
-  Adds `val_loss`, `val_map` and `val_mean_auc` to the epoch's logs (so the
-  progress line, TensorBoard and `fit`'s history get them; put it before
-  those callbacks) and writes `<model_dir>/validation_tagging.json` with the
-  per-class AP and AUC.
-  """
-
-  def __init__(self, dataset, model_dir, class_names=None):
-    super().__init__()
-    self.dataset = dataset
-    self.model_dir = model_dir
-    self.class_names = class_names
-    self.last = None
-
-  def evaluate(self):
-    result = evaluate_tagging(self.model.classifier, self.dataset, self.class_names)
-    self.last = result
-    step = int(self.model.optimizer.iterations.numpy())
-    summary = {"step": step, **{k: v for k, v in result.items()
-                                if k not in ("average_precision", "auc")}}
-    if self.class_names is None:
-      summary["average_precision"] = [float(v) for v in result["average_precision"]]
-      summary["auc"] = [float(v) for v in result["auc"]]
-    filesystem.write_text(run_folder.tagging_file(self.model_dir),
-                          json.dumps(summary, indent=1, allow_nan=True) + "\n")
-    return {"val_loss": result["loss"], "val_map": result["map"],
-            "val_mean_auc": result["mean_auc"]}
-
-  def on_epoch_end(self, epoch, logs=None):
-    if logs is not None:
-      logs.update(self.evaluate())
 
 
 class ClassifierTask(Task):
@@ -249,21 +212,21 @@ class ClassifierTask(Task):
     def make_dataset(context):
       # A resumed run starts after the clips it trained on; each host reads its share.
       batch, per_step, shard = datasets.pipeline_share(self.batch_size, context)
-      return datasets.clip_dataset(
+      return pipelines.clip_dataset(
           self.train_list, batch, clip_seconds=self.clip_seconds, sample_rate=self.sample_rate,
           seed=run.seed, vocabulary=self.class_names, start_example=run.step * per_step,
           shard=shard)
 
-    return run_lib.input_data(run, make_dataset)
+    return run.input_data(make_dataset)
 
   def validators(self, run):
     if not run.is_chief or (self._validation_data is None and self.validation_list is None):
       return []
-    dataset = run_lib.make_data(self._validation_data, lambda: datasets.clip_dataset(
+    dataset = run_lib.make_data(self._validation_data, lambda: pipelines.clip_dataset(
         self.validation_list, self.validation_batch_size, clip_seconds=self.clip_seconds,
         sample_rate=self.sample_rate, shuffle=False, repeat=False,
         vocabulary=self.class_names))
-    self._validator = TaggingValidation(dataset, run.model_dir, self.class_names)
+    self._validator = callbacks_lib.TaggingValidation(dataset, run.model_dir, self.class_names)
     return [self._validator]
 
   def after_training(self, stream):

@@ -24,6 +24,9 @@ not only what the rule picked.
 
 import math
 
+# The study's default MSi budget (dB): Table 1's "at a cost of <= 1 dB MSi".
+DEFAULT_MSI_TOLERANCE_DB = 1.0
+
 
 def floor(reference_msi, tolerance_db):
   """The lowest MSi (dB) a candidate may have: `reference_msi - tolerance_db`."""
