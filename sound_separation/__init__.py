@@ -38,7 +38,7 @@ __version__ = "0.1.0"
 __getattr__, __dir__, __all__ = lazy.exports(__name__, {
     # Separating audio.
     "load_model": "inference.separator",
-    "separate_waveform": "inference.separate",
+    "separate_waveform": "inference.chunked",
     "separate_file": "inference.separate",
     "read_audio": "data.audio",
     "write_audio": "data.audio",
@@ -49,7 +49,7 @@ __getattr__, __dir__, __all__ = lazy.exports(__name__, {
     "pit": "losses.permutation_invariant",
     # Training, evaluation, export.
     "train": "training.loop",
-    "evaluate": "inference.separate",
+    "evaluate": "inference.chunked",
     "export_saved_model": "inference.export",
     "export_litert": "inference.export",
     # Adapting a separator to your own recordings.

@@ -19,7 +19,7 @@ Commands:
           length (and TFLite with --tflite).
   import-tf1  the original's TF1 checkpoints as a model folder:
           sound-separation import-tf1 --checkpoint=yfcc100m_mixit/model.ckpt-N \\
-            --out=models/yfcc_mixit_m8
+            --out_dir=models/yfcc_mixit_m8
   separate  separate audio files of any length, rate and channel count:
           sound-separation separate --model=runs/m8 --out_dir=out in.wav
   adapt   fine-tune a separator on your own unlabeled recordings:
@@ -92,18 +92,47 @@ def _demo_flags():
   return fv
 
 
+# Flags renamed so that a concept has one name across commands: {new: old}.
+# The old spelling still works (its help says so).
+OLDER_SPELLINGS = {"model": "model_dir", "out_dir": "out"}
+
+
+def _string_flag(fv, name, what):
+  """A string flag, and its older spelling (`OLDER_SPELLINGS`) if it has one."""
+  flags.DEFINE_string(name, None, what, flag_values=fv)
+  if name in OLDER_SPELLINGS:
+    flags.DEFINE_string(OLDER_SPELLINGS[name], None, f"The older spelling of --{name} (still "
+                        f"accepted).", flag_values=fv)
+
+
+def _flag(fv, name):
+  """The value of `--name`, given by its name or by its older spelling (not both, differing)."""
+  value = fv[name].value
+  old = OLDER_SPELLINGS.get(name)
+  if old is None:
+    return value
+  old_value = fv[old].value
+  if value and old_value and value != old_value:
+    raise UsageError(f"--{old} is the older spelling of --{name}: give one of them")
+  return value or old_value
+
+
 def _model_flags(fv, what):
-  """`--model`, and `--model_dir`, its older spelling for the commands that read a model."""
-  flags.DEFINE_string("model", None, what, flag_values=fv)
-  flags.DEFINE_string("model_dir", None, "The older spelling of --model (still accepted).",
-                      flag_values=fv)
+  """`--model`, and `--model_dir`, its older spelling, for the commands that read a model."""
+  _string_flag(fv, "model", what)
 
 
 def _model_flag(fv):
   """The model a reading command was given, by `--model` or by its old name `--model_dir`."""
-  if fv.model and fv.model_dir and fv.model != fv.model_dir:
-    raise UsageError("--model_dir is the older spelling of --model: give one of them")
-  return fv.model or fv.model_dir
+  return _flag(fv, "model")
+
+
+def _out_dir(fv, what):
+  """`--out_dir` (or its older spelling `--out`), required."""
+  out = _flag(fv, "out_dir")
+  if not out:
+    raise UsageError(f"--out_dir is required ({what})")
+  return out
 
 
 def _evaluate_flags():
@@ -135,7 +164,7 @@ def _evaluate_flags():
 def _run_evaluate(fv, stream):
   from sound_separation.evaluation import evaluator  # pylint: disable=import-outside-toplevel
   from sound_separation.inference import separator as separator_lib  # pylint: disable=import-outside-toplevel
-  from sound_separation.inference import separate  # pylint: disable=import-outside-toplevel
+  from sound_separation.inference import chunked  # pylint: disable=import-outside-toplevel
   _require(fv, "data")
   model = _model_flag(fv)
   if model and fv.saved_model:
@@ -152,15 +181,15 @@ def _run_evaluate(fv, stream):
     out_dir = run_folder.evaluation(model_dir, f"{name}_{fv.task}")
   separator = separator_lib.load_model(model_dir or fv.saved_model or None, fv.checkpoint)
   print(f"Evaluating {separator.description} on {fv.data}", file=stream, flush=True)
-  chunked = separate.for_list(separator, fv.data, fv.task, fv.max_examples)
-  evaluator.evaluate(chunked, fv.data, fv.task, out_dir=out_dir, max_examples=fv.max_examples,
+  sized = chunked.for_list(separator, fv.data, fv.task, fv.max_examples)
+  evaluator.evaluate(sized, fv.data, fv.task, out_dir=out_dir, max_examples=fv.max_examples,
                      stream=stream)
   if out_dir is not None:
     print(f"Wrote {out_dir}/{evaluator.SUMMARY_FILE} and {evaluator.EXAMPLES_FILE}.",
           file=stream, flush=True)
   if fv.report:
     page = evaluator.write_listening_page(
-        chunked, fv.data, out_dir or "evaluation_report", fv.task,
+        sized, fv.data, out_dir or "evaluation_report", fv.task,
         sample_size=fv.report_examples, intro=f"Model: {separator.description}.")
     print(f"Listening page: {page}", file=stream, flush=True)
 
@@ -169,8 +198,8 @@ def _import_tf1_flags():
   fv = flags.FlagValues()
   flags.DEFINE_string("checkpoint", None, "The original's TF1 checkpoint: a prefix "
                       "(.../model.ckpt-3223090) or a folder (its latest).", flag_values=fv)
-  flags.DEFINE_string("out", None, "The model folder to write (a --model_dir for evaluate, "
-                      "export, separate, or a run's init_checkpoint).", flag_values=fv)
+  _string_flag(fv, "out_dir", "The model folder to write (a --model for evaluate, export, "
+               "separate, or a run's init_checkpoint).")
   flags.DEFINE_integer("sample_rate", 16000, "Hz the model was trained at (the bird "
                        "models: 22050).", flag_values=fv)
   flags.DEFINE_string("scope", None, "The model's outer variable scope, when the "
@@ -188,16 +217,17 @@ def _import_tf1_flags():
 
 def _run_import_tf1(fv, stream):
   from sound_separation.models import tf1_checkpoint  # pylint: disable=import-outside-toplevel
-  _require(fv, "checkpoint", "out")
+  _require(fv, "checkpoint")
+  out = _out_dir(fv, "the model folder to write")
   consistency = None if fv.mixture_consistency == "none" else fv.mixture_consistency
-  summary = tf1_checkpoint.import_tf1(fv.checkpoint, fv.out, fv.sample_rate, fv.scope,
+  summary = tf1_checkpoint.import_tf1(fv.checkpoint, out, fv.sample_rate, fv.scope,
                                       fv.num_dilations, fv.hop_size, consistency)
   print(f"Imported {summary['checkpoint']}: {summary['num_sources']} outputs, "
         f"{summary['parameters']:,} parameters, {summary['variables_loaded']} variables "
         f"-> {summary['output']}", file=stream)
   for sentence in summary["assumed"]:
     print(f"  assumed: {sentence}", file=stream)
-  print(f"Record: {os.path.join(fv.out, 'tf1_import.json')}", file=stream, flush=True)
+  print(f"Record: {os.path.join(out, 'tf1_import.json')}", file=stream, flush=True)
 
 
 def _export_flags():
@@ -206,13 +236,13 @@ def _export_flags():
                "model's name.")
   flags.DEFINE_string("checkpoint", None, "Checkpoint prefix to export instead of the "
                       "folder's latest.", flag_values=fv)
-  flags.DEFINE_string("out", None, "The folder to write (new or empty).", flag_values=fv)
+  _string_flag(fv, "out_dir", "The folder to write (new or empty).")
   flags.DEFINE_enum("format", "saved_model", ["saved_model", "litert"], "saved_model: a "
                     "TensorFlow SavedModel; litert: a LiteRT model folder, which separate "
                     "runs without TensorFlow (needs the [litert] extra to run).",
                     flag_values=fv)
   flags.DEFINE_bool("tflite", False, "With --format=saved_model: also write "
-                    "<out>/model.tflite.", flag_values=fv)
+                    "<out_dir>/model.tflite.", flag_values=fv)
   return fv
 
 
@@ -256,16 +286,16 @@ def _run_export(fv, stream):
   if not model:
     raise UsageError("--model is required (a training run's folder, an import-tf1 folder or "
                      "a published model's name)")
-  _require(fv, "out")
+  out = _out_dir(fv, "the folder to write")
   if fv.format == "litert":
     if fv.tflite:
       raise UsageError("--tflite applies to --format=saved_model")
-    info = export.export_litert(_model_path(model), fv.out, checkpoint=fv.checkpoint)
+    info = export.export_litert(_model_path(model), out, checkpoint=fv.checkpoint)
     print(f"Exported {info['checkpoint']} ({info['num_sources']} outputs, "
-          f"{info['sample_rate']} Hz) as a LiteRT model folder: {fv.out}.", file=stream,
+          f"{info['sample_rate']} Hz) as a LiteRT model folder: {out}.", file=stream,
           flush=True)
     return
-  result = export.export_saved_model(_model_path(model), fv.out, checkpoint=fv.checkpoint,
+  result = export.export_saved_model(_model_path(model), out, checkpoint=fv.checkpoint,
                                      tflite=fv.tflite)
   print(f"Exported {result['checkpoint']} ({result['num_sources']} outputs, "
         f"{result['sample_rate']} Hz) to {result['saved_model']}"

@@ -26,6 +26,7 @@ from sound_separation import run_folder
 from sound_separation.corpus import synthetic
 from sound_separation.data import lists
 from sound_separation.evaluation import evaluator
+from sound_separation.inference import chunked
 from sound_separation.inference import separate
 from sound_separation.inference import separator as separator_lib
 from sound_separation.training import loop
@@ -146,8 +147,8 @@ def _evaluate(separator, eval_list, out_dir, num_examples, what, stream):
   """Evaluates `separator` on `eval_list` and separates its first mixtures; the summary."""
   print(f"\nEvaluation of {separator.description}{what} on the held-out mixtures "
         f"(SI-SNR improvement in dB, higher is better):", file=stream, flush=True)
-  chunked = separate.ChunkedSeparation(separator)
-  summary = evaluator.evaluate(chunked, eval_list, "fuss",
+  in_chunks = chunked.ChunkedSeparation(separator)
+  summary = evaluator.evaluate(in_chunks, eval_list, "fuss",
                                out_dir=os.path.join(out_dir, "evaluation"), stream=stream)
   examples_dir = os.path.join(out_dir, "examples")
   for index, (mixture, _) in enumerate(lists.read_fuss_list(eval_list)[:num_examples]):
@@ -158,7 +159,7 @@ def _evaluate(separator, eval_list, out_dir, num_examples, what, stream):
     shutil.copyfile(mixture, os.path.join(folder, "input" + os.path.splitext(mixture)[1]))
     separate.separate_file(separator, mixture, folder)
   page = evaluator.write_listening_page(
-      chunked, eval_list, os.path.join(out_dir, "evaluation"), "fuss", sample_size=8,
+      in_chunks, eval_list, os.path.join(out_dir, "evaluation"), "fuss", sample_size=8,
       title="Demo: held-out mixtures", intro=f"Model: {separator.description}{what}.")
   print(f"\nEvaluation: {os.path.join(out_dir, 'evaluation')} (summary.json, examples.csv). "
         f"Separations of {num_examples} evaluation mixtures: {examples_dir}. "

@@ -16,13 +16,13 @@ A separator is an object with
 - optionally `separator.stream(read, num_samples)`: the outputs as a stream
   of final blocks `(start, [M, n])` for an input read by
   `read(start, stop) -> [n]` (chunked separation,
-  `inference.separate.ChunkedSeparation`), which the evaluator uses to score
+  `inference.chunked.ChunkedSeparation`), which the evaluator uses to score
   an example of any length in bounded memory.
 
 Implementations: `models.serving.KerasSeparator` (a Keras separator, and
 `training.child_runs.CheckpointSeparator` for a run's checkpoints),
 `inference.separator.SavedModelSeparator`, `inference.litert.LiteRTSeparator`
-and `inference.separate.ChunkedSeparation` (any of them, chunked). The
+and `inference.chunked.ChunkedSeparation` (any of them, chunked). The
 evaluator, the training callback, the study and the benchmarks take any of
 them; a plain function `[T] -> [M, T]` becomes one with `as_separator`.
 

@@ -109,8 +109,8 @@ def evaluation_outcome(path, folder, separator):
     f.write(f"{path}\t{path}\n")
 
   def run():
-    from sound_separation.inference import separate  # pylint: disable=import-outside-toplevel
-    summary = evaluator.evaluate(lambda w: separate.separate_waveform(separator, w), fuss_list,
+    from sound_separation.inference import chunked  # pylint: disable=import-outside-toplevel
+    summary = evaluator.evaluate(lambda w: chunked.separate_waveform(separator, w), fuss_list,
                                  "fuss", separator.sample_rate, stream=io.StringIO())
     values = [v for v in (summary["MSi"], summary["1S"]) if v is not None]
     return [np.asarray(values + [summary["num_examples"]], np.float64)]

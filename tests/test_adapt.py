@@ -253,7 +253,7 @@ def test_adapt_runs_resumes_after_a_kill_and_then_reports_it_is_done(model_folde
   assert evaluated.returncode == 0, evaluated.stderr
   summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
   assert summary["MoMi"] == pytest.approx(report["heldout_momi"]["after"], abs=0.05)
-  exported = _cli("export", f"--model={out / 'model'}", f"--out={tmp_path / 'litert'}",
+  exported = _cli("export", f"--model={out / 'model'}", f"--out_dir={tmp_path / 'litert'}",
                   "--format=litert")
   assert exported.returncode == 0, exported.stderr
   # Last, as it skips where there is no browser (CI requires one).

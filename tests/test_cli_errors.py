@@ -24,19 +24,22 @@ def test_a_file_error_prints_the_file_and_the_reason(model_folder, tmp_path):
   assert "Traceback" not in result.stderr
 
 
-def test_evaluate_and_export_take_model_like_separate_and_model_dir_still(model_folder,
-                                                                          tmp_path):
+def test_one_flag_name_per_concept_and_the_older_spellings_still_work(model_folder, tmp_path):
   from sound_separation import cli  # pylint: disable=import-outside-toplevel
   import io  # pylint: disable=import-outside-toplevel
   folder, _ = model_folder
-  for flag in ("--model", "--model_dir"):
+  # The names of today, then the older spellings (--model_dir, --out).
+  for flag, out_flag in (("--model", "--out_dir"), ("--model_dir", "--out")):
     out = tmp_path / flag.strip("-")
-    assert cli.main(["prog", "export", f"{flag}={folder}", f"--out={out}"],
+    assert cli.main(["prog", "export", f"{flag}={folder}", f"{out_flag}={out}"],
                     stream=io.StringIO()) == 0
     assert (out / "saved_model.pb").exists()
   assert cli.main(["prog", "export", f"--model={folder}", f"--model_dir={tmp_path}",
-                   f"--out={tmp_path / 'x'}"]) == 2
-  assert cli.main(["prog", "export", f"--out={tmp_path / 'y'}"]) == 2
+                   f"--out_dir={tmp_path / 'x'}"]) == 2
+  assert cli.main(["prog", "export", f"--model={folder}", f"--out={tmp_path / 'x'}",
+                   f"--out_dir={tmp_path / 'z'}"]) == 2
+  assert cli.main(["prog", "export", f"--out_dir={tmp_path / 'y'}"]) == 2
+  assert cli.main(["prog", "export", f"--model={folder}"]) == 2  # no folder to write
 
 
 def _first_error_line(result):

@@ -11,6 +11,7 @@ import soundfile
 import tensorflow as tf
 
 from sound_separation.inference import export
+from sound_separation.inference import chunked
 from sound_separation.inference import separate
 from sound_separation.inference import separator as separator_lib
 
@@ -53,7 +54,7 @@ def test_chunks_are_reordered_to_match_and_cross_faded_without_seams():
                       0.3 * rng.standard_normal(t.shape),
                       np.zeros_like(t)]).astype(np.float32)  # one silent output
   planted = PlantedSeparator(sources, seed=2)
-  out = separate.separate_waveform(planted, sources.sum(0), chunk_seconds=1.0,
+  out = chunked.separate_waveform(planted, sources.sum(0), chunk_seconds=1.0,
                                    overlap_seconds=0.25, batch_size=3)
   assert planted.calls == 7  # starts 0, 0.75 s, ..., 3.75 s, then 4.015 s (the end)
   # One global order (the first chunk's), each stitched output a true source.
@@ -67,11 +68,11 @@ def test_short_input_is_one_chunk_and_long_outputs_sum_to_the_input(model_folder
   loaded = separator_lib.load_model(folder)
   assert (loaded.sample_rate, loaded.num_sources) == (RATE, 4)
   x = np.random.default_rng(3).standard_normal(3 * RATE + 7).astype(np.float32) * 0.1
-  short = separate.separate_waveform(loaded, x[:500], chunk_seconds=1.0, overlap_seconds=0.1)
+  short = chunked.separate_waveform(loaded, x[:500], chunk_seconds=1.0, overlap_seconds=0.1)
   np.testing.assert_allclose(short, separator(x[None, :500]).numpy()[0], atol=1e-5)
   # Mixture consistency per chunk + fades summing to one: the stitched
   # outputs sum to the whole input.
-  out = separate.separate_waveform(loaded, x, chunk_seconds=0.5, overlap_seconds=0.1)
+  out = chunked.separate_waveform(loaded, x, chunk_seconds=0.5, overlap_seconds=0.1)
   assert out.shape == (4, x.shape[0])
   np.testing.assert_allclose(out.sum(0), x, atol=1e-5)
 
@@ -92,12 +93,12 @@ def test_full_chunks_go_through_the_compiled_function(model_folder, monkeypatch)
   real_graph = type(loaded).__call__  # the any-length graph
   monkeypatch.setattr(type(loaded), "__call__",
                       lambda self, w: graph_calls.append(np.shape(w)) or real_graph(self, w))
-  out = separate.separate_waveform(loaded, x, chunk_seconds=1.0, overlap_seconds=0.25)
+  out = chunked.separate_waveform(loaded, x, chunk_seconds=1.0, overlap_seconds=0.25)
   assert calls == [RATE] and not graph_calls
   np.testing.assert_allclose(out.sum(0), x, atol=1e-5)
   # Shorter than a chunk: the any-length graph, not padding (which would
   # change the outputs).
-  short = separate.separate_waveform(loaded, x[:777], chunk_seconds=1.0, overlap_seconds=0.25)
+  short = chunked.separate_waveform(loaded, x[:777], chunk_seconds=1.0, overlap_seconds=0.25)
   assert graph_calls == [(1, 777)]
   np.testing.assert_allclose(short, separator(x[None, :777]).numpy()[0], atol=1e-5)
 
@@ -216,7 +217,7 @@ def test_cli_export_and_separate(model_folder, tmp_path, capsys):
     np.testing.assert_allclose(outputs, separator(x[None]).numpy()[0], atol=1e-5)
 
   assert cli.main(["prog", "export", f"--model_dir={folder}"]) == 2
-  assert "--out is required" in capsys.readouterr().err
+  assert "--out_dir is required" in capsys.readouterr().err
   assert cli.main(["prog", "export", f"--model_dir={folder}", f"--out={saved}"]) == 1
   assert "not empty" in capsys.readouterr().err
   assert cli.main(["prog", "export", f"--model_dir={tmp_path}", "--out=x"]) == 1
@@ -275,7 +276,7 @@ def test_serve_is_separates_chunked_program_and_compiles_once(model_folder, tmp_
   assert counts[0] > 0 and counts == [counts[0]] * len(lengths), counts
   separator = separator_lib.load_model(folder)
   for n, x in inputs.items():
-    expected = np.stack([separate.separate_waveform(separator, w, chunk_seconds=0.2,
+    expected = np.stack([chunked.separate_waveform(separator, w, chunk_seconds=0.2,
                                                     overlap_seconds=0.05) for w in x])
     np.testing.assert_allclose(np.load(tmp_path / f"y{n}.npy"), expected, atol=1e-5)
 

@@ -12,6 +12,7 @@ import soundfile
 
 from sound_separation import pretrained
 from sound_separation.inference import litert
+from sound_separation.inference import chunked
 from sound_separation.inference import separate
 from sound_separation.inference import separator as separator_lib
 
@@ -98,8 +99,8 @@ def test_the_shipped_copy_matches_the_shipped_weights():
   # Exported from the checkpoint the TensorFlow path reads.
   assert tf_model.description.endswith(os.path.basename(info["checkpoint"]) + ")")
   x = 0.1 * np.random.default_rng(3).standard_normal(16000 * 12).astype(np.float32)
-  np.testing.assert_allclose(separate.separate_waveform(lite, x),
-                             separate.separate_waveform(tf_model, x), atol=1e-4)
+  np.testing.assert_allclose(chunked.separate_waveform(lite, x),
+                             chunked.separate_waveform(tf_model, x), atol=1e-4)
 
 
 def test_runtime_choices_and_errors(litert_folder, model_folder, tmp_path, monkeypatch):

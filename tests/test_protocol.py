@@ -54,20 +54,20 @@ def test_a_checkpoint_separator_offers_the_protocol(model_folder, inputs, tmp_pa
 
 
 def test_chunked_separation_offers_the_protocol_and_streams(model_folder, inputs):
-  from sound_separation.inference import separate  # pylint: disable=import-outside-toplevel
+  from sound_separation.inference import chunked  # pylint: disable=import-outside-toplevel
   _, separator = model_folder
   keras_separator = serving.KerasSeparator(separator, RATE)
   # Chunks longer than the input: one chunk, the whole-input separation.
-  chunked = separate.ChunkedSeparation(keras_separator, chunk_seconds=0.5, overlap_seconds=0.1)
-  check_protocol(chunked, separator(inputs, training=False).numpy(), inputs)
+  in_chunks = chunked.ChunkedSeparation(keras_separator, chunk_seconds=0.5, overlap_seconds=0.1)
+  check_protocol(in_chunks, separator(inputs, training=False).numpy(), inputs)
   # Inputs of several chunks: the stream's blocks are `separate`'s output, in order.
   long = np.concatenate([inputs[0], inputs[1], inputs[0]])
-  chunked = separate.ChunkedSeparation(keras_separator, chunk_seconds=0.1, overlap_seconds=0.02)
-  blocks = list(chunked.stream(lambda a, b: long[a:b], long.shape[0]))
+  in_chunks = chunked.ChunkedSeparation(keras_separator, chunk_seconds=0.1, overlap_seconds=0.02)
+  blocks = list(in_chunks.stream(lambda a, b: long[a:b], long.shape[0]))
   assert [start for start, _ in blocks] == list(np.cumsum([0] + [b.shape[1]
                                                                  for _, b in blocks[:-1]]))
   np.testing.assert_allclose(np.concatenate([b for _, b in blocks], axis=1),
-                             chunked.separate(long), atol=1e-6)
+                             in_chunks.separate(long), atol=1e-6)
 
 
 def test_a_plain_function_becomes_a_separator_at_a_given_rate():

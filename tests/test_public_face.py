@@ -25,9 +25,9 @@ def test_importing_the_package_or_a_light_module_loads_no_tensorflow():
 
 def test_the_root_names_are_what_their_modules_define():
   import sound_separation as ss  # pylint: disable=import-outside-toplevel
-  from sound_separation.inference import separate  # pylint: disable=import-outside-toplevel
+  from sound_separation.inference import chunked  # pylint: disable=import-outside-toplevel
   from sound_separation.losses import mixture_invariant  # pylint: disable=import-outside-toplevel
-  assert ss.separate_waveform is separate.separate_waveform
+  assert ss.separate_waveform is chunked.separate_waveform
   assert ss.mixit is mixture_invariant.mixit
   # Importing a subpackage binds its name on the root package: one named like a
   # root function (`adapt`) would replace that function for everyone after.

@@ -12,6 +12,7 @@ import soundfile
 
 from sound_separation.data import audio
 from sound_separation.data import examples as examples_lib
+from sound_separation.inference import chunked
 from sound_separation.inference import separate
 from sound_separation.inference import separator as separator_lib
 from sound_separation.inference import streaming
@@ -60,7 +61,7 @@ class _Recorder:
 
 def test_stitching_as_a_stream_equals_the_whole_waveform_path():
   x = np.random.default_rng(2).standard_normal(8000 * 47).astype(np.float32)  # many chunks
-  whole = separate.separate_waveform(_Recorder(), x, chunk_seconds=10.0, overlap_seconds=1.0)
+  whole = chunked.separate_waveform(_Recorder(), x, chunk_seconds=10.0, overlap_seconds=1.0)
   blocks = list(streaming.stitch(_Recorder(), lambda a, b: x[a:b], len(x), 80000, 8000, 2))
   starts = [s for s, _ in blocks]
   assert starts == sorted(starts) and starts[0] == 0
@@ -92,7 +93,7 @@ def test_a_file_of_several_chunks_separates_as_the_whole_file(model_folder, tmp_
 def _reference_with(separator, path, chunk_seconds, overlap_seconds):
   rate = audio.file_sample_rate(path)
   waveform = audio.read_audio(path, rate)
-  separated = separate.separate_waveform(
+  separated = chunked.separate_waveform(
       separator, audio.resample(waveform, rate, separator.sample_rate), chunk_seconds,
       overlap_seconds)
   restored = audio.resample(separated, separator.sample_rate, rate)[:, :len(waveform)]
@@ -175,12 +176,12 @@ class _TimedSeparator:
 ])
 def test_a_job_compiles_only_when_the_graph_would_take_long(monkeypatch, graph_seconds,
                                                             expected):
-  monkeypatch.setattr(separate, "COMPILE_WHEN_GRAPH_SECONDS", 1.0)
+  monkeypatch.setattr(chunked, "COMPILE_WHEN_GRAPH_SECONDS", 1.0)
   model = _TimedSeparator(graph_seconds)
-  job = separate.JobChunks(model, num_chunks=11, chunk_seconds=10.0)
+  job = chunked.JobChunks(model, num_chunks=11, chunk_seconds=10.0)
   x = np.random.default_rng(5).standard_normal(1000 * 10).astype(np.float32)
-  out = separate.separate_waveform(model, x, chunk_seconds=10.0, overlap_seconds=1.0,
-                                   batch_size=2, compiled=job)
+  out = chunked.separate_waveform(model, x, chunk_seconds=10.0, overlap_seconds=1.0,
+                                  batch_size=2, compiled=job)
   assert model.calls == expected
   np.testing.assert_allclose(out.sum(axis=0), 0.0, atol=1e-6)  # the outputs are ±x, stitched
 
@@ -214,7 +215,7 @@ def _long_fuss_list(tmp_path, file_rate, seconds):
 def test_a_long_example_is_scored_streaming_as_the_whole_example(tmp_path, file_rate):
   from sound_separation.evaluation import evaluator  # pylint: disable=import-outside-toplevel
   list_path = _long_fuss_list(tmp_path, file_rate, 33.3)  # four 10 s chunks
-  streaming_fn = separate.ChunkedSeparation(_Filters())
+  streaming_fn = chunked.ChunkedSeparation(_Filters())
   reads, stream = [], streaming_fn.stream
 
   def counting_stream(read, num_samples):
@@ -223,7 +224,7 @@ def test_a_long_example_is_scored_streaming_as_the_whole_example(tmp_path, file_
   streamed, _ = evaluator.score_examples(streaming_fn, list_path, "fuss", 8000)
   # The reference: the whole example read at once and scored by `score_example`.
   whole, _ = evaluator.score_examples(
-      lambda w: separate.separate_waveform(_Filters(), w), list_path, "fuss", 8000)
+      lambda w: chunked.separate_waveform(_Filters(), w), list_path, "fuss", 8000)
   assert max(reads) <= 80000  # the separator saw chunks, never the example
   assert streamed[0]["num_active_refs"] == 2 and streamed[0]["MSi"] is not None
   as_float = lambda v: np.array(v if isinstance(v, list) else [v], float)  # None -> nan
@@ -239,7 +240,7 @@ def test_a_streaming_separator_that_skips_samples_names_the_example(tmp_path):
   from sound_separation.evaluation import evaluator  # pylint: disable=import-outside-toplevel
   list_path = _long_fuss_list(tmp_path, 8000, 21.0)
 
-  class Skipping(separate.ChunkedSeparation):
+  class Skipping(chunked.ChunkedSeparation):
     def stream(self, read, num_samples):
       for start, block in super().stream(read, num_samples):
         yield start, block[:, :-1]
@@ -248,7 +249,7 @@ def test_a_streaming_separator_that_skips_samples_names_the_example(tmp_path):
   # A source of another length is named before anything is separated.
   soundfile.write(str(tmp_path / "s1.wav"), np.zeros(8000, np.float32), 8000)
   with pytest.raises(examples_lib.ExampleError, match=r"s1\.wav"):
-    evaluator.score_examples(separate.ChunkedSeparation(_Filters()), list_path, "fuss", 8000)
+    evaluator.score_examples(chunked.ChunkedSeparation(_Filters()), list_path, "fuss", 8000)
 
 
 def test_evaluation_peak_memory_does_not_grow_with_the_example(tmp_path):
@@ -257,7 +258,7 @@ def test_evaluation_peak_memory_does_not_grow_with_the_example(tmp_path):
       import io, sys
       import numpy as np, soundfile
       from sound_separation.evaluation import evaluator
-      from sound_separation.inference import separate
+      from sound_separation.inference import chunked
       seconds, folder = float(sys.argv[1]), sys.argv[2]
       rng = np.random.default_rng(0)
       files = [soundfile.SoundFile(f"{folder}/{n}.wav", "w", 8000, 1, "FLOAT")
@@ -278,7 +279,7 @@ def test_evaluation_peak_memory_does_not_grow_with_the_example(tmp_path):
         def __call__(self, batch):
           return np.stack([0.5 * batch, 0.5 * batch, np.roll(batch, 3, axis=1)], 1)
 
-      summary = evaluator.evaluate(separate.ChunkedSeparation(Filters()), f"{folder}/list.txt",
+      summary = evaluator.evaluate(chunked.ChunkedSeparation(Filters()), f"{folder}/list.txt",
                                    "fuss", 8000, stream=io.StringIO())
       assert summary["num_examples"] == 1, summary
       with open("/proc/self/status") as f:
@@ -304,16 +305,16 @@ def test_a_job_counts_its_chunks_from_the_headers(tmp_path):
     soundfile.write(paths[-1], np.zeros(8000 * seconds, np.float32), 8000)
   (tmp_path / "bad.wav").write_bytes(b"not audio")
   # 5 s: one chunk; 25 s with 10 s chunks, 1 s overlap: starts 0, 9 and 15.
-  assert separate.job_chunks(paths + [str(tmp_path / "bad.wav")], 8000) == 1 + 3
+  assert chunked.job_chunks(paths + [str(tmp_path / "bad.wav")], 8000) == 1 + 3
   # At another model rate the header's seconds are what count.
-  assert separate.job_chunks(paths, 16000) == 4
+  assert chunked.job_chunks(paths, 16000) == 4
 
 
 def test_a_fixed_length_function_that_costs_nothing_is_used_from_the_first_chunk():
   model = _TimedSeparator(0.0)
   model.compiles_fixed_length = False  # as LiteRT's static chunk program
-  job = separate.JobChunks(model, num_chunks=2, chunk_seconds=10.0)
+  job = chunked.JobChunks(model, num_chunks=2, chunk_seconds=10.0)
   x = np.random.default_rng(6).standard_normal(1000 * 10).astype(np.float32)
-  separate.separate_waveform(model, x, chunk_seconds=10.0, overlap_seconds=1.0, batch_size=2,
+  chunked.separate_waveform(model, x, chunk_seconds=10.0, overlap_seconds=1.0, batch_size=2,
                              compiled=job)
   assert model.calls == ["compiled"] * 6

@@ -289,7 +289,7 @@ def test_import_tf1_command(tmp_path, capsys):
   weights = Original(3, 2, 2)
   prefix = save_tf1(str(tmp_path / "tf1"), weights.original)
   out = tmp_path / "imported"
-  assert cli.main(["prog", "import-tf1", f"--checkpoint={tmp_path / 'tf1'}", f"--out={out}",
+  assert cli.main(["prog", "import-tf1", f"--checkpoint={tmp_path / 'tf1'}", f"--out_dir={out}",
                    "--num_dilations=2", "--sample_rate=8000", "--hop_size=20"]) == 0
   printed = capsys.readouterr().out
   assert "3 outputs" in printed and str(out) in printed

@@ -78,20 +78,20 @@ def _phases(path):
   import tensorflow  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
   marks.append(("import TensorFlow", time.monotonic()))
   from sound_separation.data import audio  # pylint: disable=import-outside-toplevel
-  from sound_separation.inference import separate  # pylint: disable=import-outside-toplevel
+  from sound_separation.inference import chunked  # pylint: disable=import-outside-toplevel
   from sound_separation.inference import separator as separator_lib  # pylint: disable=import-outside-toplevel
   marks.append(("import sound_separation", time.monotonic()))
   model = separator_lib.load_model()
   marks.append(("load the shipped model", time.monotonic()))
   waveform = audio.read_audio(path, model.sample_rate)
   marks.append(("read 10 s", time.monotonic()))
-  outputs = separate.separate_waveform(model, waveform, compiled=False)
+  outputs = chunked.separate_waveform(model, waveform, compiled=False)
   marks.append(("first separation, uncompiled (tracing)", time.monotonic()))
-  separate.separate_waveform(model, waveform, compiled=False)
+  chunked.separate_waveform(model, waveform, compiled=False)
   marks.append(("second separation, uncompiled", time.monotonic()))
-  separate.separate_waveform(model, waveform, compiled=True)
+  chunked.separate_waveform(model, waveform, compiled=True)
   marks.append(("first separation, compiled (XLA)", time.monotonic()))
-  separate.separate_waveform(model, waveform, compiled=True)
+  chunked.separate_waveform(model, waveform, compiled=True)
   marks.append(("second separation, compiled", time.monotonic()))
   with tempfile.TemporaryDirectory() as folder:
     for j, output in enumerate(outputs):

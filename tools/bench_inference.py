@@ -153,6 +153,7 @@ def _run_long(path, folder, seconds, runtime):
   import numpy as np  # pylint: disable=import-outside-toplevel
   import soundfile  # pylint: disable=import-outside-toplevel
   from sound_separation.inference import separator as separator_lib  # pylint: disable=import-outside-toplevel
+  from sound_separation.inference import chunked  # pylint: disable=import-outside-toplevel
   from sound_separation.inference import separate  # pylint: disable=import-outside-toplevel
   names = ["long_mix", "long_s0", "long_s1"] if path == "evaluate_long" else ["long_mix"]
   files = [soundfile.SoundFile(os.path.join(folder, f"{n}.wav"), "w", RATE, 1, "PCM_16")
@@ -179,7 +180,7 @@ def _run_long(path, folder, seconds, runtime):
     list_path = os.path.join(folder, "long_list.txt")
     with open(list_path, "w", encoding="utf-8") as f:
       f.write("\t".join(os.path.basename(w) for w in wavs) + "\n")
-    evaluator.evaluate(separate.for_list(separator, list_path), list_path, "fuss",
+    evaluator.evaluate(chunked.for_list(separator, list_path), list_path, "fuss",
                        out_dir=out_dir, stream=io.StringIO())
   elapsed = time.perf_counter() - start
   shutil.rmtree(out_dir)

@@ -8,7 +8,7 @@ one (CONTRIBUTING.md lists the files):
 - `datasets.training_dataset` / `validation_dataset` batch a run's lists with
   the format named by `unsupervised_format` (gin), and recognise the format
   of a `supervised_list`;
-- the evaluator (`evaluation.evaluator`) and `separate.for_list` recognise a
+- the evaluator (`evaluation.evaluator`) and `chunked.for_list` recognise a
   list's format, count its examples, read them one at a time and list the
   audio files they separate;
 - the corpus builders read a list's mixture files (`corpus.mom_sets`).

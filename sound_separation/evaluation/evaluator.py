@@ -265,7 +265,7 @@ def evaluate(separator, list_path, task="fuss", sample_rate=None, out_dir=None,
       full-scale units. It separates once per example, twice for "speech"
       and "enhancement" (also the first source alone). If it has
       `stream(read, num_samples)` yielding consecutive `(start, [M, n])`
-      output blocks (as `inference.separate.ChunkedSeparation` does), the
+      output blocks (as `inference.chunked.ChunkedSeparation` does), the
       "fuss" examples of a list are read, separated and scored block by
       block, so an example of any length takes bounded memory; the other
       tasks' examples (short by construction) and records are read whole.

@@ -11,7 +11,7 @@ __getattr__, __dir__, __all__ = lazy.exports(__name__, {
     "export_saved_model": "export",
     "export_litert": "export",
     "separate_file": "separate",
-    "separate_waveform": "separate",
+    "separate_waveform": "chunked",
     "load_model": "separator",
     "SavedModelSeparator": "separator",
 })

@@ -56,7 +56,7 @@ def export_saved_model(model_dir, out, checkpoint=None, tflite=False, chunk_seco
   """
   out = os.fspath(out)
   if filesystem.exists(out) and filesystem.listdir(out):
-    raise FileExistsError(f"--out {out!r} exists and is not empty")
+    raise FileExistsError(f"--out_dir {out!r} exists and is not empty")
   separator, sample_rate, read = folders.load_keras_separator(model_dir, checkpoint)
   archive = keras.export.ExportArchive()
   archive.track(separator)
@@ -122,7 +122,7 @@ def export_litert(model_dir, out, checkpoint=None, chunk_seconds=10.0):
   """
   out = os.fspath(out)
   if filesystem.exists(out) and filesystem.listdir(out):
-    raise FileExistsError(f"--out {out!r} exists and is not empty")
+    raise FileExistsError(f"--out_dir {out!r} exists and is not empty")
   separator, sample_rate, read = folders.load_keras_separator(model_dir, checkpoint)
   chunk_samples = int(round(chunk_seconds * sample_rate))
   if chunk_samples < 1:

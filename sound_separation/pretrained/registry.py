@@ -151,7 +151,7 @@ def _offline_error(spec, url, error):
       f"cannot fetch the published model {spec.name!r}: {url} is unreachable ({error}). "
       f"Fetch it by hand with `gsutil -m cp -r {spec.gs_url} .` (or `gcloud storage cp "
       f"--recursive {spec.gs_url} .`), convert it with `sound-separation import-tf1 "
-      f"--checkpoint=<the folder> --out=MODEL --sample_rate={spec.sample_rate}`, and pass "
+      f"--checkpoint=<the folder> --out_dir=MODEL --sample_rate={spec.sample_rate}`, and pass "
       f"--model=MODEL (a model folder).")
 
 

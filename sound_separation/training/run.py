@@ -191,6 +191,7 @@ def write_run_config(model_dir, step):
   filesystem.write_text(path, config)
 
 
+@dataclasses.dataclass
 class Run:
   """A started run: its folder, training model, checkpoints and strategy.
 
@@ -214,18 +215,16 @@ class Run:
     stream: where its progress lines go.
   """
 
-  def __init__(self, model_dir, schedule, write_dir, is_chief, trainer, manager, step,
-               strategy, seed, stream):
-    self.model_dir = model_dir
-    self.schedule = schedule
-    self.write_dir = write_dir
-    self.is_chief = is_chief
-    self.trainer = trainer
-    self.manager = manager
-    self.step = step
-    self.strategy = strategy
-    self.seed = seed
-    self.stream = stream
+  model_dir: str
+  schedule: Schedule
+  write_dir: str
+  is_chief: bool
+  trainer: keras.Model
+  manager: tf.train.CheckpointManager
+  step: int
+  strategy: tf.distribute.Strategy
+  seed: int
+  stream: typing.TextIO
 
   @classmethod
   def start(cls, model_dir, build_trainer, optimizer, schedule, *, describe=None, stream=None):
