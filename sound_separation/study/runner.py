@@ -287,7 +287,7 @@ def complete_run(spec, study, out_dir, results_dir, stream, baseline_result=None
   # A study that averages the weights selects among the averaged checkpoints
   # (a baseline given as a model folder has none).
   averaged = study.ema_momentum is not None and not spec.init_model
-  history = evaluate_checkpoints(model, model_dir, evaluation.selection_list, stream, spec.name,
+  history = evaluate_checkpoints(model, model_dir, study.selection_list, stream, spec.name,
                                  cache_dir=run_dir, averaged=averaged)
   if not history:
     raise RuntimeError(f"run {spec.name} has no checkpoints in {run_dir}/checkpoints")
@@ -316,7 +316,7 @@ def complete_run(spec, study, out_dir, results_dir, stream, baseline_result=None
   # Each model's own random MoMs when the study is seeded (round 2 on); in
   # list order otherwise, as the first round measured it.
   agreement = solver_agreement(
-      model.load(chosen["prefix"]), evaluation.selection_list,
+      model.load(chosen["prefix"]), study.selection_list,
       seed=None if study.seed is None else zlib.crc32(spec.name.encode()))
   print(f"[{spec.name}] efficient MixIT picks the exhaustive matrix on "
         f"{agreement['same_matrix']:.0%} of {agreement['num_moms']} selection MoMs "
