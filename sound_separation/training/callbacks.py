@@ -377,6 +377,9 @@ class SeparationEvaluation(keras.callbacks.Callback):
     if self.summaries is not None:
       self.summaries.write_validation(values, step=step)
     history = [h for h in (self.best or {}).get("history", []) if h["step"] != step]
+    if self.best is not None and not any(h["step"] == self.best["step"] for h in history):
+      # A record written before histories were kept: its best is an evaluation too.
+      history.insert(0, {"step": self.best["step"], "metrics": self.best["metrics"]})
     history.append({"step": step, "metrics": values})
     prefers_new, msi_floor = self._prefers_new(values, history)
     if not prefers_new:
