@@ -74,3 +74,14 @@ def test_every_command_names_the_missing_or_unreadable_file(tmp_path):
     line = _first_error_line(_run(*args))
     assert line.startswith(f"sound-separation {' '.join(a for a in args[:2] if not a.startswith('-'))}: error:"), line
     assert str(named) in line and reason in line, (args, line)
+
+
+def test_a_missing_or_doubly_given_out_dir_is_a_usage_error_as_printed(model_folder, tmp_path):
+  folder, _ = model_folder
+  result = _run("export", f"--model={folder}")
+  assert result.returncode == 2 and "Traceback" not in result.stderr
+  assert "sound-separation export: error: --out_dir is required" in result.stderr
+  result = _run("import-tf1", f"--checkpoint={folder}", f"--out={tmp_path / 'a'}",
+                f"--out_dir={tmp_path / 'b'}")
+  assert result.returncode == 2 and "Traceback" not in result.stderr
+  assert "--out is the older spelling of --out_dir: give one of them" in result.stderr
