@@ -536,7 +536,8 @@ def test_a_blind_averaged_study_fixes_its_protocol_and_labels_a_later_run(tmp_pa
   study = _write_study(tmp_path, corpus)
   with open(study, "a", encoding="utf-8") as f:
     f.write("sound_separation.Study.blind = True\n"
-            "sound_separation.Study.ema_momentum = 0.5\n")
+            "sound_separation.Study.ema_momentum = 0.5\n"
+            "sound_separation.Study.finetune_steps = 4\n")
   git = lambda *args: subprocess.run(["git", "-C", str(study.parent), *args], check=True,  # noqa: E731
                                      capture_output=True, text=True).stdout.strip()
   git("init", "-q")
@@ -555,6 +556,25 @@ def test_a_blind_averaged_study_fixes_its_protocol_and_labels_a_later_run(tmp_pa
   assert (averaged / f"ckpt-{finetune['selected']['step']}.index").exists()
   assert (runs / "m2" / "l1_l2_w1" / "selection" /
           f"step-{finetune['selected']['step']}-averaged.json").exists()
+  # The raw weights of the same run are scored, picked by the same rule and
+  # tested too; the report's swing is the largest adjacent change, recomputed
+  # here from the cached selection files.
+  selection_dir = runs / "m2" / "l1_l2_w1" / "selection"
+  msi = {kind: [json.loads((selection_dir / f"step-{step}{suffix}.json").read_text())["MSi"]
+                for step in (2, 4)]
+         for kind, suffix in (("raw", ""), ("averaged", "-averaged"))}
+  assert msi["raw"] != msi["averaged"]
+  raw = finetune["raw_weights"]
+  assert [c["selection"]["MSi"] for c in raw["checkpoints"]] == msi["raw"]
+  assert raw["selected"]["step"] in (2, 4) and raw["test"]["fuss"]["MSi"] is not None
+  assert (study.parent / "scores" / "m2" / "l1_l2_w1" / "raw" / "fuss.json").exists()
+  averaging = json.loads((study.parent / "results.json").read_text())["averaging"]
+  row = averaging["runs"]["m2/l1_l2_w1"]
+  assert row["swing_raw_db"] == pytest.approx(abs(msi["raw"][1] - msi["raw"][0]))
+  assert row["swing_averaged_db"] == pytest.approx(abs(msi["averaged"][1] - msi["averaged"][0]))
+  assert row["test_delta"]["MSi"] == pytest.approx(
+      finetune["test"]["fuss"]["MSi"] - raw["test"]["fuss"]["MSi"])
+  assert "## Averaged weights against raw weights" in (study.parent / "table.md").read_text()
 
   # A weight added after the round's test results: post hoc, never shipped.
   with open(study, "a", encoding="utf-8") as f:

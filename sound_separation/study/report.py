@@ -9,6 +9,8 @@ re-run of a finished study rewrites the same files without training:
   with its selection-list and test metrics (the whole sweep); then the facts
   the paper's claims are checked against.
 - `results.json`: every run's result, the chosen rows and the shipped run.
+- with averaged weights (`Study.ema_momentum`), what averaging changed
+  against the same runs' raw weights (`averaging.py`);
 - `figure1.png`: test MSi against 1S per arm, marker size by weight, one
   panel per M (with the `plot` extra; skipped with a note without it).
 """
@@ -17,6 +19,7 @@ import json
 import os
 
 from sound_separation import filesystem
+from sound_separation.study import averaging
 from sound_separation.study import claims
 from sound_separation.study import figure
 from sound_separation.study import arms
@@ -304,6 +307,10 @@ def write_report(study, specs, results, results_dir, study_file, read_scores=Non
     lines += ["", "## Picked at the last checkpoint", "",
               "Runs whose selected checkpoint is their last: longer training might have "
               "picked a later one, unless selection had flattened.", ""] + last
+  averaged = averaging.compare(results)
+  if averaged is not None:
+    lines += ["", "## Averaged weights against raw weights (same runs, same rule)", ""]
+    lines += averaging.report_lines(averaged)
   verdicts = None
   if study.seed is not None and read_scores is not None:
     verdicts = claims.judge(study, rows_by_name)
@@ -338,6 +345,7 @@ def write_report(study, specs, results, results_dir, study_file, read_scores=Non
           if study.blind else {}),
        "runs": {s.name: results[s.name] for s in specs if s.name in results},
        **({"verdicts": verdicts} if verdicts is not None else {}),
+       **({"averaging": averaged} if averaged is not None else {}),
        **({"independence": json.loads(filesystem.read_text(independence_record))}
           if filesystem.exists(independence_record) else {})},
       indent=1, sort_keys=True) + "\n")

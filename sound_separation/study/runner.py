@@ -75,9 +75,14 @@ def baseline_dir(results_dir, num_sources):
   return os.path.join(results_dir, "baselines", f"m{num_sources}")
 
 
-def scores_path(results_dir, name, task):
-  """Where a run's per-example test scores of one task live (JSON, committed)."""
-  return os.path.join(results_dir, "scores", name, task + ".json")
+def scores_path(results_dir, name, task, variant=None):
+  """Where a run's per-example test scores of one task live (JSON, committed).
+
+  `variant="raw"`: those of the checkpoint selected among the raw weights of a
+  run that averaged its weights (`averaging.py`), in a `raw/` subfolder.
+  """
+  return os.path.join(results_dir, "scores", name, *((variant,) if variant else ()),
+                      task + ".json")
 
 
 _write_json = run_folder.write_json
@@ -222,20 +227,25 @@ def read_scores(results_dir, name, task):
   return _read_json(path)["records"] if os.path.exists(path) else None
 
 
-def _test(model, study, run_dir, prefix, stream, name, results_dir):
+def _test(model, study, run_dir, prefix, stream, name, results_dir, variant=None):
   """Test metrics of the selected checkpoint on each list the study names (cached).
 
   Every example's scores are kept in `scores_path(results_dir, name, task)`
-  (for intervals); the summary is computed from them.
+  (for intervals); the summary is computed from them. `variant="raw"`: the
+  checkpoint selected among a run's raw weights, on the test list only (what
+  averaging changes, `averaging.py`).
   """
   results = {}
   tasks = (("fuss", study.test_list), ("mom", study.mom_list),
            ("speech", study.speech_list), ("enhancement", study.enhancement_list))
+  if variant is not None:
+    tasks = tasks[:1]
   step = _CKPT.search(prefix + ".index").group(1)
+  label = name if variant is None else f"{name} ({variant} weights)"
   for task, list_path in tasks:
     if not list_path:
       continue
-    path = scores_path(results_dir, name, task)
+    path = scores_path(results_dir, name, task, variant)
     if os.path.exists(path) and _read_json(path).get("step") == int(step):
       results[task] = _metrics(metrics_lib.summarize(_read_json(path)["records"]))
       continue
@@ -251,7 +261,7 @@ def _test(model, study, run_dir, prefix, stream, name, results_dir):
                    for record, row in zip(records, rows)])
     values = "  ".join(f"{k} {_db(summary[k])}" for k in evaluator.METRICS
                        if summary.get(k) is not None)
-    print(f"[{name}] test ({task}, {summary['num_examples']} examples, "
+    print(f"[{label}] test ({task}, {summary['num_examples']} examples, "
           f"{time.monotonic() - start:.0f} s): {values}", file=stream, flush=True)
   return results
 
@@ -298,6 +308,13 @@ def complete_run(spec, study, out_dir, results_dir, stream, baseline_result=None
   msi_floor = selection.floor(reference, study.msi_tolerance_db) if reference is not None \
       else float("inf")
   chosen, meets = selection.select(history, msi_floor, key=lambda h: h["metrics"])
+  raw_history = raw_chosen = None
+  if averaged:
+    # The same rule over the same run's raw weights: what averaging changes
+    # (swing between checkpoints, the pick, its test numbers; `averaging.py`).
+    raw_history = evaluate_checkpoints(model, model_dir, study.selection_list, stream,
+                                       f"{spec.name} (raw weights)", cache_dir=run_dir)
+    raw_chosen, raw_meets = selection.select(raw_history, msi_floor, key=lambda h: h["metrics"])
   print(f"[{spec.name}] selected step {chosen['step']} (TRF {_db(chosen['metrics']['TRF'])}, "
         f"MSi {_db(chosen['metrics']['MSi'])} dB against the floor {msi_floor:.2f} dB"
         f"{'' if meets else ': no checkpoint reaches it'})", file=stream, flush=True)
@@ -313,6 +330,14 @@ def complete_run(spec, study, out_dir, results_dir, stream, baseline_result=None
     print(f"[{spec.name}] post hoc: not in the round's protocol (commit "
           f"{record['commit'][:10]}), so it can never ship", file=stream, flush=True)
   test = _test(model, study, run_dir, chosen["prefix"], stream, spec.name, results_dir)
+  raw_weights = None
+  if averaged:
+    raw_weights = {
+        "selected": {"step": raw_chosen["step"], "meets_floor": raw_meets,
+                     "selection": raw_chosen["metrics"]},
+        "checkpoints": [{"step": h["step"], "selection": h["metrics"]} for h in raw_history],
+        "test": _test(model, study, run_dir, raw_chosen["prefix"], stream, spec.name,
+                      results_dir, variant="raw")}
   # Each model's own random MoMs when the study is seeded (round 2 on); in
   # list order otherwise, as the first round measured it.
   agreement = solver_agreement(
@@ -332,6 +357,8 @@ def complete_run(spec, study, out_dir, results_dir, stream, baseline_result=None
       "test": test,
       "solver_agreement": agreement,
   }
+  if raw_weights is not None:
+    result["raw_weights"] = raw_weights
   if record is not None:
     result["protocol"] = protocol.stamp(record, spec.name)
   if study.seed is not None:  # Round 2 on: compute spent (round 1 did not record it).
