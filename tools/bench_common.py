@@ -19,17 +19,25 @@ def reset_peak_rss():
     f.write("5")
 
 
+# The instruction sets that change what a step costs here (bfloat16 and
+# matrix units above all); a benchmark says which of them its machine had.
+CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16",
+             "amx_tile", "amx_bf16", "amx_int8")
+
+
 def machine():
-  """CPU model, core count, Python, TensorFlow and platform, for the JSON."""
-  cpu = "unknown"
+  """CPU model and flags, core count, Python, TensorFlow and platform, for the JSON."""
+  cpu, flags = "unknown", set()
   try:
     with open("/proc/cpuinfo") as f:
       for line in f:
-        if line.startswith("model name"):
+        if line.startswith("model name") and cpu == "unknown":
           cpu = line.split(":", 1)[1].strip()
-          break
+        elif line.startswith("flags") and not flags:
+          flags = set(line.split(":", 1)[1].split())
   except OSError:
     pass
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+  return {"cpu": cpu, "cpu_flags": [f for f in CPU_FLAGS if f in flags],
+          "cores": os.cpu_count(), "python": platform.python_version(),
           "tensorflow": tf.__version__, "platform": platform.platform()}

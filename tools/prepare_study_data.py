@@ -20,6 +20,8 @@ Usage:
       [--out_dir DEV/study] [--num_extra 300] [--seed 203]
   python tools/prepare_study_data.py --round 2 --corpus DEV --corpus_tools DEV_TOOLS \
       [--out_dir DEV/study2] [--num_test 400] [--seed 303]
+  python tools/prepare_study_data.py --round 3 --corpus DEV --corpus_tools DEV_TOOLS \
+      [--wild_n 2880] [--record_dir DIR]
 
 `--round 2` writes the second round's lists (results/waspaa2021_round2/):
 
@@ -40,6 +42,16 @@ Usage:
   pretraining data: the labelled wild clips and every source of
   `fuss_like/train` with its label; validation: the sources of
   `fuss_like/validation`.
+
+`--round 3` keeps round 2's selection and test lists (DEV/study2, made first)
+and writes a larger training list for the model trained for shipping
+(results/waspaa2021_round3/README.md): `--wild_n` in-the-wild mixtures of
+the corpus's *train* split made by its `make_mixtures.py` with the corpus's
+own seed (101) into `DEV/wild_<N>/` (the corpus's 720 are `WILD_N=720`),
+`study3/train_clip_list.txt` with their weak labels (round 2's class names),
+and the independence check of those clips' source files against the round-2
+test and selection lists (`study3/independence.json`; with `--record_dir`,
+the committed record).
 
 `DEV` is the folder `make_dev_corpus.sh` wrote; `DEV_TOOLS` the folder of its
 scripts (it holds `make_mixtures.py`). Re-running rewrites the same lists and
@@ -63,7 +75,9 @@ def main(argv=None):
   parser.add_argument("--corpus", required=True, help="the development corpus folder")
   parser.add_argument("--corpus_tools", required=True,
                       help="the folder of the corpus's scripts (make_mixtures.py)")
-  parser.add_argument("--round", type=int, default=1, choices=(1, 2))
+  parser.add_argument("--round", type=int, default=1, choices=(1, 2, 3))
+  parser.add_argument("--wild_n", type=int, default=2880,
+                      help="round 3: in-the-wild training mixtures to make")
   parser.add_argument("--out_dir", default=None, help="default: CORPUS/study (round 2: study2)")
   parser.add_argument("--num_extra", type=int, default=300)
   parser.add_argument("--num_test", type=int, default=400, help="round 2: test mixtures")
@@ -84,6 +98,8 @@ def main(argv=None):
   python = args.corpus_python or os.path.join(corpus, "venv", "bin", "python")
   if not os.path.exists(python):
     python = sys.executable
+  if args.round == 3:
+    return prepare_round3(corpus, args.corpus_tools, python, args.wild_n, args.record_dir)
   if args.round == 2:
     return prepare_round2(corpus, os.path.abspath(args.out_dir or os.path.join(corpus, "study2")),
                           args.corpus_tools, python, args.num_test,
@@ -213,6 +229,71 @@ def prepare_round2(corpus, out_dir, corpus_tools, python, num_test, seed, record
         f"{counts}, none shared), mom/test_mom_list.txt, train_clip_list.txt "
         f"({len(wild)} labelled clips, {len(vocabulary)} classes), classifier lists "
         f"({len(classifier_train)} train, {len(classifier_validation)} validation clips)")
+  return record
+
+
+def _weak_labels(wild_dir):
+  """`{clip path relative to the wild folder: [label]}` from its weak-labels table."""
+  import csv  # pylint: disable=import-outside-toplevel
+  with open(os.path.join(wild_dir, "train_weak_labels.tsv"), encoding="utf-8") as f:
+    return {row["clip"]: row["labels"].split(",") for row in csv.DictReader(f, delimiter="\t")}
+
+
+def prepare_round3(corpus, corpus_tools, python, wild_n, record_dir=None):
+  """Writes round 3's training list of `wild_n` clips (module docstring); checks independence."""
+  import json  # pylint: disable=import-outside-toplevel
+  study2 = os.path.join(corpus, "study2")
+  for name in ("selection_list.txt", os.path.join("test", "test_example_list.txt"), "labels.txt"):
+    if not os.path.exists(os.path.join(study2, name)):
+      raise SystemExit(f"{os.path.join(study2, name)} is missing: make round 2's lists first "
+                       f"(--round 2)")
+  if wild_n < 1:
+    raise SystemExit(f"--wild_n must be >= 1, got {wild_n}")
+  wild_dir = os.path.join(corpus, f"wild_{wild_n}")
+  wild_list = os.path.join(wild_dir, "train_example_list.txt")
+  if not os.path.exists(wild_list):
+    subprocess.run([python, os.path.join(corpus_tools, "make_mixtures.py"),
+                    os.path.join(corpus, "manifest.csv"), os.path.join(corpus, "data", "x"),
+                    wild_dir, "--mode", "wild", "--split", "train", "--n", str(wild_n),
+                    "--seed", "101"], check=True)
+  clips = lists.read_clip_list(wild_list)[0]
+  if len(clips) != wild_n:
+    raise SystemExit(f"{wild_list} holds {len(clips)} clips, not --wild_n={wild_n}; delete "
+                     f"{wild_dir} to remake it")
+  with open(os.path.join(study2, "labels.txt"), encoding="utf-8") as f:
+    vocabulary = [line.strip() for line in f if line.strip()]
+  weak = _weak_labels(wild_dir)
+  labelled = [(m, weak[os.path.relpath(m, wild_dir)]) for m in clips]
+  unknown = sorted({n for _, names in labelled for n in names} - set(vocabulary))
+  if unknown:
+    raise SystemExit(f"{wild_dir}: labels {unknown} are not in round 2's "
+                     f"{os.path.join(study2, 'labels.txt')}")
+  out_dir = os.path.join(corpus, "study3")
+  train_list = lists.write_clip_list(os.path.join(out_dir, "train_clip_list.txt"), labelled,
+                                     vocabulary)
+  selection_list = os.path.join(study2, "selection_list.txt")
+  validation_list = os.path.join(corpus, "fuss_like", "validation_example_list.txt")
+  validation_dir = os.path.dirname(validation_list)
+  selection_files = independence.origins(
+      independence.labels_table(validation_list),
+      [_example_name(validation_dir, m) for m, _ in lists.read_fuss_list(selection_list)])
+  test_list = os.path.join(study2, "test", "test_example_list.txt")
+  test_files = independence.origins(independence.labels_table(test_list))
+  train_files = independence.origins(os.path.join(wild_dir, "train_labels.tsv"))
+  counts = independence.check_disjoint(
+      {"test": test_files, "selection": selection_files,
+       f"train (wild clips, {wild_n})": train_files})
+  if record_dir:
+    independence.write_record(record_dir, {
+        "test": (test_list, test_files), "selection": (selection_list, selection_files),
+        f"train (wild clips, {wild_n})": (wild_list, train_files)})
+  record = {"train_clips": wild_n, "source_files": counts, "shared_files": 0,
+            "checked": "origin columns of the lists' labels tables "
+                       "(sound_separation.study.independence.check_disjoint)"}
+  with open(os.path.join(out_dir, "independence.json"), "w", encoding="utf-8") as f:
+    json.dump(record, f, indent=1, sort_keys=True)
+  print(f"{out_dir}: train_clip_list.txt ({wild_n} labelled clips of {wild_dir}; source files "
+        f"{counts}, none shared with round 2's test and selection lists); list {train_list}")
   return record
 
 

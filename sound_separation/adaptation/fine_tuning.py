@@ -23,7 +23,6 @@ run), `selection/step-<N>.json` (held-out scores per checkpoint), `model/`,
 `report.json`, `listen/`.
 """
 
-import io
 import math
 import os
 import sys
@@ -141,22 +140,6 @@ def _train_params(model_folder, sample_rate, data, arm, sparsity_weight, seed):
   ]
 
 
-def _probe(out_dir, params, stream, python, env):
-  """Seconds per training step on this machine, from a short throwaway run."""
-  probe_dir = filesystem.join(out_dir, "probe")
-  if filesystem.exists(probe_dir):
-    filesystem.rmtree(probe_dir)
-  child_runs.train(probe_dir, [RECIPE], params + [
-      f"sound_separation.train.num_steps = {PROBE_STEPS}",
-      f"sound_separation.train.steps_per_checkpoint = {PROBE_STEPS}",
-      "sound_separation.train.log_every = 5"], "timing", io.StringIO(),
-      python=python, env=env)
-  events = progress.ProgressFile(probe_dir).read_new()
-  seconds = progress.seconds_per_step_after(events, PROBE_WARMUP)
-  filesystem.rmtree(probe_dir)
-  return seconds
-
-
 def _schedule(steps, minutes, seconds_per_step):
   """`(num_steps, steps_per_checkpoint)` for the budget."""
   expected = steps if steps is not None else max(1, int(minutes * 60 / seconds_per_step))
@@ -249,7 +232,9 @@ def adapt(model=None, audio=(), out_dir=None, minutes=None, steps=None, sparsity
   params = _train_params(folder, sample_rate, data, arm, sparsity_weight, seed)
   if "seconds_per_step" not in state:
     print(f"Timing {PROBE_STEPS} training steps on this machine...", file=stream, flush=True)
-    state["seconds_per_step"] = _probe(out_dir, params, stream, python, env)
+    state["seconds_per_step"] = child_runs.time_steps(
+        filesystem.join(out_dir, "probe"), [RECIPE], params, PROBE_STEPS, PROBE_WARMUP,
+        python=python, env=env)
     _save_state(out_dir, state)
   seconds_per_step = state["seconds_per_step"]
   num_steps, every = _schedule(steps, minutes, seconds_per_step)

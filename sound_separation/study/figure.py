@@ -237,3 +237,34 @@ def plot_training(histories, out_path, title=None):
   finally:
     plt.close(figure)
   return out_path
+
+
+def plot_curves(curves, out_path, metrics=("MSi", "1S", "TRF"), x_label="CPU-hours",
+                title=None, y_label="selection-list {metric} (dB)"):
+  """One panel per metric, one line per series (e.g. selection metrics against CPU time).
+
+  Args:
+    curves: `{series label: [(x, {metric: dB or None})]}`, each in x order;
+      a missing value leaves a gap.
+    metrics: the panels, in order.
+    y_label: each panel's axis label, `{metric}` filled in.
+  """
+  plt = _pyplot()
+  figure, axes_list = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 4.0), dpi=150,
+                                   squeeze=False)
+  try:
+    for k, (label, points) in enumerate(curves.items()):
+      color = plt.get_cmap("tab10")(k % 10)
+      for axes, metric in zip(axes_list[0], metrics):
+        values = [float("nan") if p[1].get(metric) is None else p[1][metric] for p in points]
+        axes.plot([p[0] for p in points], values, marker="o", markersize=3, color=color,
+                  label=label)
+    for axes, metric in zip(axes_list[0], metrics):
+      axes.set_xlabel(x_label)
+      axes.set_ylabel(y_label.format(metric=metric))
+      axes.grid(True, linewidth=0.3)
+    axes_list[0][-1].legend(fontsize=7)
+    _save(figure, out_path, title)
+  finally:
+    plt.close(figure)
+  return out_path

@@ -3,8 +3,10 @@
 Written to the results folder from the finished runs' JSON files alone, so a
 re-run of a finished study rewrites the same files without training:
 
-- `table.md`: per M, the baseline, the MixIT-only control and each loss arm
-  at the weight the selection rule chose on the selection list, with the test
+- `table.md`: the round's counts (also written into the results folder's
+  README between its `status` markers, `write_readme_blocks`); per M, the
+  baseline, the MixIT-only control and each loss arm at the weight the
+  selection rule chose on the selection list, with the test
   metrics (MSi, 1S, TRF, MoMi, speech, over/under-separation); then every run
   with its selection-list and test metrics (the whole sweep); then the facts
   the paper's claims are checked against.
@@ -162,6 +164,68 @@ def _all_runs(specs, results):
          str(result["selected"]["step"]), _fmt(sel["MSi"]), _fmt(sel["1S"]), _fmt(sel["TRF"])]
         + _test_cells(result) + [f"{100 * agreement['same_matrix']:.0f} %"]) + " |")
   return lines
+
+
+def status_lines(study, specs, results):
+  """The round's counts, from its results alone: runs finished, trained, per M, seeds, compute.
+
+  What a README says about how many runs a round has is this text (written
+  between the README's `status` markers by `write_readme_blocks`), never typed.
+  """
+  done = [s for s in specs if s.name in results]
+  trained = [s for s in done if not s.init_model]
+  per_m = ", ".join(f"M = {m}: {sum(s.num_sources == m for s in done)}"
+                    for m in study.num_sources)
+  rows = {}
+  for spec in done:
+    rows.setdefault(spec.row, []).append(spec.seed)
+  seeded = [f"`{row}` (seeds {', '.join(str(s) for s in sorted(x for x in seeds if x))})"
+            for row, seeds in rows.items() if len(seeds) > 1]
+  lines = [f"{'Complete' if len(done) == len(specs) else 'In progress'}: {len(done)} of the "
+           f"grid's {len(specs)} runs finished ({per_m}); {len(trained)} trained here, "
+           f"{len(done) - len(trained)} given as model folders and evaluated as they are."]
+  if seeded:
+    lines.append(f"Rows with several seeds: {'; '.join(seeded)}; every other row has one.")
+  compute = [results[s.name].get("compute") for s in done if results[s.name].get("compute")]
+  if compute:
+    train = sum(c["train_seconds"] for c in compute) / 3600
+    evaluation = sum(c["evaluation_seconds"] for c in compute) / 3600
+    lines.append(f"Compute: {train:.1f} h of training and {evaluation:.1f} h of evaluation "
+                 f"(wall time on 2 CPU cores, {len(compute)} runs).")
+  post_hoc = sorted(s.name for s in done if results[s.name].get("protocol", {}).get("post_hoc"))
+  if study.blind:
+    lines.append("Blind round: the grid was fixed before its first test evaluation "
+                 "(`protocol.json`); post hoc runs: "
+                 f"{', '.join(f'`{n}`' for n in post_hoc) if post_hoc else 'none'}.")
+  return lines
+
+
+_BEGIN, _END = "<!-- generated:{name} (by the study command; do not edit) -->", \
+    "<!-- /generated:{name} -->"
+
+
+def write_readme_blocks(readme_path, blocks):
+  """Replaces each `{name: lines}` block between its markers in a README; returns names written.
+
+  A README opts in by holding the two marker lines (`_BEGIN`, `_END`) of a
+  block; blocks it does not mark are left out, and text outside the markers
+  is kept as it is.
+  """
+  if not filesystem.exists(readme_path):
+    return []
+  text = filesystem.read_text(readme_path)
+  written = []
+  for name, lines in blocks.items():
+    begin, end = _BEGIN.format(name=name), _END.format(name=name)
+    start = text.find(begin)
+    stop = text.find(end, start + len(begin)) if start >= 0 else -1
+    if start < 0 or stop < 0:
+      continue
+    text = text[:start + len(begin)] + "\n" + "\n".join(lines) + "\n" + text[stop:]
+    written.append(name)
+  if written:
+    filesystem.write_text(readme_path, text)
+  return written
 
 
 def last_checkpoint_picks(specs, results):
@@ -328,7 +392,12 @@ def write_report(study, specs, results, results_dir, study_file, read_scores=Non
       lines += ["", f"Compute: {len(compute)} runs, {hours:.1f} h of wall time on 2 CPU cores "
                     f"(training {sum(c['train_seconds'] for c in compute) / 3600:.1f} h, "
                     f"evaluation {sum(c['evaluation_seconds'] for c in compute) / 3600:.1f} h)."]
+  status = status_lines(study, specs, results)
+  lines[2:2] = status + [""]
   paths = []
+  readme = os.path.join(results_dir, "README.md")
+  if write_readme_blocks(readme, {"status": status}):
+    paths.append(readme)
   table_path = os.path.join(results_dir, "table.md")
   filesystem.write_text(table_path, "\n".join(lines) + "\n")
   paths.append(table_path)

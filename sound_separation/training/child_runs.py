@@ -10,12 +10,15 @@ same command resumes a killed run. They share:
   (`progress.jsonl`) echoed to `stream` as `[name] <line>`;
 - `TrainClock` / `train_time`: the run's training wall time, written as it
   goes (`<run_dir>/train_time.json`), so a killed invocation still counts;
+- `time_steps(probe_dir, ...)`: seconds per step of a recipe on this
+  machine, from a short throwaway run (a budget in time becomes steps);
 - `kept_checkpoints(run_dir)`: every checkpoint a run kept, by step;
 - `CheckpointSeparator(run_dir)`: the run's separator (the separator
   protocol) with its weights switched between checkpoints, for selection.
 """
 
 import glob
+import io
 import os
 import re
 import subprocess
@@ -83,6 +86,28 @@ def train(run_dir, gin_files, params, name, stream, python=sys.executable, env=N
     raise RuntimeError(f"training run {name} failed (exit status {child.returncode})"
                        + (f": {cause}" if cause else "") + f"; see {log_path}")
   return usage.ru_utime + usage.ru_stime
+
+
+def time_steps(probe_dir, gin_files, params, num_steps=30, warmup=10, python=sys.executable,
+               env=None):
+  """Wall seconds per training step of a recipe here, from a throwaway run in `probe_dir`.
+
+  Trains `num_steps` steps in a child process (as `train` does), takes the
+  mean time of the steps after `warmup` (tracing and first batches left out,
+  `progress.seconds_per_step_after`) and deletes `probe_dir`. A process pinned
+  to one core with one thread spends about as much CPU as wall time, so the
+  result also prices a step in CPU seconds there.
+  """
+  if filesystem.exists(probe_dir):
+    filesystem.rmtree(probe_dir)
+  train(probe_dir, gin_files, list(params) + [
+      f"sound_separation.train.num_steps = {num_steps}",
+      f"sound_separation.train.steps_per_checkpoint = {num_steps}",
+      "sound_separation.train.log_every = 5"], "timing", io.StringIO(), python=python, env=env)
+  events = progress.ProgressFile(probe_dir).read_new()
+  seconds = progress.seconds_per_step_after(events, warmup)
+  filesystem.rmtree(probe_dir)
+  return seconds
 
 
 def _cpu_seconds(pid):
