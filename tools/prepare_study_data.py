@@ -47,7 +47,7 @@ Usage:
 and writes a larger training list for the model trained for shipping
 (results/waspaa2021_round3/README.md): `--wild_n` in-the-wild mixtures of
 the corpus's *train* split made by its `make_mixtures.py` with the corpus's
-own seed (101) into `DEV/wild_<N>/` (the corpus's 720 are `WILD_N=720`),
+own seed (101) into `DEV/wild_<N>/` (its first 720 are the corpus's own),
 `study3/train_clip_list.txt` with their weak labels (round 2's class names),
 and the independence check of those clips' source files against the round-2
 test and selection lists (`study3/independence.json`; with `--record_dir`,
@@ -280,6 +280,12 @@ def prepare_round3(corpus, corpus_tools, python, wild_n, record_dir=None):
   test_list = os.path.join(study2, "test", "test_example_list.txt")
   test_files = independence.origins(independence.labels_table(test_list))
   train_files = independence.origins(os.path.join(wild_dir, "train_labels.tsv"))
+  # Round 3's study trains on round 2's clips, its production run on these:
+  # the record covers both when round 2's clips' sources are among these.
+  study_files = independence.origins(os.path.join(corpus, "wild", "train_labels.tsv"))
+  if not study_files <= train_files:
+    raise SystemExit(f"{wild_dir} does not hold every source file of round 2's training clips "
+                     f"({len(study_files - train_files)} missing): was the corpus remade?")
   counts = independence.check_disjoint(
       {"test": test_files, "selection": selection_files,
        f"train (wild clips, {wild_n})": train_files})
@@ -288,6 +294,7 @@ def prepare_round3(corpus, corpus_tools, python, wild_n, record_dir=None):
         "test": (test_list, test_files), "selection": (selection_list, selection_files),
         f"train (wild clips, {wild_n})": (wild_list, train_files)})
   record = {"train_clips": wild_n, "source_files": counts, "shared_files": 0,
+            "round2_training_sources_included": len(study_files),
             "checked": "origin columns of the lists' labels tables "
                        "(sound_separation.study.independence.check_disjoint)"}
   with open(os.path.join(out_dir, "independence.json"), "w", encoding="utf-8") as f:

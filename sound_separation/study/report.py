@@ -386,12 +386,6 @@ def write_report(study, specs, results, results_dir, study_file, read_scores=Non
     lines += ["", "## Verdicts", "", VERDICT_RULE.format(eq=claims.EQUIVALENCE_DB,
                                                          n=claims.NUM_RESAMPLES), ""]
     lines += claims.verdict_lines(verdicts)
-    compute = [r.get("compute") for r in results.values() if r.get("compute")]
-    if compute:
-      hours = sum(c["train_seconds"] + c["evaluation_seconds"] for c in compute) / 3600
-      lines += ["", f"Compute: {len(compute)} runs, {hours:.1f} h of wall time on 2 CPU cores "
-                    f"(training {sum(c['train_seconds'] for c in compute) / 3600:.1f} h, "
-                    f"evaluation {sum(c['evaluation_seconds'] for c in compute) / 3600:.1f} h)."]
   status = status_lines(study, specs, results)
   lines[2:2] = status + [""]
   paths = []
