@@ -506,9 +506,14 @@ def test_ship_model_writes_a_loadable_folder_and_a_card_with_its_baseline(tmp_pa
               "test": {"fuss": _fuss_summary(40, 0, 31, base_count)}}
   (results / "runs" / "m4" / "l1_l2_w8.json").write_text(json.dumps(run))
   (results / "runs" / "m4" / "baseline.json").write_text(json.dumps(baseline))
+  second = json.loads(json.dumps(run))
+  second["run"].update(name="m4/l1_l2_w8_s2", seed=2)
+  second["selected"]["selection"]["MSi"] = 4.21
   (results / "results.json").write_text(json.dumps(
       {"study": "planted", "shipped": "m4/l1_l2_w8",
-       "shipping": {"run": "m4/l1_l2_w8", "margin_db": 0.5}}))
+       "shipping": {"run": "m4/l1_l2_w8", "margin_db": 0.5, "floors": {"4": 4.0}},
+       "protocol": {"commit": "0123456789abcdef"},
+       "runs": {"m4/l1_l2_w8": run, "m4/l1_l2_w8_s2": second, "m4/baseline": baseline}}))
   out = tmp_path / "default"
   tool.main(["--results", str(results), "--runs_dir", str(tmp_path / "runs"), "--out", str(out)])
   card = (out / "MODEL_CARD.md").read_text()
@@ -523,11 +528,24 @@ def test_ship_model_writes_a_loadable_folder_and_a_card_with_its_baseline(tmp_pa
   assert "GPL-2" in card and "CC-BY-SA" in card and "Apache-2.0" in card
   # The selected checkpoint (the first) and its one later neighbour.
   assert "selection MSi at steps 250, 500 is 4.41, 3.50 dB (the floor: 3.82 dB)" in card
+  # How it was chosen: its row's two seeds, the blind protocol's commit, the
+  # margin: the row's mean selection MSi (4.41 + 4.21) / 2 = 4.31 against the
+  # raised floor 4.0 (3.5 + the 0.5 margin).
+  assert "its row `m4/l1_l2_w8` was trained with 2 seeds (2, 3)." in card
+  assert "fixed in commit `0123456789` before any of its test numbers" in card
+  assert ("its row's mean selection MSi, 4.31 dB, clears the raised floor (4.00 dB: the 1 dB "
+          "floor 3.50 plus the 0.50 dB margin) by 0.31 dB.") in card
   # The folder holds the kept checkpoint's weights, and its LiteRT copy.
   shipped, rate, _ = folders.load_keras_separator(str(out))
   x = np.random.default_rng(0).uniform(-0.5, 0.5, (1, 800)).astype(np.float32)
   np.testing.assert_allclose(shipped(x).numpy(), separator(x).numpy(), atol=1e-6)
   assert rate == 8000 and (out / "litert" / "litert.json").exists()
+  # --card_only rewrites the card from the results and leaves the weights.
+  weights = {p: p.read_bytes() for p in (out / "checkpoints").iterdir()}
+  (out / "MODEL_CARD.md").write_text("stale")
+  tool.main(["--results", str(results), "--out", str(out), "--card_only"])
+  assert (out / "MODEL_CARD.md").read_text() == card
+  assert {p: p.read_bytes() for p in (out / "checkpoints").iterdir()} == weights
 
 
 def test_a_blind_averaged_study_fixes_its_protocol_and_labels_a_later_run(tmp_path):

@@ -12,7 +12,10 @@ terms the weights are released under. Then writes its LiteRT copy
 
 Usage:
   python tools/ship_model.py --results results/waspaa2021_round2 \
-      [--run m4/l1_l2_w8] [--runs_dir STUDY_RUNS] [--corpus DEV]
+      [--run m4/l1_l2_w8] [--runs_dir STUDY_RUNS] [--corpus DEV] [--card_only]
+
+`--card_only` rewrites the folder's card from the results and keeps its
+weights (when the card's text changes, not the model).
 
 `--run` defaults to the report's choice (`results.json`: "shipped"). A
 baseline's separator is read from `<results>/baselines/m<M>/`; a fine-tune's
@@ -25,6 +28,7 @@ import collections
 import csv
 import json
 import os
+import re
 import shutil
 
 
@@ -115,6 +119,45 @@ def _stability(result):
           "  the ones to quote.\n")
 
 
+def _choice_lines(result, report):
+  """'How it was chosen': its row's seeds, the round's protocol, the margin, the compute."""
+  run = result["run"]
+  row = re.sub(r"_s\d+$", "", run["name"])
+  runs = report.get("runs") or {run["name"]: result}
+  seeds = sorted(r["run"].get("seed") or 0 for n, r in runs.items()
+                 if re.sub(r"_s\d+$", "", n) == row)
+  lines = [f"- **Seeds**: its row `{row}` was trained with {len(seeds)} seed"
+           f"{'s' if len(seeds) != 1 else ''} ({', '.join(str(s) for s in seeds)})"
+           + ("; one seed is one draw, and its numbers move between seeds by the spread "
+              "the study measured on its seeded rows (`table.md`)." if len(seeds) == 1 else ".")]
+  record = report.get("protocol")
+  if record:
+    lines.append(f"- **Protocol**: blind; the round's grid was fixed in commit "
+                 f"`{record['commit'][:10]}` before any of its test numbers "
+                 f"(`protocol.json`), and this run was in it.")
+  else:
+    lines.append("- **Protocol**: not blind; the round fixed no grid before its test "
+                 "numbers, so rows could be added after test results were read (its "
+                 "`study.gin` says what was added when).")
+  shipping = report.get("shipping") or {}
+  floor = (shipping.get("floors") or {}).get(str(run["num_sources"]))
+  selected = [r["selected"]["selection"]["MSi"] for n, r in runs.items()
+              if re.sub(r"_s\d+$", "", n) == row and r["selected"]["selection"].get("MSi")
+              is not None]
+  if floor is not None and shipping.get("margin_db") is not None and selected:
+    # The shipping rule's floors are already raised by its margin.
+    mean = sum(selected) / len(selected)
+    lines.append(f"- **Margin**: its row's mean selection MSi, {mean:.2f} dB, clears the raised "
+                 f"floor ({floor:.2f} dB: the 1 dB floor {floor - shipping['margin_db']:.2f} "
+                 f"plus the {shipping['margin_db']:.2f} dB margin) by {mean - floor:.2f} dB.")
+  compute = result.get("compute")
+  if compute:
+    lines.append(f"- **Compute**: {compute['train_seconds'] / 3600:.2f} h of training and "
+                 f"{compute['evaluation_seconds'] / 3600:.2f} h of evaluation (wall time on 2 "
+                 f"CPU cores) for this run, its baseline not included.")
+  return "\n".join(lines) + "\n"
+
+
 def model_card(result, report, baseline, results_dir, origins):
   """The shipped model's card (Markdown) from its study result and the study's report.
 
@@ -178,7 +221,7 @@ installed (`pip install 'sound-separation[litert]'`), without TensorFlow.
   study command in `{results_dir}/README.md` retrains it, and
   `tools/ship_model.py --results {results_dir} --runs_dir STUDY_RUNS` puts
   it here.
-- **Intended use**: a small general-purpose sound separator to try the
+{_choice_lines(result, report)}- **Intended use**: a small general-purpose sound separator to try the
   library on real audio at once. It is far weaker than the paper's models
   (9M parameters trained for days on 1,600 h): expect coarse separations.
   For those, see `sound_separation.pretrained` (the paper's checkpoints).
@@ -234,6 +277,19 @@ on audio under permissive licences.
 """
 
 
+def _write_card(args, result, report, target):
+  from sound_separation import pretrained  # pylint: disable=import-outside-toplevel
+  baseline = None
+  if result["run"]["init_from"] is not None:
+    path = os.path.join(args.results, "runs", result["run"]["init_from"] + ".json")
+    if os.path.exists(path):
+      with open(path, encoding="utf-8") as f:
+        baseline = json.load(f)
+  card = model_card(result, report, baseline, args.results.rstrip("/"), _origins(args.corpus))
+  with open(os.path.join(target, pretrained.MODEL_CARD), "w", encoding="utf-8") as f:
+    f.write(card)
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--results", required=True)
@@ -242,6 +298,8 @@ def main(argv=None):
   parser.add_argument("--corpus", default=None)
   parser.add_argument("--out", default=None,
                       help="the folder to write (default: the package's default model)")
+  parser.add_argument("--card_only", action="store_true",
+                      help="rewrite the folder's MODEL_CARD.md from the results; keep its weights")
   args = parser.parse_args(argv)
   from sound_separation import pretrained  # pylint: disable=import-outside-toplevel
   from sound_separation.inference import export  # pylint: disable=import-outside-toplevel
@@ -261,6 +319,11 @@ def main(argv=None):
                      f"{result['protocol']['commit'][:10]}, {args.results}/protocol.json): a "
                      f"post-hoc run never ships; run it again in a new round")
   run = result["run"]
+  target = args.out or pretrained.DEFAULT_DIR
+  if args.card_only:
+    _write_card(args, result, report, target)
+    print(f"Rewrote {os.path.join(target, pretrained.MODEL_CARD)} for {name}")
+    return
   if run["init_from"] is None:
     source, checkpoint = os.path.join(args.results, "baselines", f"m{run['num_sources']}"), None
     config_dir = source
@@ -274,18 +337,9 @@ def main(argv=None):
               else run_folder.kept(checkpoints))
     checkpoint = os.path.join(folder, f"ckpt-{result['selected']['step']}")
   separator, sample_rate, read = folders.load_keras_separator(config_dir, checkpoint)
-  target = args.out or pretrained.DEFAULT_DIR
   shutil.rmtree(target, ignore_errors=True)
   folders.save_separator(separator, target, sample_rate, step=result["selected"]["step"])
-  baseline = None
-  if run["init_from"] is not None:
-    path = os.path.join(args.results, "runs", run["init_from"] + ".json")
-    if os.path.exists(path):
-      with open(path, encoding="utf-8") as f:
-        baseline = json.load(f)
-  card = model_card(result, report, baseline, args.results.rstrip("/"), _origins(args.corpus))
-  with open(os.path.join(target, pretrained.MODEL_CARD), "w", encoding="utf-8") as f:
-    f.write(card)
+  _write_card(args, result, report, target)
   # The LiteRT copy `separate` prefers when LiteRT is installed: the same
   # weights, written from the folder just saved.
   # Relative to the repository when run from it: `litert.json` records where
