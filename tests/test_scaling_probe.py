@@ -14,6 +14,7 @@ from sound_separation.study import scaling
 from sound_separation.training import child_runs
 
 from test_study import _corpus
+from test_study import tiny_recipe
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -42,20 +43,7 @@ def test_choose_takes_the_best_msi_unless_a_smaller_size_is_within_the_tie():
 
 
 def _recipe(tmp_path):
-  recipe = tmp_path / "recipe.gin"
-  recipe.write_text("\n".join([
-      "include 'models/tiny.gin'",
-      "include 'losses/snr_thresholded.gin'",
-      "include 'losses/mixit_exact.gin'",
-      "include 'optimization/adam.gin'",
-      "sound_separation.training_dataset.unsupervised_format = 'clips'",
-      "sound_separation.training_dataset.batch_size = 4",
-      "sound_separation.training_dataset.clip_seconds = 0.1",
-      "sound_separation.training_dataset.sample_rate = 16000",
-      "sound_separation.train.log_every = 5",
-      "sound_separation.train.num_audio_examples = 0",
-  ]) + "\n")
-  return str(recipe)
+  return str(tiny_recipe(tmp_path, log_every=5))
 
 
 def test_a_tiny_probe_of_two_sizes_records_what_its_runs_hold_and_resumes(tmp_path, monkeypatch):

@@ -41,3 +41,24 @@ def machine():
   return {"cpu": cpu, "cpu_flags": [f for f in CPU_FLAGS if f in flags],
           "cores": os.cpu_count(), "python": platform.python_version(),
           "tensorflow": tf.__version__, "platform": platform.platform()}
+
+
+def add_training_arguments(parser):
+  """--data, --train_list, --selection_list and --runs_dir: what the tools that train on
+  the development corpus share (`corpus_lists` checks the lists)."""
+  parser.add_argument("--data", required=True, help="the development corpus folder")
+  parser.add_argument("--train_list", required=True, help="clip list, relative to --data")
+  parser.add_argument("--selection_list", required=True, help="FUSS list, relative to --data")
+  parser.add_argument("--runs_dir", required=True, help="the runs' folders (not committed)")
+
+
+def corpus_lists(parser, args, flags=("train_list", "selection_list")):
+  """`{flag: absolute path}` of list flags given relative to `args.data`; a missing one
+  is a usage error naming the flag and the path (`parser.error`, exit status 2)."""
+  lists = {}
+  for flag in flags:
+    path = os.path.join(os.path.abspath(args.data), getattr(args, flag))
+    if not os.path.isfile(path):
+      parser.error(f"--{flag}: no such list {path}")
+    lists[flag] = path
+  return lists

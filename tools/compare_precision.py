@@ -100,10 +100,7 @@ def summarize(runs, seeds):
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--data", required=True, help="the development corpus folder")
-  parser.add_argument("--train_list", required=True, help="clip list, relative to --data")
-  parser.add_argument("--selection_list", required=True, help="FUSS list, relative to --data")
-  parser.add_argument("--runs_dir", required=True, help="the runs' folders (not committed)")
+  bench_common.add_training_arguments(parser)
   parser.add_argument("--recipe", default="studies/small_recipe")
   parser.add_argument("--model_gin", default="models/tdcnpp_m8",
                       help="the separator's size (default: the paper's, M = 8)")
@@ -117,12 +114,7 @@ def main(argv=None):
   if args.steps < 1 or args.steps_per_checkpoint < 1 or args.steps % args.steps_per_checkpoint:
     parser.error(f"--steps ({args.steps}) must be a positive multiple of "
                  f"--steps_per_checkpoint ({args.steps_per_checkpoint})")
-  lists = {}
-  for flag in ("train_list", "selection_list"):
-    path = os.path.join(os.path.abspath(args.data), getattr(args, flag))
-    if not os.path.isfile(path):
-      parser.error(f"--{flag}: no such list {path}")
-    lists[flag] = path
+  lists = bench_common.corpus_lists(parser, args)
   params = [f"sound_separation.training_dataset.unsupervised_list = {lists['train_list']!r}",
             f"sound_separation.train.num_steps = {args.steps}",
             f"sound_separation.train.steps_per_checkpoint = {args.steps_per_checkpoint}",

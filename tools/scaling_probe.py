@@ -20,15 +20,14 @@ import argparse
 import os
 import sys
 
+import bench_common  # tools/, the scripts' own folder
+
 from sound_separation.study import scaling
 
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--data", required=True, help="the development corpus folder")
-  parser.add_argument("--train_list", required=True, help="clip list, relative to --data")
-  parser.add_argument("--selection_list", required=True, help="FUSS list, relative to --data")
-  parser.add_argument("--runs_dir", required=True, help="the runs' folders (not committed)")
+  bench_common.add_training_arguments(parser)
   parser.add_argument("--out_dir", required=True, help="where scaling.json/.png go")
   parser.add_argument("--recipe", default="studies/small_recipe",
                       help="gin file every size trains with (default: studies/small_recipe)")
@@ -42,12 +41,7 @@ def main(argv=None):
   args = parser.parse_args(argv)
   if not args.cpu_hours > 0:
     parser.error(f"--cpu_hours must be > 0, got {args.cpu_hours}")
-  lists = {}
-  for flag in ("train_list", "selection_list"):
-    path = os.path.join(os.path.abspath(args.data), getattr(args, flag))
-    if not os.path.isfile(path):
-      parser.error(f"--{flag}: no such list {path}")
-    lists[flag] = path
+  lists = bench_common.corpus_lists(parser, args)
   params = [f"sound_separation.training_dataset.unsupervised_list = {lists['train_list']!r}",
             f"sound_separation.SeparationModel.num_sources = {args.num_sources}",
             f"sound_separation.train.seed = {args.seed}"] + args.gin_param
