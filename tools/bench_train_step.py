@@ -17,13 +17,15 @@ median process CPU seconds (user + system of all threads), and the
 process's peak resident set (the kernel's high-water mark VmHWM, warm-up
 included, since a real run pays for it too).
 
-The time is also given as a multiple of a matmul floor: the step's matmul
+The time is also given as a multiple of matmul floors: the step's matmul
 work is counted from the model's shapes (2 flops per multiply-add, ×3 for
 forward plus backward) and timed at this machine's measured `tf.matmul`
 speed for each of those shapes (forward, input-gradient and
-kernel-gradient forms), in a separate process. Ratios to the original TF1
-code at this configuration on this machine (8 s per step, 14.4 GB peak) are
-given as well.
+kernel-gradient forms), in a separate process, once in float32 and once in
+bfloat16 in the same run: each configuration is set against the floor of
+its own compute precision (and the float32 one). Ratios to the original TF1
+code are given only with `--tf1_seconds` (and `--tf1_peak_gb`) measured on
+the same machine: its time differs from machine to machine.
 
 Usage:
   python tools/bench_train_step.py                  # every configuration
@@ -50,9 +52,9 @@ import bench_common  # tools/, the scripts' own folder
 # Benchmark the checkout this script belongs to, even where another copy of
 # sound_separation is installed (the development venv installs one editable).
 
-# The original TF1 code at this configuration on this machine.
-TF1_SECONDS = 8.0
-TF1_PEAK_GB = 14.4
+# The compute precision of each training precision, for its matmul floor.
+FLOOR_DTYPE = {"float32": "float32", "mixed_bfloat16": "bfloat16",
+               "mixed_float16": "float16"}
 
 CONFIGS = {
     "fp32": dict(precision="float32", recompute=False, jit_compile=False,
@@ -298,8 +300,12 @@ def _child(args, *child_args):
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _table(results, floor, args):
-  floor_s = floor["floor_s"] if floor else None
+def _ratio(seconds, floor):
+  return f"{seconds / floor['floor_s']:.2f}×" if floor else "–"
+
+
+def _table(results, floors, args):
+  tf1 = args.tf1_seconds is not None
   lines = [
       f"B = {args.batch} mixtures ({args.batch // 2} MoMs) of "
       f"{args.seconds:g} s at {args.sample_rate} Hz; {args.mode}; wall and "
@@ -307,16 +313,19 @@ def _table(results, floor, args):
       f"VmHWM of the process, warm-up included"
       + (f"; environment {' '.join(args.env)}" if args.env else ""),
       "",
-      "| config | wall s/step | CPU s/step | peak RSS GB | × matmul floor | "
-      "× TF1 time | × TF1 memory | first step s |",
-      "|---|---|---|---|---|---|---|---|"]
+      "| config | wall s/step | CPU s/step | peak RSS GB | × fp32 floor | × own floor | "
+      "first step s |" + (" × TF1 time | × TF1 memory |" if tf1 else ""),
+      "|---|---|---|---|---|---|---|" + ("---|---|" if tf1 else "")]
   for r in results:
-    vs_floor = f"{r['wall_s'] / floor_s:.2f}×" if floor_s else "–"
-    lines.append(
-        f"| {r['config']} | {r['wall_s']:.3g} | {r['cpu_s']:.3g} | "
-        f"{r['peak_rss_gb']:.2f} | {vs_floor} | "
-        f"{r['wall_s'] / TF1_SECONDS:.2f}× | "
-        f"{r['peak_rss_gb'] / TF1_PEAK_GB:.2f}× | {r['first_step_s']:.1f} |")
+    own = floors.get(FLOOR_DTYPE[CONFIGS[r["config"]]["precision"]])
+    line = (f"| {r['config']} | {r['wall_s']:.3g} | {r['cpu_s']:.3g} | "
+            f"{r['peak_rss_gb']:.2f} | {_ratio(r['wall_s'], floors.get('float32'))} | "
+            f"{_ratio(r['wall_s'], own)} | {r['first_step_s']:.1f} |")
+    if tf1:
+      memory = (f"{r['peak_rss_gb'] / args.tf1_peak_gb:.2f}×" if args.tf1_peak_gb
+                else "–")
+      line += f" {r['wall_s'] / args.tf1_seconds:.2f}× | {memory} |"
+    lines.append(line)
   return "\n".join(lines)
 
 
@@ -333,7 +342,14 @@ def main():
                       help="time trainer.train_on_batch, or a tf.function of "
                            "trainer.train_step")
   parser.add_argument("--no_floor", action="store_true",
-                      help="skip measuring the matmul floor")
+                      help="skip measuring the matmul floors")
+  parser.add_argument("--floors", nargs="+", default=["float32", "bfloat16"],
+                      choices=("float32", "bfloat16", "float16"),
+                      help="the precisions whose matmul floor is measured")
+  parser.add_argument("--tf1_seconds", type=float, default=None,
+                      help="the original TF1 code's step on this machine (s), for ratios")
+  parser.add_argument("--tf1_peak_gb", type=float, default=None,
+                      help="its peak memory on this machine (GB)")
   parser.add_argument("--env", nargs="+", default=[], metavar="NAME=VALUE",
                       help="environment of the configurations' processes, "
                            "e.g. TF_CPU_ALLOCATOR_USE_BFC=true")
@@ -360,11 +376,11 @@ def main():
     print(json.dumps(result))
     return
 
-  floor = None
-  if not args.no_floor:
-    floor = _child(args, "floor", "float32")
+  floors = {}
+  for dtype in ([] if args.no_floor else args.floors):
+    floors[dtype] = floor = _child(args, "floor", dtype)
     print(f"matmul work: {floor['flop'] / 1e12:.4g} TFLOP per step "
-          f"(forward + backward); tf.matmul at these shapes: "
+          f"(forward + backward); tf.matmul in {dtype} at these shapes: "
           f"{floor['gflop_s']:.0f} GFLOP/s -> floor {floor['floor_s']:.3g} s",
           flush=True)
   results = []
@@ -379,18 +395,18 @@ def main():
   print(f"\nModule: {results[0]['module']}; step matmul work "
         f"{results[0]['step_flop'] / 1e12:.4g} TFLOP "
         f"(forward {results[0]['forward_flop'] / 1e9:.4g} GFLOP ×3)")
-  print("\n" + _table(results, floor, args))
+  print("\n" + _table(results, floors, args))
   info = bench_common.machine()
-  print(f"\nMachine: {info['cpu']}, {info['cores']} cores, TensorFlow "
-        f"{info['tensorflow']}, Python {info['python']}")
+  print(f"\nMachine: {info['cpu']} ({' '.join(info['cpu_flags'])}), {info['cores']} cores, "
+        f"TensorFlow {info['tensorflow']}, Python {info['python']}")
   path = args.json or ("bench_results/train_step_smoke.json" if args.smoke
                        else "bench_results/train_step.json")
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   with open(path, "w") as f:
     json.dump({"machine": info, "args": vars(args),
-               "tf1_reference": {"wall_s": TF1_SECONDS,
-                                 "peak_rss_gb": TF1_PEAK_GB},
-               "matmul_floor": floor, "results": results}, f, indent=2)
+               "tf1_reference": ({"wall_s": args.tf1_seconds, "peak_rss_gb": args.tf1_peak_gb}
+                                 if args.tf1_seconds else None),
+               "matmul_floors": floors, "results": results}, f, indent=2)
   print(f"Wrote {path}")
 
 
