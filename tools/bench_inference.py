@@ -24,18 +24,28 @@ a user has:
   TensorFlow in the process) or TensorFlow.
 - `evaluate_long`: what `sound-separation evaluate` runs on a FUSS list of
   one long example (the mixture and two sources, written block by block),
-  streamed (`ChunkedSeparation`); timed once, peak memory as above.
+  streamed (`ChunkedSeparation`); timed once, peak memory as above;
+- `tf1_graph` (with `--tf1_model DIR`): the original TF1 graph a published
+  model folder holds (`*.meta` and a `model.ckpt-N` checkpoint: Google's
+  MixIT checkpoints, fetched by hand), run whole in a `tf.compat.v1`
+  session as the original's inference code does (input
+  `input_audio/receiver_audio:0` `[1, 1, T]`, output `denoised_waveforms:0`).
+  Its weights are the published ones, not the random ones of the other
+  paths; a separator's time does not depend on its weights, but its size
+  must be the paper's for the comparison to hold.
 
 `graph`, `compiled` and the SavedModel functions see the whole input at
 once, except that fixed-length functions take 10 s chunks (a 60 s input is 6
 calls); `separate` cuts into 10 s chunks with 1 s overlap. Each path runs in
 its own process (peak memory its own): the first call (tracing, XLA
 compilation) is timed apart from the median of `--repeats` further calls.
-RTF = seconds / audio seconds.
+RTF = seconds / audio seconds; "× separate": steady seconds over the
+`separate` path's at the same length in the same run.
 
 Usage:
   python tools/bench_inference.py [--paths graph compiled ...] [--seconds 10 60]
   python tools/bench_inference.py --smoke    # tiny model, to check the script
+  python tools/bench_inference.py --paths separate saved_model tf1_graph --tf1_model DIR
 
 Prints a table and writes JSON (default bench_results/inference.json).
 """
@@ -55,7 +65,10 @@ import bench_common  # tools/, the scripts' own folder
 
 
 PATHS = ("graph", "compiled", "separate_graph", "separate", "separate_cli", "saved_model",
-         "saved_model_chunk", "separate_long", "evaluate_long")
+         "saved_model_chunk", "separate_long", "evaluate_long", "tf1_graph")
+# The original's exported graph (its inference code's names).
+TF1_INPUT, TF1_OUTPUT = "input_audio/receiver_audio:0", "denoised_waveforms:0"
+TF1_MODEL_FILE = "tf1_model.txt"
 LONG_PATHS = ("separate_long", "evaluate_long")
 RATE = 16000
 CHUNK_SECONDS = 10.0
@@ -100,12 +113,16 @@ def run_child(path, folder, seconds, repeats, runtime="tensorflow"):
   samples = int(seconds * RATE)
   x = (0.1 * np.random.default_rng(1).standard_normal((1, samples))).astype(np.float32)
   chunk = int(CHUNK_SECONDS * RATE)
-  if path in ("graph", "compiled", "separate", "separate_graph", "separate_cli"):
+  if path == "tf1_graph":
+    call = _tf1_graph(folder, x)
+  elif path in ("graph", "compiled", "separate", "separate_graph", "separate_cli"):
     separator = separator_lib.load_model(os.path.join(folder, "model"))
   else:
     separator = separator_lib.load_model(os.path.join(folder, "saved_model"))
 
-  if path in ("graph", "saved_model"):
+  if path == "tf1_graph":
+    pass
+  elif path in ("graph", "saved_model"):
     def call():
       return separator(x)
   elif path in ("compiled", "saved_model_chunk"):
@@ -146,6 +163,34 @@ def run_child(path, folder, seconds, repeats, runtime="tensorflow"):
   return {"path": path, "seconds": seconds, "first_s": first, "steady_s": steady,
           "all_s": times, "rtf": steady / seconds, "first_rtf": first / seconds,
           "peak_rss_gb": bench_common.status_kb("VmHWM") / 2 ** 20}
+
+
+def _tf1_graph(folder, x):
+  """A call of the original TF1 graph (`--tf1_model`) on `x` `[1, T]` in a v1 session."""
+  import glob  # pylint: disable=import-outside-toplevel
+  import re  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  with open(os.path.join(folder, TF1_MODEL_FILE), encoding="utf-8") as f:
+    model_dir = f.read().strip()
+  metas = sorted(glob.glob(os.path.join(model_dir, "*.meta")))
+  metas = [m for m in metas if os.path.basename(m) == "inference.meta"] or metas
+  steps = sorted((int(m.group(1)), p[:-len(".index")])
+                 for p in glob.glob(os.path.join(model_dir, "model.ckpt-*.index"))
+                 for m in [re.search(r"model\.ckpt-(\d+)\.index$", p)] if m)
+  if not metas or not steps:
+    raise SystemExit(f"--tf1_model {model_dir}: needs a *.meta graph and a model.ckpt-N "
+                     f"checkpoint (found {len(metas)} graphs, {len(steps)} checkpoints)")
+  graph = tf.Graph()
+  with graph.as_default():
+    saver = tf.compat.v1.train.import_meta_graph(metas[0], clear_devices=True)
+    session = tf.compat.v1.Session(graph=graph)
+    saver.restore(session, steps[-1][1])
+  inputs, outputs = graph.get_tensor_by_name(TF1_INPUT), graph.get_tensor_by_name(TF1_OUTPUT)
+  batch = x[:, None, :]
+
+  def call():
+    return session.run(outputs, {inputs: batch})
+  return call
 
 
 def _run_long(path, folder, seconds, runtime):
@@ -205,9 +250,19 @@ def main():
                       "the shipped one")
   parser.add_argument("--runtime", choices=("tensorflow", "litert"), default="tensorflow",
                       help="with --model=shipped: run it through LiteRT or TensorFlow")
+  parser.add_argument("--tf1_model", default=None,
+                      help="a published TF1 model folder (*.meta + model.ckpt-N): adds the "
+                           "tf1_graph path")
   parser.add_argument("--json", default=None)
   parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
   args = parser.parse_args()
+  default_paths = args.paths == list(PATHS)
+  if args.tf1_model is None:
+    if "tf1_graph" in args.paths and not default_paths:
+      parser.error("--paths tf1_graph needs --tf1_model DIR (the original's exported graph)")
+    args.paths = [p for p in args.paths if p != "tf1_graph"]
+  elif not os.path.isdir(args.tf1_model):
+    parser.error(f"--tf1_model: no such folder {args.tf1_model}")
   if args.child:
     path, folder, seconds = args.child
     print(json.dumps(run_child(path, folder, float(seconds), args.repeats, args.runtime)))
@@ -222,6 +277,9 @@ def main():
         sys.exit(f"--model=shipped applies to --paths {' '.join(LONG_PATHS)} only")
       open(os.path.join(folder, "model.shipped"), "w").close()
       params = f"the shipped model's ({args.runtime})"
+    if args.tf1_model:
+      with open(os.path.join(folder, TF1_MODEL_FILE), "w", encoding="utf-8") as f:
+        f.write(os.path.abspath(args.tf1_model))
     results = []
     for seconds in args.seconds:
       for path in args.paths:
@@ -240,16 +298,21 @@ def main():
                f"M = {'4 (smoke)' if args.smoke else 8}, {params:,}")
   lines = [f"{described} parameters, one input at "
            f"{RATE} Hz; steady: median of {args.repeats} calls after the first", "",
-           "| path | input s | first call s | steady s | RTF | peak RSS GB |",
-           "|---|---|---|---|---|---|"]
+           "| path | input s | first call s | steady s | RTF | × separate | peak RSS GB |",
+           "|---|---|---|---|---|---|---|"]
+  separate_s = {r["seconds"]: r["steady_s"] for r in results if r["path"] == "separate"}
   for r in results:
+    base = separate_s.get(r["seconds"])
+    r["vs_separate"] = r["steady_s"] / base if base else None
     lines.append(f"| {r['path']} | {r['seconds']:g} | {r['first_s']:.2f} | "
-                 f"{r['steady_s']:.2f} | {r['rtf']:.3f} | {r['peak_rss_gb']:.2f} |")
+                 f"{r['steady_s']:.2f} | {r['rtf']:.3f} | "
+                 f"{'–' if base is None else format(r['vs_separate'], '.2f') + '×'} | "
+                 f"{r['peak_rss_gb']:.2f} |")
   table = "\n".join(lines)
   print("\n" + table)
   machine = bench_common.machine()
-  print(f"\nMachine: {machine['cpu']}, {machine['cores']} cores, TensorFlow "
-        f"{machine['tensorflow']}")
+  print(f"\nMachine: {machine['cpu']} ({' '.join(machine['cpu_flags'])}), "
+        f"{machine['cores']} cores, TensorFlow {machine['tensorflow']}")
   out = args.json or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                   "bench_results",
                                   "inference_smoke.json" if args.smoke else
