@@ -110,3 +110,33 @@ def test_the_progress_line_gives_the_speed_since_the_previous_line(monkeypatch):
   lines = stream.getvalue().splitlines()
   assert lines == ["step 10/30  loss 1  2 s/step  ETA 0m40s",
                    "step 20/30  loss 1  0.25 s/step  ETA 0m02s"]
+
+
+def test_step_events_give_the_cpu_time_per_step_since_the_previous_event(monkeypatch, tmp_path):
+  import io  # pylint: disable=import-outside-toplevel
+  import types  # pylint: disable=import-outside-toplevel
+
+  from sound_separation.training import callbacks  # pylint: disable=import-outside-toplevel
+
+  clock = {"now": 100.0, "cpu": 7.0}
+  monkeypatch.setattr(callbacks.time, "monotonic", lambda: clock["now"])
+  monkeypatch.setattr(callbacks.time, "process_time", lambda: clock["cpu"])
+  iterations = {"value": 0}
+  model = types.SimpleNamespace(optimizer=types.SimpleNamespace(
+      iterations=types.SimpleNamespace(numpy=lambda: iterations["value"])))
+  logger = callbacks.ProgressLogger(num_steps=20, every=10, stream=io.StringIO(),
+                                    progress_file=progress.ProgressFile(tmp_path))
+  logger.set_model(model)
+  logger.on_train_begin()
+  # Two threads busy: CPU time runs at twice the wall time, then at 1.5 times.
+  for step in range(1, 21):
+    rate = 2.0 if step <= 10 else 1.5
+    clock["now"] += 0.5
+    clock["cpu"] += rate * 0.5
+    iterations["value"] = step
+    logger.on_train_batch_end(step - 1, {"loss": 1.0})
+  events = progress.ProgressFile(tmp_path).read_new()
+  assert [e["cpu_seconds_per_step"] for e in events] == pytest.approx([1.0, 0.75])
+  assert progress.seconds_per_step_after(events, 10, field="cpu_seconds_per_step") == \
+      pytest.approx(0.75)
+  assert progress.seconds_per_step_after(events, 10) == pytest.approx(0.5)

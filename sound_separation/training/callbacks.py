@@ -55,6 +55,7 @@ class ProgressLogger(keras.callbacks.Callback):
     self.progress_file = progress_file
     self._start_time = None
     self._last_time = None
+    self._last_cpu = None
     self._last_step = None
 
   def _report(self, event, **fields):
@@ -62,16 +63,18 @@ class ProgressLogger(keras.callbacks.Callback):
 
   def on_train_begin(self, logs=None):
     self._start_time = self._last_time = time.monotonic()
+    self._last_cpu = time.process_time()
     self._last_step = _step(self.model)
 
   def on_train_batch_end(self, batch, logs=None):
     step = _step(self.model)
     if step % self.every and step != self.num_steps:
       return
-    now = time.monotonic()
+    now, cpu = time.monotonic(), time.process_time()
     done = step - self._last_step
     per_step = (now - self._last_time) / done if done else math.nan
-    self._last_time, self._last_step = now, step
+    cpu_per_step = (cpu - self._last_cpu) / done if done else math.nan
+    self._last_time, self._last_cpu, self._last_step = now, cpu, step
     left = (self.num_steps - step) * per_step
     by_time = False
     if self.time_limit_seconds is not None:
@@ -81,6 +84,7 @@ class ProgressLogger(keras.callbacks.Callback):
     extra = {"eta_by": "time_limit"} if by_time else {}
     self._report("step", step=step, num_steps=self.num_steps, metrics=_floats(logs),
                  seconds_per_step=per_step if math.isfinite(per_step) else None,
+                 cpu_seconds_per_step=cpu_per_step if math.isfinite(cpu_per_step) else None,
                  eta_seconds=left if math.isfinite(left) else None, **extra)
 
   def on_epoch_end(self, epoch, logs=None):

@@ -10,15 +10,17 @@ format's version), `"event"` and `"step"`:
 |---|---|---|
 | `resumed` | `checkpoint` | `Resumed from <checkpoint> at step <step>.` |
 | `initialised` | `checkpoint` | `Initialised the separator from <checkpoint>.` (a fine-tune's start, step 0) |
-| `step` | `num_steps`, `metrics` (name → float), `seconds_per_step`, `eta_seconds`, `eta_by` ("time_limit" when the time limit, not the step count, ends the run first) | `step 50/2000  loss 6.85  ...  0.627 s/step  ETA 20m18s`; under a time limit `step 50/≤2880  ...  ETA 18m38s (time limit)` |
+| `step` | `num_steps`, `metrics` (name → float), `seconds_per_step`, `cpu_seconds_per_step`, `eta_seconds`, `eta_by` ("time_limit" when the time limit, not the step count, ends the run first) | `step 50/2000  loss 6.85  ...  0.627 s/step  ETA 20m18s`; under a time limit `step 50/≤2880  ...  ETA 18m38s (time limit)` |
 | `validation` | `metrics` | `step 250 validation  loss ...` |
 | `stopped` | `time_limit_seconds` | `Stopped at step ...: the time limit of ... s was reached.` |
 | `already_done` | `num_steps` | `... is already at step ... >= num_steps=...` |
 
 A `step` event's `seconds_per_step` is the mean wall time per step since the
 previous `step` event (the first: since training began or resumed, tracing
-included); `seconds_per_step_after` turns a run's events into its speed after
-a warm-up.
+included), and `cpu_seconds_per_step` the process's CPU time (all threads,
+user + system) over the same steps: on a shared machine the CPU time a step
+costs moves less than its wall time. `seconds_per_step_after` turns a run's
+events into either after a warm-up.
 
 A diverging run's metrics are not finite: they are written as Python's
 `json` writes them (`NaN`, `Infinity`), which it reads back.
@@ -83,8 +85,10 @@ def format_event(event):
   raise ValueError(f"unknown progress event {kind!r}")
 
 
-def seconds_per_step_after(events, warmup):
+def seconds_per_step_after(events, warmup, field="seconds_per_step"):
   """The mean wall seconds per step over the steps after `warmup`, from `step` events.
+
+  With `field="cpu_seconds_per_step"`, the mean CPU seconds per step instead.
 
   Each `step` event's `seconds_per_step` covers the steps since the previous
   one, so the time after the last event at or before step `warmup` is the sum
@@ -113,9 +117,9 @@ def seconds_per_step_after(events, warmup):
                      f"(events at steps {[e['step'] for e in steps]})")
   seconds, previous = 0.0, start
   for event in later:
-    if event["seconds_per_step"] is None:
-      raise ValueError(f"the step event at {event['step']} has no speed")
-    seconds += (event["step"] - previous) * event["seconds_per_step"]
+    if event.get(field) is None:
+      raise ValueError(f"the step event at {event['step']} has no {field}")
+    seconds += (event["step"] - previous) * event[field]
     previous = event["step"]
   return seconds / (previous - start)
 
