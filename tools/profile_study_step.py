@@ -13,6 +13,9 @@ the mean wall seconds per step over the steps after the first `--warmup`
   pipeline's cost is the difference);
 - `sparsity-xla`: the whole train step compiled by XLA (`train.jit_compile`);
 - `sparsity-efficient`: the efficient MixIT solver instead of `exact_gram`;
+- `sparsity-spe10`: ten train steps per `tf.function` call
+  (`train.steps_per_execution`: one host round trip per ten steps);
+- `sparsity-bf16`: mixed bfloat16 (`train.precision`);
 - `semantic`: soft-OR + cosine + L1/L2 with the study's classifier trained
   jointly (the most expensive semantic arm);
 - `semantic-frozen`: soft-OR with the classifier frozen;
@@ -22,7 +25,14 @@ Usage (the lists of `tools/prepare_study_data.py --round 2` and a classifier
 of `gin/studies/small_classifier.gin`):
 
   python tools/profile_study_step.py --data DEV/study2 --classifier CLASSIFIER \\
-      [--configs sparsity semantic] [--steps 60] [--warmup 10]
+      [--configs sparsity semantic] [--steps 60] [--warmup 10] [--num_sources 8] \\
+      [--threads 1]
+
+`--num_sources 8` profiles the shipped model's size (what `adapt` trains);
+`--threads N` gives each configuration's process N TensorFlow threads
+(intra- and inter-op; pin the tool with `taskset` to match). Each row has
+the wall and the CPU seconds per step (all threads) after the warm-up: on a
+shared machine the CPU time moves less than the wall time.
 
 Prints a table and writes JSON (default bench_results/study_step.json). Run
 it on an otherwise idle machine: it measures time.
@@ -50,6 +60,10 @@ CONFIGS = {
     "sparsity-xla": dict(arm="l1_l2", weight=5.0,
                          params=["sound_separation.train.jit_compile = True"]),
     "sparsity-efficient": dict(arm="l1_l2_efficient", weight=5.0),
+    "sparsity-spe10": dict(arm="l1_l2", weight=5.0,
+                           params=["sound_separation.train.steps_per_execution = 10"]),
+    "sparsity-bf16": dict(arm="l1_l2", weight=5.0,
+                          params=["sound_separation.train.precision = 'mixed_bfloat16'"]),
     "semantic": dict(arm="soft_or+cosine+l1_l2", weight=3.0),
     "semantic-frozen": dict(arm="soft_or", weight=3.0),
     "semantic-xla": dict(arm="soft_or+cosine+l1_l2", weight=3.0,
@@ -57,7 +71,7 @@ CONFIGS = {
 }
 
 
-def _child(name, data, classifier, steps, warmup, log_every):
+def _child(name, data, classifier, steps, warmup, log_every, num_sources):
   """Trains one configuration; returns its measurements (run in a fresh process)."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from sound_separation import gin_utils  # pylint: disable=import-outside-toplevel
@@ -68,7 +82,8 @@ def _child(name, data, classifier, steps, warmup, log_every):
             f"{os.path.join(data, 'train_clip_list.txt')!r}",
             f"sound_separation.train.num_steps = {steps}",
             "sound_separation.train.steps_per_checkpoint = 1000",
-            f"sound_separation.train.log_every = {log_every}", "sound_separation.train.seed = 1"]
+            f"sound_separation.train.log_every = {log_every}", "sound_separation.train.seed = 1",
+            f"sound_separation.SeparationModel.num_sources = {num_sources}"]
   from sound_separation.study import arms  # pylint: disable=import-outside-toplevel
   study = types.SimpleNamespace(classifier_dir=classifier, cosine_weight=3.0, sparsity_weight=5.0,
                                 label_vocabulary=os.path.join(data, "labels.txt"))
@@ -87,9 +102,11 @@ def _child(name, data, classifier, steps, warmup, log_every):
     events = progress.ProgressFile(model_dir).read_new()
   try:
     seconds = progress.seconds_per_step_after(events, warmup)
+    cpu = progress.seconds_per_step_after(events, warmup, field="cpu_seconds_per_step")
   except ValueError as e:
     raise ValueError(f"{e}: --log_every must divide --warmup, which must be below --steps") from e
-  return {"config": name, "seconds_per_step": seconds, "steps_per_hour": 3600.0 / seconds,
+  return {"config": name, "seconds_per_step": seconds, "cpu_seconds_per_step": cpu,
+          "steps_per_hour": 3600.0 / seconds,
           "steps_timed": steps - warmup, "total_seconds": total,
           "cpu_seconds": time.process_time(), "peak_rss_gb": bench_common.status_kb(
               "VmHWM") / 2 ** 20}
@@ -104,6 +121,10 @@ def main(argv=None):
   parser.add_argument("--warmup", type=int, default=10)
   parser.add_argument("--log_every", type=int, default=1,
                       help="steps between the loop's progress lines (each is timed)")
+  parser.add_argument("--num_sources", type=int, default=4,
+                      help="M (4: the study's recipe; 8: the shipped model's size)")
+  parser.add_argument("--threads", type=int, default=None,
+                      help="TensorFlow intra- and inter-op threads of each configuration")
   parser.add_argument("--timeout", type=float, default=600.0,
                       help="seconds a configuration may take (XLA compiles can take longer)")
   parser.add_argument("--out", default=None)
@@ -111,17 +132,21 @@ def main(argv=None):
   args = parser.parse_args(argv)
   if args.child:
     print("RESULT " + json.dumps(_child(args.child, args.data, args.classifier, args.steps,
-                                        args.warmup, args.log_every)))
+                                        args.warmup, args.log_every, args.num_sources)))
     return
   rows = []
   for name in args.configs:
     command = [sys.executable, os.path.abspath(__file__), "--data", args.data, "--classifier",
                args.classifier, "--steps", str(args.steps), "--warmup", str(args.warmup),
-               "--log_every", str(args.log_every), "--child", name]
+               "--log_every", str(args.log_every), "--num_sources", str(args.num_sources),
+               "--child", name]
     # The allocator `sound-separation` (and so the study) trains with: without
     # it this step is 2-3x slower, and the profile would time another program.
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     env.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
+    if args.threads:
+      env.update(TF_NUM_INTRAOP_THREADS=str(args.threads),
+                 TF_NUM_INTEROP_THREADS=str(args.threads))
     try:
       result = subprocess.run(command, capture_output=True, text=True, env=env, check=False,
                               timeout=args.timeout)
@@ -136,24 +161,27 @@ def main(argv=None):
       continue
     rows.append(json.loads(lines[-1][len("RESULT "):]))
     row = rows[-1]
-    print(f"{name:20s} {row['seconds_per_step']:7.3f} s/step  {row['steps_per_hour']:7.0f} "
-          f"steps/h  peak {row['peak_rss_gb']:.2f} GB", flush=True)
+    print(f"{name:20s} {row['seconds_per_step']:7.3f} s/step  {row['cpu_seconds_per_step']:7.3f} "
+          f"CPU-s/step  {row['steps_per_hour']:7.0f} steps/h  peak {row['peak_rss_gb']:.2f} GB",
+          flush=True)
   failed = [r for r in rows if "failed" in r]
   rows = [r for r in rows if "failed" not in r]
   base = {r["config"]: r["seconds_per_step"] for r in rows}
   for r in failed:
     print(f"{r['config']}: {r['failed']}")
-  print("\n| configuration | s/step | steps/hour | × sparsity | peak RSS GB |")
-  print("|---|---|---|---|---|")
+  print(f"\nM = {args.num_sources}, threads: {args.threads or 'TensorFlow default'}")
+  print("\n| configuration | s/step | CPU-s/step | steps/hour | × sparsity | peak RSS GB |")
+  print("|---|---|---|---|---|---|")
   for r in rows:
     ratio = (f"{r['seconds_per_step'] / base['sparsity']:.2f}" if "sparsity" in base else "–")
-    print(f"| {r['config']} | {r['seconds_per_step']:.3f} | {r['steps_per_hour']:.0f} | "
-          f"{ratio} | {r['peak_rss_gb']:.2f} |")
+    print(f"| {r['config']} | {r['seconds_per_step']:.3f} | {r['cpu_seconds_per_step']:.3f} | "
+          f"{r['steps_per_hour']:.0f} | {ratio} | {r['peak_rss_gb']:.2f} |")
   out = args.out or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                  "bench_results", "study_step.json")
   os.makedirs(os.path.dirname(out), exist_ok=True)
   with open(out, "w", encoding="utf-8") as f:
     json.dump({"machine": bench_common.machine(), "steps": args.steps, "warmup": args.warmup,
+               "num_sources": args.num_sources, "threads": args.threads,
                "rows": rows, "failed": failed}, f, indent=1)
   print(f"\nWrote {out}")
 
