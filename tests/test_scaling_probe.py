@@ -70,6 +70,7 @@ def test_a_tiny_probe_of_two_sizes_records_what_its_runs_hold_and_resumes(tmp_pa
               for c in got["checkpoints"]]
     assert [c["MSi"] for c in got["checkpoints"]] == [c["MSi"] for c in cached]
     assert got["checkpoints"][-1]["cpu_hours"] == pytest.approx(got["cpu_seconds"] / 3600)
+    assert got["clock"] == "cpu" and 0 < got["cpu_seconds"]  # /proc's clock (Linux)
     assert got["bottleneck"] == scaling.SIZES[size]["bottleneck"]
     best[size] = max(c["MSi"] for c in cached)
   assert record["sizes"]["W"]["parameters"] > 2 * record["sizes"]["S"]["parameters"]

@@ -194,8 +194,8 @@ def status_lines(study, specs, results):
                  f"(wall time on 2 CPU cores, {len(compute)} runs).")
   post_hoc = sorted(s.name for s in done if results[s.name].get("protocol", {}).get("post_hoc"))
   if study.blind:
-    lines.append("Blind round: the grid was fixed before its first test evaluation "
-                 "(`protocol.json`); post hoc runs: "
+    lines.append("Blind round: the grid is fixed in `protocol.json` before its first test "
+                 "evaluation; post hoc runs: "
                  f"{', '.join(f'`{n}`' for n in post_hoc) if post_hoc else 'none'}.")
   return lines
 

@@ -133,11 +133,17 @@ def run_probe(recipe, params, selection_list, runs_dir, out_dir, sizes=tuple(SIZ
     model = child_runs.CheckpointSeparator(run_dir)
     history = runner.evaluate_checkpoints(model, run_dir, selection_list, stream, size)
     clock = child_runs.train_time(run_dir)
-    cpu = clock.get("cpu_seconds") or clock["seconds"]
+    # The child's CPU time comes from /proc (Linux); elsewhere only wall time
+    # is known, and the record says which it used.
+    cpu, clock_kind = clock.get("cpu_seconds"), "cpu"
+    if not cpu:
+      cpu, clock_kind = clock["seconds"], "wall (no CPU clock on this system)"
+      print(f"[{size}] no CPU time recorded: the figure uses wall time", file=stream)
     last_step = history[-1]["step"] if history else plan.num_steps
     record["sizes"][size] = {
         **SIZES[size], "parameters": int(model.separator.count_params()),
-        "plan": plan._asdict(), "cpu_seconds": cpu, "wall_seconds": clock["seconds"],
+        "plan": plan._asdict(), "cpu_seconds": cpu, "clock": clock_kind,
+        "wall_seconds": clock["seconds"],
         "checkpoints": [{"step": h["step"], "cpu_hours": cpu / 3600 * h["step"] / last_step,
                          **{m: h["metrics"][m] for m in ("MSi", "1S", "TRF")}}
                         for h in history]}
