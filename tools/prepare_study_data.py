@@ -194,9 +194,8 @@ def prepare_round2(corpus, out_dir, corpus_tools, python, num_test, seed, record
   mom_sets.write_mom_set([m for m, _ in test], os.path.join(out_dir, "mom"), "test", seed=0)
 
   # Weak labels: the separator's training clips and the classifier's data.
-  with open(os.path.join(corpus, "wild", "train_weak_labels.tsv"), encoding="utf-8") as f:
-    weak = {row["clip"]: row["labels"].split(",") for row in csv.DictReader(f, delimiter="\t")}
   wild_dir = os.path.dirname(wild_list)
+  weak = _weak_labels(wild_dir)
   wild = [(m, weak[os.path.relpath(m, wild_dir)]) for m in lists.read_clip_list(wild_list)[0]]
   classifier_train = wild + _source_labels(
       os.path.join(corpus, "fuss_like", "train_labels.tsv"),
@@ -286,9 +285,12 @@ def prepare_round3(corpus, corpus_tools, python, wild_n, record_dir=None):
   if not study_files <= train_files:
     raise SystemExit(f"{wild_dir} does not hold every source file of round 2's training clips "
                      f"({len(study_files - train_files)} missing): was the corpus remade?")
-  counts = independence.check_disjoint(
-      {"test": test_files, "selection": selection_files,
-       f"train (wild clips, {wild_n})": train_files})
+  try:
+    counts = independence.check_disjoint(
+        {"test": test_files, "selection": selection_files,
+         f"train (wild clips, {wild_n})": train_files})
+  except independence.OverlapError as e:
+    raise SystemExit(f"{wild_dir}: not independent of round 2's held-out lists: {e}") from e
   if record_dir:
     independence.write_record(record_dir, {
         "test": (test_list, test_files), "selection": (selection_list, selection_files),
