@@ -295,7 +295,8 @@ def tiny_recipe(tmp_path, log_every=1):
   return recipe
 
 
-def _write_study(tmp_path, corpus, baseline_steps=4):
+def _write_study(tmp_path, corpus, baseline_steps=4, extra=()):
+  """A tiny study file; `extra`: bindings appended after the defaults (later ones win)."""
   recipe = tiny_recipe(tmp_path)
   study = tmp_path / "results" / "study.gin"
   study.parent.mkdir()
@@ -310,6 +311,7 @@ def _write_study(tmp_path, corpus, baseline_steps=4):
       "sound_separation.Study.finetune_steps = 2",
       "sound_separation.Study.steps_per_checkpoint = 2",
       "sound_separation.Study.arms = {'l1_l2': [1.0]}",
+      *extra,
   ]) + "\n")
   return study
 
@@ -432,11 +434,10 @@ def test_run_locks_exclude_live_processes_and_take_over_dead_ones(tmp_path):
 
 def test_a_seeded_study_keeps_scores_seeds_verdicts_and_a_listening_page(tmp_path, monkeypatch):
   corpus = _corpus(tmp_path)
-  study = _write_study(tmp_path, corpus)
-  with open(study, "a", encoding="utf-8") as f:
-    f.write("sound_separation.Study.seed = 7\n"
-            "sound_separation.Study.arms = {'mixit': [0], 'l1_l2': [1.0]}\n"
-            "sound_separation.Study.extra_seeds = {'m2/mixit_w0': [8]}\n")
+  study = _write_study(tmp_path, corpus, extra=[
+      "sound_separation.Study.seed = 7",
+      "sound_separation.Study.arms = {'mixit': [0], 'l1_l2': [1.0]}",
+      "sound_separation.Study.extra_seeds = {'m2/mixit_w0': [8]}"])
   runs = tmp_path / "runs"
   results = runner.run_study(study, runs, stream=io.StringIO())
   assert sorted(results) == ["m2/baseline", "m2/l1_l2_w1", "m2/mixit_w0", "m2/mixit_w0_s8"]
@@ -557,11 +558,9 @@ def test_ship_model_writes_a_loadable_folder_and_a_card_with_its_baseline(tmp_pa
 def test_a_blind_averaged_study_fixes_its_protocol_and_labels_a_later_run(tmp_path):
   """Study.blind and Study.ema_momentum on a tiny grid in a git checkout of its own."""
   corpus = _corpus(tmp_path)
-  study = _write_study(tmp_path, corpus)
-  with open(study, "a", encoding="utf-8") as f:
-    f.write("sound_separation.Study.blind = True\n"
-            "sound_separation.Study.ema_momentum = 0.5\n"
-            "sound_separation.Study.finetune_steps = 4\n")
+  study = _write_study(tmp_path, corpus, extra=[
+      "sound_separation.Study.blind = True", "sound_separation.Study.ema_momentum = 0.5",
+      "sound_separation.Study.finetune_steps = 4"])
   git = lambda *args: subprocess.run(["git", "-C", str(study.parent), *args], check=True,  # noqa: E731
                                      capture_output=True, text=True).stdout.strip()
   git("init", "-q")
