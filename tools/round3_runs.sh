@@ -39,11 +39,29 @@ wait
 echo "part 1: $(tail -n 1 "$runs/study_core${cores[0]}.log")"
 [ "${PART:-all}" = study ] && exit 0
 
+# The probe runs at the M of the row round 3's shipping rule picked (the
+# README's order: recipe first, then size).
+m=$("$python" - "$here/results/waspaa2021_round3/results.json" <<'EOF'
+import json, sys
+try:
+  shipping = json.load(open(sys.argv[1])).get("shipping") or {}
+except OSError:
+  shipping = {}
+row = shipping.get("row") if shipping.get("complete") else None
+print(row.split("/")[0][1:] if row else "")
+EOF
+)
+if [ -z "$m" ]; then
+  echo "part 1 is not complete or picked no row (results.json): the probe waits for it" >&2
+  exit 1
+fi
+
 probe() {  # probe CORE OUT_DIR SIZE...
   local core=$1 out=$2; shift 2
   pinned "$core" "$python" "$here/tools/scaling_probe.py" --data "$dev" \
     --train_list study3/train_clip_list.txt --selection_list study2/selection_list.txt \
-    --runs_dir "$runs/scaling" --out_dir "$out" --sizes "$@" >> "$runs/scaling.log" 2>&1
+    --runs_dir "$runs/scaling" --out_dir "$out" --num_sources "$m" --sizes "$@" \
+    >> "$runs/scaling.log" 2>&1
 }
 sizes=(S W D)
 for ((k = 0; k < ${#cores[@]}; k++)); do
