@@ -23,7 +23,12 @@ forward plus backward) and timed at this machine's measured `tf.matmul`
 speed for each of those shapes (forward, input-gradient and
 kernel-gradient forms), in a separate process, once in float32 and once in
 bfloat16 in the same run: each configuration is set against the floor of
-its own compute precision (and the float32 one). Ratios to the original TF1
+its own compute precision (and the float32 one). With `--parts` the blocks' elementwise
+middles are timed alone too, and each step is split into its matmul floor,
+its middles and the rest (run it with one thread, `--env
+TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1`, for the parts to add
+up; tiny `--smoke` shapes only check the script, their calls are all
+overhead). Ratios to the original TF1
 code are given only with `--tf1_seconds` (and `--tf1_peak_gb`) measured on
 the same machine: its time differs from machine to machine.
 
@@ -286,6 +291,69 @@ def run_floor_child(sizes, repeats, dtype_name):
           "gflop_s": flop / floor_s / 1e9, "shapes": rows}
 
 
+def run_middles_child(sizes, repeats, dtype_name):
+  """Runs in the child process: the step's elementwise block work, alone.
+
+  Each TDCN++ block's middle (PReLU, instance norm, depthwise convolution,
+  PReLU, instance norm: `layers/fused_block.py`) runs as an XLA program on
+  one thread, forward once and backward once a step, on every chain of the
+  stack (`TDCNPlusPlus.MAX_CHAINS`). Here both programs are timed at the
+  step's shapes and compute dtype for each dilation (median of `repeats`
+  after a warm-up call) and summed over the blocks and chains: the
+  single-thread time the step spends in them. Parameter values are
+  synthetic; the programs' speed depends only on shapes and dtype.
+  """
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from sound_separation.layers import TDCNPlusPlus  # pylint: disable=import-outside-toplevel
+  from sound_separation.layers import fused_block  # pylint: disable=import-outside-toplevel
+
+  samples = int(round(sizes["seconds"] * sizes["sample_rate"]))
+  frames = num_frames(samples, 40, 20)  # the paper's encoder window and hop
+  moms = sizes["batch"] // 2
+  chains = min(moms, TDCNPlusPlus.MAX_CHAINS)
+  chain_batches = [moms // chains + (i < moms % chains) for i in range(chains)]
+  channels, kernel_size = sizes["conv_channels"], 3
+  dtype = tf.as_dtype(dtype_name)
+  rng = np.random.default_rng(0)
+
+  def tensor(shape, scale=1.0):
+    return tf.constant(scale * rng.standard_normal(shape), tf.float32)
+
+  params = (tf.constant([0.25]), tensor([channels], 0.1) + 1.0, tensor([channels], 0.1),
+            tensor([kernel_size, channels], 0.5), tensor([channels], 0.1),
+            tf.constant([0.25]), tensor([channels], 0.1) + 1.0, tensor([channels], 0.1))
+
+  def timed(function):
+    function()
+    times = []
+    for _ in range(repeats):
+      start = time.perf_counter()
+      function()
+      times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+  rows, total = [], 0.0
+  for batch in sorted(set(chain_batches)):
+    shape = [batch, frames, channels]
+    h, grad = tf.cast(tensor(shape), dtype), tf.cast(tensor(shape, 0.01), dtype)
+    same = chain_batches.count(batch)
+    for d in range(sizes["num_dilations"]):
+      conv_size = (kernel_size, 2 ** d)
+      _, c, stats = fused_block._middle_forward_xla(  # pylint: disable=protected-access
+          h, params, conv_size, (1e-8, 1e-8), dtype)
+      forward = timed(lambda: fused_block._middle_forward_xla(  # pylint: disable=protected-access
+          h, params, conv_size, (1e-8, 1e-8), dtype)[0].numpy()[0, 0, 0])
+      backward = timed(lambda: fused_block._middle_backward_xla(  # pylint: disable=protected-access
+          h, c, stats, params, grad, conv_size, dtype)[1].numpy()[0, 0, 0])
+      count = same * sizes["num_repeats"]
+      rows.append({"chain_batch": batch, "dilation": 2 ** d, "count": count,
+                   "forward_s": forward, "backward_s": backward})
+      total += count * (forward + backward)
+  return {"dtype": dtype_name, "middles_s": total, "chains": chain_batches,
+          "frames": frames, "channels": channels, "rows": rows}
+
+
 def _child(args, *child_args):
   cmd = [sys.executable, os.path.abspath(__file__), "--child", *child_args,
          "--repeats", str(args.repeats), "--mode", args.mode]
@@ -329,6 +397,28 @@ def _table(results, floors, args):
   return "\n".join(lines)
 
 
+def _parts(results, floors, middles):
+  """Each step split into its matmul floor, its block middles and the rest (seconds)."""
+  parts = {}
+  for r in results:
+    dtype = FLOOR_DTYPE[CONFIGS[r["config"]]["precision"]]
+    if dtype in floors and dtype in middles:
+      matmuls, middle = floors[dtype]["floor_s"], middles[dtype]["middles_s"]
+      parts[r["config"]] = {"step_s": r["wall_s"], "matmul_floor_s": matmuls,
+                            "middles_s": middle, "rest_s": r["wall_s"] - matmuls - middle}
+  return parts
+
+
+def _parts_table(results, floors, middles):
+  lines = ["| config | step s | matrix products (floor) s | block middles s | rest s |",
+           "|---|---|---|---|---|"]
+  for name, p in _parts(results, floors, middles).items():
+    share = lambda v, p=p: f"{v:.3g} ({100 * v / p['step_s']:.0f} %)"
+    lines.append(f"| {name} | {p['step_s']:.3g} | {share(p['matmul_floor_s'])} | "
+                 f"{share(p['middles_s'])} | {share(p['rest_s'])} |")
+  return "\n".join(lines)
+
+
 def main():
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -346,6 +436,12 @@ def main():
   parser.add_argument("--floors", nargs="+", default=["float32", "bfloat16"],
                       choices=("float32", "bfloat16", "float16"),
                       help="the precisions whose matmul floor is measured")
+  parser.add_argument("--parts", action="store_true",
+                      help="also time the blocks' elementwise middles alone (per floor "
+                           "precision) and split each step into matrix products, middles "
+                           "and the rest; meaningful with one thread (--env "
+                           "TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1), where the "
+                           "parts add up")
   parser.add_argument("--tf1_seconds", type=float, default=None,
                       help="the original TF1 code's step on this machine (s), for ratios")
   parser.add_argument("--tf1_peak_gb", type=float, default=None,
@@ -371,6 +467,8 @@ def main():
   if args.child:
     if args.child[0] == "floor":
       result = run_floor_child(sizes, max(args.repeats, 5), args.child[1])
+    elif args.child[0] == "middles":
+      result = run_middles_child(sizes, max(args.repeats, 5), args.child[1])
     else:
       result = run_step_child(args.child[0], sizes, args.repeats, args.mode)
     print(json.dumps(result))
@@ -382,6 +480,11 @@ def main():
     print(f"matmul work: {floor['flop'] / 1e12:.4g} TFLOP per step "
           f"(forward + backward); tf.matmul in {dtype} at these shapes: "
           f"{floor['gflop_s']:.0f} GFLOP/s -> floor {floor['floor_s']:.3g} s",
+          flush=True)
+  middles = {}
+  for dtype in (args.floors if args.parts else []):
+    middles[dtype] = part = _child(args, "middles", dtype)
+    print(f"block middles in {dtype}: {part['middles_s']:.3g} s per step (one thread)",
           flush=True)
   results = []
   for name in args.configs:
@@ -396,6 +499,8 @@ def main():
         f"{results[0]['step_flop'] / 1e12:.4g} TFLOP "
         f"(forward {results[0]['forward_flop'] / 1e9:.4g} GFLOP ×3)")
   print("\n" + _table(results, floors, args))
+  if middles:
+    print("\n" + _parts_table(results, floors, middles))
   info = bench_common.machine()
   print(f"\nMachine: {info['cpu']} ({' '.join(info['cpu_flags'])}), {info['cores']} cores, "
         f"TensorFlow {info['tensorflow']}, Python {info['python']}")
@@ -406,7 +511,8 @@ def main():
     json.dump({"machine": info, "args": vars(args),
                "tf1_reference": ({"wall_s": args.tf1_seconds, "peak_rss_gb": args.tf1_peak_gb}
                                  if args.tf1_seconds else None),
-               "matmul_floors": floors, "results": results}, f, indent=2)
+               "matmul_floors": floors, "middles": middles,
+               "parts": _parts(results, floors, middles), "results": results}, f, indent=2)
   print(f"Wrote {path}")
 
 
