@@ -69,6 +69,21 @@ def test_partial_results_and_the_reading_are_generated_from_the_rows(tool, tmp_p
           "after; under-separated: 100 % before, 5 % after.") in text
 
 
+def test_each_speech_arm_is_set_against_the_target(tool, tmp_path):
+  results = _results(3.25, 2.0, 4.5)
+  sparse = _results(6.2, 5.1, 7.3)
+  results["rows"]["speech_sparse"] = sparse["rows"]["speech"]
+  results["runs"].update({f"speech_sparse_s{s}": dict(r, group="speech_sparse")
+                          for s, r in zip((1, 2, 3), sparse["runs"].values())})
+  tool.write_readme(results, tmp_path / "README.md")
+  text = (tmp_path / "README.md").read_text()
+  assert ("- MixIT alone: two-speaker MSi (clean) 0.20 dB before, 3.25 [2.00, 4.50] dB after; "
+          "the 6 dB target is not met: short by 2.75 dB.") in text
+  assert ("- MixIT + sparsity (--sparsity_weight=5): two-speaker MSi (clean) 0.20 dB before, "
+          "6.20 [5.10, 7.30] dB after; the 6 dB target is met by the mean; the interval "
+          "reaches below it.") in text
+
+
 def _speech_records(noise, seed, count=12, samples=800):
   """Planted two-speaker separations: each output a speaker plus noise of a given level."""
   import numpy as np  # pylint: disable=import-outside-toplevel
