@@ -97,6 +97,39 @@ def _speech_records(noise, seed, count=12, samples=800):
   return records
 
 
+def test_a_share_interval_stays_within_0_and_100_percent(tool):
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from sound_separation.evaluation import metrics  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+
+  def records(extra_output):
+    # Two speakers; with `extra_output` a third active output (noise) makes
+    # every example over-separated.
+    out = []
+    for _ in range(6):
+      speakers = rng.standard_normal([2, 800])
+      estimates = speakers + 0.3 * rng.standard_normal([2, 800])
+      if extra_output:
+        estimates = np.concatenate([estimates, rng.standard_normal([1, 800])])
+      out.append(metrics.score_speech(speakers.sum(0), speakers, estimates))
+    return out
+
+  row = tool.set_row({"seeds": [1, 2], "start": records(False),
+                      "adapted": [records(True), records(False)]})
+  over = row["adapted"]["over_separation"]
+  assert over["mean"] == 50.0
+  # Two seeds at 100 % and 0 %: the t-interval (±12.7 · 50 %) is cut at the share's limits.
+  assert (over["low"], over["high"]) == (0.0, 100.0)
+  assert (row["adapted"]["under_separation"]["low"],
+          row["adapted"]["under_separation"]["high"]) == (0.0, 0.0)
+  # dB metrics are not cut: MSi keeps the plain two-seed t-interval,
+  # mean ± t(0.975, 1 df) · |a − b| / 2 with t = 12.706.
+  a, b = (seed["MSi"] for seed in row["adapted_per_seed"])
+  half = 12.7062 * abs(a - b) / 2
+  assert row["adapted"]["MSi"]["low"] == pytest.approx((a + b) / 2 - half, rel=1e-4)
+  assert row["adapted"]["MSi"]["high"] == pytest.approx((a + b) / 2 + half, rel=1e-4)
+
+
 def _planted_arms(sparse_noise, mixit_noise, sparse_seeds=(1, 2, 3)):
   def arm(noise, seeds):
     return {"adapted": [_speech_records(noise, 100 * s) for s in seeds], "seeds": list(seeds)}

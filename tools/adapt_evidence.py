@@ -42,6 +42,7 @@ SETS = {
                 ("fuss", "fuss_like/validation_example_list.txt", "fuss")],
 }
 METRICS = ("MSi", "1S", "TRF", "over_separation", "under_separation")
+SHARES = ("over_separation", "under_separation")  # % of the examples
 TARGET_MSI_DB = 6.0
 # plan.md: the command's own timing of the shipped model's step on one core
 # here (two probes side by side), which turned the CPU-hour budgets into steps.
@@ -190,18 +191,30 @@ def score_runs(runs_dir, corpus, results_dir, stream):
             k: report["data"][k] for k in ("files", "hours", "clips")},
     }
   for (group, set_name), entry in sorted(per_set.items()):
-    row = {"seeds": entry["seeds"], "start": _summary(entry["start"]),
-           "adapted_per_seed": [_summary(r) for r in entry["adapted"]]}
-    for metric in METRICS:
-      values = [s[metric] for s in row["adapted_per_seed"]]
-      mean, low, high = intervals.seed_interval(values)
-      row.setdefault("adapted", {})[metric] = {"mean": mean, "low": low, "high": high}
-      if metric in ("MSi", "1S", "TRF"):
-        delta = intervals.paired_bootstrap(entry["adapted"], [entry["start"]], metric)
-        row.setdefault("delta", {})[metric] = delta
-    results["rows"].setdefault(group, {})[set_name] = row
+    results["rows"].setdefault(group, {})[set_name] = set_row(entry)
   results["sparsity_decision"] = sparsity_decision(per_set)
   return results
+
+
+def set_row(entry):
+  """One arm on one reference set: start, seed mean [Student-t 95 %] and Δ per metric.
+
+  `entry`: `{"seeds", "start": records, "adapted": [records per seed]}`.
+  """
+  row = {"seeds": entry["seeds"], "start": _summary(entry["start"]),
+         "adapted_per_seed": [_summary(r) for r in entry["adapted"]]}
+  for metric in METRICS:
+    values = [s[metric] for s in row["adapted_per_seed"]]
+    mean, low, high = intervals.seed_interval(values)
+    if metric in SHARES and low is not None:
+      # A share lies in [0, 100] %: with few seeds the t-interval reaches
+      # past that, where no value can be.
+      low, high = max(low, 0.0), min(high, 100.0)
+    row.setdefault("adapted", {})[metric] = {"mean": mean, "low": low, "high": high}
+    if metric in ("MSi", "1S", "TRF"):
+      delta = intervals.paired_bootstrap(entry["adapted"], [entry["start"]], metric)
+      row.setdefault("delta", {})[metric] = delta
+  return row
 
 
 def _fmt(value, signed=False):
