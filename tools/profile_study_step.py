@@ -135,7 +135,8 @@ def main(argv=None):
   parser.add_argument("--out", default=None)
   parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
-  semantic = [name for name in args.configs if CONFIGS[name]["arm"].startswith("soft_or")]
+  chosen = [args.child] if args.child else args.configs
+  semantic = [name for name in chosen if CONFIGS[name]["arm"].startswith("soft_or")]
   if semantic and not args.classifier:
     parser.error(f"--classifier is needed by {', '.join(semantic)}")
   if args.child:
