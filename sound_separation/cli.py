@@ -424,8 +424,9 @@ def _adapt_flags():
   flags.DEFINE_float("minutes", None, "Training budget in minutes (default 20)...",
                      flag_values=fv)
   flags.DEFINE_integer("steps", None, "...or in training steps.", flag_values=fv)
-  flags.DEFINE_float("sparsity_weight", 0.0, "0: MixIT alone (docs/adapt.md); above 0: an "
-                     "L1/L2 sparsity term at this weight beside it.", flag_values=fv)
+  flags.DEFINE_float("sparsity_weight", None, "Weight of the L1/L2 sparsity term beside MixIT "
+                     "(default: the weight the evidence in results/adapt/ chose; the run's "
+                     "first line names it; docs/adapt.md); 0: MixIT alone.", flag_values=fv)
   flags.DEFINE_integer("seed", 0, "Seed of the held-out split and of training.",
                        flag_values=fv)
   return fv

@@ -234,8 +234,14 @@ def test_adapt_runs_resumes_after_a_kill_and_then_reports_it_is_done(model_folde
   report = json.loads((out / "report.json").read_text())
   assert report["training"]["steps"] == 200
   assert [h["step"] for h in report["selection"]["history"]] == [0] + list(range(20, 201, 20))
-  assert (out / "model" / run_folder.MODEL_CARD).exists()
   assert (out / "listen" / "index.html").exists()
+  # No --sparsity_weight: the evidence's default recipe, MixIT + L1/L2 at 5, said
+  # first, trained (the step reports the term) and on the card.
+  assert "with MixIT + L1/L2 sparsity at weight 5." in first.splitlines()[0]
+  steps_logged = [json.loads(line) for line in
+                  (out / "train" / "progress.jsonl").read_text().splitlines()]
+  assert all("sparsity" in e["metrics"] for e in steps_logged if e["event"] == "step")
+  assert "with L1/L2 sparsity at weight 5" in (out / "model" / run_folder.MODEL_CARD).read_text()
 
   third = _cli(*command[3:])
   assert third.returncode == 0, third.stderr
@@ -263,7 +269,7 @@ def test_adapt_runs_resumes_after_a_kill_and_then_reports_it_is_done(model_folde
 def test_a_minutes_budget_stops_training_on_time(model_folder, planted_audio, tmp_path):
   folder, _ = model_folder
   result = fine_tuning.adapt(folder, [planted_audio], tmp_path / "run", minutes=0.4,
-                       stream=io.StringIO())
+                             sparsity_weight=0, stream=io.StringIO())
   report = result.report
   # The budget is training wall time: start-up and the final checkpoint come on top.
   assert 0.4 * 60 <= report["training"]["wall_seconds"] <= 0.4 * 60 + 60
@@ -275,6 +281,9 @@ def test_a_minutes_budget_stops_training_on_time(model_folder, planted_audio, tm
   # The step count only bounds a timed run: its progress says the time limit sets the ETA.
   steps_reported = [e for e in events if e["event"] == "step"]
   assert steps_reported and all(e.get("eta_by") == "time_limit" for e in steps_reported)
+  # sparsity_weight=0: MixIT alone, no sparsity term in the step.
+  assert not any("sparsity" in e["metrics"] for e in steps_reported)
+  assert report["request"]["arm"] == "mixit"
 
 
 def test_adapt_from_a_tf1_checkpoint_in_the_originals_layout(planted_audio, tmp_path):
@@ -333,8 +342,8 @@ def test_bad_inputs_are_refused_with_one_line(model_folder, planted_audio, tmp_p
   # A folder holding another adaptation: refused, named, left as it was.
   other = tmp_path / "other"
   other.mkdir()
-  state = {"request": {"model": "/elsewhere", "audio": ["/x"], "arm": "mixit",
-                       "sparsity_weight": 0.0, "seed": 0}}
+  state = {"request": {"model": "/elsewhere", "audio": ["/x"], "arm": "l1_l2",
+                       "sparsity_weight": 5.0, "seed": 0}}
   (other / fine_tuning.STATE_FILE).write_text(json.dumps(state))
   line = _error_line(_cli("adapt", f"--model={folder}", f"--audio={planted_audio}",
                           f"--out_dir={other}"))
