@@ -237,7 +237,8 @@ def test_adapt_runs_resumes_after_a_kill_and_then_reports_it_is_done(model_folde
   assert (out / "listen" / "index.html").exists()
   # No --sparsity_weight: the evidence's default recipe, MixIT + L1/L2 at 5, said
   # first, trained (the step reports the term) and on the card.
-  assert "with MixIT + L1/L2 sparsity at weight 5." in first.splitlines()[0]
+  opening = next(line for line in first.splitlines() if line.startswith("Adapting "))
+  assert opening.endswith("with MixIT + L1/L2 sparsity at weight 5.")
   steps_logged = [json.loads(line) for line in
                   (out / "train" / "progress.jsonl").read_text().splitlines()]
   assert all("sparsity" in e["metrics"] for e in steps_logged if e["event"] == "step")

@@ -9,8 +9,8 @@
    mixtures of mixtures (`recordings.prepare`);
 3. times a few training steps on this machine and prints the estimate;
 4. fine-tunes with MixIT and L1/L2 sparsity (`gin/adapt/finetune.gin`;
-   MixIT alone when `sparsity_weight` is 0) in a child process (`training.child_runs`),
-   resumable with the same call, until the budget;
+   MixIT alone when `sparsity_weight` is 0) in a child process
+   (`training.child_runs`), resumable with the same call, until the budget;
 5. scores every kept checkpoint and the starting model on the held-out
    MoMs (MoMi) and picks the best checkpoint;
 6. writes the adapted model folder (`<out_dir>/model`, usable by
@@ -178,8 +178,7 @@ def _check_budget(minutes, steps):
   return (DEFAULT_MINUTES if minutes is None and steps is None else minutes), steps
 
 
-def adapt(model=None, audio=(), out_dir=None, minutes=None, steps=None,
-          sparsity_weight=None,
+def adapt(model=None, audio=(), out_dir=None, minutes=None, steps=None, sparsity_weight=None,
           seed=0, stream=None, python=sys.executable, env=None):
   """Fine-tunes `model` on the recordings `audio` (module doc); resumable.
 
