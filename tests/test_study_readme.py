@@ -45,3 +45,23 @@ def test_readme_blocks_replace_only_what_lies_between_their_markers(tmp_path):
   assert report.write_readme_blocks(str(untouched), {"status": ["x"]}) == []
   assert untouched.read_text() == "no markers\n"
   assert report.write_readme_blocks(str(tmp_path / "missing.md"), {"status": ["x"]}) == []
+
+
+def test_each_finished_run_refreshes_the_status_from_every_result_file(tmp_path):
+  """A round spans sessions: the counts follow the result files, another process's too."""
+  import json  # pylint: disable=import-outside-toplevel
+  from sound_separation.study import runner  # pylint: disable=import-outside-toplevel
+  specs = [_spec("m4/a_w1", 4, 1), _spec("m4/a_w1_s2", 4, 2), _spec("m4/b_w2", 4, 1)]
+  begin = "<!-- generated:status (by the study command; do not edit) -->"
+  (tmp_path / "README.md").write_text(f"# Round\n{begin}\nPlanned; nothing has run.\n"
+                                      "<!-- /generated:status -->\n")
+  # Two runs finished, one of them by a process this one never heard from.
+  for name in ("m4/a_w1", "m4/b_w2"):
+    path = tmp_path / "runs" / (name + ".json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({}))
+  study = types.SimpleNamespace(num_sources=[4], blind=False)
+  runner._refresh_status(study, specs, str(tmp_path))  # pylint: disable=protected-access
+  text = (tmp_path / "README.md").read_text()
+  assert "nothing has run" not in text
+  assert "In progress: 2 of the grid's 3 runs finished (M = 4: 2); 2 trained here" in text

@@ -464,6 +464,19 @@ def write_listening_page(study, specs, results, out_dir, results_dir, stream):
   return written
 
 
+def _refresh_status(study, specs, results_dir):
+  """Rewrites the README's status block from every finished run's result file.
+
+  A round spans sessions and its full report is written only when a pass
+  over the grid ends, so each finished run updates the counts at once (other
+  processes' runs included); nothing else of the report is touched.
+  """
+  finished = {s.name: _read_json(result_path(results_dir, s.name)) for s in specs
+              if os.path.exists(result_path(results_dir, s.name))}
+  report.write_readme_blocks(os.path.join(results_dir, "README.md"),
+                             {"status": report.status_lines(study, specs, finished)})
+
+
 def run_study(study_file, out_dir, results_dir=None, gin_params=(), only=None, stream=None,
               train_only=False):
   """Runs (or resumes, or re-reports) a study; writes the report.
@@ -536,6 +549,7 @@ def run_study(study_file, out_dir, results_dir=None, gin_params=(), only=None, s
         continue
       results[spec.name] = complete_run(spec, study, out_dir, results_dir, stream,
                                         results.get(spec.init_from), fix_protocol)
+      _refresh_status(study, specs, results_dir)
     finally:
       lock.release()
   if train_only:
