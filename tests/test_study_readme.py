@@ -26,8 +26,8 @@ def test_status_counts_finished_trained_and_seeded_runs_from_the_results():
                       "3 trained here, 1 given as model folders and evaluated as they are.")
   assert lines[1] == ("Rows with several seeds: `m4/a_w1` (seeds 1, 2); every other row "
                       "has one.")
-  assert lines[2] == ("Compute: 1.5 h of training and 0.3 h of evaluation (wall time on 2 CPU "
-                      "cores, 3 runs).")
+  assert lines[2] == ("Compute: 1.5 h of training and 0.3 h of evaluation (wall time summed "
+                      "over 3 runs).")
   assert lines[3].endswith("post hoc runs: `m4/a_w1_s2`.")
 
 

@@ -191,7 +191,7 @@ def status_lines(study, specs, results):
     train = sum(c["train_seconds"] for c in compute) / 3600
     evaluation = sum(c["evaluation_seconds"] for c in compute) / 3600
     lines.append(f"Compute: {train:.1f} h of training and {evaluation:.1f} h of evaluation "
-                 f"(wall time on 2 CPU cores, {len(compute)} runs).")
+                 f"(wall time summed over {len(compute)} runs).")
   post_hoc = sorted(s.name for s in done if results[s.name].get("protocol", {}).get("post_hoc"))
   if study.blind:
     lines.append("Blind round: the grid is fixed in `protocol.json` before its first test "
