@@ -14,8 +14,9 @@
 # Part 1 (the study) first, then the scaling probe: each core trains one size,
 # and a last invocation over every size (nothing left to train) writes the
 # probe's JSON and figure. Part 2's production run is decided from these
-# (the README's order) and started by hand. To add a core to a running part 1
-# without a second probe: PART=study bash tools/round3_runs.sh DEV RUNS 0.
+# (the README's order): tools/round3_production.py writes its study file.
+# To add a core to a running part 1 without a second probe:
+# PART=study bash tools/round3_runs.sh DEV RUNS 0.
 set -u
 dev=${1:?usage: round3_runs.sh DEV RUNS [CORE ...]}
 runs=${2:?usage: round3_runs.sh DEV RUNS [CORE ...]}
