@@ -555,6 +555,83 @@ def test_ship_model_writes_a_loadable_folder_and_a_card_with_its_baseline(tmp_pa
   assert {p: p.read_bytes() for p in (out / "checkpoints").iterdir()} == weights
 
 
+def test_the_card_of_a_model_trained_for_shipping_says_its_size_data_and_decision(
+    tmp_path, model_folder):
+  """A production run (its baseline trained from scratch in the same study) that won the
+  round's written decision: the card's size, data, averaging, lineage, margin and compute."""
+  import importlib.util  # pylint: disable=import-outside-toplevel
+  import shutil  # pylint: disable=import-outside-toplevel
+  repo = pathlib.Path(__file__).resolve().parents[1]
+  spec = importlib.util.spec_from_file_location("ship_model", repo / "tools" / "ship_model.py")
+  tool = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(tool)
+  folder, separator = model_folder
+  # A corpus: 3 training clips whose labels name 4 source files of 2 packages,
+  # one file in two clips (counted once).
+  corpus = tmp_path / "dev"
+  (corpus / "wild_3" / "train").mkdir(parents=True)
+  (corpus / "wild_3" / "train_labels.tsv").write_text(
+      "example\torigin\n"
+      "train/example00000\tsonic-pi-samples/a.flac|lincity-ng-data/x.wav\n"
+      "train/example00001\tsonic-pi-samples/a.flac\n"
+      "train/example00002\tsonic-pi-samples/b.flac|sonic-pi-samples/c.flac\n")
+  (corpus / "study3").mkdir()
+  (corpus / "study3" / "train_clip_list.txt").write_text("".join(
+      f"{corpus}/wild_3/train/example{i:05d}.wav\tmusic\n" for i in range(3)))
+  round3 = tmp_path / "round3"
+  production = round3 / "production"
+  (production / "runs" / "m4").mkdir(parents=True)
+  bindings = ["sound_separation.training_dataset.unsupervised_list = "
+              "'/elsewhere/dev/study3/train_clip_list.txt'",
+              "sound_separation.default_optimizer.ema_momentum = 0.999"]
+  counts = {"1": {"count": 10, "1S": 19.0, "MSi": None}}
+  run = {"run": {"name": "m4/l1_l2_w5", "num_sources": 4, "arm": "l1_l2", "weight": 5.0,
+                 "init_from": "m4/baseline", "init_model": None, "num_steps": 12000, "seed": 1,
+                 "gin_params": bindings},
+         "selected": {"step": 9000, "averaged": True,
+                      "selection": {"MSi": 5.75, "1S": 18.0, "TRF": 9.5}},
+         "compute": {"train_seconds": 3 * 3600, "evaluation_seconds": 1800},
+         "test": {"fuss": _fuss_summary(10, 1, 2, counts)}}
+  baseline = {"run": {"name": "m4/baseline", "init_from": None, "init_model": None,
+                      "num_steps": 8000, "gin_params": bindings},
+              "selected": {"step": 7000, "selection": {"MSi": 6.0, "1S": 7.0, "TRF": 6.0}},
+              "compute": {"train_seconds": 2 * 3600, "evaluation_seconds": 900},
+              "test": {"fuss": _fuss_summary(10, 0, 5, counts)}}
+  (production / "runs" / "m4" / "l1_l2_w5.json").write_text(json.dumps(run))
+  (production / "runs" / "m4" / "baseline.json").write_text(json.dumps(baseline))
+  (production / "results.json").write_text(json.dumps(
+      {"study": "production", "shipped": "m4/l1_l2_w5", "protocol": {"commit": "feed" * 10},
+       "shipping": {"run": "m4/l1_l2_w5", "margin_db": 0.0, "floors": {"4": 5.0}},
+       "runs": {"m4/l1_l2_w5": run, "m4/baseline": baseline}}))
+  (round3 / "shipping.json").write_text(json.dumps(
+      {"ships": "production", "results": "production", "run": "m4/l1_l2_w5",
+       "why": "planted: the production run beats the pick", "floor_db": 5.25,
+       "margin_db": 0.5, "production": {"selection": {"MSi": 5.75}}}))
+  out = tmp_path / "default"
+  shutil.copytree(folder, out)
+  tool.main(["--results", str(production), "--out", str(out), "--corpus", str(corpus),
+             "--card_only"])
+  card = (out / "MODEL_CARD.md").read_text()
+  flat = " ".join(card.split())
+  # Its size, from the folder's own separator (tiny_separator: bottleneck 8, 12 channels).
+  assert (f"the paper's TDCN++ separator at bottleneck 8, 12 channels, 1 repeat of 2 "
+          f"dilated blocks ({separator.count_params():,} parameters)") in flat
+  assert "Why this one**: planted: the production run beats the pick." in flat
+  # The list found under --corpus; its 3 clips; 3 sonic-pi files, 1 lincity file.
+  assert "3 in-the-wild 10 s clips (`study3/train_clip_list.txt` of the development" in flat
+  assert "| sonic-pi-samples | 130 files CC0, the rest MIT / CC-BY-SA-4.0 | 3 |" in card
+  assert "| lincity-ng-data | GPL-2+ | 1 |" in card and "| klettres-data | GPL-2+ | – |" in card
+  assert ("fine-tuned for 12000 steps from `m4/baseline` (step 7000 of 8000 MixIT steps from a "
+          "random initialisation, trained in the same study); weights averaged over steps "
+          "(momentum 0.999), the average selected;") in flat
+  # The margin over the round's raised floor, not the production study's own.
+  assert ("its selection MSi, 5.75 dB, clears the round's raised floor (5.25 dB: the 1 dB "
+          "floor 4.75 plus the 0.50 dB margin) by 0.50 dB.") in flat
+  assert ("3.00 h of training and 0.50 h of evaluation (wall time) for this run, and 2.00 h of "
+          "training and 0.25 h of evaluation for its baseline, trained in the same study.") in flat
+  assert "its row `m4/l1_l2_w5` was trained with 1 seed (1); one seed is one draw" in flat
+
+
 def test_a_blind_averaged_study_fixes_its_protocol_and_labels_a_later_run(tmp_path):
   """Study.blind and Study.ema_momentum on a tiny grid in a git checkout of its own."""
   corpus = _corpus(tmp_path)

@@ -21,6 +21,10 @@ before starting, as for any blind round.
 
   python tools/round3_production.py [--results_dir results/waspaa2021_round3] \\
       [--out results/waspaa2021_round3/production/study.gin]
+
+Once the production run has reported, `--decide_shipping` writes
+`RESULTS_DIR/shipping.json`: which of the production run and part 1's pick
+ships (`ship_decision`), which `tools/ship_model.py` then holds to.
 """
 
 import argparse
@@ -84,6 +88,68 @@ def decide(results_dir, cpu_hours, mixit_share, steps_per_checkpoint):
           "baseline_steps": steps(mixit_share), "finetune_steps": steps(1.0 - mixit_share)}
 
 
+SHIPPING_FILE = "shipping.json"
+
+
+def ship_decision(results_dir):
+  """Which model ships: the production run or round 3's pick (README, part 2, step 6).
+
+  The production run ships when its selected checkpoint has a higher
+  selection TRF than round 3's pick and a selection MSi at or above round 3's
+  raised floor at its M (`results.json` `shipping.floors`); otherwise round
+  3's pick ships. Selection numbers only; a post-hoc production run never
+  ships.
+
+  Returns:
+    dict: "ships" ("production" or "round3"), "results" (the shipped run's
+    results folder, relative to `results_dir`), "run", "why" (one sentence
+    for the card), "floor_db", "margin_db", and per contender its "run" and
+    selection metrics.
+  """
+  results_path = os.path.join(results_dir, "results.json")
+  shipping = _read(results_path, "part 1 has not reported").get("shipping") or {}
+  if not shipping.get("complete") or not shipping.get("run"):
+    raise DecisionMissing(f"{results_path}: part 1 has no final shipping pick")
+  pick = _read(os.path.join(results_dir, "runs", shipping["run"] + ".json"),
+               f"the picked run {shipping['run']}'s result")
+  m = str(pick["run"]["num_sources"])
+  floor = float(shipping["floors"][m])
+  production_dir = os.path.join(results_dir, "production")
+  production_path = os.path.join(production_dir, "results.json")
+  production = _read(production_path, "the production run has not reported")
+  runs = production.get("runs") or {}
+  trained = [name for name in runs if not name.endswith("/baseline")]
+  if len(trained) != 1:
+    raise DecisionMissing(f"{production_path}: expected one run besides the baseline, found "
+                          f"{len(trained)} ({', '.join(sorted(trained)) or 'none'})")
+  candidate = runs[trained[0]]
+  if "test" not in candidate:
+    raise DecisionMissing(f"{production_path}: {trained[0]} has not finished (its selection is "
+                          f"not final)")
+  own, theirs = candidate["selected"]["selection"], pick["selected"]["selection"]
+  post_hoc = bool(candidate.get("protocol", {}).get("post_hoc"))
+  clears = own["MSi"] is not None and own["MSi"] >= floor
+  better = own["TRF"] is not None and theirs["TRF"] is not None and own["TRF"] > theirs["TRF"]
+  ships = "production" if clears and better and not post_hoc else "round3"
+  comparison = (f"selection TRF {own['TRF']:.2f} dB against round 3's pick's "
+                f"{theirs['TRF']:.2f} (`{shipping['run']}`); selection MSi {own['MSi']:.2f} dB "
+                f"against round 3's raised floor at M = {m}, {floor:.2f} dB")
+  if ships == "production":
+    why = (f"the model trained for shipping (round 3, part 2) replaces round 3's pick: "
+           f"{comparison}")
+  elif post_hoc:
+    why = (f"round 3's pick: the production run `{trained[0]}` joined its grid after its "
+           f"protocol was fixed, so it cannot ship")
+  else:
+    why = (f"round 3's pick: the model trained for shipping did not beat it "
+           f"({comparison}; it ships only with a higher TRF and an MSi at or above the floor)")
+  return {"ships": ships, "results": "production" if ships == "production" else ".",
+          "run": trained[0] if ships == "production" else shipping["run"], "why": why,
+          "floor_db": floor, "margin_db": shipping.get("margin_db"),
+          "production": {"run": trained[0], "selection": own, "post_hoc": post_hoc},
+          "round3": {"run": shipping["run"], "selection": theirs}}
+
+
 def study_file(decision, round3_text, classifier_dir, cpu_hours, steps_per_checkpoint,
                ema_momentum):
   """The gin text: round 3's study file as it is, then the production run's bindings.
@@ -144,7 +210,25 @@ def main(argv=None):
   parser.add_argument("--mixit_share", type=float, default=0.4)
   parser.add_argument("--steps_per_checkpoint", type=int, default=1000)
   parser.add_argument("--ema_momentum", type=float, default=0.999)
+  parser.add_argument("--decide_shipping", action="store_true",
+                      help="once the production run has reported: write RESULTS_DIR/"
+                      f"{SHIPPING_FILE}, which model ships (README, part 2, step 6)")
   args = parser.parse_args(argv)
+  if args.decide_shipping:
+    try:
+      decision = ship_decision(args.results_dir)
+    except DecisionMissing as e:
+      print(f"round3_production: {e}", file=sys.stderr)
+      return 2
+    path = os.path.join(args.results_dir, SHIPPING_FILE)
+    with open(path, "w", encoding="utf-8") as f:
+      json.dump(decision, f, indent=1, sort_keys=True)
+      f.write("\n")
+    shipped_dir = os.path.normpath(os.path.join(args.results_dir, decision["results"]))
+    print(f"Wrote {path}: {decision['ships']} ships ({decision['run']}): {decision['why']}.\n"
+          f"Ship it: python tools/ship_model.py --results {shipped_dir} --run {decision['run']} "
+          f"--runs_dir RUNS/{'production' if decision['ships'] == 'production' else 'study'}")
+    return 0
   if not 0 < args.mixit_share < 1:
     parser.error(f"--mixit_share must lie strictly between 0 and 1, got {args.mixit_share}")
   try:

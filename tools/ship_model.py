@@ -19,8 +19,14 @@ weights (when the card's text changes, not the model).
 
 `--run` defaults to the report's choice (`results.json`: "shipped"). A
 baseline's separator is read from `<results>/baselines/m<M>/`; a fine-tune's
-from `<runs_dir>/<run>/checkpoints/kept/ckpt-<step>`. `--corpus` counts the
-source files per package in the training clips for the card.
+from `<runs_dir>/<run>/checkpoints/kept/ckpt-<step>`. `--corpus` finds the
+run's training list there (else where the run read it) to count its clips
+and their source files per package for the card.
+
+A round that decided in writing which model ships (`shipping.json` in the
+round's folder, by `tools/round3_production.py --decide_shipping`) is held
+to it: another run from that round, or from its production folder, is
+refused.
 """
 
 import argparse
@@ -53,17 +59,43 @@ def _fmt(value):
   return "–" if value is None else f"{value:.2f}"
 
 
-def _origins(corpus):
-  """Source files per package in the training clips' labels (or {})."""
-  counts = collections.Counter()
-  path = os.path.join(corpus, "wild", "train_labels.tsv") if corpus else None
-  if path and os.path.exists(path):
-    with open(path, encoding="utf-8") as f:
-      for row in csv.DictReader(f, delimiter="\t"):
-        for origin in row["origin"].split("|"):
-          if origin:
-            counts[origin.split("/")[0]] += 1
-  return counts
+def _training_list(result, corpus):
+  """`(name, path or None)`: the run's training clip list, as its bindings name it.
+
+  `name` is the list relative to the corpus (e.g. `study3/train_clip_list.txt`);
+  `path` is where it is on this machine (under `corpus` when given, else
+  where the run read it), None when it is not there.
+  """
+  key = "sound_separation.training_dataset.unsupervised_list = "
+  recorded = next((b[len(key):].strip().strip("'\"") for b in result["run"].get("gin_params", ())
+                   if b.startswith(key)), None)
+  if recorded is None:
+    return None, None
+  name = "/".join(recorded.replace(os.sep, "/").split("/")[-2:])
+  for path in ([os.path.join(corpus, name)] if corpus else []) + [recorded]:
+    if os.path.exists(path):
+      return name, path
+  return name, None
+
+
+def _origins(train_list):
+  """`(clips, {package: source files})` of a training clip list, or `(None, {})`.
+
+  The clips' source files are the `origin` column of their split's labels
+  table (`wild*/<split>_labels.tsv`, beside the clips' folder), each counted
+  once.
+  """
+  from sound_separation.data import lists  # pylint: disable=import-outside-toplevel
+  from sound_separation.study import independence  # pylint: disable=import-outside-toplevel
+  if train_list is None:
+    return None, {}
+  clips, _ = lists.read_clip_list(train_list)
+  folder = os.path.dirname(clips[0])
+  labels = os.path.join(os.path.dirname(folder), os.path.basename(folder) + "_labels.tsv")
+  if not os.path.exists(labels):
+    return len(clips), {}
+  return len(clips), collections.Counter(
+      origin.split("/")[0] for origin in independence.origins(labels))
 
 
 def _terms(result):
@@ -119,7 +151,7 @@ def _stability(result):
           "  the ones to quote.\n")
 
 
-def _choice_lines(result, report):
+def _choice_lines(result, report, baseline=None, decision=None):
   """'How it was chosen': its row's seeds, the round's protocol, the margin, the compute."""
   run = result["run"]
   row = re.sub(r"_s\d+$", "", run["name"])
@@ -144,7 +176,15 @@ def _choice_lines(result, report):
   selected = [r["selected"]["selection"]["MSi"] for n, r in runs.items()
               if re.sub(r"_s\d+$", "", n) == row and r["selected"]["selection"].get("MSi")
               is not None]
-  if floor is not None and shipping.get("margin_db") is not None and selected:
+  if decision is not None and decision["ships"] == "production":
+    # Held against the round's study: its raised floor, not the production
+    # study's own (which has one seed, so no margin).
+    own, floor, margin = (decision["production"]["selection"]["MSi"], decision["floor_db"],
+                          decision["margin_db"] or 0.0)
+    lines.append(f"- **Margin**: its selection MSi, {own:.2f} dB, clears the round's raised floor "
+                 f"({floor:.2f} dB: the 1 dB floor {floor - margin:.2f} plus the {margin:.2f} dB "
+                 f"margin) by {own - floor:.2f} dB.")
+  elif floor is not None and shipping.get("margin_db") is not None and selected:
     # The shipping rule's floors are already raised by its margin.
     mean = sum(selected) / len(selected)
     lines.append(f"- **Margin**: its row's mean selection MSi, {mean:.2f} dB, clears the raised "
@@ -152,13 +192,43 @@ def _choice_lines(result, report):
                  f"plus the {shipping['margin_db']:.2f} dB margin) by {mean - floor:.2f} dB.")
   compute = result.get("compute")
   if compute:
+    base_compute = (baseline or {}).get("compute") or {}
+    trained_here = (baseline is not None and not baseline["run"].get("init_model")
+                    and base_compute.get("train_seconds"))
     lines.append(f"- **Compute**: {compute['train_seconds'] / 3600:.2f} h of training and "
-                 f"{compute['evaluation_seconds'] / 3600:.2f} h of evaluation (wall time on 2 "
-                 f"CPU cores) for this run, its baseline not included.")
+                 f"{compute['evaluation_seconds'] / 3600:.2f} h of evaluation (wall time) for "
+                 f"this run, "
+                 + (f"and {base_compute['train_seconds'] / 3600:.2f} h of training and "
+                    f"{base_compute['evaluation_seconds'] / 3600:.2f} h of evaluation for its "
+                    f"baseline, trained in the same study." if trained_here else
+                    "its baseline not included."))
   return "\n".join(lines) + "\n"
 
 
-def model_card(result, report, baseline, results_dir, origins):
+def _architecture(folder):
+  """One phrase: the TDCN++'s size in a model folder's `separator.json`, and its parameters."""
+  from sound_separation import run_folder  # pylint: disable=import-outside-toplevel
+  from sound_separation.models import folders  # pylint: disable=import-outside-toplevel
+  path = os.path.join(folder, run_folder.SEPARATOR_FILE)
+  if not os.path.exists(path):
+    return None
+  with open(path, encoding="utf-8") as f:
+    tdcn = json.load(f)["model"]["config"]["tdcn"]["config"]
+  separator, _, _ = folders.load_keras_separator(folder)
+  repeats = tdcn["num_repeats"]
+  return (f"bottleneck {tdcn['bottleneck']}, {tdcn['conv_channels']} channels, "
+          f"{repeats} repeat{'s' if repeats != 1 else ''} of {tdcn['num_dilations']} dilated "
+          f"blocks ({separator.count_params():,} parameters)")
+
+
+def _ema(result):
+  key = "sound_separation.default_optimizer.ema_momentum = "
+  return next((float(b[len(key):]) for b in result["run"].get("gin_params", ())
+               if b.startswith(key)), None)
+
+
+def model_card(result, report, baseline, results_dir, training, architecture=None,
+               decision=None):
   """The shipped model's card (Markdown) from its study result and the study's report.
 
   Args:
@@ -166,15 +236,21 @@ def model_card(result, report, baseline, results_dir, origins):
     report: the study's `results.json` (its name, selection rule and shipping rule).
     baseline: the result of the baseline the run was fine-tuned from (or None).
     results_dir: the study's results folder, as the repository names it.
-    origins: `{package: source files in the training clips}`.
+    training: `{"list": name or None, "clips": count or None, "origins": {package:
+      source files in the training clips}}` (`_training_list`, `_origins`).
+    architecture: the TDCN++'s size (`_architecture`), or None.
+    decision: the round's shipping decision (`_decision`), or None.
   """
   run, fuss = result["run"], result["test"]["fuss"]
   total = fuss["num_examples"]
   speech = result["test"].get("speech", {})
   shipping = report.get("shipping") or {}
+  origins = training.get("origins") or {}
   rows = [f"| {pkg} | {LICENCES.get(pkg, 'see its copyright file')} | "
           f"{origins.get(pkg, '–')} |" for pkg in sorted(LICENCES)]
-  if shipping.get("margin_db") is not None and shipping.get("run") == run["name"]:
+  if decision is not None:
+    why = decision["why"]
+  elif shipping.get("margin_db") is not None and shipping.get("run") == run["name"]:
     why = (f"the study's pick: the highest selection TRF among the rows whose mean selection MSi "
            f"is at most {1.0 - shipping['margin_db']:.2f} dB below the baseline's (the 1 dB "
            f"budget less a margin of {shipping['margin_db']:.2f} dB, twice the seed-to-seed "
@@ -188,10 +264,25 @@ def model_card(result, report, baseline, results_dir, origins):
   else:
     origin = (baseline or {}).get("run", {}).get("init_model") or run.get("init_model")
     base_step = (baseline or {}).get("selected", {}).get("step")
-    start = (f"fine-tuned for {run['num_steps']} steps from `{run['init_from']}`"
-             + (f" (step {base_step} of the first round's M = {run['num_sources']} baseline, "
-                f"`results/waspaa2021_small/baselines/m{run['num_sources']}`, itself 3000 MixIT "
-                f"steps from a random initialisation)" if origin else ""))
+    base_steps = (baseline or {}).get("run", {}).get("num_steps")
+    if origin:
+      lineage = (f" (step {base_step} of the first round's M = {run['num_sources']} baseline, "
+                 f"`results/waspaa2021_small/baselines/m{run['num_sources']}`, itself 3000 "
+                 f"MixIT steps from a random initialisation)")
+    elif baseline is not None and base_steps:
+      lineage = (f" (step {base_step} of {base_steps} MixIT steps from a random "
+                 f"initialisation, trained in the same study)")
+    else:
+      lineage = ""
+    start = f"fine-tuned for {run['num_steps']} steps from `{run['init_from']}`{lineage}"
+  size = (f"the paper's TDCN++ separator at {architecture}" if architecture else
+          "the paper's TDCN++ separator")
+  clips = training.get("clips")
+  data = (f"{clips} in-the-wild 10 s clips" if clips else "in-the-wild 10 s clips") + (
+      f" (`{training['list']}` of the development corpus)" if training.get("list") else "")
+  momentum = _ema(result)
+  averaged = (f"; weights averaged over steps (momentum {momentum:g}), the average selected"
+              if momentum is not None and result["selected"].get("averaged") else "")
   seed = run.get("seed")
   seed_text = ("seed not recorded (the first round derived it from the run folder)"
                if seed is None else f"seed {seed}")
@@ -209,19 +300,18 @@ same checkpoint's weights as constants), which those run when LiteRT is
 installed (`pip install 'sound-separation[litert]'`), without TensorFlow.
 
 - **What it is**: run `{run['name']}` of the study "{report.get('study', '?')}"
-  (`{results_dir}/`): the paper's TDCN++ separator narrowed to the demo
-  size (`gin/models/demo.gin`), M = {run['num_sources']} outputs, 16 kHz
+  (`{results_dir}/`): {size}, M = {run['num_sources']} outputs, 16 kHz
   mono, mixture consistency (the outputs sum to the input).
 - **Why this one**: {why}.
-- **Recipe**: unsupervised MixIT on mixtures of mixtures of 720 in-the-wild
-  10 s clips (random 4 s crops, 8 clips a step, Adam at 1e-3,
-  `gin/studies/small_recipe.gin`); {_terms(result)}; {start};
+- **Recipe**: unsupervised MixIT on mixtures of mixtures of {data}
+  (random 4 s crops, 8 clips a step, Adam at 1e-3,
+  `gin/studies/small_recipe.gin`); {_terms(result)}; {start}{averaged};
   {seed_text}; checkpoint {result['selected']['step']} selected by the rule
   above on the study's selection list (100 mixtures; docs/study.md). The
   study command in `{results_dir}/README.md` retrains it, and
   `tools/ship_model.py --results {results_dir} --runs_dir STUDY_RUNS` puts
   it here.
-{_choice_lines(result, report)}- **Intended use**: a small general-purpose sound separator to try the
+{_choice_lines(result, report, baseline, decision)}- **Intended use**: a small general-purpose sound separator to try the
   library on real audio at once. It is far weaker than the paper's models
   (9M parameters trained for days on 1,600 h): expect coarse separations.
   For those, see `sound_separation.pretrained` (the paper's checkpoints).
@@ -277,7 +367,36 @@ on audio under permissive licences.
 """
 
 
-def _write_card(args, result, report, target):
+SHIPPING_FILE = "shipping.json"  # tools/round3_production.py --decide_shipping
+
+
+def _decision(results_dir, name):
+  """The round's written shipping decision that covers `results_dir` (or None), held to.
+
+  A round that trained a model for shipping beside its study decides between
+  the two in `shipping.json` (in the round's folder, the production run's
+  results beside it in a subfolder). Shipping any other run from either
+  folder is refused: the decision was made on selection numbers, and a hand
+  choice after reading test numbers would undo it.
+  """
+  here = os.path.abspath(results_dir)
+  for root in (here, os.path.dirname(here)):
+    path = os.path.join(root, SHIPPING_FILE)
+    if not os.path.exists(path):
+      continue
+    if here not in (root, os.path.join(root, "production")):
+      continue  # a sibling study's folder, which this decision is not about
+    with open(path, encoding="utf-8") as f:
+      decision = json.load(f)
+    decided_dir = os.path.normpath(os.path.join(root, decision["results"]))
+    if decided_dir != here or decision["run"] != name:
+      raise SystemExit(f"{path} ships {decision['run']} from {decided_dir}, not {name} from "
+                       f"{here}: ship that one (the decision reads selection numbers only)")
+    return decision
+  return None
+
+
+def _write_card(args, result, report, target, decision):
   from sound_separation import pretrained  # pylint: disable=import-outside-toplevel
   baseline = None
   if result["run"]["init_from"] is not None:
@@ -285,7 +404,11 @@ def _write_card(args, result, report, target):
     if os.path.exists(path):
       with open(path, encoding="utf-8") as f:
         baseline = json.load(f)
-  card = model_card(result, report, baseline, args.results.rstrip("/"), _origins(args.corpus))
+  name, path = _training_list(result, args.corpus)
+  clips, origins = _origins(path)
+  card = model_card(result, report, baseline, args.results.rstrip("/"),
+                    {"list": name, "clips": clips, "origins": origins}, _architecture(target),
+                    decision)
   with open(os.path.join(target, pretrained.MODEL_CARD), "w", encoding="utf-8") as f:
     f.write(card)
 
@@ -318,10 +441,11 @@ def main(argv=None):
     raise SystemExit(f"{name} joined the grid after the round's protocol was fixed (commit "
                      f"{result['protocol']['commit'][:10]}, {args.results}/protocol.json): a "
                      f"post-hoc run never ships; run it again in a new round")
+  decision = _decision(args.results, name)
   run = result["run"]
   target = args.out or pretrained.DEFAULT_DIR
   if args.card_only:
-    _write_card(args, result, report, target)
+    _write_card(args, result, report, target, decision)
     print(f"Rewrote {os.path.join(target, pretrained.MODEL_CARD)} for {name}")
     return
   if run["init_from"] is None:
@@ -339,7 +463,7 @@ def main(argv=None):
   separator, sample_rate, read = folders.load_keras_separator(config_dir, checkpoint)
   shutil.rmtree(target, ignore_errors=True)
   folders.save_separator(separator, target, sample_rate, step=result["selected"]["step"])
-  _write_card(args, result, report, target)
+  _write_card(args, result, report, target, decision)
   # The LiteRT copy `separate` prefers when LiteRT is installed: the same
   # weights, written from the folder just saved.
   # Relative to the repository when run from it: `litert.json` records where
