@@ -88,9 +88,6 @@ def decide(results_dir, cpu_hours, mixit_share, steps_per_checkpoint):
           "baseline_steps": steps(mixit_share), "finetune_steps": steps(1.0 - mixit_share)}
 
 
-SHIPPING_FILE = "shipping.json"
-
-
 def ship_decision(results_dir):
   """Which model ships: the production run or round 3's pick (README, part 2, step 6).
 
@@ -212,7 +209,7 @@ def main(argv=None):
   parser.add_argument("--ema_momentum", type=float, default=0.999)
   parser.add_argument("--decide_shipping", action="store_true",
                       help="once the production run has reported: write RESULTS_DIR/"
-                      f"{SHIPPING_FILE}, which model ships (README, part 2, step 6)")
+                      "shipping.json, which model ships (README, part 2, step 6)")
   args = parser.parse_args(argv)
   if args.decide_shipping:
     try:
@@ -220,7 +217,9 @@ def main(argv=None):
     except DecisionMissing as e:
       print(f"round3_production: {e}", file=sys.stderr)
       return 2
-    path = os.path.join(args.results_dir, SHIPPING_FILE)
+    protocol = quiet.filtered(
+        lambda: importlib.import_module("sound_separation.study.protocol"), lambda lines: [])
+    path = os.path.join(args.results_dir, protocol.SHIPPING_FILE)
     with open(path, "w", encoding="utf-8") as f:
       json.dump(decision, f, indent=1, sort_keys=True)
       f.write("\n")

@@ -31,7 +31,6 @@ refused.
 
 import argparse
 import collections
-import csv
 import json
 import os
 import re
@@ -367,9 +366,6 @@ on audio under permissive licences.
 """
 
 
-SHIPPING_FILE = "shipping.json"  # tools/round3_production.py --decide_shipping
-
-
 def _decision(results_dir, name):
   """The round's written shipping decision that covers `results_dir` (or None), held to.
 
@@ -379,9 +375,10 @@ def _decision(results_dir, name):
   folder is refused: the decision was made on selection numbers, and a hand
   choice after reading test numbers would undo it.
   """
+  from sound_separation.study import protocol  # pylint: disable=import-outside-toplevel
   here = os.path.abspath(results_dir)
   for root in (here, os.path.dirname(here)):
-    path = os.path.join(root, SHIPPING_FILE)
+    path = os.path.join(root, protocol.SHIPPING_FILE)
     if not os.path.exists(path):
       continue
     if here not in (root, os.path.join(root, "production")):

@@ -24,6 +24,10 @@ from sound_separation import filesystem
 from sound_separation import run_folder
 
 PROTOCOL_FILE = "protocol.json"
+# A round that trains a model for shipping beside its study writes which of
+# the two ships here, in the round's folder (tools/round3_production.py
+# --decide_shipping); tools/ship_model.py holds to it.
+SHIPPING_FILE = "shipping.json"
 
 
 class ProtocolError(RuntimeError):
