@@ -13,9 +13,11 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 # Written by programs from the results (study report; tools/adapt_evidence.py).
-GENERATED = ["results/waspaa2021_round3/table.md", "results/waspaa2021_round2/table.md",
+GENERATED = ["results/waspaa2021_round3/table.md",
+             "results/waspaa2021_round3/production/table.md", "results/waspaa2021_round2/table.md",
              "results/waspaa2021_small/table.md", "results/adapt/README.md"]
 PROSE = ["README.md", "results/waspaa2021_round3/README.md",
+         "results/waspaa2021_round3/production/README.md",
          "results/waspaa2021_round2/README.md", "docs/study.md", "docs/adapt.md",
          "sound_separation/pretrained/default/MODEL_CARD.md"]
 _INTERVAL = re.compile(r"\[([−+\-]?\d+\.\d+), ([−+\-]?\d+\.\d+)\]")

@@ -609,10 +609,18 @@ def test_the_card_of_a_model_trained_for_shipping_says_its_size_data_and_decisio
        "margin_db": 0.5, "production": {"selection": {"MSi": 5.75}}}))
   out = tmp_path / "default"
   shutil.copytree(folder, out)
+  # The run folders' training CPU time: 4.5 h for the run, 1.8 h for its baseline.
+  runs = tmp_path / "runs"
+  for name, cpu in (("m4/l1_l2_w5", 4.5 * 3600), ("m4/baseline", 1.8 * 3600)):
+    (runs / name).mkdir(parents=True)
+    (runs / name / "train_time.json").write_text(json.dumps(
+        {"seconds": 1.0, "invocations": 1, "cpu_seconds": cpu}))
   tool.main(["--results", str(production), "--out", str(out), "--corpus", str(corpus),
-             "--card_only"])
+             "--runs_dir", str(runs), "--card_only"])
   card = (out / "MODEL_CARD.md").read_text()
   flat = " ".join(card.split())
+  assert ("**CPU-hours**: 6.30 of training (process CPU time, 4.50 + 1.80 for this run and its "
+          "baseline, from the run folders' `train_time.json`).") in flat
   # Its size, from the folder's own separator (tiny_separator: bottleneck 8, 12 channels).
   assert (f"the paper's TDCN++ separator at bottleneck 8, 12 channels, 1 repeat of 2 "
           f"dilated blocks ({separator.count_params():,} parameters)") in flat
@@ -630,6 +638,8 @@ def test_the_card_of_a_model_trained_for_shipping_says_its_size_data_and_decisio
   assert ("3.00 h of training and 0.50 h of evaluation (wall time) for this run, and 2.00 h of "
           "training and 0.25 h of evaluation for its baseline, trained in the same study.") in flat
   assert "its row `m4/l1_l2_w5` was trained with 1 seed (1); one seed is one draw" in flat
+  # A production run has no seeded rows of its own: the spread is its round's.
+  assert f"by the spread its round (`{round3}/table.md`) measured" in flat
 
 
 def test_a_blind_averaged_study_fixes_its_protocol_and_labels_a_later_run(tmp_path):

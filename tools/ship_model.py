@@ -150,17 +150,28 @@ def _stability(result):
           "  the ones to quote.\n")
 
 
-def _choice_lines(result, report, baseline=None, decision=None):
-  """'How it was chosen': its row's seeds, the round's protocol, the margin, the compute."""
+def _choice_lines(result, report, baseline=None, decision=None, cpu_seconds=None,
+                  results_dir="."):
+  """'How it was chosen': its row's seeds, the round's protocol, the margin, the compute.
+
+  `cpu_seconds`: the training's process CPU time (seconds) of the run and, when
+  trained in the same study, its baseline (`_cpu_seconds`), or None.
+  `results_dir`: the study's results folder (a production study's is inside
+  its round's).
+  """
   run = result["run"]
   row = re.sub(r"_s\d+$", "", run["name"])
   runs = report.get("runs") or {run["name"]: result}
   seeds = sorted(r["run"].get("seed") or 0 for n, r in runs.items()
                  if re.sub(r"_s\d+$", "", n) == row)
+  # A production run has no seeded rows of its own: the spread is its round's.
+  spread_source = (f"its round (`{os.path.dirname(results_dir)}/table.md`)"
+                   if decision is not None and decision["ships"] == "production"
+                   else "the study (`table.md`)")
   lines = [f"- **Seeds**: its row `{row}` was trained with {len(seeds)} seed"
            f"{'s' if len(seeds) != 1 else ''} ({', '.join(str(s) for s in seeds)})"
-           + ("; one seed is one draw, and its numbers move between seeds by the spread "
-              "the study measured on its seeded rows (`table.md`)." if len(seeds) == 1 else ".")]
+           + (f"; one seed is one draw, and its numbers move between seeds by the spread "
+              f"{spread_source} measured on its seeded rows." if len(seeds) == 1 else ".")]
   record = report.get("protocol")
   if record:
     lines.append(f"- **Protocol**: blind; the round's grid was fixed in commit "
@@ -201,6 +212,11 @@ def _choice_lines(result, report, baseline=None, decision=None):
                     f"{base_compute['evaluation_seconds'] / 3600:.2f} h of evaluation for its "
                     f"baseline, trained in the same study." if trained_here else
                     "its baseline not included."))
+    if cpu_seconds:
+      lines.append(f"- **CPU-hours**: {sum(cpu_seconds) / 3600:.2f} of training (process CPU "
+                   f"time, {' + '.join(f'{c / 3600:.2f}' for c in cpu_seconds)} for this run"
+                   + (" and its baseline" if len(cpu_seconds) > 1 else "")
+                   + ", from the run folders' `train_time.json`).")
   return "\n".join(lines) + "\n"
 
 
@@ -227,7 +243,7 @@ def _ema(result):
 
 
 def model_card(result, report, baseline, results_dir, training, architecture=None,
-               decision=None):
+               decision=None, cpu_seconds=None):
   """The shipped model's card (Markdown) from its study result and the study's report.
 
   Args:
@@ -239,6 +255,7 @@ def model_card(result, report, baseline, results_dir, training, architecture=Non
       source files in the training clips}}` (`_training_list`, `_origins`).
     architecture: the TDCN++'s size (`_architecture`), or None.
     decision: the round's shipping decision (`_decision`), or None.
+    cpu_seconds: training CPU seconds of the run and its baseline (`_cpu_seconds`), or None.
   """
   run, fuss = result["run"], result["test"]["fuss"]
   total = fuss["num_examples"]
@@ -310,7 +327,7 @@ installed (`pip install 'sound-separation[litert]'`), without TensorFlow.
   study command in `{results_dir}/README.md` retrains it, and
   `tools/ship_model.py --results {results_dir} --runs_dir STUDY_RUNS` puts
   it here.
-{_choice_lines(result, report, baseline, decision)}- **Intended use**: a small general-purpose sound separator to try the
+{_choice_lines(result, report, baseline, decision, cpu_seconds, results_dir)}- **Intended use**: a small general-purpose sound separator to try the
   library on real audio at once. It is far weaker than the paper's models
   (9M parameters trained for days on 1,600 h): expect coarse separations.
   For those, see `sound_separation.pretrained` (the paper's checkpoints).
@@ -393,6 +410,22 @@ def _decision(results_dir, name):
   return None
 
 
+def _cpu_seconds(runs_dir, result, baseline):
+  """The training CPU seconds of the run and of its baseline when trained in the same study.
+
+  Read from the run folders under `runs_dir` (`train_time.json`); None when
+  `runs_dir` is not given or a folder does not record CPU time.
+  """
+  from sound_separation.training import child_runs  # pylint: disable=import-outside-toplevel
+  if not runs_dir:
+    return None
+  names = [result["run"]["name"]]
+  if baseline is not None and not baseline["run"].get("init_model"):
+    names.append(baseline["run"]["name"])
+  seconds = [child_runs.train_time(os.path.join(runs_dir, n)).get("cpu_seconds") for n in names]
+  return None if any(not s for s in seconds) else seconds
+
+
 def _write_card(args, result, report, target, decision):
   from sound_separation import pretrained  # pylint: disable=import-outside-toplevel
   baseline = None
@@ -405,7 +438,7 @@ def _write_card(args, result, report, target, decision):
   clips, origins = _origins(path)
   card = model_card(result, report, baseline, args.results.rstrip("/"),
                     {"list": name, "clips": clips, "origins": origins}, _architecture(target),
-                    decision)
+                    decision, _cpu_seconds(args.runs_dir, result, baseline))
   with open(os.path.join(target, pretrained.MODEL_CARD), "w", encoding="utf-8") as f:
     f.write(card)
 
