@@ -15,7 +15,9 @@ Usage:
       [--run m4/l1_l2_w8] [--runs_dir STUDY_RUNS] [--corpus DEV] [--card_only]
 
 `--card_only` rewrites the folder's card from the results and keeps its
-weights (when the card's text changes, not the model).
+weights (when the card's text changes, not the model). `--runs_dir` also
+gives the card its CPU-hours (the run folders' `train_time.json`); without
+it the card states wall time only.
 
 `--run` defaults to the report's choice (`results.json`: "shipped"). A
 baseline's separator is read from `<results>/baselines/m<M>/`; a fine-tune's
